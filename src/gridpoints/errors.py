@@ -1,0 +1,127 @@
+"""Every error gridpoints raises.
+
+::
+
+    GridpointsError
+    ├── RulesetError (ValueError)          a ruleset failed to load; .issues lists each problem with its place
+    ├── EventError (ValueError)            an event is malformed; .field names what, .event_id which event
+    │   └── UnknownEventType (KeyError)    no rule handles the type and the ruleset does not ignore it
+    ├── IdempotencyConflict (ValueError)   an event id was reused with different content
+    ├── StoreError                         the storage backend failed; never a business rejection
+    │   ├── StoreUnavailable (ConnectionError)
+    │   ├── SerializationFailure           a conflict that survived the adapter's bounded retries
+    │   └── IntegrityError                 the stored ledger contradicts itself (broken chain, gap in sequence)
+    └── MissingExtra (ImportError)         an optional integration was used without its extra installed
+
+Input errors also subclass the builtin they mean, so a host that catches ``ValueError`` around input
+handling keeps working. Each keeps its facts as attributes, not only in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+
+class GridpointsError(Exception):
+    """Root of every error raised by gridpoints."""
+
+
+@attrs.frozen(slots=True)
+class Issue:
+    """One problem found in a ruleset: where it is, what was expected, what arrived."""
+
+    path: str
+    message: str
+    source: str | None = None
+    line: int | None = None
+    column: int | None = None
+    suggestion: str | None = None
+
+    def where(self) -> str:
+        place = self.path or "<ruleset>"
+        if self.line is not None:
+            return f"{place} @ {self.source or '<text>'}:{self.line}:{self.column}"
+        return place
+
+    def __str__(self) -> str:
+        text = f"{self.where()}: {self.message}"
+        if self.suggestion:
+            text += f" (did you mean {self.suggestion!r}?)"
+        return text
+
+
+class RulesetError(GridpointsError, ValueError):
+    """A ruleset is invalid. ``issues`` holds every problem found, in document order."""
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues = tuple(issues)
+        head = "\n".join(str(issue) for issue in self.issues)
+        super().__init__(f"invalid ruleset ({len(self.issues)} problem(s)):\n{head}")
+
+
+class EventError(GridpointsError, ValueError):
+    """An event cannot be processed; ``field`` names the offending field, nothing was written."""
+
+    def __init__(self, message: str, *, field: str, event_id: str | None = None, index: int | None = None):
+        self.field = field
+        self.event_id = event_id
+        self.index = index
+        where = f"event {event_id!r}" if event_id is not None else "event"
+        if index is not None:
+            where += f" (batch position {index})"
+        super().__init__(f"{where}: {field}: {message}")
+
+
+class UnknownEventType(EventError, KeyError):
+    """No rule handles this event type and the ruleset does not list it under ``events`` with ``ignore``."""
+
+    def __init__(self, event_type: str, *, event_id: str | None, known: Sequence[str], index: int | None = None):
+        import difflib
+
+        self.event_type = event_type
+        close = difflib.get_close_matches(event_type, list(known), n=1)
+        self.suggestion = close[0] if close else None
+        hint = f"; did you mean {self.suggestion!r}?" if self.suggestion else ""
+        super().__init__(f"unknown event type {event_type!r}{hint}", field="type", event_id=event_id, index=index)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class IdempotencyConflict(GridpointsError, ValueError):
+    """The event id was already used for an event with different content."""
+
+    def __init__(self, event_id: str, *, stored: str, received: str):
+        self.event_id = event_id
+        self.stored_fingerprint = stored
+        self.received_fingerprint = received
+        super().__init__(
+            f"event id {event_id!r} was already recorded with different content "
+            f"(stored {stored[:12]}…, received {received[:12]}…)"
+        )
+
+
+class StoreError(GridpointsError):
+    """The storage backend failed. Raised from the driver error (``__cause__``)."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The backend could not be reached."""
+
+
+class SerializationFailure(StoreError):
+    """A transaction conflict persisted after the adapter's bounded retries."""
+
+
+class IntegrityError(StoreError):
+    """The stored ledger is inconsistent (sequence gap, chain mismatch, schema too new)."""
+
+
+class MissingExtra(GridpointsError, ImportError):
+    """An optional integration needs an extra that is not installed."""
+
+    def __init__(self, extra: str, purpose: str):
+        self.extra = extra
+        super().__init__(f"{purpose} needs the '{extra}' extra: pip install 'gridpoints[{extra}]'")

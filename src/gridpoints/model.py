@@ -1,0 +1,270 @@
+"""Value types that cross module boundaries: events, ledger entries, counters, decisions and traces.
+
+All are frozen and slotted. Ledger entries are hashed over a canonical JSON form whose field order is
+fixed here, so a stored entry can be re-verified by any adapter or auditor without gridpoints' help.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+import attrs
+
+Scope = Literal["subject", "household", "grid", "community"]
+WindowKind = Literal["day", "week", "month", "quarter", "year"]
+
+GENESIS_HASH = "0" * 64
+
+#: The community-side account every award is issued from.
+ISSUANCE = "community:issuance"
+#: The community-side account deductions flow back into.
+DEDUCTIONS = "community:deductions"
+
+
+def spendable(subject: str) -> str:
+    """The account holding a subject's spendable points."""
+    return f"subject:{subject}:spendable"
+
+
+def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@attrs.frozen(slots=True)
+class Event:
+    """Something a resident did (or that happened to them), reported by the host.
+
+    ``occurred_at`` must be timezone-aware: the engine never guesses a zone. ``grid`` is the subject's
+    grid at the time of the event (membership changes over time; the event records it).
+    """
+
+    id: str
+    type: str
+    subject: str
+    grid: str
+    occurred_at: datetime
+    attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+    household: str | None = None
+    community: str | None = None
+    actor: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """The content that identifies the event for idempotency (the id itself excluded)."""
+        return {
+            "type": self.type,
+            "subject": self.subject,
+            "grid": self.grid,
+            "household": self.household,
+            "community": self.community,
+            "actor": self.actor,
+            "occurred_at": self.occurred_at.isoformat(),
+            "attributes": dict(self.attributes),
+        }
+
+    def fingerprint(self) -> str:
+        data = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
+
+
+@attrs.frozen(slots=True, order=True)
+class CounterKey:
+    """A window counter's key within a tenant: what is counted, for whom, in which calendar window."""
+
+    scope: str
+    scope_id: str
+    metric: str
+    window: str
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.scope_id}/{self.metric}@{self.window}"
+
+
+@attrs.frozen(slots=True)
+class Anchor:
+    """The head of a tenant's hash chain: the last sequence number and its hash (``0`` / genesis if empty)."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.hash}@{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        digest, _, seq = text.partition("@")
+        if not seq.isdigit() or len(digest) != 64:
+            raise ValueError(f"anchor must look like HASH@SEQ, got {text!r}")
+        return cls(int(seq), digest)
+
+
+#: Field order of the canonical form that an entry's hash covers.
+ENTRY_HASHED_FIELDS = (
+    "seq", "tenant", "event_id", "subject", "debit", "credit", "amount",
+    "ruleset", "rule", "reason", "occurred_at", "reverses", "prev_hash",
+)
+
+
+@attrs.frozen(slots=True)
+class Entry:
+    """One immutable ledger posting: ``amount`` (> 0) moves from ``debit`` to ``credit``.
+
+    A balance is what an account received minus what it gave, so all accounts together sum to zero.
+    ``hash`` covers every other field (see :data:`ENTRY_HASHED_FIELDS`) and the previous entry's hash.
+    """
+
+    seq: int
+    tenant: str
+    event_id: str
+    subject: str
+    debit: str
+    credit: str
+    amount: int
+    ruleset: str
+    rule: str
+    reason: str
+    occurred_at: str
+    reverses: int | None
+    prev_hash: str
+    hash: str
+
+    def canonical_bytes(self) -> bytes:
+        return entry_canonical_bytes(
+            self.seq, self.tenant, self.event_id, self.subject, self.debit, self.credit, self.amount,
+            self.ruleset, self.rule, self.reason, self.occurred_at, self.reverses, self.prev_hash,
+        )
+
+    def expected_hash(self) -> str:
+        return hashlib.blake2b(self.canonical_bytes(), digest_size=32).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def entry_canonical_bytes(*values: object) -> bytes:
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def make_entry(
+    *, seq: int, tenant: str, event_id: str, subject: str, debit: str, credit: str, amount: int,
+    ruleset: str, rule: str, reason: str, occurred_at: str, reverses: int | None, prev_hash: str,
+) -> Entry:
+    """Build an entry and seal it with its hash."""
+    digest = hashlib.blake2b(
+        entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount,
+                              ruleset, rule, reason, occurred_at, reverses, prev_hash),
+        digest_size=32,
+    ).hexdigest()
+    return Entry(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
+                 occurred_at, reverses, prev_hash, digest)
+
+
+@attrs.frozen(slots=True)
+class EventRecord:
+    """What the store keeps per event id: its fingerprint and the decision, to answer a resubmission."""
+
+    event_id: str
+    fingerprint: str
+    decision: str  # JSON of the decision's trace and points
+
+
+@attrs.frozen(slots=True)
+class LimitStep:
+    """One limit applied to one award: counter value before, the limit, requested and granted points."""
+
+    limit_id: str
+    kind: str
+    scope: str
+    scope_id: str
+    window: str
+    before: int
+    limit: int
+    requested: int
+    granted: int
+    mode: str
+    code: str
+
+
+@attrs.frozen(slots=True)
+class RuleTrace:
+    """How one matched rule became (or did not become) points."""
+
+    rule_id: str
+    rule_name: str
+    category: str
+    base: int
+    base_code: str
+    base_args: Mapping[str, Any] = attrs.field(converter=_freeze)
+    steps: tuple[LimitStep, ...]
+    granted: int
+
+
+@attrs.frozen(slots=True)
+class Trace:
+    """The structured explanation of a decision; rendered by :meth:`Decision.explain`."""
+
+    event_id: str
+    event_type: str
+    subject: str
+    occurred_local: str
+    ruleset: str
+    rules: tuple[RuleTrace, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self, value_serializer=_serialize)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
+        rules = tuple(
+            RuleTrace(
+                rule_id=r["rule_id"], rule_name=r["rule_name"], category=r["category"], base=r["base"],
+                base_code=r["base_code"], base_args=r["base_args"],
+                steps=tuple(LimitStep(**s) for s in r["steps"]), granted=r["granted"],
+            )
+            for r in data["rules"]
+        )
+        return cls(data["event_id"], data["event_type"], data["subject"], data["occurred_local"],
+                   data["ruleset"], rules)
+
+
+def _serialize(_inst: Any, _field: Any, value: Any) -> Any:
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    return value
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    """The outcome of one submitted event.
+
+    ``points`` is the net change of the subject's spendable balance; ``entries`` the ledger entries this
+    call wrote (empty when ``duplicate`` — the event id was seen before with the same content, and this is
+    the original decision).
+    """
+
+    event_id: str
+    subject: str
+    points: int
+    entries: tuple[Entry, ...]
+    trace: Trace
+    duplicate: bool = False
+
+    def explain(self, lang: Literal["zh", "en"] = "zh") -> str:
+        """Human-readable explanation: rules matched, base points, each limit's before / limit / after."""
+        from gridpoints._explain import render
+
+        return render(self, lang)
+
+    def to_record_json(self) -> str:
+        return json.dumps({"points": self.points, "trace": self.trace.to_dict()},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_record(cls, record: EventRecord) -> Decision:
+        data = json.loads(record.decision)
+        trace = Trace.from_dict(data["trace"])
+        return cls(record.event_id, trace.subject, data["points"], (), trace, duplicate=True)

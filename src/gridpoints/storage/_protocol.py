@@ -1,0 +1,90 @@
+"""The store boundary: a few verbs a host can implement for its own database.
+
+A write is one transaction that the engine opens naming every counter and account it may touch. The
+adapter locks them (sorted, so two writers cannot deadlock) plus the tenant's chain head, then the engine:
+
+1. looks up the event ids (idempotency),
+2. reads counters and balances,
+3. reads the chain head and seals new entries onto it,
+4. appends entries, counter deltas and event records,
+
+and the context manager commits on a clean exit or rolls everything back on an exception. Reads outside a
+transaction (balances, entries, head) see only committed data. Prove an adapter with
+:mod:`gridpoints.testing.storage_suite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """An open write transaction on one tenant. Every read sees this transaction's own appends."""
+
+    def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
+        """Records of the given event ids that are already stored (absent ids are left out)."""
+        ...
+
+    def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        """Current value of each counter; a counter never written reads 0."""
+        ...
+
+    def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
+        """Current balance of each account; an account never posted to reads 0."""
+        ...
+
+    def head(self) -> Anchor:
+        """The chain head the next entry must link to."""
+        ...
+
+    def append(
+        self,
+        entries: Sequence[Entry],
+        counter_deltas: Mapping[CounterKey, int],
+        events: Sequence[EventRecord],
+    ) -> None:
+        """Stage entries (contiguous, linking to :meth:`head`), counter increments and event records.
+
+        Raises :class:`~gridpoints.errors.IntegrityError` if the entries do not continue the chain.
+        """
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for ledgers, counters and event records, per tenant."""
+
+    def transaction(
+        self, tenant: str, *, counters: Iterable[CounterKey] = (), accounts: Iterable[str] = ()
+    ) -> AbstractContextManager[Transaction]:
+        """Open a write transaction holding locks on the named counters and accounts and the chain head."""
+        ...
+
+    def balances(self, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
+        """Committed balances of the given accounts (0 for unknown)."""
+        ...
+
+    def counters(self, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        """Committed values of the given counters (0 for unknown)."""
+        ...
+
+    def entries(self, tenant: str, *, subject: str | None = None, after_seq: int = 0) -> Iterator[Entry]:
+        """Committed entries in sequence order, optionally one subject's, after a sequence number."""
+        ...
+
+    def find_event(self, tenant: str, event_id: str) -> EventRecord | None:
+        """The committed record of an event id, if any."""
+        ...
+
+    def head(self, tenant: str) -> Anchor:
+        """The committed chain head."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and other resources."""
+        ...
