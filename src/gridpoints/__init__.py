@@ -1,0 +1,58 @@
+"""gridpoints: a rules engine for community grid points management (网格积分制).
+
+Load a ruleset, build an engine over a store, submit events, read balances and the ledger::
+
+    policy = gridpoints.load_ruleset("rulesets/pudong-sunshine.yaml")
+    engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore())
+    decision = engine.submit({...})
+"""
+
+from gridpoints.compile import Policy
+from gridpoints.engine import Engine
+from gridpoints.errors import (
+    EventError,
+    GridpointsError,
+    IdempotencyConflict,
+    IntegrityError,
+    Issue,
+    MissingExtra,
+    RulesetError,
+    SerializationFailure,
+    StoreError,
+    StoreUnavailable,
+    UnknownEventType,
+)
+from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Trace
+from gridpoints.ruleset import Diagnostic, json_schema, lint, load_ruleset
+from gridpoints.storage import MemoryStore, Store, open_store
+
+__all__ = [
+    "Anchor",
+    "CounterKey",
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "Entry",
+    "Event",
+    "EventError",
+    "GridpointsError",
+    "IdempotencyConflict",
+    "IntegrityError",
+    "Issue",
+    "MemoryStore",
+    "MissingExtra",
+    "Policy",
+    "RulesetError",
+    "SerializationFailure",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "Trace",
+    "UnknownEventType",
+    "json_schema",
+    "lint",
+    "load_ruleset",
+    "open_store",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Turning what a host submits (an Event or a plain mapping) into a checked Event, or a typed error."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from gridpoints.compile import AttributeCheck, Policy
+from gridpoints.errors import EventError, UnknownEventType
+from gridpoints.model import Event
+
+EVENT_FIELDS: Final = ("id", "type", "subject", "grid", "occurred_at", "attributes", "household",
+                       "community", "actor")
+_REQUIRED: Final = ("id", "type", "subject", "grid", "occurred_at")
+_ID_FIELDS: Final = ("id", "subject", "grid", "household", "community", "actor")
+MAX_ID_LENGTH: Final = 128
+
+
+def _check_id(value: Any, field: str, event_id: str | None, index: int | None, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise EventError(f"expected a string, got {type(value).__name__} {value!r}", field=field,
+                         event_id=event_id, index=index)
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or value != value.strip():
+        raise EventError(
+            f"expected 1–{MAX_ID_LENGTH} printable characters without surrounding spaces, got {value[:40]!r}",
+            field=field, event_id=event_id, index=index,
+        )
+
+
+def _moment(value: Any, event_id: str | None, index: int | None) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(f"expected an ISO 8601 time with offset, got {value!r}", field="occurred_at",
+                             event_id=event_id, index=index) from None
+    if not isinstance(value, datetime):
+        raise EventError(f"expected an ISO 8601 time with offset, got {value!r}", field="occurred_at",
+                         event_id=event_id, index=index)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise EventError(f"time {value.isoformat()!r} has no UTC offset; the engine never guesses a zone",
+                         field="occurred_at", event_id=event_id, index=index)
+    return value
+
+
+def _check_attribute(check: AttributeCheck, value: Any, event_id: str, index: int | None) -> None:
+    field = f"attributes.{check.name}"
+    kind = check.type
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in ("number", "integer"):
+        if not is_number or (kind == "integer" and not isinstance(value, int)):
+            raise EventError(f"expected {'an integer' if kind == 'integer' else 'a number'}, got {value!r}",
+                             field=field, event_id=event_id, index=index)
+    elif kind == "string" and not isinstance(value, str):
+        raise EventError(f"expected a string, got {value!r}", field=field, event_id=event_id, index=index)
+    elif kind == "boolean" and not isinstance(value, bool):
+        raise EventError(f"expected true or false, got {value!r}", field=field, event_id=event_id, index=index)
+    elif kind == "scalar" and (isinstance(value, bool) or not isinstance(value, str | int)):
+        raise EventError(f"expected a string or an integer, got {value!r}", field=field, event_id=event_id,
+                         index=index)
+    if check.enum is not None and value not in check.enum:
+        allowed = ", ".join(sorted(map(str, check.enum)))
+        raise EventError(f"expected one of {allowed}, got {value!r}", field=field, event_id=event_id, index=index)
+    if check.min is not None and is_number and value < check.min:
+        raise EventError(f"expected a number >= {check.min:g}, got {value!r}", field=field, event_id=event_id,
+                         index=index)
+    if check.max is not None and is_number and value > check.max:
+        raise EventError(f"expected a number <= {check.max:g}, got {value!r}", field=field, event_id=event_id,
+                         index=index)
+
+
+def _check_scalar(name: str, value: Any, event_id: str, index: int | None) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EventError(f"expected a finite number, got {value!r}", field=f"attributes.{name}",
+                         event_id=event_id, index=index)
+    if not isinstance(value, str | int | float | bool) and value is not None:
+        raise EventError(f"expected a string, number, boolean or null, got {type(value).__name__}",
+                         field=f"attributes.{name}", event_id=event_id, index=index)
+
+
+def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | None = None) -> Event:
+    """Check ``raw`` against the policy and return it as an :class:`Event`; raise :class:`EventError` if not."""
+    if isinstance(raw, Event):
+        fields: dict[str, Any] = {name: getattr(raw, name) for name in EVENT_FIELDS}
+    elif isinstance(raw, Mapping):
+        fields = dict(raw)
+        unknown = [k for k in fields if k not in EVENT_FIELDS]
+        if unknown:
+            name = str(unknown[0])
+            close = difflib.get_close_matches(name, EVENT_FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise EventError(f"unknown field{hint}", field=name,
+                             event_id=fields.get("id") if isinstance(fields.get("id"), str) else None, index=index)
+    else:
+        raise EventError(f"expected an Event or a mapping, got {type(raw).__name__}", field="<event>", index=index)
+
+    event_id = fields.get("id")
+    for name in _REQUIRED:
+        if fields.get(name) is None:
+            raise EventError("missing", field=name, event_id=event_id if isinstance(event_id, str) else None,
+                             index=index)
+    for name in _ID_FIELDS:
+        _check_id(fields.get(name), name, event_id if isinstance(event_id, str) else None, index,
+                  optional=name not in _REQUIRED)
+    assert isinstance(event_id, str)
+    event_type = fields["type"]
+    if not isinstance(event_type, str):
+        raise EventError(f"expected a string, got {event_type!r}", field="type", event_id=event_id, index=index)
+    spec = policy.event_types.get(event_type)
+    if spec is None:
+        raise UnknownEventType(event_type, event_id=event_id, known=list(policy.event_types), index=index)
+    moment = _moment(fields["occurred_at"], event_id, index)
+    attributes = fields.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise EventError(f"expected a mapping, got {type(attributes).__name__}", field="attributes",
+                         event_id=event_id, index=index)
+    for name, value in attributes.items():
+        if not isinstance(name, str):
+            raise EventError(f"attribute names are strings, got {name!r}", field="attributes",
+                             event_id=event_id, index=index)
+        _check_scalar(name, value, event_id, index)
+    for name, check in spec.attributes.items():
+        value = attributes.get(name)
+        if value is None:
+            if check.required:
+                raise EventError("missing required attribute", field=f"attributes.{name}", event_id=event_id,
+                                 index=index)
+            continue
+        _check_attribute(check, value, event_id, index)
+    if isinstance(raw, Event) and raw.occurred_at is moment:
+        return raw
+    return Event(id=event_id, type=event_type, subject=fields["subject"], grid=fields["grid"],
+                 occurred_at=moment, attributes=attributes, household=fields.get("household"),
+                 community=fields.get("community"), actor=fields.get("actor"))

@@ -1,0 +1,253 @@
+"""RulesetSpec → Policy: a frozen plan with rules indexed by event type and caps attached to the rules they bind.
+
+Everything the engine needs per event is precomputed here — predicates, point functions, attribute checks,
+which caps apply to which rule — so the hot path only looks things up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from gridpoints.conditions import Predicate, compile_condition, referenced_fields
+from gridpoints.ruleset._models import (
+    CapSpec,
+    PerUnitPoints,
+    RangePoints,
+    RuleSpec,
+    RulesetSpec,
+    TablePoints,
+)
+
+#: (base points, message code, arguments for the message)
+PointsResult = tuple[int, str, dict[str, Any]]
+
+
+class PointsInputError(ValueError):
+    """An attribute a points form needs is missing or unusable; the engine turns it into an EventError."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+@attrs.frozen(slots=True)
+class AttributeCheck:
+    """What an event attribute must look like; ``type`` None accepts any scalar."""
+
+    name: str
+    type: str | None = None
+    enum: frozenset[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    required: bool = False
+
+
+@attrs.frozen(slots=True)
+class CompiledCap:
+    id: str
+    scope: str
+    window: str
+    limit: int
+    mode: str
+    rules: frozenset[str] | None
+    categories: frozenset[str] | None
+
+    def selects(self, rule_id: str, category: str) -> bool:
+        if self.rules is not None and rule_id not in self.rules:
+            return False
+        return self.categories is None or category in self.categories
+
+
+@attrs.frozen(slots=True)
+class CompiledRule:
+    id: str
+    name: str
+    on: str
+    category: str
+    predicate: Predicate | None
+    points: Callable[[Mapping[str, Any]], PointsResult]
+    caps: tuple[CompiledCap, ...]
+    spec: RuleSpec
+
+
+@attrs.frozen(slots=True)
+class EventType:
+    name: str
+    ignore: bool
+    attributes: Mapping[str, AttributeCheck]
+    rules: tuple[CompiledRule, ...]
+
+
+@attrs.frozen(slots=True)
+class Policy:
+    """A compiled ruleset. Immutable; share it freely between engines and threads."""
+
+    spec: RulesetSpec
+    source: str | None
+    zone: ZoneInfo
+    event_types: Mapping[str, EventType]
+    rules: tuple[CompiledRule, ...]
+    caps: tuple[CompiledCap, ...]
+
+    @property
+    def id(self) -> str:
+        return self.spec.ruleset
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def ref(self) -> str:
+        """``ruleset@version``, stamped on every ledger entry."""
+        return f"{self.spec.ruleset}@{self.spec.version}"
+
+    @property
+    def windows(self) -> tuple[str, ...]:
+        return tuple(sorted({cap.window for cap in self.caps}))
+
+    def category_name(self, category: str) -> str:
+        return self.spec.categories.get(category, category)
+
+
+def _points_function(points: Any) -> Callable[[Mapping[str, Any]], PointsResult]:
+    if isinstance(points, int):
+        fixed = points
+        return lambda attributes: (fixed, "base.fixed", {"points": fixed})
+    if isinstance(points, PerUnitPoints):
+        return _per_unit(points)
+    if isinstance(points, TablePoints):
+        return _table(points)
+    if isinstance(points, RangePoints):
+        return _range(points)
+    raise TypeError(f"unknown points form {points!r}")
+
+
+def _per_unit(spec: PerUnitPoints) -> Callable[[Mapping[str, Any]], PointsResult]:
+    field, each, max_units = spec.per, spec.each, spec.max_units
+
+    def evaluate(attributes: Mapping[str, Any]) -> PointsResult:
+        units = attributes.get(field)
+        if units is None:
+            raise PointsInputError(field, f"required by the rule's points ({each} per {field})")
+        counted = units if max_units is None else min(units, max_units)
+        # Decimal of the text form keeps 2.3 hours × 10 at 23, not 22.999… truncated to 22.
+        exact = Decimal(str(counted)) * each
+        points = int(exact)
+        return points, "base.per", {
+            "units": units, "each": each, "field": field, "max_units": max_units,
+            "capped": counted != units, "rounded": Decimal(points) != exact,
+        }
+
+    return evaluate
+
+
+def _table(spec: TablePoints) -> Callable[[Mapping[str, Any]], PointsResult]:
+    field, table, default = spec.by, dict(spec.table), spec.default
+
+    def evaluate(attributes: Mapping[str, Any]) -> PointsResult:
+        value = attributes.get(field)
+        key = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if key is not None and key in table:
+            return table[key], "base.table", {"field": field, "value": value}
+        if default is not None:
+            return default, "base.table_default", {"field": field, "value": value}
+        if value is None:
+            raise PointsInputError(field, "required by the rule's points table")
+        raise PointsInputError(field, f"{value!r} has no row in the points table (rows: {', '.join(table)})")
+
+    return evaluate
+
+
+def _range(spec: RangePoints) -> Callable[[Mapping[str, Any]], PointsResult]:
+    field, (low, high) = spec.from_, spec.range
+
+    def evaluate(attributes: Mapping[str, Any]) -> PointsResult:
+        value = attributes.get(field)
+        if value is None:
+            raise PointsInputError(field, f"required by the rule's points (range {low}..{high})")
+        whole = int(Decimal(str(value)))
+        points = max(low, min(high, whole))
+        return points, "base.range", {"field": field, "value": value, "low": low, "high": high,
+                                      "clamped": points != whole}
+
+    return evaluate
+
+
+def _compile_cap(spec: CapSpec) -> CompiledCap:
+    return CompiledCap(
+        id=spec.id, scope=spec.scope, window=spec.window, limit=spec.limit, mode=spec.mode,
+        rules=frozenset(spec.rules) if spec.rules is not None else None,
+        categories=frozenset(spec.categories) if spec.categories is not None else None,
+    )
+
+
+def _inferred_attributes(rules: list[RuleSpec]) -> dict[str, AttributeCheck]:
+    """Attribute expectations implied by how rules read them (used where the ruleset declares none)."""
+    found: dict[str, AttributeCheck] = {}
+    for rule in rules:
+        points = rule.points
+        if isinstance(points, PerUnitPoints):
+            found[points.per] = AttributeCheck(points.per, "number", min=0)
+        elif isinstance(points, RangePoints):
+            found.setdefault(points.from_, AttributeCheck(points.from_, "number"))
+        elif isinstance(points, TablePoints):
+            found.setdefault(points.by, AttributeCheck(points.by, "scalar"))
+        for field, ops in referenced_fields(rule.when or {}).items():
+            if field.startswith("event."):
+                continue
+            if ops & {"gt", "gte", "lt", "lte"}:
+                prior = found.get(field)
+                found[field] = AttributeCheck(field, "number", min=prior.min if prior else None)
+    return found
+
+
+def _declared_attributes(spec: RulesetSpec, event_type: str) -> dict[str, AttributeCheck]:
+    declared = spec.events.get(event_type)
+    if declared is None:
+        return {}
+    return {
+        name: AttributeCheck(
+            name, attr.type, frozenset(attr.enum) if attr.enum is not None else None,
+            attr.min, attr.max, attr.required,
+        )
+        for name, attr in declared.attributes.items()
+    }
+
+
+def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
+    """Compile a validated spec (see :func:`gridpoints.ruleset.check`) into a :class:`Policy`."""
+    caps = tuple(_compile_cap(limit) for limit in spec.limits)
+    compiled: list[CompiledRule] = []
+    for rule in spec.rules:
+        category = spec.rule_category(rule)
+        compiled.append(CompiledRule(
+            id=rule.id, name=rule.name or rule.id, on=rule.on, category=category,
+            predicate=compile_condition(rule.when) if rule.when is not None else None,
+            points=_points_function(rule.points),
+            caps=tuple(cap for cap in caps if cap.selects(rule.id, category)),
+            spec=rule,
+        ))
+    names = sorted({rule.on for rule in spec.rules} | set(spec.events))
+    event_types: dict[str, EventType] = {}
+    for name in names:
+        rules_here = [r for r in spec.rules if r.on == name]
+        checks = _inferred_attributes(rules_here)
+        for attr_name, declared in _declared_attributes(spec, name).items():
+            inferred = checks.get(attr_name)
+            minimum = declared.min if declared.min is not None else (inferred.min if inferred else None)
+            checks[attr_name] = attrs.evolve(declared, min=minimum)
+        declared_type = spec.events.get(name)
+        event_types[name] = EventType(
+            name=name,
+            ignore=bool(declared_type and declared_type.ignore),
+            attributes=checks,
+            rules=tuple(r for r in compiled if r.on == name),
+        )
+    return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
+                  rules=tuple(compiled), caps=caps)

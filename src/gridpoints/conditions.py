@@ -1,0 +1,247 @@
+"""The ``when:`` condition language, compiled once into plain Python predicates (never ``eval``).
+
+A condition is a mapping. Each key is either a combinator or an attribute name:
+
+- ``all: [c, …]`` / ``any: [c, …]`` / ``not: c`` combine conditions;
+- ``FIELD: VALUE`` tests equality;
+- ``FIELD: {OP: ARG, …}`` applies operators, all of which must hold: ``eq``, ``ne``, ``in``, ``not_in``,
+  ``gt``, ``gte``, ``lt``, ``lte``, ``exists`` (true/false).
+
+Several keys in one mapping must all hold. Fields name event attributes; ``event.grid``,
+``event.household``, ``event.community`` and ``event.actor`` name the event's own fields. A comparison
+on a missing attribute is false (only ``exists: false`` and ``ne`` / ``not_in`` hold for it), and
+ordering operators are false for values that are not numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+COMBINATORS: Final = ("all", "any", "not")
+OPERATORS: Final = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
+EVENT_FIELDS: Final = ("event.grid", "event.household", "event.community", "event.actor")
+
+#: A compiled predicate over (attributes, event-level fields).
+Predicate = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+_MISSING: Final = object()
+
+
+CondPath = tuple[str | int, ...]
+
+
+class ConditionError(ValueError):
+    """A condition is malformed; ``path`` is relative to the ``when`` mapping (e.g. ``("any", 1, "hours")``)."""
+
+    def __init__(self, path: CondPath, message: str, suggestion: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.suggestion = suggestion
+        super().__init__(f"{'.'.join(map(str, path))}: {message}" if path else message)
+
+
+@attrs.frozen(slots=True)
+class FieldDomain:
+    """What a condition lets through for one field, as far as static analysis can tell (used by lint).
+
+    ``allowed`` is None when any value may pass; ``low``/``high`` bound numbers when known.
+    """
+
+    allowed: frozenset[Any] | None = None
+    excluded: frozenset[Any] = frozenset()
+    low: float | None = None
+    low_inclusive: bool = True
+    high: float | None = None
+    high_inclusive: bool = True
+
+    def empty(self) -> bool:
+        if self.allowed is not None and not (self.allowed - self.excluded):
+            return True
+        if self.allowed is not None and (self.low is not None or self.high is not None):
+            numeric = [v for v in self.allowed - self.excluded if _is_number(v) and self._in_range(v)]
+            return not numeric
+        if self.low is not None and self.high is not None:
+            if self.low > self.high:
+                return True
+            if self.low == self.high and not (self.low_inclusive and self.high_inclusive):
+                return True
+        return False
+
+    def _in_range(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return False
+        return not (self.high is not None
+                    and (value > self.high or (value == self.high and not self.high_inclusive)))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _lookup(field: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    if field in EVENT_FIELDS:
+        key = field.split(".", 1)[1]
+        return lambda attrs_, ev: ev.get(key, _MISSING)
+    return lambda attrs_, ev: attrs_.get(field, _MISSING)
+
+
+def _suggest(name: str, options: Sequence[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return close[0] if close else None
+
+
+def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
+    get = _lookup(field)
+    if op == "exists":
+        if not isinstance(arg, bool):
+            raise ConditionError(path, f"'exists' takes true or false, got {arg!r}")
+        want = arg
+        return lambda a, e: (get(a, e) is not _MISSING) == want
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list | tuple):
+            raise ConditionError(path, f"{op!r} takes a list, got {arg!r}")
+        members = frozenset(arg)
+        if op == "in":
+            return lambda a, e: _member(get(a, e), members)
+        return lambda a, e: not _member(get(a, e), members)
+    if op in ("eq", "ne"):
+        if isinstance(arg, dict | list):
+            raise ConditionError(path, f"{op!r} takes a scalar, got {arg!r}")
+        if op == "eq":
+            return lambda a, e: _equal(get(a, e), arg)
+        return lambda a, e: not _equal(get(a, e), arg)
+    if not _is_number(arg):
+        raise ConditionError(path, f"{op!r} takes a number, got {arg!r}")
+    bound = arg
+    compare: Callable[[Any], bool] = {
+        "gt": lambda v: v > bound, "gte": lambda v: v >= bound,
+        "lt": lambda v: v < bound, "lte": lambda v: v <= bound,
+    }[op]
+    return lambda a, e: _numeric(get(a, e)) and compare(get(a, e))
+
+
+def _numeric(value: Any) -> bool:
+    return _is_number(value)
+
+
+def _equal(value: Any, expected: Any) -> bool:
+    if value is _MISSING:
+        return False
+    # True == 1 in Python; a policy author writing `verified: true` does not mean `verified: 1`.
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return value is expected
+    return bool(value == expected)
+
+
+def _member(value: Any, members: frozenset[Any]) -> bool:
+    if value is _MISSING or isinstance(value, dict | list):
+        return False
+    return value in members
+
+
+def compile_condition(spec: Any, path: CondPath = ()) -> Predicate:
+    """Compile a ``when:`` mapping to a predicate; raises :class:`ConditionError` naming the bad part."""
+    if not isinstance(spec, Mapping):
+        raise ConditionError(path, f"expected a mapping of conditions, got {spec!r}")
+    if not spec:
+        raise ConditionError(path, "an empty condition; leave out 'when' to match every event")
+    parts: list[Predicate] = []
+    for key, value in spec.items():
+        here: CondPath = (*path, key)
+        if not isinstance(key, str):
+            raise ConditionError(here, f"condition keys are names, got {key!r}")
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                raise ConditionError(here, f"{key!r} takes a non-empty list of conditions, got {value!r}")
+            subs = tuple(compile_condition(v, (*here, i)) for i, v in enumerate(value))
+            parts.append(_all(subs) if key == "all" else _any(subs))
+        elif key == "not":
+            inner = compile_condition(value, here)
+            parts.append(lambda a, e, inner=inner: not inner(a, e))
+        elif key.startswith("event.") and key not in EVENT_FIELDS:
+            raise ConditionError(here, f"unknown event field {key!r}", _suggest(key, EVENT_FIELDS))
+        elif isinstance(value, Mapping):
+            if not value:
+                raise ConditionError(here, "an empty operator mapping")
+            for op, arg in value.items():
+                if op not in OPERATORS:
+                    raise ConditionError((*here, op), f"unknown operator {op!r}; expected one of "
+                                         f"{', '.join(OPERATORS)}", _suggest(str(op), OPERATORS))
+                parts.append(_operator(key, op, arg, (*here, op)))
+        elif isinstance(value, list):
+            raise ConditionError(here, f"a list needs an operator: write {{in: {value!r}}}")
+        else:
+            parts.append(_operator(key, "eq", value, here))
+    return parts[0] if len(parts) == 1 else _all(tuple(parts))
+
+
+def _all(parts: tuple[Predicate, ...]) -> Predicate:
+    return lambda a, e: all(p(a, e) for p in parts)
+
+
+def _any(parts: tuple[Predicate, ...]) -> Predicate:
+    return lambda a, e: any(p(a, e) for p in parts)
+
+
+def referenced_fields(spec: Any) -> dict[str, set[str]]:
+    """Attribute names a condition reads, with the operators applied to each (for typing and lint)."""
+    found: dict[str, set[str]] = {}
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key in ("all", "any") and isinstance(value, list):
+                for item in value:
+                    walk(item)
+            elif key == "not":
+                walk(value)
+            elif isinstance(value, Mapping):
+                found.setdefault(key, set()).update(str(op) for op in value)
+            else:
+                found.setdefault(key, set()).add("eq")
+
+    walk(spec)
+    return found
+
+
+def field_domain(spec: Any, field: str) -> FieldDomain:
+    """What values of ``field`` can satisfy ``spec``, from its top-level conjuncts (``any``/``not`` ignored)."""
+    domain = FieldDomain()
+    if not isinstance(spec, Mapping):
+        return domain
+    conjuncts: list[Mapping[str, Any]] = [spec]
+    for item in spec.get("all", []) if isinstance(spec.get("all"), list) else []:
+        if isinstance(item, Mapping):
+            conjuncts.append(item)
+    for node in conjuncts:
+        if field not in node:
+            continue
+        value = node[field]
+        ops = value if isinstance(value, Mapping) else {"eq": value}
+        for op, arg in ops.items():
+            domain = _narrow(domain, op, arg)
+    return domain
+
+
+def _narrow(domain: FieldDomain, op: str, arg: Any) -> FieldDomain:
+    if op == "eq":
+        allowed = frozenset([arg]) if domain.allowed is None else domain.allowed & {arg}
+        return attrs.evolve(domain, allowed=allowed)
+    if op == "in" and isinstance(arg, list | tuple):
+        allowed = frozenset(arg) if domain.allowed is None else domain.allowed & frozenset(arg)
+        return attrs.evolve(domain, allowed=allowed)
+    if op == "ne":
+        return attrs.evolve(domain, excluded=domain.excluded | {arg})
+    if op == "not_in" and isinstance(arg, list | tuple):
+        return attrs.evolve(domain, excluded=domain.excluded | frozenset(arg))
+    if op in ("gt", "gte") and _is_number(arg) and (domain.low is None or arg >= domain.low):
+        return attrs.evolve(domain, low=arg, low_inclusive=op == "gte")
+    if op in ("lt", "lte") and _is_number(arg) and (domain.high is None or arg <= domain.high):
+        return attrs.evolve(domain, high=arg, high_inclusive=op == "lte")
+    return domain

@@ -1,0 +1,75 @@
+"""The ruleset DSL: models, loading with source locations, JSON Schema, lint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gridpoints.errors import RulesetError
+from gridpoints.ruleset._lint import Diagnostic, lint
+from gridpoints.ruleset._loader import parse_spec, read_source
+from gridpoints.ruleset._models import (
+    AttributeSpec,
+    CapSpec,
+    EventTypeSpec,
+    PerUnitPoints,
+    RangePoints,
+    RuleSpec,
+    RulesetSpec,
+    TablePoints,
+)
+from gridpoints.ruleset._semantic import check
+
+if TYPE_CHECKING:
+    from gridpoints.compile import Policy
+
+__all__ = [
+    "AttributeSpec",
+    "CapSpec",
+    "Diagnostic",
+    "EventTypeSpec",
+    "PerUnitPoints",
+    "RangePoints",
+    "RuleSpec",
+    "RulesetSpec",
+    "TablePoints",
+    "json_schema",
+    "lint",
+    "load_ruleset",
+    "load_spec",
+]
+
+SCHEMA_ID = "https://gridpoints.dev/schema/ruleset.schema.json"
+
+
+def load_spec(path_or_text: str | Path) -> RulesetSpec:
+    """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place."""
+    source = read_source(path_or_text)
+    spec = parse_spec(source)
+    issues = check(spec, source)
+    if issues:
+        raise RulesetError(issues)
+    return spec
+
+
+def load_ruleset(path_or_text: str | Path) -> Policy:
+    """Load, validate and compile a ruleset from a YAML file path or YAML text."""
+    from gridpoints.compile import compile_policy
+
+    source = read_source(path_or_text)
+    spec = parse_spec(source)
+    issues = check(spec, source)
+    if issues:
+        raise RulesetError(issues)
+    return compile_policy(spec, source.name)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a ruleset file, for editors (yaml-language-server) and other tools."""
+    schema = RulesetSpec.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,153 @@
+"""Lint: every problem in a ruleset as a diagnostic, without raising."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from gridpoints.conditions import field_domain
+from gridpoints.errors import Issue, RulesetError
+from gridpoints.periods import MAX_SUBWINDOWS
+from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
+from gridpoints.ruleset._models import RuleSpec, RulesetSpec, TablePoints
+from gridpoints.ruleset._semantic import check
+
+Severity = Literal["error", "warning"]
+
+
+@attrs.frozen(slots=True)
+class Diagnostic:
+    """One lint finding. ``code`` is stable (for suppressing or testing); ``issue`` says where and what."""
+
+    severity: Severity
+    code: str
+    issue: Issue
+
+    def __str__(self) -> str:
+        return f"{self.severity}[{self.code}] {self.issue}"
+
+
+def lint(path_or_text: str | Path) -> list[Diagnostic]:
+    """All load errors and warnings for a ruleset; never raises for a bad ruleset."""
+    try:
+        source = read_source(path_or_text)
+        spec = parse_spec(source)
+    except RulesetError as exc:
+        return [Diagnostic("error", "invalid", issue) for issue in exc.issues]
+    found = [Diagnostic("error", _code(issue), issue) for issue in check(spec, source)]
+    found += _unreachable(spec, source)
+    found += _table_gaps(spec, source)
+    found += _caps_that_never_bind(spec, source)
+    return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
+
+
+def _code(issue: Issue) -> str:
+    if issue.message.startswith("duplicate id"):
+        return "duplicate-id"
+    if issue.message.startswith("unknown rule"):
+        return "unknown-rule"
+    if issue.message.startswith("unknown category"):
+        return "unknown-category"
+    return "invalid"
+
+
+def _warn(code: str, source: Source, path: PathKey, message: str) -> Diagnostic:
+    return Diagnostic("warning", code, source.issue(path, message))
+
+
+def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    found = []
+    for index, rule in enumerate(spec.rules):
+        declared = spec.events.get(rule.on)
+        if declared is not None and declared.ignore:
+            found.append(_warn("unreachable-rule", source, ("rules", index, "on"),
+                               f"rule {rule.id!r} handles {rule.on!r}, which the ruleset ignores"))
+            continue
+        for field in _condition_fields(rule):
+            domain = field_domain(rule.when, field)
+            attr = declared.attributes.get(field) if declared else None
+            if attr is not None and attr.enum is not None and domain.allowed is not None:
+                domain = attrs.evolve(domain, allowed=domain.allowed & frozenset(attr.enum))
+            if domain.empty():
+                found.append(_warn("unreachable-rule", source, ("rules", index, "when", field),
+                                   f"rule {rule.id!r} can never match: no value of {field!r} satisfies its condition"))
+                break
+    return found
+
+
+def _condition_fields(rule: RuleSpec) -> list[str]:
+    when = rule.when or {}
+    fields = [k for k in when if k not in ("all", "any", "not")]
+    for item in when.get("all", []) if isinstance(when.get("all"), list) else []:
+        if isinstance(item, dict):
+            fields.extend(k for k in item if k not in ("all", "any", "not") and k not in fields)
+    return fields
+
+
+def _table_gaps(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    found = []
+    for index, rule in enumerate(spec.rules):
+        points = rule.points
+        if not isinstance(points, TablePoints) or points.default is not None:
+            continue
+        domain = field_domain(rule.when, points.by)
+        allowed = domain.allowed
+        declared = spec.events.get(rule.on)
+        attr = declared.attributes.get(points.by) if declared else None
+        if attr is not None and attr.enum is not None:
+            allowed = frozenset(attr.enum) if allowed is None else allowed & frozenset(attr.enum)
+        if allowed is None:
+            found.append(_warn("table-open", source, ("rules", index, "points", "table"),
+                               f"nothing limits {points.by!r} to the table's rows; an event with another value "
+                               "is rejected — add a 'when' with 'in', an enum under 'events', or a 'default'"))
+            continue
+        missing = sorted(str(v) for v in allowed - domain.excluded if str(v) not in points.table)
+        if missing:
+            found.append(_warn("table-gap", source, ("rules", index, "points", "table"),
+                               f"the condition allows {points.by} = {', '.join(missing)}, "
+                               "which the table has no row for"))
+    return found
+
+
+def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    found = []
+    categories = {rule.id: spec.rule_category(rule) for rule in spec.rules}
+    positive = {rule.id for rule in spec.rules if _can_award(rule)}
+
+    def selected(index: int) -> set[str]:
+        cap = spec.limits[index]
+        return {rid for rid in positive
+                if (cap.rules is None or rid in cap.rules)
+                and (cap.categories is None or categories[rid] in cap.categories)}
+
+    for index, cap in enumerate(spec.limits):
+        mine = selected(index)
+        if not mine:
+            found.append(_warn("cap-never-binds", source, ("limits", index),
+                               f"cap {cap.id!r} selects no rule that awards points"))
+            continue
+        for other_index, other in enumerate(spec.limits):
+            factor = MAX_SUBWINDOWS.get((other.window, cap.window))
+            if other_index == index or factor is None or other.scope != cap.scope:
+                continue
+            if mine <= selected(other_index) and other.limit * factor <= cap.limit:
+                found.append(_warn(
+                    "cap-never-binds", source, ("limits", index, "limit"),
+                    f"cap {cap.id!r} ({cap.limit} per {cap.window}) can never bind: {other.id!r} already "
+                    f"allows at most {other.limit} per {other.window} × {factor} = {other.limit * factor}",
+                ))
+                break
+    return found
+
+
+def _can_award(rule: RuleSpec) -> bool:
+    points = rule.points
+    if isinstance(points, int):
+        return points > 0
+    if isinstance(points, TablePoints):
+        return any(v > 0 for v in points.table.values()) or (points.default or 0) > 0
+    if hasattr(points, "each"):
+        return bool(points.each > 0)
+    return bool(points.range[1] > 0)

@@ -1,0 +1,196 @@
+"""The ruleset DSL as frozen pydantic models. These models are the schema: docs and JSON Schema derive from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+          description="An id: letters, digits, '_', '.', '-'; starts with a letter or digit."),
+]
+EventTypeName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$",
+          description="An event type: lower-case letters, digits and '_', starting with a letter."),
+]
+Window = Literal["day", "week", "month", "quarter", "year"]
+Scope = Literal["subject", "household", "grid", "community"]
+
+DEFAULT_CATEGORIES: dict[str, str] = {
+    "base": "基础分",
+    "reward": "奖励分",
+    "deduction": "扣分",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class AttributeSpec(_Model):
+    """The expected shape of one event attribute; checked on every submitted event."""
+
+    type: Literal["string", "number", "integer", "boolean"] = Field(description="The attribute's JSON type.")
+    enum: list[str | int] | None = Field(None, description="The only values allowed.")
+    min: float | None = Field(None, description="Smallest allowed number (inclusive).")
+    max: float | None = Field(None, description="Largest allowed number (inclusive).")
+    required: bool = Field(False, description="Whether every event of this type must carry it.")
+    description: str | None = None
+
+
+class EventTypeSpec(_Model):
+    """An event type the host sends: its attributes, or ``ignore: true`` to accept and drop it."""
+
+    ignore: bool = Field(False, description="Accept events of this type without awarding anything.")
+    attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
+    description: str | None = None
+
+
+class PerUnitPoints(_Model):
+    """``each`` points per unit of a numeric attribute (e.g. 10 per hour of patrol), at most ``max_units``."""
+
+    per: str = Field(description="The numeric attribute counting units, e.g. 'hours'.")
+    each: int = Field(description="Points per unit; fractional units round toward zero.")
+    max_units: float | None = Field(None, gt=0, description="Units beyond this earn nothing.")
+
+
+class TablePoints(_Model):
+    """Points looked up by an attribute's value (e.g. sorting quality A/B/C → 20/10/5)."""
+
+    by: str = Field(description="The attribute whose value selects the row.")
+    table: dict[str, int] = Field(min_length=1, description="Value → points.")
+    default: int | None = Field(None, description="Points for a value not in the table; absent means error.")
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `1: 5` with an integer key; attribute values are matched by their text form.
+        if isinstance(value, dict):
+            return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in value.items()}
+        return value
+
+
+class RangePoints(_Model):
+    """A numeric attribute's value taken as points, clamped into ``[lo, hi]`` (e.g. a hazard report 15–20)."""
+
+    range: tuple[int, int] = Field(description="[lo, hi], inclusive.")
+    from_: str = Field(alias="from", description="The numeric attribute holding the points.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangePoints:
+        if self.range[0] > self.range[1]:
+            raise ValueError(f"range must be [lo, hi] with lo <= hi, got {list(self.range)}")
+        return self
+
+
+def _points_form(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "fixed"
+    if isinstance(value, dict):
+        for key, tag in (("per", "per-unit"), ("by", "by-table"), ("table", "by-table"), ("range", "range")):
+            if key in value:
+                return tag
+    if isinstance(value, PerUnitPoints):
+        return "per-unit"
+    if isinstance(value, TablePoints):
+        return "by-table"
+    if isinstance(value, RangePoints):
+        return "range"
+    return None
+
+
+Points = Annotated[
+    Annotated[int, Tag("fixed")]
+    | Annotated[PerUnitPoints, Tag("per-unit")]
+    | Annotated[TablePoints, Tag("by-table")]
+    | Annotated[RangePoints, Tag("range")],
+    Discriminator(
+        _points_form,
+        custom_error_type="points_form",
+        custom_error_message="expected an integer or a mapping with 'per', 'by' or 'range'",
+    ),
+]
+
+
+class RuleSpec(_Model):
+    """One way to earn or lose points: an event type, an optional condition, and the points."""
+
+    id: Identifier
+    name: str | None = Field(None, description="Display name; Chinese is normal.")
+    on: EventTypeName = Field(description="The event type this rule handles.")
+    when: dict[str, Any] | None = Field(None, description="Condition on the event's attributes (see conditions).")
+    points: Points = Field(description="Fixed integer (negative = deduction), per-unit, by-table or range.")
+    category: str | None = Field(
+        None, description="Category id; defaults to 'reward' for positive points, 'deduction' for negative."
+    )
+    description: str | None = None
+
+
+class CapSpec(_Model):
+    """At most ``limit`` points per ``scope`` per calendar ``window`` from the selected rules or categories."""
+
+    id: Identifier
+    kind: Literal["cap"] = "cap"
+    scope: Scope = Field("subject", description="Whose points are pooled under the cap.")
+    window: Window = Field(description="Calendar window in the ruleset's time zone.")
+    categories: list[str] | None = Field(None, description="Limit awards in these categories.")
+    rules: list[str] | None = Field(None, description="Limit awards from these rules.")
+    limit: int = Field(ge=0, description="Most points in one window.")
+    mode: Literal["truncate", "reject"] = Field(
+        "truncate", description="truncate: award what fits; reject: award nothing if the whole does not fit."
+    )
+    description: str | None = None
+
+
+class RulesetSpec(_Model):
+    """A community's points policy."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True,
+        json_schema_extra={"title": "gridpoints ruleset"},
+    )
+
+    ruleset: Identifier = Field(description="The ruleset's id, stamped on every ledger entry with its version.")
+    version: int = Field(ge=1, description="Bump on every change that goes live.")
+    name: str = Field(description="Display name.")
+    description: str | None = None
+    timezone: str = Field("Asia/Shanghai", description="IANA zone that calendar windows are counted in.")
+    community: Identifier | None = Field(None, description="Community id for community-scope limits.")
+    categories: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORIES), description="Category id → display name."
+    )
+    events: dict[EventTypeName, EventTypeSpec] = Field(
+        default_factory=dict, description="Event types and their attributes; types only named by rules are inferred."
+    )
+    rules: list[RuleSpec] = Field(min_length=1)
+    limits: list[CapSpec] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    def rule_category(self, rule: RuleSpec) -> str:
+        if rule.category is not None:
+            return rule.category
+        return "deduction" if _always_negative(rule.points) else "reward"
+
+
+def _always_negative(points: int | PerUnitPoints | TablePoints | RangePoints) -> bool:
+    if isinstance(points, int):
+        return points < 0
+    if isinstance(points, PerUnitPoints):
+        return points.each < 0
+    if isinstance(points, TablePoints):
+        return all(v < 0 for v in points.table.values())
+    return points.range[1] < 0
