@@ -18,8 +18,8 @@ from gridpoints.ruleset._models import (
     CapSpec,
     PerUnitPoints,
     RangePoints,
-    RuleSpec,
     RulesetSpec,
+    RuleSpec,
     TablePoints,
 )
 

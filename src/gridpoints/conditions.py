@@ -161,8 +161,7 @@ def compile_condition(spec: Any, path: CondPath = ()) -> Predicate:
             subs = tuple(compile_condition(v, (*here, i)) for i, v in enumerate(value))
             parts.append(_all(subs) if key == "all" else _any(subs))
         elif key == "not":
-            inner = compile_condition(value, here)
-            parts.append(lambda a, e, inner=inner: not inner(a, e))
+            parts.append(_not(compile_condition(value, here)))
         elif key.startswith("event.") and key not in EVENT_FIELDS:
             raise ConditionError(here, f"unknown event field {key!r}", _suggest(key, EVENT_FIELDS))
         elif isinstance(value, Mapping):
@@ -182,6 +181,10 @@ def compile_condition(spec: Any, path: CondPath = ()) -> Predicate:
 
 def _all(parts: tuple[Predicate, ...]) -> Predicate:
     return lambda a, e: all(p(a, e) for p in parts)
+
+
+def _not(inner: Predicate) -> Predicate:
+    return lambda a, e: not inner(a, e)
 
 
 def _any(parts: tuple[Predicate, ...]) -> Predicate:

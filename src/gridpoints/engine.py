@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from gridpoints._events import coerce_event
-from gridpoints.compile import CompiledCap, CompiledRule, Policy, PointsInputError
+from gridpoints.compile import CompiledCap, CompiledRule, PointsInputError, Policy
 from gridpoints.errors import EventError, IdempotencyConflict, SerializationFailure
 from gridpoints.model import (
     DEDUCTIONS,
@@ -114,7 +114,7 @@ class Engine:
                 if tries + 1 == self.max_retries:
                     raise
                 # Jittered exponential back-off spreads out writers that collided on the same rows.
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(tries, 8)))  # noqa: S311 - jitter, not secrets
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(tries, 8)))
         raise AssertionError("unreachable")
 
     def _commit(self, plans: list[_Plan], keys: list[CounterKey], accounts: list[str]) -> list[Decision]:

@@ -15,8 +15,8 @@ from gridpoints.ruleset._models import (
     EventTypeSpec,
     PerUnitPoints,
     RangePoints,
-    RuleSpec,
     RulesetSpec,
+    RuleSpec,
     TablePoints,
 )
 from gridpoints.ruleset._semantic import check

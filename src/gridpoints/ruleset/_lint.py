@@ -11,7 +11,7 @@ from gridpoints.conditions import field_domain
 from gridpoints.errors import Issue, RulesetError
 from gridpoints.periods import MAX_SUBWINDOWS
 from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
-from gridpoints.ruleset._models import RuleSpec, RulesetSpec, TablePoints
+from gridpoints.ruleset._models import RulesetSpec, RuleSpec, TablePoints
 from gridpoints.ruleset._semantic import check
 
 Severity = Literal["error", "warning"]

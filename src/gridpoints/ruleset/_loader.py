@@ -20,7 +20,7 @@ from gridpoints.ruleset._models import RulesetSpec
 PathKey = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
     """SafeLoader with YAML 1.2 booleans: only true/false. In YAML 1.1 the DSL's ``on:`` key reads as True."""
 
 
@@ -144,10 +144,9 @@ def _clean_loc(data: Any, loc: tuple[Any, ...]) -> tuple[PathKey, list[Any]]:
     node = data
     dropped: list[Any] = []
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_list:
             path.append(part)
             node = node[part]
         else:
