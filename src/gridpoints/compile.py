@@ -140,7 +140,7 @@ def _per_unit(spec: PerUnitPoints) -> Callable[[Mapping[str, Any]], PointsResult
         exact = Decimal(str(counted)) * each
         points = int(exact)
         return points, "base.per", {
-            "units": units, "each": each, "field": field, "max_units": max_units,
+            "units": units, "counted": counted, "each": each, "field": field, "max_units": max_units,
             "capped": counted != units, "rounded": Decimal(points) != exact,
         }
 

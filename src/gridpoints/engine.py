@@ -136,7 +136,7 @@ class Engine:
                     decisions.append(Decision.from_record(record))
                     continue
                 decision, head = self._decide(plan, counters, deltas, head)
-                record = EventRecord(event_id, plan.fingerprint, decision.to_record_json())
+                record = EventRecord(event_id, plan.fingerprint, original=decision)
                 batch[event_id] = record
                 records.append(record)
                 entries.extend(decision.entries)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -71,9 +71,12 @@ class Event:
         return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
 
 
-@attrs.frozen(slots=True, order=True)
-class CounterKey:
-    """A window counter's key within a tenant: what is counted, for whom, in which calendar window."""
+class CounterKey(NamedTuple):
+    """A window counter's key within a tenant: what is counted, for whom, in which calendar window.
+
+    A named tuple rather than an attrs class: keys are hashed and sorted on every submission (locks are
+    taken in sorted key order), and tuple comparison is what makes that cheap.
+    """
 
     scope: str
     scope_id: str
@@ -163,13 +166,53 @@ def make_entry(
                  occurred_at, reverses, prev_hash, digest)
 
 
-@attrs.frozen(slots=True)
 class EventRecord:
-    """What the store keeps per event id: its fingerprint and the decision, to answer a resubmission."""
+    """What the store keeps per event id: its fingerprint and the decision, to answer a resubmission.
 
-    event_id: str
-    fingerprint: str
-    decision: str  # JSON of the decision's trace and points
+    An adapter that persists records reads :attr:`decision` (JSON text) and rebuilds a record from the
+    stored text with ``EventRecord(event_id, fingerprint, text)``. The engine builds records from the
+    decision object, and the text is produced only when an adapter asks for it: an in-memory store keeps
+    the object and never pays for serialising it.
+    """
+
+    __slots__ = ("_json", "_original", "event_id", "fingerprint")
+
+    def __init__(self, event_id: str, fingerprint: str, decision: str | None = None, *,
+                 original: Decision | None = None) -> None:
+        if (decision is None) == (original is None):
+            raise TypeError("give exactly one of the decision's JSON text or the original Decision")
+        self.event_id = event_id
+        self.fingerprint = fingerprint
+        self._json = decision
+        self._original = original
+
+    @property
+    def decision(self) -> str:
+        """The decision as JSON text (points and trace)."""
+        if self._json is None:
+            assert self._original is not None
+            self._json = self._original.to_record_json()
+        return self._json
+
+    def original(self) -> Decision:
+        """The recorded decision, marked as a duplicate and without entries (they were written before)."""
+        if self._original is not None:
+            return attrs.evolve(self._original, entries=(), duplicate=True)
+        data = json.loads(self.decision)
+        trace = Trace.from_dict(data["trace"])
+        return Decision(self.event_id, trace.subject, data["points"], (), trace, duplicate=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventRecord):
+            return NotImplemented
+        return (self.event_id, self.fingerprint, self.decision) == (other.event_id, other.fingerprint,
+                                                                    other.decision)
+
+    def __hash__(self) -> int:
+        return hash((self.event_id, self.fingerprint))
+
+    def __repr__(self) -> str:
+        return f"EventRecord(event_id={self.event_id!r}, fingerprint={self.fingerprint[:12]!r}…)"
 
 
 @attrs.frozen(slots=True)
@@ -215,7 +258,18 @@ class Trace:
     rules: tuple[RuleTrace, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, value_serializer=_serialize)
+        # Written out by hand: this runs once per submitted event, and attrs.asdict's generic walk was the
+        # largest single cost on the submit path.
+        return {
+            "event_id": self.event_id, "event_type": self.event_type, "subject": self.subject,
+            "occurred_local": self.occurred_local, "ruleset": self.ruleset,
+            "rules": [
+                {"rule_id": r.rule_id, "rule_name": r.rule_name, "category": r.category, "base": r.base,
+                 "base_code": r.base_code, "base_args": dict(r.base_args), "granted": r.granted,
+                 "steps": [list(attrs.astuple(step)) for step in r.steps]}
+                for r in self.rules
+            ],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trace:
@@ -223,18 +277,12 @@ class Trace:
             RuleTrace(
                 rule_id=r["rule_id"], rule_name=r["rule_name"], category=r["category"], base=r["base"],
                 base_code=r["base_code"], base_args=r["base_args"],
-                steps=tuple(LimitStep(**s) for s in r["steps"]), granted=r["granted"],
+                steps=tuple(LimitStep(*s) for s in r["steps"]), granted=r["granted"],
             )
             for r in data["rules"]
         )
         return cls(data["event_id"], data["event_type"], data["subject"], data["occurred_local"],
                    data["ruleset"], rules)
-
-
-def _serialize(_inst: Any, _field: Any, value: Any) -> Any:
-    if isinstance(value, MappingProxyType):
-        return dict(value)
-    return value
 
 
 @attrs.frozen(slots=True)
@@ -265,6 +313,4 @@ class Decision:
 
     @classmethod
     def from_record(cls, record: EventRecord) -> Decision:
-        data = json.loads(record.decision)
-        trace = Trace.from_dict(data["trace"])
-        return cls(record.event_id, trace.subject, data["points"], (), trace, duplicate=True)
+        return record.original()
