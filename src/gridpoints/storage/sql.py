@@ -1,0 +1,515 @@
+"""The SQL store: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB on SQLAlchemy Core.
+
+One code path serves all three; only the statements that have no portable spelling (insert-if-missing,
+add-to-value upserts, append-only triggers) are chosen per backend.
+
+Opening
+    ``SQLStore("sqlite:///points.db")``, ``SQLStore("postgresql://user@host/db")`` (psycopg 3),
+    ``SQLStore("mysql://root@host/db")`` (PyMySQL; ``mariadb://`` is the same), an :class:`~sqlalchemy.Engine`
+    of the host's, or an open :class:`~sqlalchemy.Connection` (see *Embedding*). Tables are named
+    ``{table_prefix}entries`` etc. The schema is created or upgraded on open unless ``auto_upgrade=False``;
+    a schema newer than this code raises :class:`~gridpoints.errors.IntegrityError`.
+
+Transactions and retries — the contract with the engine
+    ``with store.transaction(tenant, counters=..., accounts=...) as tx:`` opens one database transaction
+    and locks, in this order, the tenant's chain-head row and then the named counter and balance rows in
+    sorted key order (rows are created first when missing). On SQLite the engine this module builds issues
+    ``BEGIN IMMEDIATE`` instead, taking the database's single write lock. Appends are written as they are
+    made, so the transaction's reads see them; the block's clean exit commits, an exception rolls back
+    everything and propagates unchanged.
+
+    The store never retries on its own: the work happens in the caller's block, which only the caller can
+    redo. A deadlock, serialization conflict, lock wait timeout or "database is locked" — and an event id
+    inserted concurrently by another writer — raises :class:`~gridpoints.errors.SerializationFailure`
+    from the driver error, and the caller re-runs the whole block from the start, reading everything
+    afresh; :func:`gridpoints.storage.retrying` does that a bounded number of times with jittered backoff.
+    An unreachable or lost database raises :class:`~gridpoints.errors.StoreUnavailable`; every other driver
+    error :class:`~gridpoints.errors.StoreError`. All are raised ``from`` the driver error.
+
+Embedding
+    With a host's Connection, gridpoints writes inside the host's transaction under a SAVEPOINT, so its
+    failure rolls back only its own part, and never commits: the host does. Reads see what the host's
+    transaction sees. Such a store is as thread-safe as the Connection (it is not). On MySQL/MariaDB a
+    deadlock rolls back the host's whole transaction, so there the host must retry its own unit of work,
+    and DDL commits implicitly, so create the schema beforehand with :func:`upgrade`. On SQLite the host's
+    engine should come from :func:`make_engine`, whose explicit BEGIN makes savepoints nest properly.
+
+Privacy
+    The store keeps what it is given. Pseudonymise subject ids before they reach the ledger with
+    :class:`gridpoints.privacy.Pseudonymiser` (see docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure, StoreError, StoreUnavailable
+
+try:
+    import sqlalchemy as sa
+except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
+    raise MissingExtra("sql", "the SQL store (gridpoints.storage.sql)") from exc
+
+from sqlalchemy import Connection, Engine, Table, event, select, tuple_, update
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
+from gridpoints.storage import _sql_migrations
+from gridpoints.storage._sql_errors import map_error
+from gridpoints.storage._sql_schema import Family, Tables, build_tables, check_prefix, dialect_family, mysql_collation
+
+__all__ = ["DEFAULT_PREFIX", "SQLStore", "from_url", "make_engine", "normalise_url", "upgrade"]
+
+DEFAULT_PREFIX = "gridpoints_"
+
+_SCHEMES = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+_EXTRAS: dict[Family, str] = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql"}
+# Execution option naming the BEGIN flavour the SQLite begin hook emits on a connection.
+_SQLITE_BEGIN = "gridpoints_sqlite_begin"
+# Rows per statement when a key list is turned into IN (...) or a bulk write; bounded by drivers' limits.
+_CHUNK = 500
+_PAGE = 1000
+
+T = TypeVar("T")
+
+
+def normalise_url(url: str) -> str:
+    """Pick gridpoints' drivers for bare schemes: ``postgresql://`` → psycopg 3, ``mysql://`` and
+    ``mariadb://`` → PyMySQL; other URLs pass through unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"expected a database URL like 'sqlite:///points.db', got {url!r}")
+    return f"{_SCHEMES.get(scheme.lower(), scheme)}://{rest}"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine configured the way the SQL store needs it.
+
+    SQLite gets the pysqlite recipe for real transactions (the driver's own BEGIN handling is switched off
+    and an explicit one emitted: ``BEGIN IMMEDIATE`` for writes so writers queue at the start instead of
+    failing at commit, a plain deferred BEGIN for reads) and WAL journaling so readers never wait for the
+    writer. MySQL/MariaDB run at READ COMMITTED, which avoids InnoDB's gap locks on the keys gridpoints
+    locks explicitly anyway. ``kwargs`` go to :func:`sqlalchemy.create_engine` and win over these defaults.
+    """
+    normalised = make_url(normalise_url(url))
+    family = dialect_family(normalised.get_backend_name())
+    options: dict[str, Any] = {}
+    if family != "sqlite":
+        options["pool_pre_ping"] = True
+    if family == "mysql":
+        options["isolation_level"] = "READ COMMITTED"
+        if "charset" not in normalised.query:
+            normalised = normalised.update_query_dict({"charset": "utf8mb4"})
+    options.update(kwargs)
+    try:
+        engine = sa.create_engine(normalised, **options)
+    except ImportError as exc:
+        raise MissingExtra(_EXTRAS[family], f"a {family} store") from exc
+    if family == "sqlite":
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def from_url(url: str) -> SQLStore:
+    """Entry-point factory for the ``gridpoints.stores`` group: a store on ``url``, schema upgraded."""
+    return SQLStore(url)
+
+
+def upgrade(bind: str | Engine | Connection, *, table_prefix: str = DEFAULT_PREFIX) -> int:
+    """Create or upgrade the gridpoints schema behind ``bind`` and return its version (a deployment step)."""
+    store = SQLStore(bind, table_prefix=table_prefix)
+    try:
+        return store.schema_version()
+    finally:
+        store.close()
+
+
+@contextmanager
+def _guard(doing: str) -> Iterator[None]:
+    """Map driver errors raised inside the block to gridpoints errors, ``from`` the driver error."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise map_error(exc, doing) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{doing} failed: {exc}") from exc
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def _insert(table: Table, family: Family) -> Insert:
+    if family == "postgresql":
+        return pg_dialect.insert(table)
+    if family == "mysql":
+        return mysql_dialect.insert(table)
+    return sqlite_dialect.insert(table)
+
+
+def _insert_missing(conn: Connection, table: Table, family: Family, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows whose primary key is absent; leave present ones untouched."""
+    stmt = _insert(table, family)
+    if isinstance(stmt, mysql_dialect.Insert):
+        # A self-assignment rather than INSERT IGNORE, which would also hide truncation and other errors.
+        value_column = next(c for c in table.columns if not c.primary_key)
+        conn.execute(stmt.on_duplicate_key_update({value_column.name: value_column}), rows)
+    else:
+        assert isinstance(stmt, pg_dialect.Insert | sqlite_dialect.Insert)
+        conn.execute(stmt.on_conflict_do_nothing(), rows)
+
+
+def _upsert_add(conn: Connection, table: Table, family: Family, column: str, rows: list[dict[str, Any]]) -> None:
+    """Add each row's ``column`` value to the stored one, inserting rows that are absent."""
+    stmt = _insert(table, family)
+    target = table.c[column]
+    if isinstance(stmt, mysql_dialect.Insert):
+        conn.execute(stmt.on_duplicate_key_update({column: target + stmt.inserted[column]}), rows)
+    else:
+        assert isinstance(stmt, pg_dialect.Insert | sqlite_dialect.Insert)
+        keys = list(table.primary_key.columns)
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=keys, set_={column: target + stmt.excluded[column]}), rows
+        )
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        int(row.seq), row.tenant, row.event_id, row.subject, row.debit, row.credit, int(row.amount),
+        row.ruleset, row.rule, row.reason, row.occurred_at,
+        None if row.reverses is None else int(row.reverses), row.prev_hash, row.hash,
+    )
+
+
+def _counter_key(row: Any) -> CounterKey:
+    return CounterKey(row.scope, row.scope_id, row.metric, row.window)
+
+
+class _SQLTransaction:
+    """A write transaction on one tenant; every method runs on the transaction's connection."""
+
+    __slots__ = ("_conn", "_family", "_head", "_tables", "_tenant")
+
+    def __init__(self, conn: Connection, tables: Tables, family: Family, tenant: str) -> None:
+        self._conn = conn
+        self._tables = tables
+        self._family = family
+        self._tenant = tenant
+        self._head = Anchor(0, GENESIS_HASH)
+
+    def _lock(self, keys: Sequence[CounterKey], accounts: Sequence[str]) -> None:
+        """Lock the chain head, then the counters and balances, each set in sorted key order."""
+        conn, t, tenant = self._conn, self._tables, self._tenant
+        locate_head = select(t.heads.c.seq, t.heads.c.hash).where(t.heads.c.tenant == tenant).with_for_update()
+        row = conn.execute(locate_head).one_or_none()
+        if row is None:
+            _insert_missing(conn, t.heads, self._family, [{"tenant": tenant, "seq": 0, "hash": GENESIS_HASH}])
+            row = conn.execute(locate_head).one()
+        self._head = Anchor(int(row.seq), row.hash)
+        if self._family == "sqlite":
+            # BEGIN IMMEDIATE (or, on a host's engine, the first write) already holds the one write lock.
+            return
+        c, b = t.counters, t.balances
+        if keys:
+            _insert_missing(conn, c, self._family, [
+                {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric,
+                 "window": k.window, "value": 0}
+                for k in keys
+            ])
+            key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
+            for chunk in _chunks(keys):
+                wanted = [(k.scope, k.scope_id, k.metric, k.window) for k in chunk]
+                conn.execute(
+                    select(c.c.scope).where(c.c.tenant == tenant, key_columns.in_(wanted))
+                    .order_by(c.c.scope, c.c.scope_id, c.c.metric, c.c.window).with_for_update()
+                ).all()
+        if accounts:
+            _insert_missing(conn, b, self._family,
+                            [{"tenant": tenant, "account": a, "balance": 0} for a in accounts])
+            for names in _chunks(accounts):
+                conn.execute(
+                    select(b.c.account).where(b.c.tenant == tenant, b.c.account.in_(names))
+                    .order_by(b.c.account).with_for_update()
+                ).all()
+
+    def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
+        with _guard("reading event records"):
+            return _find_events(self._conn, self._tables, self._tenant, event_ids)
+
+    def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        with _guard("reading counters"):
+            return _read_counters(self._conn, self._tables, self._tenant, keys)
+
+    def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
+        with _guard("reading balances"):
+            return _read_balances(self._conn, self._tables, self._tenant, accounts)
+
+    def head(self) -> Anchor:
+        return self._head
+
+    def append(
+        self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
+    ) -> None:
+        head = self._check_chain(entries)
+        conn, t, tenant, family = self._conn, self._tables, self._tenant, self._family
+        if entries:
+            with _guard("appending ledger entries"):
+                try:
+                    conn.execute(t.entries.insert(), [e.to_dict() for e in entries])
+                except sa.exc.IntegrityError as exc:
+                    raise IntegrityError(
+                        f"tenant {tenant!r}: entries {entries[0].seq}..{entries[-1].seq} are already stored, "
+                        f"but the chain head says {self._head}; the head row is out of step with the ledger"
+                    ) from exc
+                moved = conn.execute(
+                    update(t.heads).where(t.heads.c.tenant == tenant, t.heads.c.seq == self._head.seq)
+                    .values(seq=head.seq, hash=head.hash)
+                )
+                if moved.rowcount != 1:
+                    # Only possible when a host's SQLite engine let another writer in: start over.
+                    raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
+                totals: dict[str, int] = {}
+                for e in entries:
+                    totals[e.credit] = totals.get(e.credit, 0) + e.amount
+                    totals[e.debit] = totals.get(e.debit, 0) - e.amount
+                moves = [{"tenant": tenant, "account": account, "balance": delta}
+                         for account, delta in sorted(totals.items()) if delta]
+                if moves:
+                    _upsert_add(conn, t.balances, family, "balance", moves)
+        deltas = sorted((k, d) for k, d in counter_deltas.items() if d)
+        if deltas:
+            with _guard("adding to counters"):
+                _upsert_add(conn, t.counters, family, "value", [
+                    {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric,
+                     "window": k.window, "value": d}
+                    for k, d in deltas
+                ])
+        if events:
+            with _guard("recording event ids"):
+                try:
+                    conn.execute(t.events.insert(), [
+                        {"tenant": tenant, "event_id": r.event_id, "fingerprint": r.fingerprint,
+                         "decision": r.decision}
+                        for r in events
+                    ])
+                except sa.exc.IntegrityError as exc:
+                    # Another writer recorded one of these ids first; re-running finds its record.
+                    raise SerializationFailure(
+                        f"tenant {tenant!r}: an event id among {[r.event_id for r in events][:5]} "
+                        "was recorded concurrently"
+                    ) from exc
+        self._head = head
+
+    def _check_chain(self, entries: Sequence[Entry]) -> Anchor:
+        head = self._head
+        for entry in entries:
+            if entry.tenant != self._tenant:
+                raise IntegrityError(
+                    f"entry {entry.seq} belongs to tenant {entry.tenant!r}, not {self._tenant!r}"
+                )
+            if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
+                raise IntegrityError(
+                    f"entry {entry.seq} does not continue the chain at {head.seq} "
+                    f"(expected seq {head.seq + 1} linked to {head.hash[:12]}…)"
+                )
+            head = Anchor(entry.seq, entry.hash)
+        return head
+
+
+def _find_events(conn: Connection, t: Tables, tenant: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
+    wanted = list(dict.fromkeys(event_ids))
+    found: dict[str, EventRecord] = {}
+    ev = t.events
+    for chunk in _chunks(wanted):
+        rows = conn.execute(
+            select(ev.c.event_id, ev.c.fingerprint, ev.c.decision)
+            .where(ev.c.tenant == tenant, ev.c.event_id.in_(chunk))
+        )
+        for row in rows:
+            found[row.event_id] = EventRecord(row.event_id, row.fingerprint, row.decision)
+    return {i: found[i] for i in wanted if i in found}
+
+
+def _read_counters(conn: Connection, t: Tables, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+    result = dict.fromkeys(keys, 0)
+    c = t.counters
+    key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
+    for chunk in _chunks(list(result)):
+        wanted = [(k.scope, k.scope_id, k.metric, k.window) for k in chunk]
+        rows = conn.execute(
+            select(c.c.scope, c.c.scope_id, c.c.metric, c.c.window, c.c.value)
+            .where(c.c.tenant == tenant, key_columns.in_(wanted))
+        )
+        for row in rows:
+            result[_counter_key(row)] = int(row.value)
+    return result
+
+
+def _read_balances(conn: Connection, t: Tables, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
+    result = dict.fromkeys(accounts, 0)
+    b = t.balances
+    for chunk in _chunks(list(result)):
+        rows = conn.execute(select(b.c.account, b.c.balance).where(b.c.tenant == tenant, b.c.account.in_(chunk)))
+        for row in rows:
+            result[row.account] = int(row.balance)
+    return result
+
+
+class SQLStore:
+    """A :class:`~gridpoints.storage.Store` on SQLite, PostgreSQL or MySQL/MariaDB (see the module docs).
+
+    ``bind`` is a URL, an Engine or an open Connection. ``table_prefix`` namespaces the tables, so one
+    database can hold several independent gridpoints schemas. With ``auto_upgrade=False`` a schema older
+    than this code raises :class:`~gridpoints.errors.StoreError` instead of being upgraded.
+    """
+
+    def __init__(
+        self,
+        bind: str | Engine | Connection,
+        *,
+        table_prefix: str = DEFAULT_PREFIX,
+        auto_upgrade: bool = True,
+    ) -> None:
+        check_prefix(table_prefix)
+        self._owns_engine = isinstance(bind, str)
+        self._engine: Engine | None
+        self._conn: Connection | None
+        if isinstance(bind, str):
+            self._engine, self._conn = make_engine(bind), None
+        elif isinstance(bind, Engine):
+            self._engine, self._conn = bind, None
+        elif isinstance(bind, Connection):
+            self._engine, self._conn = None, bind
+        else:
+            raise TypeError(f"SQLStore needs a URL, an Engine or a Connection, got {type(bind).__name__}")
+        dialect = (self._conn or self._require_engine()).dialect
+        self._family = dialect_family(dialect.name)
+        self._prefix = table_prefix
+        with _guard("reading the schema version"), self._begin(write=False) as conn:
+            collation = mysql_collation(
+                is_mariadb=bool(getattr(conn.dialect, "is_mariadb", False)),
+                server_version=conn.dialect.server_version_info,
+            )
+            self._tables = build_tables(table_prefix, collation=collation)
+            version = _sql_migrations.stored_version(conn, self._tables)
+        _sql_migrations.check_not_newer(version, self._tables)
+        if version < _sql_migrations.CURRENT_VERSION:
+            if not auto_upgrade:
+                raise StoreError(
+                    f"the {table_prefix}* schema is at version {version}, this gridpoints needs "
+                    f"{_sql_migrations.CURRENT_VERSION}: run SQLStore.upgrade() or gridpoints.storage.sql.upgrade()"
+                )
+            self.upgrade()
+
+    def __repr__(self) -> str:
+        where = "<connection>" if self._engine is None else self._engine.url.render_as_string(hide_password=True)
+        return f"SQLStore({where!r}, table_prefix={self._prefix!r})"
+
+    def _require_engine(self) -> Engine:
+        assert self._engine is not None
+        return self._engine
+
+    @contextmanager
+    def _begin(self, *, write: bool) -> Iterator[Connection]:
+        """A connection in a transaction: the store's own, or a savepoint in the host's for writes."""
+        if self._conn is not None:
+            if write:
+                with self._conn.begin_nested():
+                    yield self._conn
+            else:
+                yield self._conn
+            return
+        engine = self._require_engine()
+        try:
+            conn = engine.connect()
+        except DBAPIError as exc:
+            where = engine.url.render_as_string(hide_password=True)
+            raise StoreUnavailable(f"connecting to {where} failed: {exc.orig}") from exc
+        with conn:
+            if write and self._family == "sqlite":
+                conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    def upgrade(self) -> int:
+        """Apply pending schema migrations (idempotent) and return the schema version."""
+        with _guard("upgrading the schema"), self._begin(write=True) as conn:
+            return _sql_migrations.upgrade(conn, self._tables)
+
+    def schema_version(self) -> int:
+        """The schema version stored in the database."""
+        with _guard("reading the schema version"), self._begin(write=False) as conn:
+            return _sql_migrations.stored_version(conn, self._tables)
+
+    @contextmanager
+    def transaction(
+        self, tenant: str, *, counters: Iterable[CounterKey] = (), accounts: Iterable[str] = ()
+    ) -> Iterator[_SQLTransaction]:
+        keys = sorted(set(counters))
+        names = sorted(set(accounts))
+        with _guard(f"transaction on tenant {tenant!r}"), self._begin(write=True) as conn:
+            txn = _SQLTransaction(conn, self._tables, self._family, tenant)
+            txn._lock(keys, names)
+            yield txn
+
+    def balances(self, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
+        with _guard("reading balances"), self._begin(write=False) as conn:
+            return _read_balances(conn, self._tables, tenant, accounts)
+
+    def counters(self, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        with _guard("reading counters"), self._begin(write=False) as conn:
+            return _read_counters(conn, self._tables, tenant, keys)
+
+    def entries(self, tenant: str, *, subject: str | None = None, after_seq: int = 0) -> Iterator[Entry]:
+        """Committed entries in sequence order, fetched a page at a time so no connection waits on the caller."""
+        e = self._tables.entries
+        last = after_seq
+        while True:
+            query = select(e).where(e.c.tenant == tenant, e.c.seq > last)
+            if subject is not None:
+                query = query.where(e.c.subject == subject)
+            with _guard("reading ledger entries"), self._begin(write=False) as conn:
+                page = [_entry(row) for row in conn.execute(query.order_by(e.c.seq).limit(_PAGE))]
+            yield from page
+            if len(page) < _PAGE:
+                return
+            last = page[-1].seq
+
+    def find_event(self, tenant: str, event_id: str) -> EventRecord | None:
+        with _guard("reading an event record"), self._begin(write=False) as conn:
+            return _find_events(conn, self._tables, tenant, [event_id]).get(event_id)
+
+    def head(self, tenant: str) -> Anchor:
+        h = self._tables.heads
+        with _guard("reading the chain head"), self._begin(write=False) as conn:
+            row = conn.execute(select(h.c.seq, h.c.hash).where(h.c.tenant == tenant)).one_or_none()
+        return Anchor(0, GENESIS_HASH) if row is None else Anchor(int(row.seq), row.hash)
+
+    def close(self) -> None:
+        """Dispose of the engine if the store created it; a host's Engine or Connection is left open."""
+        if self._owns_engine:
+            self._require_engine().dispose()
