@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from gridpoints.model import Decision, LimitStep, RuleTrace
@@ -31,15 +32,33 @@ _TEXT: dict[str, dict[str, str]] = {
     "base.range": {"en": "{field} = {value} within {low}..{high} → {base:+d}",
                    "zh": "{field} = {value}，范围 {low}–{high} → {base:+d} 分"},
     "base.range.clamped": {"en": " (clamped)", "zh": "（已限定在范围内）"},
-    "step": {
+    "step.cap": {
         "en": "  · {kind} {limit_id} ({scope} {scope_id}, {window}): {before} of {limit} used, "
               "{requested} requested → {granted}{outcome}",
-        "zh": "  · 上限 {limit_id}（{scope} {scope_id}，{window}）：已用 {before}/{limit}，"
+        "zh": "  · {kind} {limit_id}（{scope} {scope_id}，{window}）：已用 {before}/{limit}，"
               "申请 {requested} → 给予 {granted}{outcome}",
     },
-    "cap.within": {"en": "", "zh": ""},
-    "cap.truncated": {"en": " (truncated to fit)", "zh": "（截断至上限）"},
-    "cap.rejected": {"en": " (rejected: does not fit)", "zh": "（超出上限，整笔不予计分）"},
+    "step.diminishing": {
+        "en": "  · diminishing {limit_id} ({scope} {scope_id}, {window}): occurrence {occurrence} × {param}: "
+              "{requested} → {granted}",
+        "zh": "  · 递减 {limit_id}（{scope} {scope_id}，{window}）：第 {occurrence} 次 × {param}："
+              "{requested} → {granted}",
+    },
+    "step.share": {
+        "en": "  · share {limit_id} ({scope} {scope_id}, {window}): holds {before} of a pool of {pool}; at most "
+              "{percent} once the pool reaches {limit}: {requested} requested → {granted}{outcome}",
+        "zh": "  · 份额 {limit_id}（{scope} {scope_id}，{window}）：已得 {before}，池内共 {pool}；"
+              "池内达到 {limit} 后最多占 {percent}：申请 {requested} → 给予 {granted}{outcome}",
+    },
+    "step.floor": {
+        "en": "  · floor: balance {before}, floor {limit}: {requested} → {granted}{outcome}",
+        "zh": "  · 余额下限：余额 {before}，下限 {limit}：{requested} → {granted}{outcome}",
+    },
+    "within": {"en": "", "zh": ""},
+    "truncated": {"en": " (truncated to fit)", "zh": "（截断至上限）"},
+    "rejected": {"en": " (rejected: does not fit)", "zh": "（超出上限，整笔不予计分）"},
+    "kind.cap": {"en": "cap", "zh": "上限"},
+    "kind.budget": {"en": "budget", "zh": "预算"},
 }
 
 _SCOPES = {"zh": {"subject": "个人", "household": "家庭", "grid": "网格", "community": "社区"}}
@@ -63,9 +82,15 @@ def _base(rule: RuleTrace, lang: str) -> str:
 
 def _step(step: LimitStep, lang: str) -> str:
     scope = _SCOPES.get(lang, {}).get(step.scope, step.scope)
-    return _t("step", lang, kind=step.kind, limit_id=step.limit_id, scope=scope, scope_id=step.scope_id,
+    outcome_code = step.code.rsplit(".", 1)[-1]
+    outcome = _t(outcome_code, lang) if outcome_code in _TEXT else ""
+    template = f"step.{step.kind}" if f"step.{step.kind}" in _TEXT else "step.cap"
+    kind = _t(f"kind.{step.kind}", lang) if f"kind.{step.kind}" in _TEXT else step.kind
+    percent = f"{float(Fraction(step.param) * 100):.4g}%" if step.kind == "share" and step.param else ""
+    return _t(template, lang, kind=kind, limit_id=step.limit_id, scope=scope, scope_id=step.scope_id,
               window=step.window, before=step.before, limit=step.limit, requested=step.requested,
-              granted=step.granted, outcome=_t(step.code, lang))
+              granted=step.granted, outcome=outcome, occurrence=step.before + 1, param=step.param,
+              pool=step.pool, percent=percent)
 
 
 def render(decision: Decision, lang: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,10 @@ import attrs
 
 from gridpoints.conditions import Predicate, compile_condition, referenced_fields
 from gridpoints.ruleset._models import (
+    BudgetSpec,
     CapSpec,
+    DiminishingSpec,
+    LimitSpec,
     PerUnitPoints,
     RangePoints,
     RulesetSpec,
@@ -48,14 +52,21 @@ class AttributeCheck:
 
 
 @attrs.frozen(slots=True)
-class CompiledCap:
+class CompiledLimit:
+    """One limit, any kind. ``scope`` is whose counter it reads: for a share, the member (``pool`` is the pool)."""
+
     id: str
+    kind: str
     scope: str
     window: str
-    limit: int
-    mode: str
     rules: frozenset[str] | None
     categories: frozenset[str] | None
+    limit: int = 0
+    mode: str = "truncate"
+    factors: tuple[Decimal, ...] = ()
+    pool: str | None = None
+    max_share: Fraction | None = None
+    min_total: int = 0
 
     def selects(self, rule_id: str, category: str) -> bool:
         if self.rules is not None and rule_id not in self.rules:
@@ -71,7 +82,8 @@ class CompiledRule:
     category: str
     predicate: Predicate | None
     points: Callable[[Mapping[str, Any]], PointsResult]
-    caps: tuple[CompiledCap, ...]
+    #: Diminishing limits (applied first), then every other limit, each in the order the ruleset lists them.
+    limits: tuple[CompiledLimit, ...]
     spec: RuleSpec
 
 
@@ -92,7 +104,7 @@ class Policy:
     zone: ZoneInfo
     event_types: Mapping[str, EventType]
     rules: tuple[CompiledRule, ...]
-    caps: tuple[CompiledCap, ...]
+    limits: tuple[CompiledLimit, ...]
 
     @property
     def id(self) -> str:
@@ -109,7 +121,7 @@ class Policy:
 
     @property
     def windows(self) -> tuple[str, ...]:
-        return tuple(sorted({cap.window for cap in self.caps}))
+        return tuple(sorted({limit.window for limit in self.limits}))
 
     def category_name(self, category: str) -> str:
         return self.spec.categories.get(category, category)
@@ -179,12 +191,21 @@ def _range(spec: RangePoints) -> Callable[[Mapping[str, Any]], PointsResult]:
     return evaluate
 
 
-def _compile_cap(spec: CapSpec) -> CompiledCap:
-    return CompiledCap(
-        id=spec.id, scope=spec.scope, window=spec.window, limit=spec.limit, mode=spec.mode,
-        rules=frozenset(spec.rules) if spec.rules is not None else None,
-        categories=frozenset(spec.categories) if spec.categories is not None else None,
-    )
+def _compile_limit(spec: LimitSpec) -> CompiledLimit:
+    common: dict[str, Any] = {
+        "id": spec.id, "kind": spec.kind, "window": spec.window,
+        "rules": frozenset(spec.rules) if spec.rules is not None else None,
+        "categories": frozenset(spec.categories) if spec.categories is not None else None,
+    }
+    if isinstance(spec, CapSpec):
+        return CompiledLimit(scope=spec.scope, limit=spec.limit, mode=spec.mode, **common)
+    if isinstance(spec, BudgetSpec):
+        return CompiledLimit(scope=spec.scope, limit=spec.limit, mode=spec.on_exhausted, **common)
+    if isinstance(spec, DiminishingSpec):
+        # The text form keeps 0.1 exactly one tenth.
+        return CompiledLimit(scope=spec.scope, factors=tuple(Decimal(str(f)) for f in spec.factors), **common)
+    return CompiledLimit(scope=spec.member, pool=spec.scope, max_share=Fraction(str(spec.max_share)),
+                         min_total=spec.min_total, **common)
 
 
 def _inferred_attributes(rules: list[RuleSpec]) -> dict[str, AttributeCheck]:
@@ -222,7 +243,9 @@ def _declared_attributes(spec: RulesetSpec, event_type: str) -> dict[str, Attrib
 
 def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
     """Compile a validated spec (see :func:`gridpoints.ruleset.check`) into a :class:`Policy`."""
-    caps = tuple(_compile_cap(limit) for limit in spec.limits)
+    limits = tuple(_compile_limit(limit) for limit in spec.limits)
+    # Modifiers before limits (DESIGN's data flow); a stable sort keeps the listed order within each group.
+    ordered = sorted(limits, key=lambda lim: lim.kind != "diminishing")
     compiled: list[CompiledRule] = []
     for rule in spec.rules:
         category = spec.rule_category(rule)
@@ -230,7 +253,7 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             id=rule.id, name=rule.name or rule.id, on=rule.on, category=category,
             predicate=compile_condition(rule.when) if rule.when is not None else None,
             points=_points_function(rule.points),
-            caps=tuple(cap for cap in caps if cap.selects(rule.id, category)),
+            limits=tuple(lim for lim in ordered if lim.selects(rule.id, category)),
             spec=rule,
         ))
     names = sorted({rule.on for rule in spec.rules} | set(spec.events))
@@ -250,4 +273,4 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             rules=tuple(r for r in compiled if r.on == name),
         )
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
-                  rules=tuple(compiled), caps=caps)
+                  rules=tuple(compiled), limits=limits)

@@ -15,8 +15,9 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from gridpoints import limits
 from gridpoints._events import coerce_event
-from gridpoints.compile import CompiledCap, CompiledRule, PointsInputError, Policy
+from gridpoints.compile import CompiledLimit, CompiledRule, PointsInputError, Policy
 from gridpoints.errors import EventError, IdempotencyConflict, SerializationFailure
 from gridpoints.model import (
     DEDUCTIONS,
@@ -47,7 +48,7 @@ class _Award:
     base: int
     code: str
     args: dict[str, Any]
-    caps: tuple[tuple[CompiledCap, CounterKey], ...]
+    limits: tuple[tuple[CompiledLimit, tuple[CounterKey, ...]], ...]
 
 
 @attrs.frozen(slots=True)
@@ -102,7 +103,8 @@ class Engine:
         for plan in plans:
             accounts.add(spendable(plan.event.subject))
             for award in plan.awards:
-                keys.update(key for _, key in award.caps)
+                for _, limit_keys in award.limits:
+                    keys.update(limit_keys)
         ordered_keys, ordered_accounts = sorted(keys), sorted(accounts)
         return self._retrying(lambda: self._commit(plans, ordered_keys, ordered_accounts))
 
@@ -121,6 +123,7 @@ class Engine:
         with self.store.transaction(self.tenant, counters=keys, accounts=accounts) as txn:
             stored = txn.find_events([plan.event.id for plan in plans])
             counters = txn.read_counters(keys)
+            balances = txn.read_balances(accounts)
             head = txn.head()
             decisions: list[Decision] = []
             entries: list[Entry] = []
@@ -135,7 +138,7 @@ class Engine:
                         raise IdempotencyConflict(event_id, stored=record.fingerprint, received=plan.fingerprint)
                     decisions.append(Decision.from_record(record))
                     continue
-                decision, head = self._decide(plan, counters, deltas, head)
+                decision, head = self._decide(plan, counters, deltas, balances, head)
                 record = EventRecord(event_id, plan.fingerprint, original=decision)
                 batch[event_id] = record
                 records.append(record)
@@ -164,14 +167,16 @@ class Engine:
                 except PointsInputError as exc:
                     raise EventError(f"{exc} (rule {rule.id!r})", field=f"attributes.{exc.field}",
                                      event_id=event.id, index=index) from None
-                caps: list[tuple[CompiledCap, CounterKey]] = []
+                applied: list[tuple[CompiledLimit, tuple[CounterKey, ...]]] = []
                 if base > 0:
-                    for cap in rule.caps:
-                        window = windows.get(cap.window)
+                    for limit in rule.limits:
+                        window = windows.get(limit.window)
                         if window is None:
-                            window = windows[cap.window] = window_id(cap.window, day)
-                        caps.append((cap, CounterKey(cap.scope, self._scope_id(cap.scope, event), cap.id, window)))
-                awards.append(_Award(rule, base, code, args, tuple(caps)))
+                            window = windows[limit.window] = window_id(limit.window, day)
+                        pool_id = self._scope_id(limit.pool, event) if limit.pool is not None else None
+                        applied.append((limit, limits.counter_keys(limit, self._scope_id(limit.scope, event),
+                                                                   pool_id, window)))
+                awards.append(_Award(rule, base, code, args, tuple(applied)))
         return _Plan(event, event.fingerprint(), local.isoformat(),
                      event.occurred_at.astimezone(UTC).isoformat(), tuple(awards))
 
@@ -186,9 +191,11 @@ class Engine:
         return event.community or self.policy.spec.community or self.policy.id
 
     def _decide(
-        self, plan: _Plan, counters: dict[CounterKey, int], deltas: dict[CounterKey, int], head: Anchor
+        self, plan: _Plan, counters: dict[CounterKey, int], deltas: dict[CounterKey, int],
+        balances: dict[str, int], head: Anchor,
     ) -> tuple[Decision, Anchor]:
         event = plan.event
+        floor = self.policy.spec.floor
         account = spendable(event.subject)
         ref = self.policy.ref
         rule_traces: list[RuleTrace] = []
@@ -197,23 +204,21 @@ class Engine:
         for award in plan.awards:
             amount = award.base
             steps: list[LimitStep] = []
-            # Caps apply in the order the ruleset lists them; each sees what the previous ones left.
-            for cap, key in award.caps:
-                before = counters.get(key, 0)
-                room = max(cap.limit - before, 0)
-                requested = amount
-                if requested <= room:
-                    code = "cap.within"
-                elif cap.mode == "truncate":
-                    amount, code = room, "cap.truncated"
-                else:
-                    amount, code = 0, "cap.rejected"
-                steps.append(LimitStep(cap.id, "cap", cap.scope, key.scope_id, key.window, before, cap.limit,
-                                       requested, amount, cap.mode, code))
-            if amount > 0:
-                for _, key in award.caps:
-                    counters[key] = counters.get(key, 0) + amount
-                    deltas[key] = deltas.get(key, 0) + amount
+            # Each limit sees what the previous ones left (diminishing first, then the listed order).
+            for limit, keys in award.limits:
+                amount, step = limits.apply(limit, keys, amount, counters)
+                steps.append(step)
+            for limit, keys in award.limits:
+                limits.record(limit, keys, amount, counters, deltas)
+            if amount < 0 and floor is not None:
+                before = balances.get(account, 0)
+                allowed = limits.floor_allowance(-amount, before, floor)
+                outcome = "floor.within" if allowed == -amount else "floor.truncated"
+                steps.append(LimitStep("floor", "floor", "subject", event.subject, "-", before, floor, amount,
+                                       -allowed, "truncate", outcome))
+                amount = -allowed
+            if amount:
+                balances[account] = balances.get(account, 0) + amount
             if amount != 0:
                 debit, credit, reason = ((ISSUANCE, account, "award") if amount > 0
                                          else (account, DEDUCTIONS, "deduction"))

@@ -230,6 +230,10 @@ class LimitStep:
     granted: int
     mode: str
     code: str
+    #: A share's pool total before the award.
+    pool: int | None = None
+    #: The factor a diminishing limit applied, or a share's maximum, as exact text.
+    param: str | None = None
 
 
 @attrs.frozen(slots=True)

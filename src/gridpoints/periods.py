@@ -8,7 +8,7 @@ never from a wall clock.
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Final
 
 WINDOW_KINDS: Final = ("day", "week", "month", "quarter", "year")
@@ -40,3 +40,34 @@ def window_id(kind: str, day: date) -> str:
 def local_date(moment: datetime, zone: tzinfo) -> date:
     """The calendar date of an aware ``moment`` in ``zone``."""
     return moment.astimezone(zone).date()
+
+
+def window_start(kind: str, window: str) -> date:
+    """The first local date of a window id (inverse of :func:`window_id`)."""
+    try:
+        if kind == "day":
+            return date.fromisoformat(window)
+        if kind == "week":
+            year, week = window.split("-W")
+            return date.fromisocalendar(int(year), int(week), 1)
+        if kind == "month":
+            year, month = window.split("-")
+            return date(int(year), int(month), 1)
+        if kind == "quarter":
+            year, quarter = window.split("-Q")
+            return date(int(year), 3 * (int(quarter) - 1) + 1, 1)
+        if kind == "year":
+            return date(int(window), 1, 1)
+    except ValueError as exc:
+        raise ValueError(f"{window!r} is not a {kind} window id") from exc
+    raise ValueError(f"unknown window kind {kind!r}; expected one of {', '.join(WINDOW_KINDS)}")
+
+
+def previous_windows(kind: str, window: str, count: int) -> tuple[str, ...]:
+    """The ``count`` windows of ``kind`` before ``window``, most recent first."""
+    found: list[str] = []
+    current = window_start(kind, window)
+    for _ in range(count):
+        current = window_start(kind, window_id(kind, current - timedelta(days=1)))
+        found.append(window_id(kind, current))
+    return tuple(found)

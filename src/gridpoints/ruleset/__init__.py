@@ -11,7 +11,9 @@ from gridpoints.ruleset._lint import Diagnostic, lint
 from gridpoints.ruleset._loader import parse_spec, read_source
 from gridpoints.ruleset._models import (
     AttributeSpec,
+    BudgetSpec,
     CapSpec,
+    DiminishingSpec,
     EventTypeSpec,
     PerUnitPoints,
     RangePoints,
@@ -26,13 +28,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttributeSpec",
+    "BudgetSpec",
     "CapSpec",
     "Diagnostic",
+    "DiminishingSpec",
     "EventTypeSpec",
     "PerUnitPoints",
     "RangePoints",
     "RuleSpec",
     "RulesetSpec",
+    "ShareSpec",
     "TablePoints",
     "json_schema",
     "lint",

@@ -11,7 +11,7 @@ from gridpoints.conditions import field_domain
 from gridpoints.errors import Issue, RulesetError
 from gridpoints.periods import MAX_SUBWINDOWS
 from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
-from gridpoints.ruleset._models import RulesetSpec, RuleSpec, TablePoints
+from gridpoints.ruleset._models import CapSpec, RulesetSpec, RuleSpec, TablePoints
 from gridpoints.ruleset._semantic import check
 
 Severity = Literal["error", "warning"]
@@ -126,11 +126,13 @@ def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]
         mine = selected(index)
         if not mine:
             found.append(_warn("cap-never-binds", source, ("limits", index),
-                               f"cap {cap.id!r} selects no rule that awards points"))
+                               f"{cap.kind} {cap.id!r} selects no rule that awards points"))
+            continue
+        if not isinstance(cap, CapSpec):
             continue
         for other_index, other in enumerate(spec.limits):
             factor = MAX_SUBWINDOWS.get((other.window, cap.window))
-            if other_index == index or factor is None or other.scope != cap.scope:
+            if other_index == index or factor is None or not isinstance(other, CapSpec) or other.scope != cap.scope:
                 continue
             if mine <= selected(other_index) and other.limit * factor <= cap.limit:
                 found.append(_warn(

@@ -195,6 +195,7 @@ _EXPECTED = {
     "model_type": "expected a mapping",
     "tuple_type": "expected a list",
     "points_form": "expected an integer or a mapping with 'per', 'by' or 'range'",
+    "limit_kind": "expected kind: cap, diminishing, share or budget",
 }
 
 

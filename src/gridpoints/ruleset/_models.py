@@ -132,20 +132,80 @@ class RuleSpec(_Model):
     description: str | None = None
 
 
-class CapSpec(_Model):
-    """At most ``limit`` points per ``scope`` per calendar ``window`` from the selected rules or categories."""
+class _Selective(_Model):
+    """Fields every limit shares: its id and which awards it applies to (all positive awards if neither filter)."""
 
     id: Identifier
+    categories: list[str] | None = Field(None, description="Apply to awards in these categories.")
+    rules: list[str] | None = Field(None, description="Apply to awards from these rules.")
+    description: str | None = None
+
+
+class CapSpec(_Selective):
+    """At most ``limit`` points per ``scope`` per calendar ``window`` from the selected rules or categories."""
+
     kind: Literal["cap"] = "cap"
     scope: Scope = Field("subject", description="Whose points are pooled under the cap.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    categories: list[str] | None = Field(None, description="Limit awards in these categories.")
-    rules: list[str] | None = Field(None, description="Limit awards from these rules.")
     limit: int = Field(ge=0, description="Most points in one window.")
     mode: Literal["truncate", "reject"] = Field(
         "truncate", description="truncate: award what fits; reject: award nothing if the whole does not fit."
     )
-    description: str | None = None
+
+
+class DiminishingSpec(_Selective):
+    """The nth selected award in a window earns ``factors[n-1]`` of its points (the last factor repeats)."""
+
+    kind: Literal["diminishing"]
+    scope: Literal["subject", "household"] = Field("subject", description="Whose occurrences are counted.")
+    window: Window = Field(description="Calendar window in the ruleset's time zone.")
+    factors: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        min_length=1, description="Factor for the 1st, 2nd, … occurrence; points round toward zero."
+    )
+
+
+class ShareSpec(_Selective):
+    """No member may take more than ``max_share`` of the points issued in its pool once the pool reaches
+    ``min_total``: an award is truncated to fit (积分垄断 guard)."""
+
+    kind: Literal["share"]
+    scope: Literal["grid", "community"] = Field(description="The pool whose issued points are shared.")
+    member: Literal["subject", "household"] = Field("subject", description="Who may not exceed the share.")
+    window: Window = Field(description="Calendar window in the ruleset's time zone.")
+    max_share: float = Field(gt=0, le=1, description="Largest fraction of the pool one member may hold.")
+    min_total: int = Field(0, ge=0, description="The share applies once the pool's total reaches this.")
+
+
+class BudgetSpec(_Selective):
+    """A community's (or grid's) points budget per window; when spent, awards are refused or truncated."""
+
+    kind: Literal["budget"]
+    scope: Literal["community", "grid"] = Field("community", description="Whose budget it is.")
+    window: Window = Field("month", description="Calendar window the budget renews in.")
+    limit: int = Field(ge=0, description="Points the budget holds per window.")
+    on_exhausted: Literal["reject", "truncate"] = Field(
+        "reject", description="reject: an award that does not fit gets nothing; truncate: it gets what is left."
+    )
+
+
+def _limit_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind", "cap")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+LimitSpec = Annotated[
+    Annotated[CapSpec, Tag("cap")]
+    | Annotated[DiminishingSpec, Tag("diminishing")]
+    | Annotated[ShareSpec, Tag("share")]
+    | Annotated[BudgetSpec, Tag("budget")],
+    Discriminator(
+        _limit_kind,
+        custom_error_type="limit_kind",
+        custom_error_message="expected kind: cap, diminishing, share or budget",
+    ),
+]
 
 
 class RulesetSpec(_Model):
@@ -169,7 +229,13 @@ class RulesetSpec(_Model):
         default_factory=dict, description="Event types and their attributes; types only named by rules are inferred."
     )
     rules: list[RuleSpec] = Field(min_length=1)
-    limits: list[CapSpec] = Field(default_factory=list)
+    limits: list[LimitSpec] = Field(
+        default_factory=list,
+        description="Applied to each positive award: diminishing first, then the rest in the order listed.",
+    )
+    floor: int | None = Field(
+        None, description="Deductions never take a spendable balance below this (none if absent)."
+    )
 
     @field_validator("timezone")
     @classmethod
