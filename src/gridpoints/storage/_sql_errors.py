@@ -10,8 +10,9 @@ from sqlalchemy.exc import DBAPIError
 
 from gridpoints.errors import SerializationFailure, StoreError, StoreUnavailable
 
-# PostgreSQL: serialization_failure, deadlock_detected.
-_PG_RETRY = frozenset({"40001", "40P01"})
+# PostgreSQL: serialization_failure, deadlock_detected, lock_not_available (lock_timeout expired, the
+# counterpart of MySQL's lock wait timeout).
+_PG_RETRY = frozenset({"40001", "40P01", "55P03"})
 # PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 is handled as a class).
 _PG_GONE = frozenset({"57P01", "57P02", "57P03"})
 # MySQL/MariaDB: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.

@@ -1,0 +1,1 @@
+"""Test helpers shipped with gridpoints: the store conformance suite and fairness tooling."""

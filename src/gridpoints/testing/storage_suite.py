@@ -1,0 +1,365 @@
+"""The store conformance suite: what every :class:`~gridpoints.storage.Store` adapter must do.
+
+Shipped the way SQLAlchemy ships its dialect suite, so a host that writes its own adapter proves it with
+the same tests gridpoints runs against its memory and SQL stores. Subclass :class:`StoreConformance` in
+a test module and provide the ``store`` fixture::
+
+    import pytest
+    from gridpoints.testing.storage_suite import StoreConformance
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        def store(self):
+            store = MyStore(...)
+            yield store
+            store.close()
+
+Every test writes to a fresh tenant (the ``tenant`` fixture), so one store, and one database, may serve
+the whole suite. Set ``concurrent = False`` on the subclass for a store that must not be shared between
+threads (one bound to a single connection, say).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from gridpoints.errors import IntegrityError, SerializationFailure
+from gridpoints.model import (
+    GENESIS_HASH,
+    ISSUANCE,
+    Anchor,
+    CounterKey,
+    Entry,
+    EventRecord,
+    make_entry,
+    spendable,
+)
+from gridpoints.storage import Store, Transaction
+
+__all__ = ["StoreConformance", "chain"]
+
+
+def chain(
+    head: Anchor,
+    tenant: str,
+    count: int = 1,
+    *,
+    subject: str = "alice",
+    event_id: str = "ev-1",
+    amount: int = 5,
+    debit: str = ISSUANCE,
+    credit: str | None = None,
+    reason: str = "garbage_sorting",
+    reverses: int | None = None,
+) -> list[Entry]:
+    """``count`` sealed entries continuing ``head``: ``amount`` from ``debit`` to the subject's spendable."""
+    entries: list[Entry] = []
+    for _ in range(count):
+        entry = make_entry(
+            seq=head.seq + 1, tenant=tenant, event_id=event_id, subject=subject, debit=debit,
+            credit=credit if credit is not None else spendable(subject), amount=amount,
+            ruleset="pudong-sunshine@1", rule="garbage-sorting", reason=reason,
+            occurred_at="2024-05-01T08:00:00+08:00", reverses=reverses, prev_hash=head.hash,
+        )
+        entries.append(entry)
+        head = Anchor(entry.seq, entry.hash)
+    return entries
+
+
+def _record(event_id: str, fingerprint: str = "f" * 64) -> EventRecord:
+    return EventRecord(event_id, fingerprint, '{"points":5,"trace":{}}')
+
+
+KEY = CounterKey("subject", "alice", "points:reward", "2024-05-01")
+
+
+class _Boom(Exception):
+    """Raised inside a transaction to abort it."""
+
+
+class StoreConformance:
+    """Tests every Store must pass. Override the ``store`` fixture; see the module docs."""
+
+    concurrent = True
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        pytest.fail("StoreConformance needs a `store` fixture: override it in the subclass")
+        yield  # pragma: no cover - pytest.fail raises; the yield makes this a generator fixture
+
+    @pytest.fixture
+    def tenant(self) -> str:
+        return f"conformance-{uuid.uuid4().hex[:12]}"
+
+    @staticmethod
+    def _commit(
+        store: Store, tenant: str, entries: Sequence[Entry] = (),
+        deltas: dict[CounterKey, int] | None = None, events: Sequence[EventRecord] = (),
+    ) -> None:
+        deltas = deltas or {}
+        accounts = {e.debit for e in entries} | {e.credit for e in entries}
+        with store.transaction(tenant, counters=deltas, accounts=accounts) as txn:
+            txn.append(entries, deltas, events)
+
+    # -- the protocol ------------------------------------------------------------------------------
+
+    def test_satisfies_the_protocol(self, store: Store, tenant: str) -> None:
+        """The store and its transactions are runtime-checkable Store and Transaction objects."""
+        assert isinstance(store, Store)
+        with store.transaction(tenant) as txn:
+            assert isinstance(txn, Transaction)
+
+    def test_unknown_tenant_reads_empty(self, store: Store, tenant: str) -> None:
+        """A tenant never written has the genesis head, no entries, no events and zero balances and counters."""
+        assert store.head(tenant) == Anchor(0, GENESIS_HASH)
+        assert list(store.entries(tenant)) == []
+        assert store.find_event(tenant, "ev-1") is None
+        assert store.balances(tenant, ["subject:alice:spendable"]) == {"subject:alice:spendable": 0}
+        assert store.counters(tenant, [KEY]) == {KEY: 0}
+
+    def test_empty_transaction_changes_nothing(self, store: Store, tenant: str) -> None:
+        """A transaction that appends nothing commits nothing: the head stays at genesis."""
+        with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
+            assert txn.head() == Anchor(0, GENESIS_HASH)
+        assert store.head(tenant) == Anchor(0, GENESIS_HASH)
+        assert store.counters(tenant, [KEY]) == {KEY: 0}
+
+    def test_commit_stores_entries_exactly(self, store: Store, tenant: str) -> None:
+        """Committed entries come back field for field, their hashes still verifying."""
+        entries = chain(Anchor(0, GENESIS_HASH), tenant, 1, subject="居民-张三", reason="垃圾分类 A 级",
+                        event_id="事件-1")
+        entries += chain(Anchor(entries[-1].seq, entries[-1].hash), tenant, 1, subject="居民-张三",
+                         event_id="事件-2", reverses=1, debit=spendable("居民-张三"), credit=ISSUANCE)
+        self._commit(store, tenant, entries)
+        stored = list(store.entries(tenant))
+        assert stored == entries
+        assert all(e.expected_hash() == e.hash for e in stored)
+
+    def test_head_advances_with_each_commit(self, store: Store, tenant: str) -> None:
+        """The committed head is the last appended entry's seq and hash."""
+        first = chain(store.head(tenant), tenant, 3)
+        self._commit(store, tenant, first)
+        assert store.head(tenant) == Anchor(3, first[-1].hash)
+        second = chain(store.head(tenant), tenant, 2)
+        self._commit(store, tenant, second)
+        assert store.head(tenant) == Anchor(5, second[-1].hash)
+
+    def test_balances_follow_postings(self, store: Store, tenant: str) -> None:
+        """A posting adds its amount to the credit account and takes it from the debit account; all sum to 0."""
+        award = chain(store.head(tenant), tenant, 2, amount=7)
+        self._commit(store, tenant, award)
+        spend = chain(store.head(tenant), tenant, 1, amount=3, debit=spendable("alice"), credit="community:mall")
+        self._commit(store, tenant, spend)
+        accounts = [ISSUANCE, spendable("alice"), "community:mall"]
+        balances = store.balances(tenant, accounts)
+        assert balances == {ISSUANCE: -14, spendable("alice"): 11, "community:mall": 3}
+        assert sum(balances.values()) == 0
+
+    def test_transaction_reads_its_own_appends(self, store: Store, tenant: str) -> None:
+        """Inside a transaction, head, balances, counters and event records include what it appended."""
+        with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
+            entries = chain(txn.head(), tenant, 2, amount=4)
+            txn.append(entries, {KEY: 8}, [_record("ev-1")])
+            assert txn.head() == Anchor(2, entries[-1].hash)
+            assert txn.read_balances([spendable("alice"), ISSUANCE]) == {spendable("alice"): 8, ISSUANCE: -8}
+            assert txn.read_counters([KEY]) == {KEY: 8}
+            assert txn.find_events(["ev-1"]) == {"ev-1": _record("ev-1")}
+            more = chain(txn.head(), tenant, 1, amount=1)
+            txn.append(more, {KEY: 1}, [])
+            assert txn.read_counters([KEY]) == {KEY: 9}
+        assert store.head(tenant) == Anchor(3, more[-1].hash)
+
+    def test_transaction_reads_committed_state(self, store: Store, tenant: str) -> None:
+        """A new transaction starts from what earlier transactions committed."""
+        entries = chain(store.head(tenant), tenant, 1, amount=6)
+        self._commit(store, tenant, entries, {KEY: 6}, [_record("ev-1")])
+        with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
+            assert txn.head() == Anchor(1, entries[0].hash)
+            assert txn.read_counters([KEY]) == {KEY: 6}
+            assert txn.read_balances([spendable("alice")]) == {spendable("alice"): 6}
+            assert txn.find_events(["ev-1"]) == {"ev-1": _record("ev-1")}
+
+    # -- idempotency records -----------------------------------------------------------------------
+
+    def test_event_records_inside_and_outside(self, store: Store, tenant: str) -> None:
+        """find_events returns only stored ids, inside a transaction before commit and outside after it."""
+        with store.transaction(tenant) as txn:
+            assert txn.find_events(["ev-1", "ev-2"]) == {}
+            txn.append([], {}, [_record("ev-1", "a" * 64)])
+            assert txn.find_events(["ev-1", "ev-2"]) == {"ev-1": _record("ev-1", "a" * 64)}
+        assert store.find_event(tenant, "ev-1") == _record("ev-1", "a" * 64)
+        assert store.find_event(tenant, "ev-2") is None
+        with store.transaction(tenant) as txn:
+            assert txn.find_events(["ev-2", "ev-1"]) == {"ev-1": _record("ev-1", "a" * 64)}
+
+    def test_event_ids_compare_exactly(self, store: Store, tenant: str) -> None:
+        """Event ids differing only in case or a trailing space are different ids."""
+        ids = ["Ev-1", "ev-1", "ev-1 "]
+        self._commit(store, tenant, events=[_record(i, str(n) * 64) for n, i in enumerate(ids)])
+        for n, event_id in enumerate(ids):
+            assert store.find_event(tenant, event_id) == _record(event_id, str(n) * 64)
+
+    def test_large_decision_text_round_trips(self, store: Store, tenant: str) -> None:
+        """An event record keeps a decision text of 100 000 characters, non-ASCII included, unchanged."""
+        decision = '{"trace":"' + "积分" * 50_000 + '"}'
+        self._commit(store, tenant, events=[EventRecord("ev-big", "b" * 64, decision)])
+        assert store.find_event(tenant, "ev-big") == EventRecord("ev-big", "b" * 64, decision)
+
+    # -- atomicity ---------------------------------------------------------------------------------
+
+    def test_exception_rolls_back_everything(self, store: Store, tenant: str) -> None:
+        """An exception in the block propagates unchanged and leaves no entry, counter, balance or record."""
+        committed = chain(store.head(tenant), tenant, 1)
+        self._commit(store, tenant, committed, {KEY: 5}, [_record("ev-0")])
+        before = store.head(tenant)
+        boom = _Boom()
+        with (
+            pytest.raises(_Boom) as raised,
+            store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn,
+        ):
+            txn.append(chain(txn.head(), tenant, 3, event_id="ev-1"), {KEY: 15}, [_record("ev-1")])
+            raise boom
+        assert raised.value is boom
+        assert store.head(tenant) == before
+        assert list(store.entries(tenant)) == committed
+        assert store.counters(tenant, [KEY]) == {KEY: 5}
+        assert store.balances(tenant, [spendable("alice"), ISSUANCE]) == {spendable("alice"): 5, ISSUANCE: -5}
+        assert store.find_event(tenant, "ev-1") is None
+
+    def test_next_transaction_after_rollback_continues_old_head(self, store: Store, tenant: str) -> None:
+        """After a rollback the chain continues from the last committed entry."""
+        with pytest.raises(_Boom), store.transaction(tenant) as txn:
+            txn.append(chain(txn.head(), tenant, 2), {}, [])
+            raise _Boom
+        entries = chain(store.head(tenant), tenant, 1)
+        self._commit(store, tenant, entries)
+        assert [e.seq for e in store.entries(tenant)] == [1]
+
+    # -- hash chain --------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("defect", ["gap", "repeat", "wrong_prev_hash", "break_within_batch"])
+    def test_append_rejects_a_broken_chain(self, store: Store, tenant: str, defect: str) -> None:
+        """Entries that skip or repeat a seq, or do not link to the head's hash, raise IntegrityError."""
+        self._commit(store, tenant, chain(store.head(tenant), tenant, 2))
+        head = store.head(tenant)
+        if defect == "gap":
+            bad = chain(Anchor(head.seq + 1, head.hash), tenant, 1)
+        elif defect == "repeat":
+            bad = chain(Anchor(head.seq - 1, head.hash), tenant, 1)
+        elif defect == "wrong_prev_hash":
+            bad = chain(Anchor(head.seq, "1" * 64), tenant, 1)
+        else:
+            good = chain(head, tenant, 1)
+            bad = good + chain(Anchor(good[0].seq, "2" * 64), tenant, 1)
+        with pytest.raises(IntegrityError), store.transaction(tenant) as txn:
+            txn.append(bad, {KEY: 1}, [_record("ev-bad")])
+        assert store.head(tenant) == head
+        assert len(list(store.entries(tenant))) == 2
+        assert store.find_event(tenant, "ev-bad") is None
+        assert store.counters(tenant, [KEY]) == {KEY: 0}
+
+    # -- counters ----------------------------------------------------------------------------------
+
+    def test_counter_keys_are_independent(self, store: Store, tenant: str) -> None:
+        """Keys differing in any one part (or tenant) are separate counters; unknown ones read 0."""
+        others = [
+            CounterKey("grid", KEY.scope_id, KEY.metric, KEY.window),
+            CounterKey(KEY.scope, "bob", KEY.metric, KEY.window),
+            CounterKey(KEY.scope, KEY.scope_id, "points:deduction", KEY.window),
+            CounterKey(KEY.scope, KEY.scope_id, KEY.metric, "2024-05-02"),
+        ]
+        self._commit(store, tenant, deltas={KEY: 12})
+        assert store.counters(tenant, [KEY, *others]) == {KEY: 12, **dict.fromkeys(others, 0)}
+        assert store.counters(f"{tenant}-other", [KEY]) == {KEY: 0}
+
+    def test_counters_accumulate_signed_deltas(self, store: Store, tenant: str) -> None:
+        """Deltas add up across transactions, negative ones included."""
+        self._commit(store, tenant, deltas={KEY: 10})
+        self._commit(store, tenant, deltas={KEY: -4})
+        self._commit(store, tenant, deltas={KEY: 3})
+        assert store.counters(tenant, [KEY]) == {KEY: 9}
+
+    def test_many_keys_in_one_transaction(self, store: Store, tenant: str) -> None:
+        """A transaction may lock, read and add to 1200 counters and 600 accounts at once."""
+        keys = [CounterKey("subject", f"s{i:04d}", "points", "2024-W18") for i in range(1200)]
+        accounts = [spendable(f"s{i:04d}") for i in range(600)]
+        with store.transaction(tenant, counters=keys, accounts=accounts) as txn:
+            assert set(txn.read_counters(keys).values()) == {0}
+            txn.append([], {k: i + 1 for i, k in enumerate(keys)}, [])
+        assert store.counters(tenant, keys) == {k: i + 1 for i, k in enumerate(keys)}
+
+    # -- ordering and filters ----------------------------------------------------------------------
+
+    def test_entries_come_in_seq_order_across_many(self, store: Store, tenant: str) -> None:
+        """1200 entries from one append read back complete and in seq order, also after a given seq."""
+        entries = chain(store.head(tenant), tenant, 1200, amount=1)
+        self._commit(store, tenant, entries)
+        assert [e.seq for e in store.entries(tenant)] == list(range(1, 1201))
+        assert [e.seq for e in store.entries(tenant, after_seq=1150)] == list(range(1151, 1201))
+        assert list(store.entries(tenant, after_seq=1200)) == []
+
+    def test_subject_filter_and_after_seq(self, store: Store, tenant: str) -> None:
+        """The subject filter returns that subject's entries only, in order, combinable with after_seq."""
+        for subject in ["alice", "bob", "Alice", "alice", "bob", "alice"]:
+            self._commit(store, tenant, chain(store.head(tenant), tenant, 1, subject=subject))
+        assert [e.seq for e in store.entries(tenant, subject="alice")] == [1, 4, 6]
+        assert [e.seq for e in store.entries(tenant, subject="Alice")] == [3]
+        assert [e.seq for e in store.entries(tenant, subject="alice", after_seq=1)] == [4, 6]
+        assert [e.seq for e in store.entries(tenant, subject="carol")] == []
+
+    def test_tenants_are_isolated(self, store: Store, tenant: str) -> None:
+        """Two tenants have separate chains, balances and event ids."""
+        other = f"{tenant}-b"
+        self._commit(store, tenant, chain(store.head(tenant), tenant, 2), events=[_record("ev-1", "a" * 64)])
+        self._commit(store, other, chain(store.head(other), other, 1), events=[_record("ev-1", "b" * 64)])
+        assert store.head(tenant).seq == 2
+        assert store.head(other).seq == 1
+        assert [e.tenant for e in store.entries(other)] == [other]
+        assert store.balances(other, [spendable("alice")]) == {spendable("alice"): 5}
+        assert store.find_event(other, "ev-1") == _record("ev-1", "b" * 64)
+
+    # -- concurrency -------------------------------------------------------------------------------
+
+    def test_concurrent_writers_serialise(self, store: Store, tenant: str) -> None:
+        """Writers on several threads each see the previous one's counter and the chain stays contiguous."""
+        if not self.concurrent:
+            pytest.skip("this store is not shared between threads")
+        threads, rounds = 4, 8
+        errors: list[BaseException] = []
+
+        def once() -> None:
+            with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
+                seen = txn.read_counters([KEY])[KEY]
+                # The amount records what this writer read: any two writers reading alike would repeat it.
+                txn.append(chain(txn.head(), tenant, 1, amount=seen + 1), {KEY: 1}, [])
+
+        def work() -> None:
+            try:
+                for _ in range(rounds):
+                    for attempt in range(20):
+                        try:
+                            once()
+                            break
+                        except SerializationFailure:
+                            if attempt == 19:
+                                raise
+            except BaseException as exc:  # collected and asserted on below, in the test's thread
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+        assert errors == []
+        total = threads * rounds
+        entries = list(store.entries(tenant))
+        assert [e.seq for e in entries] == list(range(1, total + 1))
+        assert [e.amount for e in entries] == list(range(1, total + 1))
+        assert all(e.prev_hash == p.hash for p, e in itertools.pairwise(entries))
+        assert store.counters(tenant, [KEY]) == {KEY: total}

@@ -1,0 +1,71 @@
+"""The shipped store conformance suite, run against every store gridpoints ships and every SQL backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gridpoints.storage import MemoryStore, Store
+from gridpoints.storage.sql import SQLStore
+from gridpoints.testing.storage_suite import StoreConformance
+
+
+class TestMemoryStore(StoreConformance):
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        store = MemoryStore()
+        yield store
+        store.close()
+
+
+class _OnEngine(StoreConformance):
+    backend = ""
+
+    @pytest.fixture
+    def store(self, request: pytest.FixtureRequest, stem: str) -> Iterator[Store]:
+        store = SQLStore(request.getfixturevalue(f"{self.backend}_engine"), table_prefix=f"{stem}cf_")
+        yield store
+        store.close()
+
+
+class _OnHostConnection(StoreConformance):
+    """The store writing under savepoints inside a host's transaction, rolled back after each test."""
+
+    backend = ""
+    concurrent = False
+
+    @pytest.fixture
+    def store(self, request: pytest.FixtureRequest, stem: str) -> Iterator[Store]:
+        engine = request.getfixturevalue(f"{self.backend}_engine")
+        SQLStore(engine, table_prefix=f"{stem}cf_").close()  # schema first: DDL would end a MySQL transaction
+        with engine.connect() as conn:
+            conn.begin()
+            store = SQLStore(conn, table_prefix=f"{stem}cf_")
+            yield store
+            store.close()
+            conn.rollback()
+
+
+class TestSQLiteStore(_OnEngine):
+    backend = "sqlite"
+
+
+class TestPostgreSQLStore(_OnEngine):
+    backend = "postgresql"
+
+
+class TestMariaDBStore(_OnEngine):
+    backend = "mysql"
+
+
+class TestSQLiteStoreInHostTransaction(_OnHostConnection):
+    backend = "sqlite"
+
+
+class TestPostgreSQLStoreInHostTransaction(_OnHostConnection):
+    backend = "postgresql"
+
+
+class TestMariaDBStoreInHostTransaction(_OnHostConnection):
+    backend = "mysql"
