@@ -89,6 +89,12 @@ def mysql_engine(stem: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def server_urls() -> dict[str, str]:
+    """The URLs of the database servers, by backend."""
+    return {"postgresql": POSTGRES_URL, "mysql": MYSQL_URL}
+
+
 @pytest.fixture(params=BACKENDS)
 def sql_engine(request: pytest.FixtureRequest) -> Engine:
     """Each SQL backend in turn."""
