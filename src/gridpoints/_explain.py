@@ -20,6 +20,16 @@ _TEXT: dict[str, dict[str, str]] = {
     "rule": {"en": "- rule {rule_id} ({rule_name}, {category}): {base}",
              "zh": "- 规则 {rule_id}（{rule_name}，{category}）：{base}"},
     "granted": {"en": "  = {granted:+d} points", "zh": "  = {granted:+d} 分"},
+    "pending": {"en": "  = {base:+d} points held until verified", "zh": "  = {base:+d} 分待核实"},
+    "settle.verified": {"en": "verifies event {event}: {base:+d} held", "zh": "核实事件 {event}：待核实 {base:+d} 分"},
+    "settle.rejected": {"en": "rejects event {event}: {base} held points returned",
+                        "zh": "驳回事件 {event}：退回待核实的 {base} 分"},
+    "settle.expired": {"en": "event {event} was not verified in time: {base} held points returned",
+                       "zh": "事件 {event} 未按期核实：退回待核实的 {base} 分"},
+    "settle.upheld": {"en": "appeal upheld for event {event}: deduction of {base} reversed",
+                      "zh": "申诉成立（事件 {event}）：撤销扣分 {base} 分"},
+    "settle.dismissed": {"en": "appeal dismissed for event {event}: the deduction stands",
+                         "zh": "申诉驳回（事件 {event}）：扣分维持"},
     "net": {"en": "Net change: {points:+d} points", "zh": "净变化：{points:+d} 分"},
     "base.fixed": {"en": "fixed {points:+d}", "zh": "固定 {points:+d} 分"},
     "base.per": {"en": "{counted:g} {field} × {each} = {base:+d}", "zh": "{counted:g} {field} × {each} = {base:+d} 分"},
@@ -108,6 +118,9 @@ def render(decision: Decision, lang: str) -> str:
         lines.append(_t("rule", lang, rule_id=rule.rule_id, rule_name=rule.rule_name, category=rule.category,
                         base=_base(rule, lang)))
         lines.extend(_step(step, lang) for step in rule.steps)
-        lines.append(_t("granted", lang, granted=rule.granted))
+        if rule.status == "pending":
+            lines.append(_t("pending", lang, base=rule.base))
+        else:
+            lines.append(_t("granted", lang, granted=rule.granted))
     lines.append(_t("net", lang, points=decision.points))
     return "\n".join(lines)

@@ -87,12 +87,17 @@ class CompiledRule:
     spec: RuleSpec
 
 
+#: Event types the engine handles itself: they settle an earlier event named by their ``event`` attribute.
+SETTLEMENT_TYPES = ("verify", "reject", "appeal")
+
+
 @attrs.frozen(slots=True)
 class EventType:
     name: str
     ignore: bool
     attributes: Mapping[str, AttributeCheck]
     rules: tuple[CompiledRule, ...]
+    settles: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -105,6 +110,7 @@ class Policy:
     event_types: Mapping[str, EventType]
     rules: tuple[CompiledRule, ...]
     limits: tuple[CompiledLimit, ...]
+    rules_by_id: Mapping[str, CompiledRule]
 
     @property
     def id(self) -> str:
@@ -272,5 +278,14 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             attributes=checks,
             rules=tuple(r for r in compiled if r.on == name),
         )
+    target = AttributeCheck("event", "string", required=True)
+    settlement: dict[str, dict[str, AttributeCheck]] = {}
+    if any(rule.verify is not None for rule in spec.rules):
+        settlement["verify"] = settlement["reject"] = {"event": target}
+    if any(rule.appeal is not None for rule in spec.rules):
+        settlement["appeal"] = {"event": target, "outcome": AttributeCheck(
+            "outcome", "string", frozenset({"upheld", "dismissed"}), required=True)}
+    for name, checks in settlement.items():
+        event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
-                  rules=tuple(compiled), limits=limits)
+                  rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled})

@@ -5,7 +5,9 @@
     GridpointsError
     ├── RulesetError (ValueError)          a ruleset failed to load; .issues lists each problem with its place
     ├── EventError (ValueError)            an event is malformed; .field names what, .event_id which event
-    │   └── UnknownEventType (KeyError)    no rule handles the type and the ruleset does not ignore it
+    │   ├── UnknownEventType (KeyError)    no rule handles the type and the ruleset does not ignore it
+    │   ├── SegregationError               the actor may not verify or decide this (role, beneficiary, household)
+    │   └── SettlementError                the event it settles is unknown, already settled, or past its window
     ├── IdempotencyConflict (ValueError)   an event id was reused with different content
     ├── StoreError                         the storage backend failed; never a business rejection
     │   ├── StoreUnavailable (ConnectionError)
@@ -88,6 +90,14 @@ class UnknownEventType(EventError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
+
+
+class SegregationError(EventError):
+    """Segregation of duties: the actor lacks a required role, is the beneficiary, or shares their household."""
+
+
+class SettlementError(EventError):
+    """A verify/reject/appeal event names an event that is unknown, already settled, or past its window."""
 
 
 class IdempotencyConflict(GridpointsError, ValueError):

@@ -31,6 +31,11 @@ def spendable(subject: str) -> str:
     return f"subject:{subject}:spendable"
 
 
+def pending(subject: str) -> str:
+    """The account holding a subject's awards that wait for verification."""
+    return f"subject:{subject}:pending"
+
+
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -248,6 +253,8 @@ class RuleTrace:
     base_args: Mapping[str, Any] = attrs.field(converter=_freeze)
     steps: tuple[LimitStep, ...]
     granted: int
+    #: awarded | pending | verified | rejected | expired | reversed | dismissed
+    status: str = "awarded"
 
 
 @attrs.frozen(slots=True)
@@ -260,6 +267,9 @@ class Trace:
     occurred_local: str
     ruleset: str
     rules: tuple[RuleTrace, ...]
+    grid: str | None = None
+    household: str | None = None
+    community: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Written out by hand: this runs once per submitted event, and attrs.asdict's generic walk was the
@@ -267,9 +277,11 @@ class Trace:
         return {
             "event_id": self.event_id, "event_type": self.event_type, "subject": self.subject,
             "occurred_local": self.occurred_local, "ruleset": self.ruleset,
+            "grid": self.grid, "household": self.household, "community": self.community,
             "rules": [
                 {"rule_id": r.rule_id, "rule_name": r.rule_name, "category": r.category, "base": r.base,
                  "base_code": r.base_code, "base_args": dict(r.base_args), "granted": r.granted,
+                 "status": r.status,
                  "steps": [list(attrs.astuple(step)) for step in r.steps]}
                 for r in self.rules
             ],
@@ -282,11 +294,12 @@ class Trace:
                 rule_id=r["rule_id"], rule_name=r["rule_name"], category=r["category"], base=r["base"],
                 base_code=r["base_code"], base_args=r["base_args"],
                 steps=tuple(LimitStep(*s) for s in r["steps"]), granted=r["granted"],
+                status=r.get("status", "awarded"),
             )
             for r in data["rules"]
         )
         return cls(data["event_id"], data["event_type"], data["subject"], data["occurred_local"],
-                   data["ruleset"], rules)
+                   data["ruleset"], rules, data.get("grid"), data.get("household"), data.get("community"))
 
 
 @attrs.frozen(slots=True)

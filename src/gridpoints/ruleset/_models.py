@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Identifier = Annotated[
     str,
@@ -118,6 +131,41 @@ Points = Annotated[
 ]
 
 
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+        if match is None:
+            raise ValueError(f"expected a duration like '12h', '7d' or '2w', got {value!r}")
+        amount, unit = int(match.group(1)), match.group(2)
+        return timedelta(hours=amount) if unit == "h" else timedelta(days=amount * (7 if unit == "w" else 1))
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(lambda d: f"{int(d.total_seconds() // 3600)}h", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[hdw]\s*$", "examples": ["12h", "7d", "2w"]}),
+]
+
+
+class VerifySpec(_Model):
+    """The award waits in a pending account until a verifier confirms it (反馈问题并验证后获积分)."""
+
+    by: list[str] = Field(min_length=1, description="Roles allowed to verify, e.g. [grid_worker].")
+    not_beneficiary: bool = Field(
+        True, description="The verifier may not be the beneficiary nor live in the beneficiary's household."
+    )
+    within: Duration = Field(description="Deadline from the event; unverified awards expire after it.")
+
+
+class AppealSpec(_Model):
+    """A deduction may be appealed within a window; an upheld appeal reverses it with a linked entry."""
+
+    within: Duration = Field(description="How long after the deduction an appeal may be decided.")
+    by: list[str] | None = Field(None, description="Roles allowed to decide appeals (any registered actor if absent).")
+
+
 class RuleSpec(_Model):
     """One way to earn or lose points: an event type, an optional condition, and the points."""
 
@@ -129,6 +177,8 @@ class RuleSpec(_Model):
     category: str | None = Field(
         None, description="Category id; defaults to 'reward' for positive points, 'deduction' for negative."
     )
+    verify: VerifySpec | None = Field(None, description="Hold the award pending until verified.")
+    appeal: AppealSpec | None = Field(None, description="Allow the deduction to be appealed.")
     description: str | None = None
 
 

@@ -44,6 +44,14 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
                 f"unknown category {rule.category!r}; declared: {', '.join(spec.categories)}",
                 _near(rule.category, spec.categories),
             ))
+        if rule.on in ("verify", "reject", "appeal"):
+            issues.append(source.issue((*here, "on"), f"{rule.on!r} is reserved: the engine handles it to settle "
+                                                      "earlier events (verification and appeal)"))
+        if rule.verify is not None and spec.rule_category(rule) == "deduction":
+            issues.append(source.issue((*here, "verify"), "only awards can wait for verification, not deductions"))
+        if rule.appeal is not None and spec.rule_category(rule) != "deduction":
+            issues.append(source.issue((*here, "appeal"), "only deductions can be appealed; set category: "
+                                                          "deduction or remove 'appeal'"))
         if rule.when is not None:
             try:
                 compile_condition(rule.when)
