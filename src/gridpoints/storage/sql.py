@@ -224,10 +224,15 @@ class _SQLTransaction:
     def _lock(self, keys: Sequence[CounterKey], accounts: Sequence[str]) -> None:
         """Lock the chain head, then the counters and balances, each set in sorted key order."""
         conn, t, tenant = self._conn, self._tables, self._tenant
+        genesis = [{"tenant": tenant, "seq": 0, "hash": GENESIS_HASH}]
+        if self._family == "sqlite":
+            # A host's engine may leave pysqlite beginning lazily, at the first write: make that the first
+            # statement, so the write lock is held before anything is read.
+            _insert_missing(conn, t.heads, self._family, genesis)
         locate_head = select(t.heads.c.seq, t.heads.c.hash).where(t.heads.c.tenant == tenant).with_for_update()
         row = conn.execute(locate_head).one_or_none()
         if row is None:
-            _insert_missing(conn, t.heads, self._family, [{"tenant": tenant, "seq": 0, "hash": GENESIS_HASH}])
+            _insert_missing(conn, t.heads, self._family, genesis)
             row = conn.execute(locate_head).one()
         self._head = Anchor(int(row.seq), row.hash)
         if self._family == "sqlite":
@@ -278,20 +283,21 @@ class _SQLTransaction:
         conn, t, tenant, family = self._conn, self._tables, self._tenant, self._family
         if entries:
             with _guard("appending ledger entries"):
-                try:
-                    conn.execute(t.entries.insert(), [e.to_dict() for e in entries])
-                except sa.exc.IntegrityError as exc:
-                    raise IntegrityError(
-                        f"tenant {tenant!r}: entries {entries[0].seq}..{entries[-1].seq} are already stored, "
-                        f"but the chain head says {self._head}; the head row is out of step with the ledger"
-                    ) from exc
+                # The head moves first, guarded by the seq this transaction read, so a writer that slipped
+                # in (possible only on a host's SQLite engine in the driver's legacy mode) means a re-run.
                 moved = conn.execute(
                     update(t.heads).where(t.heads.c.tenant == tenant, t.heads.c.seq == self._head.seq)
                     .values(seq=head.seq, hash=head.hash)
                 )
                 if moved.rowcount != 1:
-                    # Only possible when a host's SQLite engine let another writer in: start over.
                     raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
+                try:
+                    conn.execute(t.entries.insert(), [e.to_dict() for e in entries])
+                except sa.exc.IntegrityError as exc:
+                    raise IntegrityError(
+                        f"tenant {tenant!r}: entries {entries[0].seq}..{entries[-1].seq} are already stored, "
+                        f"but the chain head said {self._head}; the head row is out of step with the ledger"
+                    ) from exc
                 totals: dict[str, int] = {}
                 for e in entries:
                     totals[e.credit] = totals.get(e.credit, 0) + e.amount
