@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy
 
 from gridpoints.storage import MemoryStore, Store
 from gridpoints.storage.sql import SQLStore
@@ -57,6 +58,19 @@ class TestPostgreSQLStore(_OnEngine):
 
 class TestMariaDBStore(_OnEngine):
     backend = "mysql"
+
+
+class TestSQLiteStoreOnPlainEngine(StoreConformance):
+    """A host's own SQLite engine, without make_engine's explicit BEGIN: pysqlite begins at the first write."""
+
+    @pytest.fixture
+    def store(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+        path = tmp_path_factory.mktemp("plain") / "host.db"
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        store = SQLStore(engine, table_prefix="host_")
+        yield store
+        store.close()
+        engine.dispose()
 
 
 class TestSQLiteStoreInHostTransaction(_OnHostConnection):

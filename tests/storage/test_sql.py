@@ -384,6 +384,7 @@ def test_installed_entry_point_opens_sqlite(tmp_path: Path) -> None:
 def test_sqlite_writers_begin_immediate(tmp_path: Path) -> None:
     """A write transaction on a store-made SQLite engine holds the write lock from its first statement."""
     store = SQLStore(f"sqlite:///{tmp_path / 'immediate.db'}")
+    _write(store)  # the head row exists now, so the transaction's first statement is a read
     other = sqlite3.connect(tmp_path / "immediate.db", timeout=0, isolation_level=None)
     try:
         with store.transaction("t"), pytest.raises(sqlite3.OperationalError, match="locked"):

@@ -14,6 +14,10 @@ a test module and provide the ``store`` fixture::
             yield store
             store.close()
 
+For detailed assertion messages, have pytest rewrite this module's asserts: put
+``pytest.register_assert_rewrite("gridpoints.testing.storage_suite")`` at the top of your
+``conftest.py``, before anything imports it.
+
 Every test writes to a fresh tenant (the ``tenant`` fixture), so one store, and one database, may serve
 the whole suite. Set ``concurrent = False`` on the subclass for a store that must not be shared between
 threads (one bound to a single connection, say).
@@ -22,9 +26,11 @@ threads (one bound to a single connection, say).
 from __future__ import annotations
 
 import itertools
+import random
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -325,22 +331,17 @@ class StoreConformance:
 
     # -- concurrency -------------------------------------------------------------------------------
 
-    def test_concurrent_writers_serialise(self, store: Store, tenant: str) -> None:
-        """Writers on several threads each see the previous one's counter and the chain stays contiguous."""
+    THREADS, ROUNDS = 4, 8
+
+    def _race(self, once: Callable[[], None]) -> None:
+        """Run ``once`` ROUNDS times on each of THREADS threads, re-running it after SerializationFailure."""
         if not self.concurrent:
             pytest.skip("this store is not shared between threads")
-        threads, rounds = 4, 8
         errors: list[BaseException] = []
-
-        def once() -> None:
-            with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
-                seen = txn.read_counters([KEY])[KEY]
-                # The amount records what this writer read: any two writers reading alike would repeat it.
-                txn.append(chain(txn.head(), tenant, 1, amount=seen + 1), {KEY: 1}, [])
 
         def work() -> None:
             try:
-                for _ in range(rounds):
+                for _ in range(self.ROUNDS):
                     for attempt in range(20):
                         try:
                             once()
@@ -348,18 +349,45 @@ class StoreConformance:
                         except SerializationFailure:
                             if attempt == 19:
                                 raise
+                            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
             except BaseException as exc:  # collected and asserted on below, in the test's thread
                 errors.append(exc)
 
-        workers = [threading.Thread(target=work) for _ in range(threads)]
+        workers = [threading.Thread(target=work) for _ in range(self.THREADS)]
         for w in workers:
             w.start()
         for w in workers:
             w.join(timeout=120)
         assert errors == []
-        total = threads * rounds
+
+    def test_concurrent_writers_serialise(self, store: Store, tenant: str) -> None:
+        """Writers on several threads each see the previous one's counter and the chain stays contiguous."""
+
+        def once() -> None:
+            with store.transaction(tenant, counters=[KEY], accounts=[spendable("alice")]) as txn:
+                seen = txn.read_counters([KEY])[KEY]
+                # The amount records what this writer read: any two writers reading alike would repeat it.
+                txn.append(chain(txn.head(), tenant, 1, amount=seen + 1), {KEY: 1}, [])
+
+        self._race(once)
+        total = self.THREADS * self.ROUNDS
         entries = list(store.entries(tenant))
         assert [e.seq for e in entries] == list(range(1, total + 1))
         assert [e.amount for e in entries] == list(range(1, total + 1))
         assert all(e.prev_hash == p.hash for p, e in itertools.pairwise(entries))
+        assert store.counters(tenant, [KEY]) == {KEY: total}
+
+    def test_concurrent_counter_updates_serialise(self, store: Store, tenant: str) -> None:
+        """Transactions that only read and add to a counter never read the same value twice."""
+        seen: list[int] = []
+
+        def once() -> None:
+            with store.transaction(tenant, counters=[KEY]) as txn:
+                value = txn.read_counters([KEY])[KEY]
+                txn.append([], {KEY: 1}, [])
+            seen.append(value)  # only once committed: a re-run must not count twice
+
+        self._race(once)
+        total = self.THREADS * self.ROUNDS
+        assert sorted(seen) == list(range(total))
         assert store.counters(tenant, [KEY]) == {KEY: total}
