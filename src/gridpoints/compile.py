@@ -19,9 +19,11 @@ from gridpoints.ruleset._models import (
     BudgetSpec,
     CapSpec,
     DiminishingSpec,
+    ItemSpec,
     LimitSpec,
     PerUnitPoints,
     RangePoints,
+    RepairSpec,
     RulesetSpec,
     RuleSpec,
     TablePoints,
@@ -98,6 +100,8 @@ class EventType:
     attributes: Mapping[str, AttributeCheck]
     rules: tuple[CompiledRule, ...]
     settles: bool = False
+    #: Repairs this event type is a task for (its events must name the deduction they repair).
+    repairs: tuple[str, ...] = ()
 
 
 @attrs.frozen(slots=True)
@@ -111,6 +115,14 @@ class Policy:
     rules: tuple[CompiledRule, ...]
     limits: tuple[CompiledLimit, ...]
     rules_by_id: Mapping[str, CompiledRule]
+    #: Rules awarded at each period close, by window kind ("month" for ``on: period.month``).
+    scheduled: Mapping[str, tuple[CompiledRule, ...]]
+
+    def repair(self, repair_id: str) -> RepairSpec:
+        return next(r for r in self.spec.repairs if r.id == repair_id)
+
+    def item(self, item_id: str) -> ItemSpec | None:
+        return next((i for i in self.spec.catalog if i.id == item_id), None)
 
     @property
     def id(self) -> str:
@@ -262,7 +274,17 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             limits=tuple(lim for lim in ordered if lim.selects(rule.id, category)),
             spec=rule,
         ))
-    names = sorted({rule.on for rule in spec.rules} | set(spec.events))
+    scheduled: dict[str, tuple[CompiledRule, ...]] = {}
+    for compiled_rule in compiled:
+        if compiled_rule.on.startswith("period."):
+            kind = compiled_rule.on.removeprefix("period.")
+            scheduled[kind] = (*scheduled.get(kind, ()), compiled_rule)
+    task_types: dict[str, list[RepairSpec]] = {}
+    for repair in spec.repairs:
+        for task in repair.task:
+            task_types.setdefault(task, []).append(repair)
+    names = sorted(({rule.on for rule in spec.rules} | set(spec.events) | set(task_types))
+                   - {r.on for r in compiled if r.on.startswith("period.")})
     event_types: dict[str, EventType] = {}
     for name in names:
         rules_here = [r for r in spec.rules if r.on == name]
@@ -272,11 +294,18 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             minimum = declared.min if declared.min is not None else (inferred.min if inferred else None)
             checks[attr_name] = attrs.evolve(declared, min=minimum)
         declared_type = spec.events.get(name)
+        repairs_here = task_types.get(name, [])
+        if repairs_here:
+            checks["repair"] = AttributeCheck("repair", "string", required=True)
+            for repair in repairs_here:
+                if repair.per is not None:
+                    checks[repair.per] = AttributeCheck(repair.per, "number", min=0, required=True)
         event_types[name] = EventType(
             name=name,
             ignore=bool(declared_type and declared_type.ignore),
             attributes=checks,
             rules=tuple(r for r in compiled if r.on == name),
+            repairs=tuple(r.id for r in repairs_here),
         )
     target = AttributeCheck("event", "string", required=True)
     settlement: dict[str, dict[str, AttributeCheck]] = {}
@@ -288,4 +317,5 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
     for name, checks in settlement.items():
         event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
-                  rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled})
+                  rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled},
+                  scheduled=scheduled)

@@ -9,6 +9,7 @@
     │   ├── SegregationError               the actor may not verify or decide this (role, beneficiary, household)
     │   └── SettlementError                the event it settles is unknown, already settled, or past its window
     ├── IdempotencyConflict (ValueError)   an event id was reused with different content
+    ├── RedemptionRefused (ValueError)     the points mall refused a redemption; .reason says why
     ├── StoreError                         the storage backend failed; never a business rejection
     │   ├── StoreUnavailable (ConnectionError)
     │   ├── SerializationFailure           a conflict that survived the adapter's bounded retries
@@ -111,6 +112,18 @@ class IdempotencyConflict(GridpointsError, ValueError):
             f"event id {event_id!r} was already recorded with different content "
             f"(stored {stored[:12]}…, received {received[:12]}…)"
         )
+
+
+class RedemptionRefused(GridpointsError, ValueError):
+    """A redemption was refused and nothing was written. ``reason`` is one of: ``insufficient_balance``,
+    ``out_of_stock``, ``limit_reached``, ``not_eligible``, ``unavailable``, ``unknown_item``,
+    ``unknown_request``, ``already_settled``."""
+
+    def __init__(self, reason: str, message: str, *, item: str | None = None, subject: str | None = None):
+        self.reason = reason
+        self.item = item
+        self.subject = subject
+        super().__init__(f"{reason}: {message}")
 
 
 class StoreError(GridpointsError):

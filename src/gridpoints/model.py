@@ -24,6 +24,10 @@ GENESIS_HASH = "0" * 64
 ISSUANCE = "community:issuance"
 #: The community-side account deductions flow back into.
 DEDUCTIONS = "community:deductions"
+#: Where redeemed points go (the points mall's sink).
+REDEMPTIONS = "community:redemptions"
+#: Where expired points go.
+EXPIRED = "community:expired"
 
 
 def spendable(subject: str) -> str:
@@ -34,6 +38,11 @@ def spendable(subject: str) -> str:
 def pending(subject: str) -> str:
     """The account holding a subject's awards that wait for verification."""
     return f"subject:{subject}:pending"
+
+
+def held(subject: str) -> str:
+    """The account holding points reserved for a redemption not yet fulfilled."""
+    return f"subject:{subject}:held"
 
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -8,6 +8,8 @@ never from a wall clock.
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Final
 
@@ -71,3 +73,36 @@ def previous_windows(kind: str, window: str, count: int) -> tuple[str, ...]:
         current = window_start(kind, window_id(kind, current - timedelta(days=1)))
         found.append(window_id(kind, current))
     return tuple(found)
+
+
+def window_end(kind: str, window: str) -> date:
+    """The first local date after a window (its exclusive end)."""
+    start = window_start(kind, window)
+    if kind == "day":
+        return start + timedelta(days=1)
+    if kind == "week":
+        return start + timedelta(days=7)
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    total = start.month - 1 + months
+    return date(start.year + total // 12, total % 12 + 1, 1)
+
+
+def window_kind(window: str) -> str:
+    """The kind of a window id: ``2026-04-01`` day, ``2026-W14`` week, ``2026-04`` month, ``2026-Q2``
+    quarter, ``2026`` year."""
+    patterns = (("day", r"\d{4}-\d{2}-\d{2}"), ("week", r"\d{4}-W\d{2}"), ("month", r"\d{4}-\d{2}"),
+                ("quarter", r"\d{4}-Q[1-4]"), ("year", r"\d{4}"))
+    for kind, pattern in patterns:
+        if re.fullmatch(pattern, window):
+            window_start(kind, window)
+            return kind
+    raise ValueError(f"{window!r} is not a window id (e.g. 2026-04-01, 2026-W14, 2026-04, 2026-Q2, 2026)")
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same wall-clock time ``months`` calendar months earlier (the day clamped to the month's length)."""
+    total = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(total, 12)
+    month += 1
+    last_day = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))

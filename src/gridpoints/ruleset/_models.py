@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,12 +31,15 @@ EventTypeName = Annotated[
           description="An event type: lower-case letters, digits and '_', starting with a letter."),
 ]
 Window = Literal["day", "week", "month", "quarter", "year"]
+ScheduledOn = Literal["period.day", "period.week", "period.month", "period.quarter", "period.year"]
 Scope = Literal["subject", "household", "grid", "community"]
 
 DEFAULT_CATEGORIES: dict[str, str] = {
     "base": "基础分",
     "reward": "奖励分",
     "deduction": "扣分",
+    "bonus": "挑战赛加分",
+    "performance": "网格员绩效分",
 }
 
 
@@ -166,12 +169,45 @@ class AppealSpec(_Model):
     by: list[str] | None = Field(None, description="Roles allowed to decide appeals (any registered actor if absent).")
 
 
+class WorkerCreditSpec(_Model):
+    """Performance points for the grid worker who verifies a report from their own grid within ``within``."""
+
+    points: int = Field(gt=0, description="Points credited to the worker.")
+    within: Duration = Field(description="The report must be verified this soon after it was made.")
+    category: str = Field("performance", description="Category of the worker's award.")
+
+
+class RepairSpec(_Model):
+    """积分修复: a task that restores (part of) a deduction when completed in time."""
+
+    id: Identifier
+    name: str | None = None
+    task: list[EventTypeName] = Field(min_length=1, description="Event types that count as the repair task.")
+    per: str | None = Field(None, description="Numeric task attribute summed toward ``quantity`` (else: count events).")
+    quantity: float = Field(1, gt=0, description="How much task is needed, e.g. 2 (hours).")
+    within: Duration = Field(description="Deadline from the deduction.")
+    restore: int | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
+        "100%", description="Points restored: a percentage of the deduction ('100%') or a number, never more."
+    )
+    max_per_year: int | None = Field(None, ge=0, description="Repairs a subject may open per calendar year.")
+    cooldown: Duration | None = Field(None, description="Least time between two repairs' openings.")
+    counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
+    description: str | None = None
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class RuleSpec(_Model):
     """One way to earn or lose points: an event type, an optional condition, and the points."""
 
     id: Identifier
     name: str | None = Field(None, description="Display name; Chinese is normal.")
-    on: EventTypeName = Field(description="The event type this rule handles.")
+    on: EventTypeName | ScheduledOn = Field(
+        description="The event type this rule handles, or period.month (etc.) for an award at each period close."
+    )
     when: dict[str, Any] | None = Field(None, description="Condition on the event's attributes (see conditions).")
     points: Points = Field(description="Fixed integer (negative = deduction), per-unit, by-table or range.")
     category: str | None = Field(
@@ -179,6 +215,10 @@ class RuleSpec(_Model):
     )
     verify: VerifySpec | None = Field(None, description="Hold the award pending until verified.")
     appeal: AppealSpec | None = Field(None, description="Allow the deduction to be appealed.")
+    repair: str | None = Field(None, description="Id of the repair (积分修复) that can restore this deduction.")
+    credit_worker: WorkerCreditSpec | None = Field(
+        None, description="Grid-worker performance: credit the verifying worker when verified in time."
+    )
     description: str | None = None
 
 
@@ -258,6 +298,75 @@ LimitSpec = Annotated[
 ]
 
 
+class Rotation(_Model):
+    """At most ``max_wins`` wins in the last ``in_periods`` periods (the current one included)."""
+
+    max_wins: int = Field(ge=1)
+    in_periods: int = Field(ge=1)
+
+
+class ChallengeSpec(_Model):
+    """A period challenge (积分挑战赛): the top earners of each window get a bonus and a title."""
+
+    id: Identifier
+    name: str | None = None
+    window: Window = Field("month", description="Ranking window; awarded at that window's close.")
+    scope: Literal["community", "grid"] = Field("community", description="Rank within the community or each grid.")
+    top: int = Field(ge=1, description="How many win.")
+    bonus: int = Field(ge=0, description="Points each winner gets.")
+    title: str | None = Field(None, description="Title given to winners, e.g. 积分达人.")
+    category: str = Field("bonus", description="Category of the bonus award.")
+    rotation: Rotation | None = None
+    min_earned: int = Field(1, ge=0, description="Least earned points to be ranked at all.")
+
+
+class AllocateSpec(_Model):
+    """Scarce items are not first-come: at the window's close the slots go to the top-ranked applicants."""
+
+    slots: int = Field(ge=1)
+    window: Window = "month"
+    rank_by: Literal["earned"] = Field("earned", description="Points earned in the window (not balance).")
+    rotation: Rotation | None = None
+
+
+class ItemLimit(_Model):
+    per_subject: int = Field(ge=1, description="Redemptions one subject may make per window.")
+    window: Window = "year"
+
+
+class Eligibility(_Model):
+    min_balance: int | None = Field(None, ge=0)
+    tiers: list[str] | None = Field(None, description="Tiers allowed to redeem.")
+    roles: list[str] | None = Field(None, description="Roles allowed to redeem (from the registry).")
+
+
+class ItemSpec(_Model):
+    """An item in the points mall (积分商城)."""
+
+    id: Identifier
+    name: str | None = None
+    cost: int = Field(gt=0)
+    stock: int | None = Field(None, ge=0, description="Units available in all; absent means unlimited.")
+    value: float | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
+    eligibility: Eligibility | None = None
+    limit: ItemLimit | None = None
+    available_from: datetime | None = None
+    available_until: datetime | None = None
+    hold: Duration | None = Field(
+        None, description="Two-phase: points are held at request and must be fulfilled within this, else returned."
+    )
+    allocate: AllocateSpec | None = None
+
+
+class TierSpec(_Model):
+    """社区信用 tier: earned points over the last ``months`` and open violations decide it."""
+
+    id: Identifier
+    name: str | None = None
+    min_earned: int = Field(0, ge=0)
+    max_open_violations: int | None = Field(None, ge=0)
+
+
 class RulesetSpec(_Model):
     """A community's points policy."""
 
@@ -286,6 +395,12 @@ class RulesetSpec(_Model):
     floor: int | None = Field(
         None, description="Deductions never take a spendable balance below this (none if absent)."
     )
+    repairs: list[RepairSpec] = Field(default_factory=list)
+    catalog: list[ItemSpec] = Field(default_factory=list)
+    challenges: list[ChallengeSpec] = Field(default_factory=list)
+    tiers: list[TierSpec] = Field(default_factory=list, description="Lowest first; a subject gets the highest met.")
+    tier_months: int = Field(12, ge=1, description="Months of earned points that tiers look back over.")
+    expire_after: int | None = Field(None, ge=1, description="Months after which earned points expire, oldest first.")
 
     @field_validator("timezone")
     @classmethod

@@ -59,6 +59,48 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
                 issues.append(source.issue((*here, "when", *exc.path), exc.message, exc.suggestion))
         issues += _attribute_types(spec, index, source)
 
+    repair_ids = [r.id for r in spec.repairs]
+    issues += _duplicates(repair_ids, "repairs", source)
+    issues += _duplicates([i.id for i in spec.catalog], "catalog", source)
+    issues += _duplicates([c.id for c in spec.challenges], "challenges", source)
+    issues += _duplicates([t.id for t in spec.tiers], "tiers", source)
+    handled = {rule.on for rule in spec.rules}
+    for index, rule in enumerate(spec.rules):
+        here = ("rules", index)
+        if rule.repair is not None:
+            if rule.repair not in repair_ids:
+                issues.append(source.issue((*here, "repair"), f"unknown repair {rule.repair!r}",
+                                           _near(rule.repair, repair_ids)))
+            if spec.rule_category(rule) != "deduction":
+                issues.append(source.issue((*here, "repair"), "only deductions can be repaired"))
+        if rule.on.startswith("period.") and (not isinstance(rule.points, int) or rule.when is not None
+                                              or rule.verify is not None):
+            issues.append(source.issue((*here, "points"), "a scheduled rule (on: period.*) awards fixed points to "
+                                                          "every registered subject: no 'when', no 'verify', an "
+                                                          "integer 'points'"))
+        if rule.credit_worker is not None:
+            if rule.verify is None:
+                issues.append(source.issue((*here, "credit_worker"), "worker credit needs 'verify' on the rule"))
+            if rule.credit_worker.category not in spec.categories:
+                issues.append(source.issue((*here, "credit_worker", "category"),
+                                           f"unknown category {rule.credit_worker.category!r}",
+                                           _near(rule.credit_worker.category, spec.categories)))
+    for index, repair in enumerate(spec.repairs):
+        for task_index, task in enumerate(repair.task):
+            if task in handled or task in ("verify", "reject", "appeal"):
+                issues.append(source.issue(("repairs", index, "task", task_index),
+                                           f"{task!r} is handled by rules; a repair task type must be its own"))
+    for index, challenge in enumerate(spec.challenges):
+        if challenge.category not in spec.categories:
+            issues.append(source.issue(("challenges", index, "category"), f"unknown category {challenge.category!r}; "
+                                       "declare it under 'categories'", _near(challenge.category, spec.categories)))
+    tier_ids = [t.id for t in spec.tiers]
+    for index, item in enumerate(spec.catalog):
+        for tier_index, tier in enumerate((item.eligibility.tiers or []) if item.eligibility else []):
+            if tier not in tier_ids:
+                issues.append(source.issue(("catalog", index, "eligibility", "tiers", tier_index),
+                                           f"unknown tier {tier!r}", _near(tier, tier_ids)))
+
     for index, limit in enumerate(spec.limits):
         for rule_index, name in enumerate(limit.rules or ()):
             if name not in rule_ids:
