@@ -30,6 +30,45 @@ _TEXT: dict[str, dict[str, str]] = {
                       "zh": "申诉成立（事件 {event}）：撤销扣分 {base} 分"},
     "settle.dismissed": {"en": "appeal dismissed for event {event}: the deduction stands",
                          "zh": "申诉驳回（事件 {event}）：扣分维持"},
+    "settle.worker_credit": {"en": "grid worker performance for verifying event {event} in time: {base:+d}",
+                             "zh": "网格员及时核实事件 {event}，绩效 {base:+d} 分"},
+    "repair.task": {"en": "task for the repair of event {event}", "zh": "为事件 {event} 的积分修复完成任务"},
+    "repair.expired": {"en": "the repair of event {event} expired; the deduction stands",
+                       "zh": "事件 {event} 的积分修复已过期，扣分维持"},
+    "redeem.redeem": {"en": "redeems {item} for {cost} points", "zh": "兑换 {item}，{cost} 积分"},
+    "redeem.hold": {"en": "holds {cost} points for {item}", "zh": "为 {item} 冻结 {cost} 积分"},
+    "redeem.apply": {"en": "applies for {item}, holding {cost} points until allocation",
+                     "zh": "申请 {item}，冻结 {cost} 积分待分配"},
+    "redeem.fulfil": {"en": "fulfils {item}: {cost} held points spent", "zh": "兑现 {item}：扣除冻结的 {cost} 积分"},
+    "redeem.cancel": {"en": "cancels {item}: {cost} points returned", "zh": "取消 {item}：退回 {cost} 积分"},
+    "redeem.expire": {"en": "the hold for {item} expired: {cost} points returned",
+                      "zh": "{item} 冻结超时：退回 {cost} 积分"},
+    "redeem.allocate": {"en": "allocated {item}: {cost} held points spent",
+                        "zh": "分配到 {item}：扣除冻结的 {cost} 积分"},
+    "redeem.release": {"en": "not allocated {item}: {cost} points returned",
+                       "zh": "未分配到 {item}：退回 {cost} 积分"},
+    "challenge.bonus": {"en": "challenge {challenge} {window}: rank {rank} with {earned} earned → {base:+d} {title}",
+                        "zh": "积分挑战赛 {challenge}（{window}）：第 {rank} 名，"
+                              "获得 {earned} 分 → {base:+d} 分 {title}"},
+    "expiry.points": {"en": "points earned before {cutoff} expire, oldest first",
+                      "zh": "{cutoff} 之前获得的积分按先进先出过期"},
+    "step.repair": {
+        "en": "  · repair {limit_id}: {repair_text}",
+        "zh": "  · 积分修复 {limit_id}：{repair_text}",
+    },
+    "repair.opened": {"en": "opened ({before} of {limit} this year); complete the task by {param}",
+                      "zh": "已开启（本年第 {occurrence} 次）；请在 {param} 前完成任务"},
+    "repair.max_per_year": {"en": "not opened: {before} of {limit} repairs this year already used",
+                            "zh": "未开启：本年已用 {before}/{limit} 次"},
+    "repair.cooldown": {"en": "not opened: the previous repair was too recent", "zh": "未开启：距上次修复时间过短"},
+    "repair.progress": {"en": "{done} of {needed} done", "zh": "已完成 {done}/{needed}"},
+    "repair.completed": {"en": "{done} of {needed} done: completed, points restored",
+                         "zh": "已完成 {done}/{needed}：修复完成，积分恢复"},
+    "step.stock": {"en": "  · stock of {limit_id}: {before} of {limit} handed out",
+                   "zh": "  · {limit_id} 库存：已发 {before}/{limit}"},
+    "step.item-limit": {"en": "  · {limit_id} per {scope_id} in {window}: {before} of {limit} used",
+                        "zh": "  · {limit_id} 每人限额（{window}）：已用 {before}/{limit}"},
+    "status": {"en": "  = {status}", "zh": "  = {status}"},
     "net": {"en": "Net change: {points:+d} points", "zh": "净变化：{points:+d} 分"},
     "base.fixed": {"en": "fixed {points:+d}", "zh": "固定 {points:+d} 分"},
     "base.per": {"en": "{counted:g} {field} × {each} = {base:+d}", "zh": "{counted:g} {field} × {each} = {base:+d} 分"},
@@ -74,8 +113,18 @@ _TEXT: dict[str, dict[str, str]] = {
 _SCOPES = {"zh": {"subject": "个人", "household": "家庭", "grid": "网格", "community": "社区"}}
 
 
+class _Args(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
 def _t(code: str, lang: str, **args: Any) -> str:
-    return _TEXT[code][lang].format(**args)
+    template = _TEXT.get(code)
+    if template is None:
+        # A code from a newer version of the library, read back from an older record: say what is known.
+        shown = ", ".join(f"{k}={v}" for k, v in args.items() if k != "base")
+        return f"{code}({shown})"
+    return template[lang].format_map(_Args(args))
 
 
 def _base(rule: RuleTrace, lang: str) -> str:
@@ -97,7 +146,12 @@ def _step(step: LimitStep, lang: str) -> str:
     template = f"step.{step.kind}" if f"step.{step.kind}" in _TEXT else "step.cap"
     kind = _t(f"kind.{step.kind}", lang) if f"kind.{step.kind}" in _TEXT else step.kind
     percent = f"{float(Fraction(step.param) * 100):.4g}%" if step.kind == "share" and step.param else ""
-    return _t(template, lang, kind=kind, limit_id=step.limit_id, scope=scope, scope_id=step.scope_id,
+    repair_text = ""
+    if step.kind == "repair":
+        repair_text = _t(step.code, lang, before=step.before, limit=step.limit, param=step.param,
+                         occurrence=step.before + 1, done=f"{step.granted / 1000:g}", needed=f"{step.limit / 1000:g}")
+    return _t(template, lang, kind=kind, repair_text=repair_text, limit_id=step.limit_id, scope=scope,
+              scope_id=step.scope_id,
               window=step.window, before=step.before, limit=step.limit, requested=step.requested,
               granted=step.granted, outcome=outcome, occurrence=step.before + 1, param=step.param,
               pool=step.pool, percent=percent)
@@ -120,6 +174,8 @@ def render(decision: Decision, lang: str) -> str:
         lines.extend(_step(step, lang) for step in rule.steps)
         if rule.status == "pending":
             lines.append(_t("pending", lang, base=rule.base))
+        elif rule.status not in ("awarded", "verified", "reversed") and rule.granted == 0:
+            lines.append(_t("status", lang, status=rule.status))
         else:
             lines.append(_t("granted", lang, granted=rule.granted))
     lines.append(_t("net", lang, points=decision.points))
