@@ -1,0 +1,292 @@
+"""The click commands behind :mod:`gridpoints.cli` (needs the ``cli`` extra: click and rich)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import gridpoints
+from gridpoints.errors import EventError, IdempotencyConflict, RulesetError, StoreError
+from gridpoints.model import Decision
+from gridpoints.ruleset import json_schema_text
+
+#: The store ``run`` uses unless ``--store`` says otherwise.
+DEFAULT_STORE = "memory:"
+DEFAULT_BATCH = 1000
+#: Limit kinds whose trace steps end in within / truncated / rejected.
+_COUNTED_LIMIT_KINDS = ("cap", "budget")
+_OUTCOMES = ("within", "truncated", "rejected")
+
+
+@attrs.frozen(slots=True)
+class EventLine:
+    """One event read from a JSON Lines file, with the line it came from (for error messages)."""
+
+    line: int
+    data: dict[str, Any]
+
+
+class EventsFileError(click.ClickException):
+    """An events file cannot be read or has a malformed line; the message names ``file:line``."""
+
+
+def read_events(path: Path) -> list[EventLine]:
+    """Events from a JSON Lines file: one JSON object per line; blank lines and ``#`` comments skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EventsFileError(f"{path}: cannot read events: {exc}") from exc
+    events: list[EventLine] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise EventsFileError(f"{path}:{number}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(data, dict):
+            raise EventsFileError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+        events.append(EventLine(number, data))
+    return events
+
+
+def _load_policy(path: Path) -> gridpoints.Policy:
+    try:
+        return gridpoints.load_ruleset(path)
+    except RulesetError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        raise click.ClickException(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))") from None
+
+
+def _batches(events: Sequence[EventLine], size: int) -> Iterator[Sequence[EventLine]]:
+    for start in range(0, len(events), size):
+        yield events[start:start + size]
+
+
+def _submit(engine: gridpoints.Engine, path: Path, events: Sequence[EventLine], batch: int) -> list[Decision]:
+    """Submit in batches; an event error is reported at the file line of the event that caused it."""
+    decisions: list[Decision] = []
+    for chunk in _batches(events, batch):
+        try:
+            decisions.extend(engine.submit_many([line.data for line in chunk]))
+        except IdempotencyConflict as exc:
+            lines = ", ".join(str(line.line) for line in chunk if line.data.get("id") == exc.event_id)
+            raise click.ClickException(f"{path}:{lines}: {exc}") from None
+        except EventError as exc:
+            where = f"{path}:{chunk[exc.index].line}" if exc.index is not None else str(path)
+            raise click.ClickException(f"{where}: {exc}") from None
+        except StoreError as exc:
+            raise click.ClickException(f"store: {exc}") from None
+    return decisions
+
+
+def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str) -> gridpoints.Engine:
+    try:
+        store = gridpoints.open_store(store_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from None
+    return gridpoints.Engine(policy, store=store, tenant=tenant)
+
+
+@attrs.define
+class Summary:
+    """What a run did, counted from the decisions' traces (duplicates add nothing: they wrote nothing)."""
+
+    events: int = 0
+    duplicates: int = 0
+    awards: int = 0
+    deductions: int = 0
+    points_issued: int = 0
+    points_deducted: int = 0
+    rules: dict[str, Counter[str]] = attrs.field(factory=dict)
+    limits: dict[str, Counter[str]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, decisions: Sequence[Decision]) -> Summary:
+        summary = cls(events=len(decisions))
+        for decision in decisions:
+            if decision.duplicate:
+                summary.duplicates += 1
+                continue
+            for rule in decision.trace.rules:
+                counts = summary.rules.setdefault(rule.rule_id, Counter())
+                counts["matched"] += 1
+                counts["points"] += rule.granted
+                if rule.granted > 0:
+                    summary.awards += 1
+                    summary.points_issued += rule.granted
+                elif rule.granted < 0:
+                    summary.deductions += 1
+                    summary.points_deducted -= rule.granted
+                for step in rule.steps:
+                    kind, _, outcome = step.code.rpartition(".")
+                    if kind in _COUNTED_LIMIT_KINDS and outcome in _OUTCOMES:
+                        summary.limits.setdefault(step.limit_id, Counter())[outcome] += 1
+        return summary
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "events": self.events, "duplicates": self.duplicates, "awards": self.awards,
+            "deductions": self.deductions, "points_issued": self.points_issued,
+            "points_deducted": self.points_deducted,
+            "rules": {rid: {"matched": c["matched"], "points": c["points"]} for rid, c in sorted(self.rules.items())},
+            "limits": {lid: {outcome: c[outcome] for outcome in _OUTCOMES} for lid, c in sorted(self.limits.items())},
+        }
+
+
+def _balances_table(ranked: Sequence[tuple[str, int]]) -> Table:
+    table = Table(title="Balances")
+    table.add_column("#", justify="right")
+    table.add_column("subject")
+    table.add_column("balance", justify="right")
+    for rank, (subject, balance) in enumerate(ranked, start=1):
+        table.add_row(str(rank), subject, str(balance))
+    return table
+
+
+def _summary_tables(summary: Summary, policy: gridpoints.Policy) -> list[Table]:
+    totals = Table(title="Summary")
+    totals.add_column("")
+    totals.add_column("count", justify="right")
+    for label, value in (("events", summary.events), ("duplicates (already recorded)", summary.duplicates),
+                         ("awards", summary.awards), ("deductions", summary.deductions),
+                         ("points issued", summary.points_issued), ("points deducted", summary.points_deducted)):
+        totals.add_row(label, str(value))
+    rules = Table(title="Rules")
+    rules.add_column("rule")
+    rules.add_column("name")
+    rules.add_column("matched", justify="right")
+    rules.add_column("points", justify="right")
+    for rule in policy.rules:
+        counts = summary.rules.get(rule.id, Counter())
+        rules.add_row(rule.id, rule.name, str(counts["matched"]), str(counts["points"]))
+    tables = [totals, rules]
+    if policy.limits:
+        caps = Table(title="Caps")
+        caps.add_column("limit")
+        for outcome in _OUTCOMES:
+            caps.add_column(outcome, justify="right")
+        for limit in policy.limits:
+            if limit.kind in _COUNTED_LIMIT_KINDS:
+                counts = summary.limits.get(limit.id, Counter())
+                caps.add_row(limit.id, *(str(counts[outcome]) for outcome in _OUTCOMES))
+        tables.append(caps)
+    return tables
+
+
+_RULESET = click.Path(exists=True, dir_okay=False, path_type=Path)
+_EVENTS = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(gridpoints.__version__, prog_name="gridpoints")
+def cli() -> None:
+    """gridpoints: a rules engine for community grid points management (网格积分制)."""
+
+
+@cli.command()
+@click.argument("rulesets", nargs=-1, required=True, type=_RULESET)
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+def lint(rulesets: tuple[Path, ...], strict: bool) -> None:
+    """Check RULESETS and print every diagnostic; exit 1 on errors (or on warnings with --strict)."""
+    console = Console(highlight=False)
+    errors = warnings = 0
+    for path in rulesets:
+        for diagnostic in gridpoints.lint(path):
+            style = "bold red" if diagnostic.severity == "error" else "yellow"
+            console.print(Text.assemble((f"{diagnostic.severity}[{diagnostic.code}]", style), f" {diagnostic.issue}"))
+            if diagnostic.severity == "error":
+                errors += 1
+            else:
+                warnings += 1
+    console.print(f"{len(rulesets)} file(s): {errors} error(s), {warnings} warning(s)", markup=False)
+    if errors or (strict and warnings):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the schema here.")
+@click.option("--check", "check", type=click.Path(dir_okay=False, path_type=Path),
+              help="Exit 1 if this file is not the current schema (for CI).")
+def schema(output: Path | None, check: Path | None) -> None:
+    """Print the ruleset JSON Schema (or write it with --output, or compare it with --check)."""
+    text = json_schema_text()
+    if check is not None:
+        try:
+            current = check.read_text(encoding="utf-8") == text
+        except FileNotFoundError:
+            current = False
+        if not current:
+            raise click.ClickException(f"{check} is not the current schema; regenerate it with "
+                                       f"gridpoints schema --output {check}")
+        click.echo(f"{check} is current")
+        return
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        return
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("ruleset", type=_RULESET)
+@click.argument("events_file", metavar="EVENTS.jsonl", type=_EVENTS)
+@click.option("--store", "store_url", default=DEFAULT_STORE, show_default=True,
+              help="Store URL: memory:, sqlite:///FILE, postgresql://…, mysql://…")
+@click.option("--tenant", default="default", show_default=True, help="Tenant the events belong to.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of tables.")
+@click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1),
+              help="Events per submit_many transaction.")
+def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: bool, batch: int) -> None:
+    """Submit the events in EVENTS.jsonl under RULESET; print balances and a summary."""
+    policy = _load_policy(ruleset)
+    events = read_events(events_file)
+    engine = _open_engine(policy, store_url, tenant)
+    decisions = _submit(engine, events_file, events, batch)
+    subjects = sorted({d.subject for d in decisions})
+    try:
+        balances = engine.balances(subjects)
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from None
+    ranked = sorted(balances.items(), key=lambda item: (-item[1], item[0]))
+    summary = Summary.of(decisions)
+    if as_json:
+        payload = {"ruleset": policy.ref, "tenant": tenant, **summary.to_json(),
+                   "balances": [{"subject": s, "balance": b} for s, b in ranked]}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    console = Console(highlight=False)
+    console.print(f"{policy.ref}: {len(events)} event(s) from {events_file}", markup=False)
+    console.print(_balances_table(ranked))
+    for table in _summary_tables(summary, policy):
+        console.print(table)
+
+
+@cli.command()
+@click.argument("ruleset", type=_RULESET)
+@click.argument("events_file", metavar="EVENTS.jsonl", type=_EVENTS)
+@click.option("--event", "event_id", required=True, help="Id of the event to explain.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
+    """Replay EVENTS.jsonl up to and including --event in a memory store and explain that event's decision."""
+    policy = _load_policy(ruleset)
+    events = read_events(events_file)
+    position = next((i for i, line in enumerate(events) if line.data.get("id") == event_id), None)
+    if position is None:
+        raise click.ClickException(f"{events_file}: no event with id {event_id!r} ({len(events)} event(s) read)")
+    engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore())
+    decisions = _submit(engine, events_file, events[:position + 1], DEFAULT_BATCH)
+    click.echo(decisions[-1].explain("en" if lang == "en" else "zh"))
