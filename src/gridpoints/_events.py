@@ -112,10 +112,14 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
     if not isinstance(event_type, str):
         raise EventError(f"expected a string, got {event_type!r}", field="type", event_id=event_id, index=index)
     spec = policy.event_types.get(event_type)
-    if spec is None:
-        raise UnknownEventType(event_type, event_id=event_id, known=list(policy.event_types), index=index)
+    if spec is None or not (spec.ignore or spec.rules or spec.settles or spec.repairs):
+        # A type the ruleset declares but neither handles nor ignores is as unknown as an undeclared one.
+        handled = [n for n, t in policy.event_types.items() if t.ignore or t.rules or t.settles or t.repairs]
+        raise UnknownEventType(event_type, event_id=event_id, known=handled, index=index)
     moment = _moment(fields["occurred_at"], event_id, index)
-    attributes = fields.get("attributes") or {}
+    attributes = fields.get("attributes")
+    if attributes is None:
+        attributes = {}
     if not isinstance(attributes, Mapping):
         raise EventError(f"expected a mapping, got {type(attributes).__name__}", field="attributes",
                          event_id=event_id, index=index)

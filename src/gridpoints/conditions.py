@@ -7,8 +7,10 @@ A condition is a mapping. Each key is either a combinator or an attribute name:
 - ``FIELD: {OP: ARG, …}`` applies operators, all of which must hold: ``eq``, ``ne``, ``in``, ``not_in``,
   ``gt``, ``gte``, ``lt``, ``lte``, ``exists`` (true/false).
 
-Several keys in one mapping must all hold. Fields name event attributes; ``event.grid``,
-``event.household``, ``event.community`` and ``event.actor`` name the event's own fields. A comparison
+Several keys in one mapping must all hold. Fields name event attributes; ``event.subject``, ``event.grid``,
+``event.household``, ``event.community`` and ``event.actor`` name the event's own fields (a rule reading
+``event.subject`` or ``event.household`` treats residents unequally: the fairness kit's equal-treatment
+property exists to catch that). A comparison
 on a missing attribute is false (only ``exists: false`` and ``ne`` / ``not_in`` hold for it), and
 ordering operators are false for values that are not numbers.
 """
@@ -22,7 +24,7 @@ import attrs
 
 COMBINATORS: Final = ("all", "any", "not")
 OPERATORS: Final = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
-EVENT_FIELDS: Final = ("event.grid", "event.household", "event.community", "event.actor")
+EVENT_FIELDS: Final = ("event.subject", "event.grid", "event.household", "event.community", "event.actor")
 
 #: A compiled predicate over (attributes, event-level fields).
 Predicate = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
@@ -84,7 +86,8 @@ def _is_number(value: object) -> bool:
 def _lookup(field: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
     if field in EVENT_FIELDS:
         key = field.split(".", 1)[1]
-        return lambda attrs_, ev: ev.get(key, _MISSING)
+        # An event without a household (or actor …) has none: None reads as absent, as for attributes.
+        return lambda attrs_, ev: _MISSING if ev.get(key) is None else ev[key]
     return lambda attrs_, ev: attrs_.get(field, _MISSING)
 
 
@@ -105,7 +108,10 @@ def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
     if op in ("in", "not_in"):
         if not isinstance(arg, list | tuple):
             raise ConditionError(path, f"{op!r} takes a list, got {arg!r}")
-        members = frozenset(arg)
+        for item in arg:
+            if not _is_scalar(item):
+                raise ConditionError(path, f"{op!r} takes a list of scalars (text, numbers, true/false), got {item!r}")
+        members = frozenset(_tagged(item) for item in arg)
         if op == "in":
             return lambda a, e: _member(get(a, e), members)
         return lambda a, e: not _member(get(a, e), members)
@@ -138,10 +144,19 @@ def _equal(value: Any, expected: Any) -> bool:
     return bool(value == expected)
 
 
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _tagged(value: Any) -> tuple[bool, Any]:
+    # True == 1 and hash(True) == hash(1): tag booleans so that `in: [1]` does not match true.
+    return (isinstance(value, bool), value)
+
+
 def _member(value: Any, members: frozenset[Any]) -> bool:
-    if value is _MISSING or isinstance(value, dict | list):
+    if value is _MISSING or not _is_scalar(value):
         return False
-    return value in members
+    return _tagged(value) in members
 
 
 def compile_condition(spec: Any, path: CondPath = ()) -> Predicate:
@@ -233,18 +248,29 @@ def field_domain(spec: Any, field: str) -> FieldDomain:
 
 
 def _narrow(domain: FieldDomain, op: str, arg: Any) -> FieldDomain:
-    if op == "eq":
+    # Lint calls this on conditions that may not compile: anything but a scalar argument is ignored here
+    # (the load check reports it).
+    scalars = [a for a in arg if _is_scalar(a)] if isinstance(arg, list | tuple) else None
+    if op == "eq" and _is_scalar(arg):
         allowed = frozenset([arg]) if domain.allowed is None else domain.allowed & {arg}
         return attrs.evolve(domain, allowed=allowed)
-    if op == "in" and isinstance(arg, list | tuple):
-        allowed = frozenset(arg) if domain.allowed is None else domain.allowed & frozenset(arg)
+    if op == "in" and scalars is not None:
+        allowed = frozenset(scalars) if domain.allowed is None else domain.allowed & frozenset(scalars)
         return attrs.evolve(domain, allowed=allowed)
-    if op == "ne":
+    if op == "ne" and _is_scalar(arg):
         return attrs.evolve(domain, excluded=domain.excluded | {arg})
-    if op == "not_in" and isinstance(arg, list | tuple):
-        return attrs.evolve(domain, excluded=domain.excluded | frozenset(arg))
-    if op in ("gt", "gte") and _is_number(arg) and (domain.low is None or arg >= domain.low):
-        return attrs.evolve(domain, low=arg, low_inclusive=op == "gte")
-    if op in ("lt", "lte") and _is_number(arg) and (domain.high is None or arg <= domain.high):
-        return attrs.evolve(domain, high=arg, high_inclusive=op == "lte")
+    if op == "not_in" and scalars is not None:
+        return attrs.evolve(domain, excluded=domain.excluded | frozenset(scalars))
+    if op in ("gt", "gte") and _is_number(arg):
+        inclusive = op == "gte"
+        if domain.low is None or arg > domain.low:
+            return attrs.evolve(domain, low=arg, low_inclusive=inclusive)
+        if arg == domain.low:
+            return attrs.evolve(domain, low_inclusive=domain.low_inclusive and inclusive)
+    if op in ("lt", "lte") and _is_number(arg):
+        inclusive = op == "lte"
+        if domain.high is None or arg < domain.high:
+            return attrs.evolve(domain, high=arg, high_inclusive=inclusive)
+        if arg == domain.high:
+            return attrs.evolve(domain, high_inclusive=domain.high_inclusive and inclusive)
     return domain

@@ -78,7 +78,8 @@ class EventError(GridpointsError, ValueError):
 
 
 class UnknownEventType(EventError, KeyError):
-    """No rule handles this event type and the ruleset does not list it under ``events`` with ``ignore``."""
+    """No rule (nor repair, nor verification) handles this event type and the ruleset does not list it under
+    ``events`` with ``ignore: true``."""
 
     def __init__(self, event_type: str, *, event_id: str | None, known: Sequence[str], index: int | None = None):
         import difflib

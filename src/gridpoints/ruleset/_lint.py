@@ -59,6 +59,11 @@ def _warn(code: str, source: Source, path: PathKey, message: str) -> Diagnostic:
 
 def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     found = []
+    handled = {rule.on for rule in spec.rules} | {task for repair in spec.repairs for task in repair.task}
+    for name, event_spec in spec.events.items():
+        if not event_spec.ignore and name not in handled:
+            found.append(_warn("unhandled-event", source, ("events", name),
+                               f"no rule handles {name!r}: its events will be refused; add a rule or 'ignore: true'"))
     for index, rule in enumerate(spec.rules):
         declared = spec.events.get(rule.on)
         if declared is not None and declared.ignore:

@@ -31,7 +31,6 @@ EventTypeName = Annotated[
           description="An event type: lower-case letters, digits and '_', starting with a letter."),
 ]
 Window = Literal["day", "week", "month", "quarter", "year"]
-ScheduledOn = Literal["period.day", "period.week", "period.month", "period.quarter", "period.year"]
 Scope = Literal["subject", "household", "grid", "community"]
 
 DEFAULT_CATEGORIES: dict[str, str] = {
@@ -205,8 +204,10 @@ class RuleSpec(_Model):
 
     id: Identifier
     name: str | None = Field(None, description="Display name; Chinese is normal.")
-    on: EventTypeName | ScheduledOn = Field(
-        description="The event type this rule handles, or period.month (etc.) for an award at each period close."
+    on: Annotated[str, Field(pattern=r"^(?:[a-z][a-z0-9_]*|period\.(?:day|week|month|quarter|year))$",
+                             max_length=64)] = Field(
+        description="The event type this rule handles (lower-case letters, digits, '_'), or period.day / "
+                    "period.week / period.month / period.quarter / period.year for an award at each period close."
     )
     when: dict[str, Any] | None = Field(None, description="Condition on the event's attributes (see conditions).")
     points: Points = Field(description="Fixed integer (negative = deduction), per-unit, by-table or range.")
