@@ -95,7 +95,7 @@ def test_a_repair_is_done_at_most_once_and_a_task_must_name_an_open_repair(engin
     with pytest.raises(SettlementError, match="opened no repair"):
         submit(engine, "community_service", "b", "2026-04-06T10:00:00+08:00",
                attributes={"repair": patrol.event_id, "hours": 2})
-    with pytest.raises(EventError, match="attributes.repair"):
+    with pytest.raises(EventError, match=r"attributes\.repair"):
         submit(engine, "community_service", "b", "2026-04-06T10:00:00+08:00", attributes={"hours": 2})
     assert engine.head().seq == head.seq + 1  # only the patrol
 
