@@ -16,13 +16,18 @@ from gridpoints.errors import (
     IntegrityError,
     Issue,
     MissingExtra,
+    RedemptionRefused,
     RulesetError,
+    SegregationError,
     SerializationFailure,
+    SettlementError,
     StoreError,
     StoreUnavailable,
     UnknownEventType,
 )
 from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Trace
+from gridpoints.privacy import Pseudonymiser
+from gridpoints.registry import MemoryRegistry, Membership, Registry
 from gridpoints.ruleset import Diagnostic, json_schema, lint, load_ruleset
 from gridpoints.storage import MemoryStore, Store, open_store
 
@@ -39,11 +44,18 @@ __all__ = [
     "IdempotencyConflict",
     "IntegrityError",
     "Issue",
+    "Membership",
+    "MemoryRegistry",
     "MemoryStore",
     "MissingExtra",
     "Policy",
+    "Pseudonymiser",
+    "RedemptionRefused",
+    "Registry",
     "RulesetError",
+    "SegregationError",
     "SerializationFailure",
+    "SettlementError",
     "Store",
     "StoreError",
     "StoreUnavailable",
