@@ -27,7 +27,7 @@ from gridpoints.errors import (
 )
 from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Trace
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.registry import MemoryRegistry, Membership, Registry
+from gridpoints.registry import Membership, MemoryRegistry, Registry
 from gridpoints.ruleset import Diagnostic, json_schema, lint, load_ruleset
 from gridpoints.storage import MemoryStore, Store, open_store
 
