@@ -152,9 +152,10 @@ def reference_points(events: list[dict[str, Any]]) -> list[int]:
         day = datetime.fromisoformat(event["occurred_at"]).astimezone(SHANGHAI).date()
         net = 0
         for rule, amount in awards:
+            selected = [cap for cap in CAPS if cap.selects(rule, CATEGORY[rule])] if amount > 0 else []
             keys = [CounterKey(cap.scope, scope_id(cap.scope, event), cap.id, window_id(cap.window, day))
-                    for cap in CAPS if cap.selects(rule, CATEGORY[rule])] if amount > 0 else []
-            for cap, key in zip([c for c in CAPS if c.selects(rule, CATEGORY[rule])], keys, strict=False):
+                    for cap in selected]
+            for cap, key in zip(selected, keys, strict=True):
                 room = max(cap.limit - counters[key], 0)
                 if amount > room:
                     amount = room if cap.mode == "truncate" else 0
