@@ -420,9 +420,6 @@ def test_unknown_event_type_is_a_key_error_with_suggestion(engine: Engine, make_
 
 
 @pytest.mark.parametrize("attributes", [[], "", 0, False])
-@pytest.mark.xfail(strict=True, reason="_events.coerce_event reads `fields.get('attributes') or {}`, so falsy "
-                   "non-mappings ([], '', 0, False) pass as no attributes instead of raising EventError "
-                   "field='attributes'")
 def test_falsy_non_mapping_attributes_are_refused(engine: Engine, make_event: Any, attributes: Any) -> None:
     """attributes must be a mapping even when empty-ish."""
     with pytest.raises(EventError) as caught:
@@ -452,9 +449,6 @@ def test_ignored_event_type(engine: Engine, make_event: Any) -> None:
     assert "No rule matched" in decision.explain("en")
 
 
-@pytest.mark.xfail(strict=True, reason="compile.compile_policy makes every type under `events:` a known type; "
-                   "Engine.submit accepts a declared type that no rule handles and that is not `ignore: true` "
-                   "(0 points, recorded) instead of raising UnknownEventType as errors.UnknownEventType documents")
 def test_declared_type_without_rules_and_not_ignored_is_an_error() -> None:
     """An event type listed under `events` but handled by no rule and not ignored raises UnknownEventType."""
     engine = engine_for(ruleset("  - {id: a, on: patrol, points: 1}\n", extra="events:\n  survey: {}\n"))
