@@ -17,10 +17,16 @@ EVENT_FIELDS: Final = ("id", "type", "subject", "grid", "occurred_at", "attribut
 _REQUIRED: Final = ("id", "type", "subject", "grid", "occurred_at")
 _ID_FIELDS: Final = ("id", "subject", "grid", "household", "community", "actor")
 MAX_ID_LENGTH: Final = 128
+_FIELD_SET: Final = frozenset(EVENT_FIELDS)
+
+
+def _valid_id(value: Any) -> bool:
+    return (type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+            and value[0] != " " and value[-1] != " " and value == value.strip())
 
 
 def _check_id(value: Any, field: str, event_id: str | None, index: int | None, optional: bool) -> None:
-    if value is None and optional:
+    if (value is None and optional) or _valid_id(value):
         return
     if not isinstance(value, str):
         raise EventError(f"expected a string, got {type(value).__name__} {value!r}", field=field,
@@ -89,7 +95,7 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
         fields: dict[str, Any] = {name: getattr(raw, name) for name in EVENT_FIELDS}
     elif isinstance(raw, Mapping):
         fields = dict(raw)
-        unknown = [k for k in fields if k not in EVENT_FIELDS]
+        unknown = [] if _FIELD_SET.issuperset(fields) else [k for k in fields if k not in _FIELD_SET]
         if unknown:
             name = str(unknown[0])
             close = difflib.get_close_matches(name, EVENT_FIELDS, n=1)
@@ -105,8 +111,10 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
             raise EventError("missing", field=name, event_id=event_id if isinstance(event_id, str) else None,
                              index=index)
     for name in _ID_FIELDS:
-        _check_id(fields.get(name), name, event_id if isinstance(event_id, str) else None, index,
-                  optional=name not in _REQUIRED)
+        value = fields.get(name)
+        if (value is None and name not in _REQUIRED) or _valid_id(value):
+            continue
+        _check_id(value, name, event_id if isinstance(event_id, str) else None, index, optional=name not in _REQUIRED)
     assert isinstance(event_id, str)
     event_type = fields["type"]
     if not isinstance(event_type, str):

@@ -81,7 +81,12 @@ class Event:
         }
 
     def fingerprint(self) -> str:
-        data = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        """BLAKE2b of the canonical content: a JSON list in fixed field order, attributes sorted by name."""
+        data = json.dumps(
+            [self.type, self.subject, self.grid, self.household, self.community, self.actor,
+             self.occurred_at.isoformat(), sorted(self.attributes.items())],
+            separators=(",", ":"), ensure_ascii=False, default=str,
+        )
         return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
 
 
