@@ -71,6 +71,16 @@ def test_lint_warning_alone_exits_0_but_fails_with_strict(tmp_path: Path) -> Non
     assert invoke("lint", "--strict", path).exit_code == 1
 
 
+def test_lint_lines_are_never_wrapped(tmp_path: Path) -> None:
+    """Each diagnostic is one line even on a narrow terminal, so tools can parse file:line:col from it."""
+    path = write(tmp_path, "bad.yaml", "ruleset: bad", "version: 1", "name: bad", "rules:",
+                 "  - id: r1", "    on: patrol", "    pionts: 5")
+    result = CliRunner().invoke(command(), ["lint", path], env={"COLUMNS": "40"})
+    assert result.exit_code == 1
+    assert any(line.startswith("error[invalid] rules[0].pionts") and line.endswith("(did you mean 'points'?)")
+               for line in result.output.splitlines())
+
+
 def test_lint_usage_errors_exit_2(tmp_path: Path) -> None:
     """No ruleset given, or a path that does not exist, is a usage error (exit 2)."""
     assert invoke("lint").exit_code == 2

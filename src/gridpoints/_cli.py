@@ -86,8 +86,6 @@ def _submit(engine: gridpoints.Engine, path: Path, events: Sequence[EventLine], 
         except EventError as exc:
             where = f"{path}:{chunk[exc.index].line}" if exc.index is not None else str(path)
             raise click.ClickException(f"{where}: {exc}") from None
-        except StoreError as exc:
-            raise click.ClickException(f"store: {exc}") from None
     return decisions
 
 
@@ -207,7 +205,9 @@ def lint(rulesets: tuple[Path, ...], strict: bool) -> None:
     for path in rulesets:
         for diagnostic in gridpoints.lint(path):
             style = "bold red" if diagnostic.severity == "error" else "yellow"
-            console.print(Text.assemble((f"{diagnostic.severity}[{diagnostic.code}]", style), f" {diagnostic.issue}"))
+            # One line per diagnostic, never wrapped: editors and CI annotators parse file:line:col from it.
+            console.print(Text.assemble((f"{diagnostic.severity}[{diagnostic.code}]", style), f" {diagnostic.issue}"),
+                          soft_wrap=True)
             if diagnostic.severity == "error":
                 errors += 1
             else:
@@ -255,12 +255,13 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
     policy = _load_policy(ruleset)
     events = read_events(events_file)
     engine = _open_engine(policy, store_url, tenant)
-    decisions = _submit(engine, events_file, events, batch)
-    subjects = sorted({d.subject for d in decisions})
     try:
-        balances = engine.balances(subjects)
+        decisions = _submit(engine, events_file, events, batch)
+        balances = engine.balances(sorted({d.subject for d in decisions}))
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
+    finally:
+        engine.store.close()
     ranked = sorted(balances.items(), key=lambda item: (-item[1], item[0]))
     summary = Summary.of(decisions)
     if as_json:
