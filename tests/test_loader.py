@@ -289,3 +289,31 @@ def test_unreadable_file_is_a_ruleset_error(tmp_path: Path) -> None:
     (issue,) = issues_of(file)
     assert issue.source == str(file)
     assert issue.message.startswith("cannot read ruleset")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (ruleset("  - {id: a, on: p, points: 5}\n", "  - {id: c, window: day, limit: true}\n"), "limits[0].limit"),
+        (ruleset("  - {id: a, on: p, points: {per: hours, each: true}}\n"), "rules[0].points.each"),
+        (ruleset("  - {id: a, on: p, points: {by: q, table: {A: true}}}\n"), "rules[0].points.table.A"),
+        (ruleset("  - {id: a, on: p, points: {range: [true, 5], from: s}}\n"), "rules[0].points.range"),
+        ("ruleset: t\nversion: true\nname: T\nrules:\n  - {id: a, on: p, points: 1}\n", "version"),
+    ],
+    ids=["limit", "each", "table", "range", "version"],
+)
+@pytest.mark.xfail(strict=True, reason="ruleset._models: integer fields validate in pydantic's lax mode, so "
+                   "`true` is read as 1 (limit: true → a cap of 1, each: true → 1 point per unit, version: true → "
+                   "version 1); only a bare `points: true` is refused")
+def test_booleans_are_not_integers(text: str, path: str) -> None:
+    """`true` where an integer belongs is an error at that path, as `points: true` already is."""
+    assert any(issue.path.startswith(path) for issue in issues_of(text))
+
+
+@pytest.mark.xfail(strict=True, reason="ruleset._models: lax integer validation turns the quoted text '50' into "
+                   "the integer 50 for limit (and any other integer field) instead of reporting a string")
+def test_quoted_numbers_are_not_integers() -> None:
+    """A quoted number is text, not an integer: `limit: '50'` is an error."""
+    issue = one_issue(ruleset("  - {id: a, on: p, points: 5}\n", "  - {id: c, window: day, limit: '50'}\n"),
+                      "limits[0].limit")
+    assert issue.message.startswith("expected an integer")
