@@ -1,7 +1,8 @@
 """The SQL store: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB on SQLAlchemy Core.
 
 One code path serves all three; only the statements that have no portable spelling (insert-if-missing,
-add-to-value upserts, append-only triggers) are chosen per backend.
+add-to-value upserts, append-only triggers) are chosen per backend, and PostgreSQL reads and writes a
+batch's rows with one array-bound statement per operation (see *bulk reads and writes* below).
 
 Opening
     ``SQLStore("sqlite:///points.db")``, ``SQLStore("postgresql://user@host/db")`` (psycopg 3),
@@ -12,11 +13,16 @@ Opening
 
 Transactions and retries — the contract with the engine
     ``with store.transaction(tenant, counters=..., accounts=...) as tx:`` opens one database transaction
-    and locks, in this order, the tenant's chain-head row and then the named counter and balance rows in
-    sorted key order (rows are created first when missing). On SQLite the engine this module builds issues
-    ``BEGIN IMMEDIATE`` instead, taking the database's single write lock. Appends are written as they are
-    made, so the transaction's reads see them; the block's clean exit commits, an exception rolls back
-    everything and propagates unchanged.
+    and locks the tenant's chain-head row (``SELECT … FOR UPDATE``, creating the row for a new tenant). On
+    SQLite the engine this module builds issues ``BEGIN IMMEDIATE`` instead, taking the database's single
+    write lock. Every writer of a tenant takes that lock first and holds it to the end, so writers of one
+    tenant run one after another, and the counters and balances they read cannot change underneath them:
+    the named counters and accounts need no row locks of their own, and none are taken (an earlier version
+    locked each in sorted key order as well, which cost two statements and a row write per key and
+    protected nothing the head lock does not). At READ COMMITTED — PostgreSQL's default, and what
+    :func:`make_engine` sets on MySQL/MariaDB — each read after the lock sees every earlier writer's commit.
+    Appends are written as they are made, so the transaction's reads see them; the block's clean exit
+    commits, an exception rolls back everything and propagates unchanged.
 
     The store never retries on its own: the work happens in the caller's block, which only the caller can
     redo. A deadlock, serialization conflict, lock wait timeout or "database is locked" — and an event id
@@ -41,6 +47,7 @@ Privacy
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -205,10 +212,6 @@ def _entry(row: Any) -> Entry:
     )
 
 
-def _counter_key(row: Any) -> CounterKey:
-    return CounterKey(row.scope, row.scope_id, row.metric, row.window)
-
-
 class _SQLTransaction:
     """A write transaction on one tenant; every method runs on the transaction's connection."""
 
@@ -221,8 +224,8 @@ class _SQLTransaction:
         self._tenant = tenant
         self._head = Anchor(0, GENESIS_HASH)
 
-    def _lock(self, keys: Sequence[CounterKey], accounts: Sequence[str]) -> None:
-        """Lock the chain head, then the counters and balances, each set in sorted key order."""
+    def _lock(self) -> None:
+        """Lock the tenant's chain-head row (creating it first for a new tenant) and read the head."""
         conn, t, tenant = self._conn, self._tables, self._tenant
         genesis = [{"tenant": tenant, "seq": 0, "hash": GENESIS_HASH}]
         if self._family == "sqlite":
@@ -235,43 +238,18 @@ class _SQLTransaction:
             _insert_missing(conn, t.heads, self._family, genesis)
             row = conn.execute(locate_head).one()
         self._head = Anchor(int(row.seq), row.hash)
-        if self._family == "sqlite":
-            # BEGIN IMMEDIATE (or, on a host's engine, the first write) already holds the one write lock.
-            return
-        c, b = t.counters, t.balances
-        if keys:
-            _insert_missing(conn, c, self._family, [
-                {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric,
-                 "window": k.window, "value": 0}
-                for k in keys
-            ])
-            key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
-            for chunk in _chunks(keys):
-                wanted = [(k.scope, k.scope_id, k.metric, k.window) for k in chunk]
-                conn.execute(
-                    select(c.c.scope).where(c.c.tenant == tenant, key_columns.in_(wanted))
-                    .order_by(c.c.scope, c.c.scope_id, c.c.metric, c.c.window).with_for_update()
-                ).all()
-        if accounts:
-            _insert_missing(conn, b, self._family,
-                            [{"tenant": tenant, "account": a, "balance": 0} for a in accounts])
-            for names in _chunks(accounts):
-                conn.execute(
-                    select(b.c.account).where(b.c.tenant == tenant, b.c.account.in_(names))
-                    .order_by(b.c.account).with_for_update()
-                ).all()
 
     def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
         with _guard("reading event records"):
-            return _find_events(self._conn, self._tables, self._tenant, event_ids)
+            return _find_events(self._conn, self._tables, self._family, self._tenant, event_ids)
 
     def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
         with _guard("reading counters"):
-            return _read_counters(self._conn, self._tables, self._tenant, keys)
+            return _read_counters(self._conn, self._tables, self._family, self._tenant, keys)
 
     def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         with _guard("reading balances"):
-            return _read_balances(self._conn, self._tables, self._tenant, accounts)
+            return _read_balances(self._conn, self._tables, self._family, self._tenant, accounts)
 
     def head(self) -> Anchor:
         return self._head
@@ -292,7 +270,7 @@ class _SQLTransaction:
                 if moved.rowcount != 1:
                     raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
                 try:
-                    conn.execute(t.entries.insert(), [e.to_dict() for e in entries])
+                    _insert_entries(conn, t, family, entries)
                 except sa.exc.IntegrityError as exc:
                     raise IntegrityError(
                         f"tenant {tenant!r}: entries {entries[0].seq}..{entries[-1].seq} are already stored, "
@@ -302,26 +280,17 @@ class _SQLTransaction:
                 for e in entries:
                     totals[e.credit] = totals.get(e.credit, 0) + e.amount
                     totals[e.debit] = totals.get(e.debit, 0) - e.amount
-                moves = [{"tenant": tenant, "account": account, "balance": delta}
-                         for account, delta in sorted(totals.items()) if delta]
+                moves = sorted((account, delta) for account, delta in totals.items() if delta)
                 if moves:
-                    _upsert_add(conn, t.balances, family, "balance", moves)
+                    _add_balances(conn, t, family, tenant, moves)
         deltas = sorted((k, d) for k, d in counter_deltas.items() if d)
         if deltas:
             with _guard("adding to counters"):
-                _upsert_add(conn, t.counters, family, "value", [
-                    {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric,
-                     "window": k.window, "value": d}
-                    for k, d in deltas
-                ])
+                _add_counters(conn, t, family, tenant, deltas)
         if events:
             with _guard("recording event ids"):
                 try:
-                    conn.execute(t.events.insert(), [
-                        {"tenant": tenant, "event_id": r.event_id, "fingerprint": r.fingerprint,
-                         "decision": r.decision}
-                        for r in events
-                    ])
+                    _insert_events(conn, t, family, tenant, events)
                 except sa.exc.IntegrityError as exc:
                     # Another writer recorded one of these ids first; re-running finds its record.
                     raise SerializationFailure(
@@ -346,43 +315,161 @@ class _SQLTransaction:
         return head
 
 
-def _find_events(conn: Connection, t: Tables, tenant: str, event_ids: Sequence[str]) -> dict[str, EventRecord]:
+# -- bulk reads and writes --------------------------------------------------------------------------------
+#
+# Portable SQLAlchemy Core statements (IN lists and executemany, in chunks) serve SQLite and MySQL/MariaDB,
+# whose drivers turn an executemany into one multi-row statement or run it in process. PostgreSQL gets one
+# statement per operation whatever the batch size: keys travel as arrays, matched with ANY or unnest, so
+# the statement text never changes (the server prepares it once) and a 1000-event batch is ten round trips.
+
+
+@functools.cache
+def _pg_sql(prefix: str) -> dict[str, str]:
+    """PostgreSQL statements for a table prefix (a checked identifier, safe to splice)."""
+    p = check_prefix(prefix)
+    columns = ", ".join(f'"{name}"' for name in _ENTRY_COLUMNS)
+    arrays = ", ".join(f"%({name})b::{'bigint' if name in _BIGINT_COLUMNS else 'text'}[]"
+                       for name in _ENTRY_COLUMNS if name != "tenant")
+    return {
+        "events": f"SELECT event_id, fingerprint, decision FROM {p}events "
+                  f"WHERE tenant = %(tenant)s AND event_id = ANY(%(ids)b::text[])",
+        "counters": f'SELECT c.scope, c.scope_id, c.metric, c."window", c.value FROM {p}counters c '
+                    f"JOIN unnest(%(scopes)b::text[], %(scope_ids)b::text[], %(metrics)b::text[], "
+                    f"%(windows)b::text[]) AS k(scope, scope_id, metric, win) "
+                    f'ON c.scope = k.scope AND c.scope_id = k.scope_id AND c.metric = k.metric '
+                    f'AND c."window" = k.win WHERE c.tenant = %(tenant)s',
+        "balances": f"SELECT account, balance FROM {p}balances "
+                    f"WHERE tenant = %(tenant)s AND account = ANY(%(accounts)b::text[])",
+        "insert_entries": f"INSERT INTO {p}entries ({columns}) SELECT %(tenant)s, * FROM unnest({arrays})",
+        "add_balances": f"INSERT INTO {p}balances (tenant, account, balance) "
+                        f"SELECT %(tenant)s, * FROM unnest(%(accounts)b::text[], %(deltas)b::bigint[]) "
+                        f"ON CONFLICT (tenant, account) DO UPDATE SET balance = {p}balances.balance + "
+                        f"EXCLUDED.balance",
+        "add_counters": f'INSERT INTO {p}counters (tenant, scope, scope_id, metric, "window", value) '
+                        f"SELECT %(tenant)s, * FROM unnest(%(scopes)b::text[], %(scope_ids)b::text[], "
+                        f"%(metrics)b::text[], %(windows)b::text[], %(deltas)b::bigint[]) "
+                        f'ON CONFLICT (tenant, scope, scope_id, metric, "window") '
+                        f"DO UPDATE SET value = {p}counters.value + EXCLUDED.value",
+        "insert_events": f"INSERT INTO {p}events (tenant, event_id, fingerprint, decision) "
+                         f"SELECT %(tenant)s, * FROM unnest(%(ids)b::text[], %(fingerprints)b::text[], "
+                         f"%(decisions)b::text[])",
+    }
+
+
+_ENTRY_COLUMNS = ("tenant", "seq", "event_id", "subject", "debit", "credit", "amount", "ruleset", "rule", "reason",
+                 "occurred_at", "reverses", "prev_hash", "hash")
+_BIGINT_COLUMNS = frozenset({"seq", "amount", "reverses"})
+
+
+def _key_arrays(keys: Iterable[CounterKey]) -> dict[str, list[str]]:
+    scopes, scope_ids, metrics, windows = (list(column) for column in zip(*keys, strict=True))
+    return {"scopes": scopes, "scope_ids": scope_ids, "metrics": metrics, "windows": windows}
+
+
+def _find_events(conn: Connection, t: Tables, family: Family, tenant: str,
+                 event_ids: Sequence[str]) -> dict[str, EventRecord]:
     wanted = list(dict.fromkeys(event_ids))
     found: dict[str, EventRecord] = {}
-    ev = t.events
-    for chunk in _chunks(wanted):
-        rows = conn.execute(
-            select(ev.c.event_id, ev.c.fingerprint, ev.c.decision)
-            .where(ev.c.tenant == tenant, ev.c.event_id.in_(chunk))
-        )
-        for row in rows:
-            found[row.event_id] = EventRecord(row.event_id, row.fingerprint, row.decision)
+    if not wanted:
+        return found
+    if family == "postgresql":
+        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["events"], {"tenant": tenant, "ids": wanted})]
+    else:
+        ev = t.events
+        pages = (conn.execute(select(ev.c.event_id, ev.c.fingerprint, ev.c.decision)
+                              .where(ev.c.tenant == tenant, ev.c.event_id.in_(chunk)))
+                 for chunk in _chunks(wanted))
+    for rows in pages:
+        for event_id, fingerprint, decision in rows:
+            found[event_id] = EventRecord(event_id, fingerprint, decision)
     return {i: found[i] for i in wanted if i in found}
 
 
-def _read_counters(conn: Connection, t: Tables, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+def _read_counters(conn: Connection, t: Tables, family: Family, tenant: str,
+                   keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
     result = dict.fromkeys(keys, 0)
-    c = t.counters
-    key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
-    for chunk in _chunks(list(result)):
-        wanted = [(k.scope, k.scope_id, k.metric, k.window) for k in chunk]
-        rows = conn.execute(
-            select(c.c.scope, c.c.scope_id, c.c.metric, c.c.window, c.c.value)
-            .where(c.c.tenant == tenant, key_columns.in_(wanted))
-        )
-        for row in rows:
-            result[_counter_key(row)] = int(row.value)
+    if not result:
+        return result
+    if family == "postgresql":
+        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["counters"],
+                                                     {"tenant": tenant, **_key_arrays(result)})]
+    else:
+        c = t.counters
+        key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
+        pages = (conn.execute(select(c.c.scope, c.c.scope_id, c.c.metric, c.c.window, c.c.value)
+                              .where(c.c.tenant == tenant, key_columns.in_([tuple(k) for k in chunk])))
+                 for chunk in _chunks(list(result)))
+    for rows in pages:
+        for scope, scope_id, metric, window, value in rows:
+            result[CounterKey(scope, scope_id, metric, window)] = int(value)
     return result
 
 
-def _read_balances(conn: Connection, t: Tables, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
+def _read_balances(conn: Connection, t: Tables, family: Family, tenant: str,
+                   accounts: Iterable[str]) -> dict[str, int]:
     result = dict.fromkeys(accounts, 0)
-    b = t.balances
-    for chunk in _chunks(list(result)):
-        rows = conn.execute(select(b.c.account, b.c.balance).where(b.c.tenant == tenant, b.c.account.in_(chunk)))
-        for row in rows:
-            result[row.account] = int(row.balance)
+    if not result:
+        return result
+    if family == "postgresql":
+        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["balances"],
+                                                     {"tenant": tenant, "accounts": list(result)})]
+    else:
+        b = t.balances
+        pages = (conn.execute(select(b.c.account, b.c.balance).where(b.c.tenant == tenant, b.c.account.in_(chunk)))
+                 for chunk in _chunks(list(result)))
+    for rows in pages:
+        for account, balance in rows:
+            result[account] = int(balance)
     return result
+
+
+def _insert_entries(conn: Connection, t: Tables, family: Family, entries: Sequence[Entry]) -> None:
+    if family == "postgresql":
+        params: dict[str, Any] = {"tenant": entries[0].tenant}
+        for name in _ENTRY_COLUMNS[1:]:
+            params[name] = [getattr(e, name) for e in entries]
+        conn.exec_driver_sql(_pg_sql(t.prefix)["insert_entries"], params)
+        return
+    conn.execute(t.entries.insert(), [
+        {"tenant": e.tenant, "seq": e.seq, "event_id": e.event_id, "subject": e.subject, "debit": e.debit,
+         "credit": e.credit, "amount": e.amount, "ruleset": e.ruleset, "rule": e.rule, "reason": e.reason,
+         "occurred_at": e.occurred_at, "reverses": e.reverses, "prev_hash": e.prev_hash, "hash": e.hash}
+        for e in entries
+    ])
+
+
+def _add_balances(conn: Connection, t: Tables, family: Family, tenant: str, moves: Sequence[tuple[str, int]]) -> None:
+    if family == "postgresql":
+        conn.exec_driver_sql(_pg_sql(t.prefix)["add_balances"], {
+            "tenant": tenant, "accounts": [a for a, _ in moves], "deltas": [d for _, d in moves]})
+        return
+    _upsert_add(conn, t.balances, family, "balance",
+                [{"tenant": tenant, "account": a, "balance": d} for a, d in moves])
+
+
+def _add_counters(conn: Connection, t: Tables, family: Family, tenant: str,
+                  deltas: Sequence[tuple[CounterKey, int]]) -> None:
+    if family == "postgresql":
+        conn.exec_driver_sql(_pg_sql(t.prefix)["add_counters"], {
+            "tenant": tenant, **_key_arrays(k for k, _ in deltas), "deltas": [d for _, d in deltas]})
+        return
+    _upsert_add(conn, t.counters, family, "value", [
+        {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric, "window": k.window,
+         "value": d}
+        for k, d in deltas
+    ])
+
+
+def _insert_events(conn: Connection, t: Tables, family: Family, tenant: str, events: Sequence[EventRecord]) -> None:
+    if family == "postgresql":
+        conn.exec_driver_sql(_pg_sql(t.prefix)["insert_events"], {
+            "tenant": tenant, "ids": [r.event_id for r in events],
+            "fingerprints": [r.fingerprint for r in events], "decisions": [r.decision for r in events]})
+        return
+    conn.execute(t.events.insert(), [
+        {"tenant": tenant, "event_id": r.event_id, "fingerprint": r.fingerprint, "decision": r.decision}
+        for r in events
+    ])
 
 
 class SQLStore:
@@ -475,20 +562,20 @@ class SQLStore:
     def transaction(
         self, tenant: str, *, counters: Iterable[CounterKey] = (), accounts: Iterable[str] = ()
     ) -> Iterator[_SQLTransaction]:
-        keys = sorted(set(counters))
-        names = sorted(set(accounts))
+        """See the module docs: the tenant's head row is locked; ``counters`` and ``accounts`` need no locks
+        of their own, because every writer of the tenant queues on that row first."""
         with _guard(f"transaction on tenant {tenant!r}"), self._begin(write=True) as conn:
             txn = _SQLTransaction(conn, self._tables, self._family, tenant)
-            txn._lock(keys, names)
+            txn._lock()
             yield txn
 
     def balances(self, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
         with _guard("reading balances"), self._begin(write=False) as conn:
-            return _read_balances(conn, self._tables, tenant, accounts)
+            return _read_balances(conn, self._tables, self._family, tenant, accounts)
 
     def counters(self, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
         with _guard("reading counters"), self._begin(write=False) as conn:
-            return _read_counters(conn, self._tables, tenant, keys)
+            return _read_counters(conn, self._tables, self._family, tenant, keys)
 
     def entries(self, tenant: str, *, subject: str | None = None, after_seq: int = 0) -> Iterator[Entry]:
         """Committed entries in sequence order, fetched a page at a time so no connection waits on the caller."""
@@ -507,7 +594,7 @@ class SQLStore:
 
     def find_event(self, tenant: str, event_id: str) -> EventRecord | None:
         with _guard("reading an event record"), self._begin(write=False) as conn:
-            return _find_events(conn, self._tables, tenant, [event_id]).get(event_id)
+            return _find_events(conn, self._tables, self._family, tenant, [event_id]).get(event_id)
 
     def head(self, tenant: str) -> Anchor:
         h = self._tables.heads
