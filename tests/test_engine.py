@@ -364,9 +364,6 @@ def test_event_object_and_mapping_are_the_same_content(engine: Engine) -> None:
     assert again.duplicate
 
 
-@pytest.mark.xfail(strict=True, reason="model.Event.canonical fingerprints occurred_at.isoformat(), so the same "
-                   "instant written with another offset (02:00Z vs 10:00+08:00) is 'different content': a host "
-                   "retrying with its time normalised to UTC gets IdempotencyConflict")
 def test_same_instant_in_another_offset_is_the_same_event(engine: Engine) -> None:
     """Resubmitting with the same instant in another offset is a duplicate, not a conflict."""
     engine.submit(event("patrol", id="p1", attributes={"hours": 2}))

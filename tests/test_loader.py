@@ -302,16 +302,11 @@ def test_unreadable_file_is_a_ruleset_error(tmp_path: Path) -> None:
     ],
     ids=["limit", "each", "table", "range", "version"],
 )
-@pytest.mark.xfail(strict=True, reason="ruleset._models: integer fields validate in pydantic's lax mode, so "
-                   "`true` is read as 1 (limit: true → a cap of 1, each: true → 1 point per unit, version: true → "
-                   "version 1); only a bare `points: true` is refused")
 def test_booleans_are_not_integers(text: str, path: str) -> None:
     """`true` where an integer belongs is an error at that path, as `points: true` already is."""
     assert any(issue.path.startswith(path) for issue in issues_of(text))
 
 
-@pytest.mark.xfail(strict=True, reason="ruleset._models: lax integer validation turns the quoted text '50' into "
-                   "the integer 50 for limit (and any other integer field) instead of reporting a string")
 def test_quoted_numbers_are_not_integers() -> None:
     """A quoted number is text, not an integer: `limit: '50'` is an error."""
     issue = one_issue(ruleset("  - {id: a, on: p, points: 5}\n", "  - {id: c, window: day, limit: '50'}\n"),

@@ -79,8 +79,6 @@ def test_subpackage_all_is_importable(module: str) -> None:
         assert hasattr(mod, name), f"{module}.{name}"
 
 
-@pytest.mark.xfail(strict=True, reason="gridpoints/ruleset/__init__.py lists 'ShareSpec' in __all__ but never imports "
-                   "it: `from gridpoints.ruleset import *` raises AttributeError")
 def test_ruleset_subpackage_all_is_importable() -> None:
     """Every name in gridpoints.ruleset.__all__ exists, so `from gridpoints.ruleset import *` works."""
     mod = importlib.import_module("gridpoints.ruleset")

@@ -145,7 +145,7 @@ def _base_plans(engine: Engine, kind: str, window: str, start: datetime, end: da
             continue
         for rule in rules:
             assert isinstance(rule.spec.points, int)
-            event = Event(f"period:{rule.id}:{window}:{membership.subject}", f"period.{kind}", membership.subject,
+            event = Event(f"gp:period:{rule.id}:{window}:{membership.subject}", f"period.{kind}", membership.subject,
                           membership.grid, start, {}, membership.household)
             award = engine.rule_award(rule, event, rule.spec.points, "base.fixed", {"points": rule.spec.points},
                                       day, {})
@@ -182,7 +182,7 @@ def _close_challenge(engine: Engine, challenge_id: str, kind: str, window: str,
             taken += 1
     plans = []
     for i, standing in enumerate(winners):
-        event = Event(f"challenge:{spec.id}:{window}:{standing.subject}", "challenge", standing.subject,
+        event = Event(f"gp:challenge:{spec.id}:{window}:{standing.subject}", "challenge", standing.subject,
                       standing.grid, end, {"challenge": spec.id, "window": window, "rank": standing.rank})
         award = Award(f"challenge:{spec.id}", spec.name or spec.id, spec.category, spec.bonus, "challenge.bonus",
                       {"challenge": spec.id, "window": window, "rank": standing.rank, "title": spec.title or "",
@@ -209,7 +209,7 @@ def _allocate(engine: Engine, item_id: str, kind: str, window: str, earnings: di
         if entry.reason == "applied" and entry.rule == f"item:{item.id}":
             placed = datetime.fromisoformat(entry.occurred_at)
             if start <= placed < end:
-                applications.setdefault(entry.subject, (entry.event_id.removeprefix("redeem:"), placed))
+                applications.setdefault(entry.subject, (entry.event_id.removeprefix("gp:redeem:"), placed))
     ranked = sorted(applications, key=lambda s: (-earnings.get(s, (0, ""))[0], earnings.get(s, (0, ""))[1], s))
     winners: list[str] = []
     rotation = item.allocate.rotation
@@ -229,7 +229,7 @@ def _allocate(engine: Engine, item_id: str, kind: str, window: str, earnings: di
         count = (CounterKey("subject", subject, f"item:{item.id}:wins", window),) if won else ()
         plans.append(_hold_settlement(
             engine, subject, item, request, placed, "allocate" if won else "release", end,
-            event_id=f"allocate:{item.id}:{window}:{subject}", reason="allocated" if won else "not_allocated",
+            event_id=f"gp:allocate:{item.id}:{window}:{subject}", reason="allocated" if won else "not_allocated",
             count=count))
     if plans:
         first = plans[0]
@@ -269,7 +269,7 @@ def _expiry_plans(engine: Engine, window: str, end: datetime) -> Iterable[Plan]:
         expirable = min(points - max(debits.get(subject, 0), 0), balances[spendable(subject)])
         if expirable <= 0:
             continue
-        event = Event(f"expire-points:{window}:{subject}", "expire_points", subject, "-", end, {"window": window})
+        event = Event(f"gp:expire-points:{window}:{subject}", "expire_points", subject, "-", end, {"window": window})
         award = Award("expiry", "积分过期", "expiry", expirable, "expiry.points", {"cutoff": cutoff.isoformat()},
                       action="expire-points", extra={"balance_seen": balances[spendable(subject)]})
         yield engine.plan(event, [award])

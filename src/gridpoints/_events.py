@@ -17,6 +17,8 @@ EVENT_FIELDS: Final = ("id", "type", "subject", "grid", "occurred_at", "attribut
 _REQUIRED: Final = ("id", "type", "subject", "grid", "occurred_at")
 _ID_FIELDS: Final = ("id", "subject", "grid", "household", "community", "actor")
 MAX_ID_LENGTH: Final = 128
+#: Event ids the engine makes itself (period close, expiry, redemption) start with this; hosts' may not.
+RESERVED_ID_PREFIX: Final = "gp:"
 _FIELD_SET: Final = frozenset(EVENT_FIELDS)
 
 
@@ -116,6 +118,13 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
             continue
         _check_id(value, name, event_id if isinstance(event_id, str) else None, index, optional=name not in _REQUIRED)
     assert isinstance(event_id, str)
+    if event_id.startswith(RESERVED_ID_PREFIX):
+        raise EventError(f"ids starting with {RESERVED_ID_PREFIX!r} are reserved for events the engine makes "
+                         "(period close, expiry, redemptions)", field="id", event_id=event_id, index=index)
+    household = fields.get("household")
+    if isinstance(household, str) and household.startswith("subject:"):
+        raise EventError("household ids starting with 'subject:' are reserved: a subject without a household "
+                         "counts as the household 'subject:<id>'", field="household", event_id=event_id, index=index)
     event_type = fields["type"]
     if not isinstance(event_type, str):
         raise EventError(f"expected a string, got {event_type!r}", field="type", event_id=event_id, index=index)

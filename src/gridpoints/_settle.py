@@ -124,7 +124,7 @@ def expire_pending(engine: Engine, now: datetime) -> list[Decision]:
                                    guards=() if awards else (markers[target],)))
         if not awards or now < deadline:
             continue
-        expiry = Event(f"expire:{target}", "expire", original.subject, original.grid or "-", deadline,
+        expiry = Event(f"gp:expire:{target}", "expire", original.subject, original.grid or "-", deadline,
                        {"event": target}, original.household, original.community)
         plans.append(engine.plan(expiry, awards))
     return engine._submit(plans)

@@ -53,7 +53,7 @@ def redeem(engine: Engine, subject: str, item_id: str, request_id: str, at: date
         known = ", ".join(i.id for i in engine.policy.spec.catalog) or "none"
         raise RedemptionRefused("unknown_item", f"no item {item_id!r} in the catalog (items: {known})",
                                 item=item_id, subject=subject)
-    event_id = f"redeem:{request_id}"
+    event_id = f"gp:redeem:{request_id}"
     # A retry is answered from the stored record (a different subject or item is a conflict), so the checks
     # below apply only to a first request.
     stored = engine.store.find_event(engine.tenant, event_id)
@@ -88,7 +88,7 @@ def settle_hold(engine: Engine, request_id: str, at: datetime, op: str) -> Decis
     """Fulfil or cancel a held redemption (``op``: ``fulfil`` | ``cancel``)."""
     if at.utcoffset() is None:
         raise ValueError("at must carry a UTC offset; the engine never guesses a zone")
-    target = f"redeem:{request_id}"
+    target = f"gp:redeem:{request_id}"
     record = engine.store.find_event(engine.tenant, target)
     if record is None:
         raise RedemptionRefused("unknown_request", f"no redemption with request id {request_id!r}")
@@ -97,7 +97,7 @@ def settle_hold(engine: Engine, request_id: str, at: datetime, op: str) -> Decis
         raise RedemptionRefused("already_settled", f"redemption {request_id!r} is not a hold awaiting {op}")
     item = engine.policy.item(str(original.rules[0].base_args["item"]))
     assert item is not None and item.hold is not None
-    existing = engine.store.find_event(engine.tenant, f"{op}:{request_id}")
+    existing = engine.store.find_event(engine.tenant, f"gp:{op}:{request_id}")
     if existing is None and engine.store.counters(engine.tenant, [settled_marker(target)])[settled_marker(target)]:
         raise RedemptionRefused("already_settled", f"redemption {request_id!r} was already settled")
     placed = datetime.fromisoformat(original.occurred_local)
@@ -111,7 +111,7 @@ def settle_hold(engine: Engine, request_id: str, at: datetime, op: str) -> Decis
 def _hold_settlement(engine: Engine, subject: str, item: ItemSpec, request_id: str, placed: datetime, op: str,
                      at: datetime, *, event_id: str | None = None, reason: str | None = None,
                      count: tuple[CounterKey, ...] = ()) -> Plan:
-    target = f"redeem:{request_id}"
+    target = f"gp:redeem:{request_id}"
     hold_seq = next(e.seq for e in engine.store.entries(engine.tenant, subject=subject)
                     if e.event_id == target and e.reason in ("held", "applied"))
     stock, limit = item_counters(engine, item, subject, placed)
@@ -122,7 +122,7 @@ def _hold_settlement(engine: Engine, subject: str, item: ItemSpec, request_id: s
                   counters=tuple(k for k in (stock, limit) if k is not None),
                   extra={"item": item, "stock": stock, "limit": limit, "reason": reason or op, "count": count,
                          "applied": item.allocate is not None})
-    event = Event(event_id or f"{op}:{request_id}", op, subject, "-", at, {"request": request_id})
+    event = Event(event_id or f"gp:{op}:{request_id}", op, subject, "-", at, {"request": request_id})
     return engine.plan(event, [award], fingerprint=_fingerprint(op, request_id))
 
 
@@ -205,9 +205,9 @@ def expire_holds(engine: Engine, now: datetime) -> list[Decision]:
         deadline = placed + item.hold
         if now < deadline:
             continue
-        request = entry.event_id.removeprefix("redeem:")
+        request = entry.event_id.removeprefix("gp:redeem:")
         plans.append(_hold_settlement(engine, entry.subject, item, request, placed, "expire", deadline,
-                                      event_id=f"hold-expired:{request}", reason="expired"))
+                                      event_id=f"gp:hold-expired:{request}", reason="expired"))
     return engine._submit(plans)
 
 

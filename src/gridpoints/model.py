@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -82,9 +82,13 @@ class Event:
 
     def fingerprint(self) -> str:
         """BLAKE2b of the canonical content: a JSON list in fixed field order, attributes sorted by name."""
+        # The instant in UTC and whole floats as integers: 10:00+08:00 and 02:00Z, or 2 and 2.0 hours, are
+        # the same event, so a host resubmitting it in another form gets the original decision.
+        attributes = sorted((k, int(v) if type(v) is float and v.is_integer() else v)
+                            for k, v in self.attributes.items())
         data = json.dumps(
             [self.type, self.subject, self.grid, self.household, self.community, self.actor,
-             self.occurred_at.isoformat(), sorted(self.attributes.items())],
+             self.occurred_at.astimezone(UTC).isoformat(), attributes],
             separators=(",", ":"), ensure_ascii=False, default=str,
         )
         return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()

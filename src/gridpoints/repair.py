@@ -231,7 +231,7 @@ def expire_repairs(engine: Engine, now: datetime) -> list[object]:
         if now < deadline:
             continue
         spec = engine.policy.repair(step.limit_id)
-        event = Event(f"repair-expired:{target}", "repair_expired", subject, "-", deadline, {"event": target})
+        event = Event(f"gp:repair-expired:{target}", "repair_expired", subject, "-", deadline, {"event": target})
         award = Award(getattr(rule_trace, "rule_id", spec.id), spec.name or spec.id, "repair", 0, "repair.expired",
                       {"event": target, "repair": spec.id}, action="repair-expire", guards=(markers[target],),
                       extra={"repair": spec})

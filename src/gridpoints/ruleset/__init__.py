@@ -19,6 +19,7 @@ from gridpoints.ruleset._models import (
     RangePoints,
     RulesetSpec,
     RuleSpec,
+    ShareSpec,
     TablePoints,
 )
 from gridpoints.ruleset._semantic import check

@@ -75,6 +75,8 @@ def read_source(path_or_text: str | Path) -> Source:
         except (OSError, UnicodeDecodeError) as exc:
             raise RulesetError([Issue(path="", message=f"cannot read ruleset: {exc}", source=str(path))]) from exc
         name = str(path)
+    elif "\n" not in path_or_text and path_or_text.strip().endswith((".yaml", ".yml", ".json")):
+        raise RulesetError([Issue(path="", message=f"no such ruleset file: {path_or_text}", source=path_or_text)])
     else:
         text, name = str(path_or_text), None
     try:
@@ -165,6 +167,16 @@ def _translate(source: Source, error: Mapping[str, Any]) -> Issue:
         close = difflib.get_close_matches(str(key), options, n=1)
         expected = f"; expected one of: {', '.join(sorted(options))}" if options else ""
         return source.issue(path, f"unknown key {key!r}{expected}", close[0] if close else None)
+    if kind == "limit_kind":
+        kinds = ["cap", "diminishing", "share", "budget"]
+        node: Any = source.data
+        for part in path:
+            node = node[part]
+        if isinstance(node, dict) and "kind" in node:
+            path = (*path, "kind")
+            close = difflib.get_close_matches(str(node["kind"]), kinds, n=1)
+            return source.issue(path, f"expected kind: cap, diminishing, share or budget, got {node['kind']!r}",
+                                close[0] if close else None)
     if kind == "missing":
         missing = dropped[-1] if dropped else (loc[-1] if loc else "?")
         return source.issue(path, f"missing required key {missing!r}")

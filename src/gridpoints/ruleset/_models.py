@@ -14,6 +14,8 @@ from pydantic import (
     Discriminator,
     Field,
     PlainSerializer,
+    StrictFloat,
+    StrictInt,
     Tag,
     WithJsonSchema,
     field_validator,
@@ -50,9 +52,9 @@ class AttributeSpec(_Model):
     """The expected shape of one event attribute; checked on every submitted event."""
 
     type: Literal["string", "number", "integer", "boolean"] = Field(description="The attribute's JSON type.")
-    enum: list[str | int] | None = Field(None, description="The only values allowed.")
-    min: float | None = Field(None, description="Smallest allowed number (inclusive).")
-    max: float | None = Field(None, description="Largest allowed number (inclusive).")
+    enum: list[str | StrictInt] | None = Field(None, description="The only values allowed.")
+    min: StrictFloat | None = Field(None, description="Smallest allowed number (inclusive).")
+    max: StrictFloat | None = Field(None, description="Largest allowed number (inclusive).")
     required: bool = Field(False, description="Whether every event of this type must carry it.")
     description: str | None = None
 
@@ -69,16 +71,16 @@ class PerUnitPoints(_Model):
     """``each`` points per unit of a numeric attribute (e.g. 10 per hour of patrol), at most ``max_units``."""
 
     per: str = Field(description="The numeric attribute counting units, e.g. 'hours'.")
-    each: int = Field(description="Points per unit; fractional units round toward zero.")
-    max_units: float | None = Field(None, gt=0, description="Units beyond this earn nothing.")
+    each: StrictInt = Field(description="Points per unit; fractional units round toward zero.")
+    max_units: StrictFloat | None = Field(None, gt=0, description="Units beyond this earn nothing.")
 
 
 class TablePoints(_Model):
     """Points looked up by an attribute's value (e.g. sorting quality A/B/C → 20/10/5)."""
 
     by: str = Field(description="The attribute whose value selects the row.")
-    table: dict[str, int] = Field(min_length=1, description="Value → points.")
-    default: int | None = Field(None, description="Points for a value not in the table; absent means error.")
+    table: dict[str, StrictInt] = Field(min_length=1, description="Value → points.")
+    default: StrictInt | None = Field(None, description="Points for a value not in the table; absent means error.")
 
     @field_validator("table", mode="before")
     @classmethod
@@ -92,7 +94,7 @@ class TablePoints(_Model):
 class RangePoints(_Model):
     """A numeric attribute's value taken as points, clamped into ``[lo, hi]`` (e.g. a hazard report 15–20)."""
 
-    range: tuple[int, int] = Field(description="[lo, hi], inclusive.")
+    range: tuple[StrictInt, StrictInt] = Field(description="[lo, hi], inclusive.")
     from_: str = Field(alias="from", description="The numeric attribute holding the points.")
 
     @model_validator(mode="after")
@@ -121,7 +123,7 @@ def _points_form(value: Any) -> str | None:
 
 
 Points = Annotated[
-    Annotated[int, Tag("fixed")]
+    Annotated[StrictInt, Tag("fixed")]
     | Annotated[PerUnitPoints, Tag("per-unit")]
     | Annotated[TablePoints, Tag("by-table")]
     | Annotated[RangePoints, Tag("range")],
@@ -171,7 +173,7 @@ class AppealSpec(_Model):
 class WorkerCreditSpec(_Model):
     """Performance points for the grid worker who verifies a report from their own grid within ``within``."""
 
-    points: int = Field(gt=0, description="Points credited to the worker.")
+    points: StrictInt = Field(gt=0, description="Points credited to the worker.")
     within: Duration = Field(description="The report must be verified this soon after it was made.")
     category: str = Field("performance", description="Category of the worker's award.")
 
@@ -183,12 +185,12 @@ class RepairSpec(_Model):
     name: str | None = None
     task: list[EventTypeName] = Field(min_length=1, description="Event types that count as the repair task.")
     per: str | None = Field(None, description="Numeric task attribute summed toward ``quantity`` (else: count events).")
-    quantity: float = Field(1, gt=0, description="How much task is needed, e.g. 2 (hours).")
+    quantity: StrictFloat = Field(1, gt=0, description="How much task is needed, e.g. 2 (hours).")
     within: Duration = Field(description="Deadline from the deduction.")
-    restore: int | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
+    restore: StrictInt | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
         "100%", description="Points restored: a percentage of the deduction ('100%') or a number, never more."
     )
-    max_per_year: int | None = Field(None, ge=0, description="Repairs a subject may open per calendar year.")
+    max_per_year: StrictInt | None = Field(None, ge=0, description="Repairs a subject may open per calendar year.")
     cooldown: Duration | None = Field(None, description="Least time between two repairs' openings.")
     counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
     description: str | None = None
@@ -238,7 +240,7 @@ class CapSpec(_Selective):
     kind: Literal["cap"] = "cap"
     scope: Scope = Field("subject", description="Whose points are pooled under the cap.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    limit: int = Field(ge=0, description="Most points in one window.")
+    limit: StrictInt = Field(ge=0, description="Most points in one window.")
     mode: Literal["truncate", "reject"] = Field(
         "truncate", description="truncate: award what fits; reject: award nothing if the whole does not fit."
     )
@@ -250,7 +252,7 @@ class DiminishingSpec(_Selective):
     kind: Literal["diminishing"]
     scope: Literal["subject", "household"] = Field("subject", description="Whose occurrences are counted.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    factors: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+    factors: list[Annotated[StrictFloat, Field(ge=0, le=1)]] = Field(
         min_length=1, description="Factor for the 1st, 2nd, … occurrence; points round toward zero."
     )
 
@@ -263,8 +265,8 @@ class ShareSpec(_Selective):
     scope: Literal["grid", "community"] = Field(description="The pool whose issued points are shared.")
     member: Literal["subject", "household"] = Field("subject", description="Who may not exceed the share.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    max_share: float = Field(gt=0, le=1, description="Largest fraction of the pool one member may hold.")
-    min_total: int = Field(0, ge=0, description="The share applies once the pool's total reaches this.")
+    max_share: StrictFloat = Field(gt=0, le=1, description="Largest fraction of the pool one member may hold.")
+    min_total: StrictInt = Field(0, ge=0, description="The share applies once the pool's total reaches this.")
 
 
 class BudgetSpec(_Selective):
@@ -273,7 +275,7 @@ class BudgetSpec(_Selective):
     kind: Literal["budget"]
     scope: Literal["community", "grid"] = Field("community", description="Whose budget it is.")
     window: Window = Field("month", description="Calendar window the budget renews in.")
-    limit: int = Field(ge=0, description="Points the budget holds per window.")
+    limit: StrictInt = Field(ge=0, description="Points the budget holds per window.")
     on_exhausted: Literal["reject", "truncate"] = Field(
         "reject", description="reject: an award that does not fit gets nothing; truncate: it gets what is left."
     )
@@ -302,8 +304,8 @@ LimitSpec = Annotated[
 class Rotation(_Model):
     """At most ``max_wins`` wins in the last ``in_periods`` periods (the current one included)."""
 
-    max_wins: int = Field(ge=1)
-    in_periods: int = Field(ge=1)
+    max_wins: StrictInt = Field(ge=1)
+    in_periods: StrictInt = Field(ge=1)
 
 
 class ChallengeSpec(_Model):
@@ -313,30 +315,30 @@ class ChallengeSpec(_Model):
     name: str | None = None
     window: Window = Field("month", description="Ranking window; awarded at that window's close.")
     scope: Literal["community", "grid"] = Field("community", description="Rank within the community or each grid.")
-    top: int = Field(ge=1, description="How many win.")
-    bonus: int = Field(ge=0, description="Points each winner gets.")
+    top: StrictInt = Field(ge=1, description="How many win.")
+    bonus: StrictInt = Field(ge=0, description="Points each winner gets.")
     title: str | None = Field(None, description="Title given to winners, e.g. 积分达人.")
     category: str = Field("bonus", description="Category of the bonus award.")
     rotation: Rotation | None = None
-    min_earned: int = Field(1, ge=0, description="Least earned points to be ranked at all.")
+    min_earned: StrictInt = Field(1, ge=0, description="Least earned points to be ranked at all.")
 
 
 class AllocateSpec(_Model):
     """Scarce items are not first-come: at the window's close the slots go to the top-ranked applicants."""
 
-    slots: int = Field(ge=1)
+    slots: StrictInt = Field(ge=1)
     window: Window = "month"
     rank_by: Literal["earned"] = Field("earned", description="Points earned in the window (not balance).")
     rotation: Rotation | None = None
 
 
 class ItemLimit(_Model):
-    per_subject: int = Field(ge=1, description="Redemptions one subject may make per window.")
+    per_subject: StrictInt = Field(ge=1, description="Redemptions one subject may make per window.")
     window: Window = "year"
 
 
 class Eligibility(_Model):
-    min_balance: int | None = Field(None, ge=0)
+    min_balance: StrictInt | None = Field(None, ge=0)
     tiers: list[str] | None = Field(None, description="Tiers allowed to redeem.")
     roles: list[str] | None = Field(None, description="Roles allowed to redeem (from the registry).")
 
@@ -346,9 +348,9 @@ class ItemSpec(_Model):
 
     id: Identifier
     name: str | None = None
-    cost: int = Field(gt=0)
-    stock: int | None = Field(None, ge=0, description="Units available in all; absent means unlimited.")
-    value: float | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
+    cost: StrictInt = Field(gt=0)
+    stock: StrictInt | None = Field(None, ge=0, description="Units available in all; absent means unlimited.")
+    value: StrictFloat | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
     eligibility: Eligibility | None = None
     limit: ItemLimit | None = None
     available_from: datetime | None = None
@@ -364,8 +366,8 @@ class TierSpec(_Model):
 
     id: Identifier
     name: str | None = None
-    min_earned: int = Field(0, ge=0)
-    max_open_violations: int | None = Field(None, ge=0)
+    min_earned: StrictInt = Field(0, ge=0)
+    max_open_violations: StrictInt | None = Field(None, ge=0)
 
 
 class RulesetSpec(_Model):
@@ -377,7 +379,7 @@ class RulesetSpec(_Model):
     )
 
     ruleset: Identifier = Field(description="The ruleset's id, stamped on every ledger entry with its version.")
-    version: int = Field(ge=1, description="Bump on every change that goes live.")
+    version: StrictInt = Field(ge=1, description="Bump on every change that goes live.")
     name: str = Field(description="Display name.")
     description: str | None = None
     timezone: str = Field("Asia/Shanghai", description="IANA zone that calendar windows are counted in.")
@@ -393,15 +395,17 @@ class RulesetSpec(_Model):
         default_factory=list,
         description="Applied to each positive award: diminishing first, then the rest in the order listed.",
     )
-    floor: int | None = Field(
+    floor: StrictInt | None = Field(
         None, description="Deductions never take a spendable balance below this (none if absent)."
     )
     repairs: list[RepairSpec] = Field(default_factory=list)
     catalog: list[ItemSpec] = Field(default_factory=list)
     challenges: list[ChallengeSpec] = Field(default_factory=list)
     tiers: list[TierSpec] = Field(default_factory=list, description="Lowest first; a subject gets the highest met.")
-    tier_months: int = Field(12, ge=1, description="Months of earned points that tiers look back over.")
-    expire_after: int | None = Field(None, ge=1, description="Months after which earned points expire, oldest first.")
+    tier_months: StrictInt = Field(12, ge=1, description="Months of earned points that tiers look back over.")
+    expire_after: StrictInt | None = Field(
+        None, ge=1, description="Months after which earned points expire, oldest first."
+    )
 
     @field_validator("timezone")
     @classmethod
