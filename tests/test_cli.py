@@ -25,6 +25,12 @@ PAIRS = [
 PUDONG = str(RULESETS / "pudong-sunshine.yaml")
 
 
+@pytest.fixture(autouse=True)
+def _own_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in an empty directory, so the default SQLite store starts empty."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(command(), list(args))
 
@@ -162,7 +168,7 @@ def test_run_summary_counts_cap_outcomes(tmp_path: Path) -> None:
 
 def test_run_batch_size_does_not_change_outcomes() -> None:
     """--batch 1 and the default batch give the same summary and balances."""
-    args = ["run", "--json", PUDONG, str(EXAMPLES / "pudong-events.jsonl")]
+    args = ["run", "--json", "--store", "memory:", PUDONG, str(EXAMPLES / "pudong-events.jsonl")]
     assert json.loads(invoke(*args, "--batch", "1").output) == json.loads(invoke(*args).output)
 
 

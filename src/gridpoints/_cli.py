@@ -20,7 +20,7 @@ from gridpoints.model import Decision
 from gridpoints.ruleset import json_schema_text
 
 #: The store ``run`` uses unless ``--store`` says otherwise.
-DEFAULT_STORE = "memory:"
+DEFAULT_STORE = "sqlite:///gridpoints.db"
 DEFAULT_BATCH = 1000
 #: Limit kinds whose trace steps end in within / truncated / rejected.
 _COUNTED_LIMIT_KINDS = ("cap", "budget")
