@@ -169,7 +169,8 @@ def render(decision: Decision, lang: str) -> str:
     if not trace.rules:
         lines.append(_t("no_rule", lang))
     for rule in trace.rules:
-        lines.append(_t("rule", lang, rule_id=rule.rule_id, rule_name=rule.rule_name, category=rule.category,
+        category = rule.category_name or rule.category
+        lines.append(_t("rule", lang, rule_id=rule.rule_id, rule_name=rule.rule_name, category=category,
                         base=_base(rule, lang)))
         lines.extend(_step(step, lang) for step in rule.steps)
         if rule.status == "pending":

@@ -480,7 +480,7 @@ class _Decider:
         granted = sum(e.amount if e.credit == account else -e.amount
                       for e in self.entries[start:] if account in (e.credit, e.debit))
         return RuleTrace(rule, award.rule_name, award.category, award.base, award.code, award.args, tuple(steps),
-                         granted, status)
+                         granted, status, self.engine.policy.category_name(award.category))
 
 
 __all__ = ["Engine", "EventInput"]

@@ -271,8 +271,10 @@ class RuleTrace:
     base_args: Mapping[str, Any] = attrs.field(converter=_freeze)
     steps: tuple[LimitStep, ...]
     granted: int
-    #: awarded | pending | verified | rejected | expired | reversed | dismissed
+    #: awarded | pending | verified | rejected | expired | reversed | dismissed | …
     status: str = "awarded"
+    #: The category's display name from the ruleset (e.g. 奖励分), for explanations.
+    category_name: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -299,7 +301,7 @@ class Trace:
             "rules": [
                 {"rule_id": r.rule_id, "rule_name": r.rule_name, "category": r.category, "base": r.base,
                  "base_code": r.base_code, "base_args": dict(r.base_args), "granted": r.granted,
-                 "status": r.status,
+                 "status": r.status, "category_name": r.category_name,
                  "steps": [list(attrs.astuple(step)) for step in r.steps]}
                 for r in self.rules
             ],
@@ -312,7 +314,7 @@ class Trace:
                 rule_id=r["rule_id"], rule_name=r["rule_name"], category=r["category"], base=r["base"],
                 base_code=r["base_code"], base_args=r["base_args"],
                 steps=tuple(LimitStep(*s) for s in r["steps"]), granted=r["granted"],
-                status=r.get("status", "awarded"),
+                status=r.get("status", "awarded"), category_name=r.get("category_name"),
             )
             for r in data["rules"]
         )
