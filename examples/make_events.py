@@ -1,8 +1,10 @@
 """Generate the example event logs in this directory: ``python examples/make_events.py``.
 
 Each log covers two ISO weeks (2026-03-23 to 2026-04-05, across a month boundary) of one community in
-``rulesets/``: every rule fires, a few residents are active enough to hit the caps, and a few events
-match no rule (an ignored type, a condition that fails). The random generator is seeded, so the output is
+``rulesets/``: every event-driven rule fires, a few residents are active enough to hit the caps, and a few
+events match no rule (an ignored type, a condition that fails). Reports that need verification stay
+pending here: verification, repairs, the points mall and period close need the subject registry and are
+shown by ``examples/month.py``. The random generator is seeded, so the output is
 the same on every run; commit the regenerated files together with any change here.
 """
 
@@ -96,16 +98,16 @@ def chaoyang(rng: random.Random) -> Log:
     household = [p for p in people if p.household == pair]
     # One household reports five problems in the first week: the household cap stops it at three.
     for day, member in zip((0, 1, 2, 3, 4), household * 3, strict=False):
-        log.add(day, "problem_report", member, verified=True, issue=rng.choice(("plumbing", "lighting", "safety")))
+        log.add(day, "problem_report", member, issue=rng.choice(("plumbing", "lighting", "safety")))
     busy = people[1]
     # A busy day: two reports and two completed orders go past the daily reward cap of 40.
-    for hour, kind, attributes in ((9, "problem_report", {"verified": True, "issue": "lighting"}),
-                                   (10, "problem_report", {"verified": True, "issue": "sanitation"}),
+    for hour, kind, attributes in ((9, "problem_report", {"issue": "lighting"}),
+                                   (10, "problem_report", {"issue": "sanitation"}),
                                    (14, "service_order", {"service": "home_care", "status": "completed"}),
                                    (16, "service_order", {"service": "repair", "status": "completed"})):
         log.add(8, kind, busy, hour=hour, **attributes)
     for _ in range(35):
-        log.add(rng.randrange(DAYS), "problem_report", rng.choice(people), verified=rng.random() < 0.75,
+        log.add(rng.randrange(DAYS), "problem_report", rng.choice(people),
                 issue=rng.choice(("plumbing", "lighting", "sanitation", "safety", "other")))
     for _ in range(45):
         log.add(rng.randrange(DAYS), "service_order", rng.choice(people),
