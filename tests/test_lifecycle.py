@@ -27,7 +27,7 @@ rules:
     verify: {by: [grid_worker], within: 7d}
     credit_worker: {points: 5, within: 2d}
 repairs:
-  - {id: svc, task: community_service, per: hours, quantity: 2, within: 30d, restore: 80%, max_per_year: 1}
+  - {id: svc, task: [community_service], per: hours, quantity: 2, within: 30d, restore: 80%, max_per_year: 1}
 catalog:
   - {id: goods, cost: 100, stock: 1}
   - {id: checkup, cost: 50, hold: 3d, limit: {per_subject: 1, window: year}}
@@ -316,7 +316,7 @@ rules:
   - {id: a, on: x, points: 5, repair: nope}
   - {id: b, on: y, points: 5, credit_worker: {points: 1, within: 1d}}
 repairs:
-  - {id: svc, task: x, within: 3d}
+  - {id: svc, task: [x], within: 3d}
 """
     with pytest.raises(RulesetError) as caught:
         gridpoints.load_ruleset(bad)

@@ -195,11 +195,6 @@ class RepairSpec(_Model):
     counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
     description: str | None = None
 
-    @field_validator("task", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
 
 class RuleSpec(_Model):
     """One way to earn or lose points: an event type, an optional condition, and the points."""
