@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gridpoints import Engine, MemoryStore, Policy
+from gridpoints import Engine, MemoryStore, Policy, load_ruleset
 from gridpoints._grid_analytics import Anomaly, anomalies, grid_heat, proactive_service, rule_categories
 from gridpoints.model import DEDUCTIONS, ISSUANCE, REDEMPTIONS, Entry, held, make_entry, pending, spendable
 from gridpoints.registry import Membership, MemoryRegistry
@@ -256,8 +256,9 @@ def ledger() -> list[Entry]:
     return [
         award("s2", 10, APRIL, event_id="act-s2"),
         award("s3", 10, "2026-04-11T10:00:00+08:00", event_id="act-s3"),
-        award("s4", 10, "2026-04-01T00:00:00+08:00", "residence-base", event_id="period:residence-base:2026-04:s4"),
-        award("s4", 50, "2026-04-30T23:59:59+08:00", "challenge:top10", reason="bonus", event_id="challenge:x"),
+        award("s4", 10, "2026-04-01T00:00:00+08:00", "residence-base", event_id="gp:period:residence-base:2026-04:s4"),
+        award("s4", 50, "2026-04-30T23:59:59+08:00", "challenge:top10", reason="bonus",
+              event_id="gp:challenge:top10:2026-04:s4"),
         award("s7", 10, "2026-03-31T23:00:00+08:00", event_id="march-s7"),
     ]
 
@@ -289,9 +290,45 @@ def test_predicate_and_mapping_input() -> None:
     assert plain == ["s1", "s5"]
 
 
+CLOSING = """
+ruleset: visits
+version: 1
+name: visits
+rules:
+  - {id: residence-base, on: period.month, points: 10, category: base}
+  - {id: patrol, on: patrol, points: {per: hours, each: 10}}
+challenges:
+  - {id: top, window: month, top: 1, bonus: 50}
+"""
+
+
+def test_engine_made_points_are_not_activity() -> None:
+    """After a real period close, neither base points nor the challenge bonus count as a resident's activity."""
+    since = at("2026-01-01T00:00:00+08:00")
+    engine = Engine(load_ruleset(CLOSING))
+    for subject, household in (("old-idle", "h1"), ("old-active", "h2"), ("winner", "h3")):
+        engine.register(subject, grid="g1", household=household, since=since)
+    engine.submit({"id": "p1", "type": "patrol", "subject": "old-active", "grid": "g1",
+                   "occurred_at": APRIL, "attributes": {"hours": 1}})
+    engine.submit({"id": "p2", "type": "patrol", "subject": "winner", "grid": "g1",
+                   "occurred_at": APRIL, "attributes": {"hours": 3}})
+    engine.close_period("2026-04", now=at("2026-05-01T00:00:00+08:00"))
+    entries = list(engine.store.entries(engine.tenant))
+    assert {e.reason for e in entries if e.subject == "old-idle"} == {"award"}
+    attributes = {"old-idle": {"age": 75}, "old-active": {"age": 70}, "winner": {"age": 30}}
+    listed = proactive_service([(m, attributes[m.subject]) for m in engine.registry.memberships()], entries,
+                               window="2026-04", predicate=lambda a: True)
+    assert listed == ["old-idle"]
+    assert any(e.subject == "winner" and e.reason == "bonus" for e in entries)
+    one_each = proactive_service([(m, attributes[m.subject]) for m in engine.registry.memberships()], entries,
+                                 window="2026-04", predicate=lambda a: True, max_positive_events=1)
+    assert one_each == ["old-active", "old-idle", "winner"]
+
+
 def test_window_kinds_and_bad_windows() -> None:
     """Any window id works (an ISO week here); a malformed one raises ValueError."""
     assert proactive_service(residents(), ledger(), window="2026-W15") == ["s7", "s1", "s4"]
     assert "s2" not in proactive_service(residents(), ledger(), window="2026-W15")
     with pytest.raises(ValueError, match="window id"):
         proactive_service(residents(), ledger(), window="April")
+

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from gridpoints._events import RESERVED_ID_PREFIX
 from gridpoints.model import DEDUCTIONS, ISSUANCE, Entry, pending, spendable
 from gridpoints.periods import WINDOW_KINDS, local_date, window_end, window_id, window_kind, window_start
 from gridpoints.registry import Membership
@@ -31,8 +32,8 @@ Heat = dict[str, dict[str, dict[str, float]]]
 
 #: Entry reasons that count as a resident's own activity for :func:`proactive_service`: an award when it is
 #: made, or a pending award (a report waiting for verification) when it is submitted. ``verified`` is left
-#: out so one report is not counted twice; ``bonus`` (challenge prizes) and scheduled base points
-#: (event ids ``period:…``) are not something the resident did.
+#: out so one report is not counted twice. Entries of events the engine makes itself (ids ``gp:…``:
+#: scheduled base points, challenge bonuses) are not something the resident did and never count.
 ACTIVITY_REASONS = frozenset({"award", "pending", "credit"})
 
 
@@ -266,8 +267,9 @@ def proactive_service(
     ``residents`` pairs each membership with the host's attributes for that subject (gridpoints keeps no
     ages or other personal facts); only memberships with the ``resident`` role that overlap the window
     count. A plain ``{subject: attributes}`` mapping skips the membership check. A positive event is a
-    distinct event id with an entry of a reason in :data:`ACTIVITY_REASONS` for the subject, excluding
-    scheduled base points. Returned sorted by grid then subject (unknown grid first for a mapping).
+    distinct event id with an entry of a reason in :data:`ACTIVITY_REASONS` for the subject, excluding events
+    the engine made (scheduled base points, challenge bonuses). Returned sorted by grid then subject (a
+    mapping has no grids: by subject).
     """
     kind = window_kind(window)
     start, end = _bounds(kind, window, _zone(zone))
@@ -284,7 +286,7 @@ def proactive_service(
     for entry in entries:
         if entry.subject not in candidates or entry.reason not in ACTIVITY_REASONS or entry.amount <= 0:
             continue
-        if entry.event_id.startswith("period:"):
+        if entry.event_id.startswith(RESERVED_ID_PREFIX):
             continue
         if start <= datetime.fromisoformat(entry.occurred_at) < end:
             events[entry.subject].add(entry.event_id)

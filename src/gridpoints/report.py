@@ -40,7 +40,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "equality": "完全平均", "actual": "实际分布",
         "lorenz_note": "曲线越贴近对角线，积分分配越平均；基尼系数越大，积分越集中在少数人手中(积分垄断)。",
         "heat": "网格积分热力图(每户积分)", "month": "月份", "per_household": "每户积分", "all": "合计",
-        "heat_note": "每格为该网格当月每户平均获得的净积分(扣分为负)；用右上角菜单按类别查看。颜色越深数值越大；"
+        "heat_note": "每格为该网格当月每户平均获得的净积分(扣分为负)；用左上角菜单按类别查看。颜色越深数值越大；"
                      "空白表示该月该网格没有登记住户。",
         "categories": "各类别积分发放与扣减", "category": "类别", "points": "积分", "issued": "发放",
         "deducted": "扣减",
@@ -68,7 +68,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "heat": "Grid heat map (points per household)", "month": "Month", "per_household": "Points per household",
         "all": "All categories",
         "heat_note": "Each cell is a grid's net points per household in a month (deductions negative); pick a "
-                     "category from the menu. Darker means larger; a blank cell means no registered households.",
+                     "category from the menu above the map. Darker means larger; a blank cell means no registered "
+                     "households.",
         "categories": "Points issued and deducted by category", "category": "Category", "points": "Points",
         "issued": "Issued", "deducted": "Deducted",
         "categories_note": "Total points issued (green) and deducted (red) in each category.",
