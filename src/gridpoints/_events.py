@@ -140,7 +140,7 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
     if not isinstance(attributes, Mapping):
         raise EventError(f"expected a mapping, got {type(attributes).__name__}", field="attributes",
                          event_id=event_id, index=index)
-    for name, value in attributes.items():
+    for name, value in attributes.items() if attributes else ():
         if not isinstance(name, str):
             raise EventError(f"attribute names are strings, got {name!r}", field="attributes",
                              event_id=event_id, index=index)

@@ -62,10 +62,15 @@ class Plan:
     """Everything about an event that does not depend on store state."""
 
     event: Event
-    fingerprint: str
+    #: Set for engine-made events whose identity is narrower than their content (a redemption's request).
+    custom_fingerprint: str | None
     occurred_local: str
     occurred_utc: str
     awards: tuple[Award, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.custom_fingerprint or self.event.fingerprint()
 
     def counter_keys(self) -> Iterable[CounterKey]:
         for award in self.awards:

@@ -159,7 +159,7 @@ class Engine:
                     decisions.append(Decision.from_record(record))
                     continue
                 decision = decider.decide(plan)
-                record = EventRecord(event_id, plan.fingerprint, original=decision)
+                record = EventRecord(event_id, plan.custom_fingerprint, original=decision, event=plan.event)
                 batch[event_id] = record
                 records.append(record)
                 decisions.append(decision)
@@ -168,14 +168,16 @@ class Engine:
 
     # -- planning --------------------------------------------------------------------------------------
 
-    def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
-        """A plan for an event the engine makes itself (period close, expiry, redemption)."""
-        local = event.occurred_at.astimezone(self.policy.zone)
-        return Plan(event, fingerprint or event.fingerprint(), local.isoformat(),
-                    event.occurred_at.astimezone(UTC).isoformat(), tuple(awards))
+    def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None,
+             local: datetime | None = None) -> Plan:
+        """A plan for an event: its awards and its time as local and UTC text."""
+        if local is None:
+            local = event.occurred_at.astimezone(self.policy.zone)
+        return Plan(event, fingerprint, local.isoformat(), local.astimezone(UTC).isoformat(), tuple(awards))
 
     def _plan(self, event: Event, index: int | None) -> Plan:
         etype = self.policy.event_types[event.type]
+        local = event.occurred_at.astimezone(self.policy.zone)
         awards: list[Award] = []
         if etype.settles:
             from gridpoints._settle import settlement_awards
@@ -186,20 +188,23 @@ class Engine:
 
             awards = task_awards(self, event, index)
         elif not etype.ignore:
-            context = {"subject": event.subject, "grid": event.grid, "household": event.household,
-                       "community": event.community, "actor": event.actor}
-            day = event.occurred_at.astimezone(self.policy.zone).date()
+            context: dict[str, Any] | None = None
+            day = local.date()
             windows: dict[str, str] = {}
             for rule in etype.rules:
-                if rule.predicate is not None and not rule.predicate(event.attributes, context):
-                    continue
+                if rule.predicate is not None:
+                    if context is None:
+                        context = {"subject": event.subject, "grid": event.grid, "household": event.household,
+                                   "community": event.community, "actor": event.actor}
+                    if not rule.predicate(event.attributes, context):
+                        continue
                 try:
                     base, code, args = rule.points(event.attributes)
                 except PointsInputError as exc:
                     raise EventError(f"{exc} (rule {rule.id!r})", field=f"attributes.{exc.field}",
                                      event_id=event.id, index=index) from None
                 awards.append(self.rule_award(rule, event, base, code, args, day, windows))
-        return self.plan(event, awards)
+        return self.plan(event, awards, local=local)
 
     def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
                    day: date, windows: dict[str, str]) -> Award:
@@ -367,11 +372,17 @@ class _Decider:
     def __init__(self, engine: Engine, counters: dict[CounterKey, int], balances: dict[str, int],
                  head: Anchor) -> None:
         self.engine = engine
+        self.tenant = engine.tenant
+        self.ref = engine.policy.ref
+        self.floor = engine.policy.spec.floor
         self.counters = counters
         self.balances = balances
-        self.head = head
+        self.seq, self.hash = head.seq, head.hash
         self.deltas: dict[CounterKey, int] = {}
         self.entries: list[Entry] = []
+        #: Net change of the account being decided for, kept as entries are posted.
+        self.watch = ""
+        self.watched = 0
 
     def add(self, key: CounterKey, amount: int) -> None:
         self.counters[key] = self.counters.get(key, 0) + amount
@@ -379,25 +390,33 @@ class _Decider:
 
     def post(self, plan: Plan, subject: str, debit: str, credit: str, amount: int, rule: str, reason: str,
              reverses: int | None = None) -> None:
+        self.seq += 1
         entry = make_entry(
-            seq=self.head.seq + 1, tenant=self.engine.tenant, event_id=plan.event.id, subject=subject,
-            debit=debit, credit=credit, amount=amount, ruleset=self.engine.policy.ref, rule=rule, reason=reason,
-            occurred_at=plan.occurred_utc, reverses=reverses, prev_hash=self.head.hash,
+            seq=self.seq, tenant=self.tenant, event_id=plan.event.id, subject=subject, debit=debit, credit=credit,
+            amount=amount, ruleset=self.ref, rule=rule, reason=reason, occurred_at=plan.occurred_utc,
+            reverses=reverses, prev_hash=self.hash,
         )
-        self.head = Anchor(entry.seq, entry.hash)
+        self.hash = entry.hash
         self.entries.append(entry)
         balances = self.balances
         balances[debit] = balances.get(debit, 0) - amount
         balances[credit] = balances.get(credit, 0) + amount
+        if credit == self.watch:
+            self.watched += amount
+        elif debit == self.watch:
+            self.watched -= amount
 
     def decide(self, plan: Plan) -> Decision:
         event = plan.event
         first_entry = len(self.entries)
-        rule_traces = [self._apply(plan, award) for award in plan.awards]
-        account = spendable(event.subject)
-        net = sum(e.amount if e.credit == account else -e.amount
-                  for e in self.entries[first_entry:] if account in (e.credit, e.debit))
-        trace = Trace(event.id, event.type, event.subject, plan.occurred_local, self.engine.policy.ref,
+        net = 0
+        rule_traces = []
+        for award in plan.awards:
+            rule_trace = self._apply(plan, award)
+            rule_traces.append(rule_trace)
+            if award.subject is None or award.subject == event.subject:
+                net += rule_trace.granted
+        trace = Trace(event.id, event.type, event.subject, plan.occurred_local, self.ref,
                       tuple(rule_traces), event.grid, event.household, event.community)
         return Decision(event.id, event.subject, net, tuple(self.entries[first_entry:]), trace)
 
@@ -413,7 +432,7 @@ class _Decider:
             self.add(key, 1)
         subject = award.subject or event.subject
         account, rule = spendable(subject), award.rule_id
-        start = len(self.entries)
+        self.watch, self.watched = account, 0
         amount = award.base
         steps: list[LimitStep] = []
         status = "awarded"
@@ -426,7 +445,7 @@ class _Decider:
                 limits.record(limit, keys, amount, self.counters, self.deltas)
         action = award.action
         if action in ("award", "credit", "bonus"):
-            floor = self.engine.policy.spec.floor
+            floor = self.floor
             if amount < 0 and floor is not None:
                 before = self.balances.get(account, 0)
                 allowed = limits.floor_allowance(-amount, before, floor)
@@ -477,10 +496,8 @@ class _Decider:
             from gridpoints.catalog import apply_redemption
 
             status = apply_redemption(self, plan, award, steps)
-        granted = sum(e.amount if e.credit == account else -e.amount
-                      for e in self.entries[start:] if account in (e.credit, e.debit))
         return RuleTrace(rule, award.rule_name, award.category, award.base, award.code, award.args, tuple(steps),
-                         granted, status, self.engine.policy.category_name(award.category))
+                         self.watched, status, self.engine.policy.category_name(award.category))
 
 
 __all__ = ["Engine", "EventInput"]

@@ -45,7 +45,17 @@ def held(subject: str) -> str:
     return f"subject:{subject}:held"
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+# One encoder each, reused: json.dumps builds a new encoder per call, which was a visible cost per event.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_FINGERPRINT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not mapping:
+        return _EMPTY
+    if isinstance(mapping, MappingProxyType):
+        return mapping
     return MappingProxyType(dict(mapping))
 
 
@@ -86,10 +96,9 @@ class Event:
         # the same event, so a host resubmitting it in another form gets the original decision.
         attributes = sorted((k, int(v) if type(v) is float and v.is_integer() else v)
                             for k, v in self.attributes.items())
-        data = json.dumps(
+        data = _FINGERPRINT.encode(
             [self.type, self.subject, self.grid, self.household, self.community, self.actor,
              self.occurred_at.astimezone(UTC).isoformat(), attributes],
-            separators=(",", ":"), ensure_ascii=False, default=str,
         )
         return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
 
@@ -172,7 +181,7 @@ class Entry:
 
 
 def entry_canonical_bytes(*values: object) -> bytes:
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(values).encode()
 
 
 def make_entry(
@@ -181,8 +190,8 @@ def make_entry(
 ) -> Entry:
     """Build an entry and seal it with its hash."""
     digest = hashlib.blake2b(
-        entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount,
-                              ruleset, rule, reason, occurred_at, reverses, prev_hash),
+        _CANONICAL.encode((seq, tenant, event_id, subject, debit, credit, amount,
+                           ruleset, rule, reason, occurred_at, reverses, prev_hash)).encode(),
         digest_size=32,
     ).hexdigest()
     return Entry(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
@@ -198,16 +207,27 @@ class EventRecord:
     the object and never pays for serialising it.
     """
 
-    __slots__ = ("_json", "_original", "event_id", "fingerprint")
+    __slots__ = ("_event", "_fingerprint", "_json", "_original", "event_id")
 
-    def __init__(self, event_id: str, fingerprint: str, decision: str | None = None, *,
-                 original: Decision | None = None) -> None:
+    def __init__(self, event_id: str, fingerprint: str | None, decision: str | None = None, *,
+                 original: Decision | None = None, event: Event | None = None) -> None:
         if (decision is None) == (original is None):
             raise TypeError("give exactly one of the decision's JSON text or the original Decision")
+        if fingerprint is None and event is None:
+            raise TypeError("give the fingerprint, or the event to compute it from")
         self.event_id = event_id
-        self.fingerprint = fingerprint
+        self._fingerprint = fingerprint
+        self._event = event
         self._json = decision
         self._original = original
+
+    @property
+    def fingerprint(self) -> str:
+        """The event's content hash (computed on first use when the record was built from the event)."""
+        if self._fingerprint is None:
+            assert self._event is not None
+            self._fingerprint = self._event.fingerprint()
+        return self._fingerprint
 
     @property
     def decision(self) -> str:
