@@ -5,7 +5,8 @@ window, subject); a challenge's or allocation's results are written in one batch
 "closed" marker, so a re-run changes nothing even if late events changed the ranking since.
 
 Ranking (leaderboards, challenges, allocation): points earned in the window (awards, verified awards,
-bonuses, worker credits; restored points only where the repair counts them), highest first; ties go to
+bonuses; restored points only where the repair counts them; never grid workers' performance credits),
+highest first; ties go to
 whoever reached their total first (the earlier time of their last earning entry in the window), then to
 the smaller subject id. Subjects are placed in the grid of their registry membership at the window's end.
 Period-close events are dated at the window's start (base points: they are for that window) or its end
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from gridpoints.engine import Engine
 
 BATCH = 1000
+#: Credits of new points, which can expire; the other credits to a spendable account undo a debit.
+_FRESH_CREDITS = frozenset({"award", "verified", "bonus", "credit"})
 
 
 @attrs.frozen(slots=True)
@@ -240,7 +243,7 @@ def _allocate(engine: Engine, item_id: str, kind: str, window: str, earnings: di
 
 
 def _expiry_plans(engine: Engine, window: str, end: datetime) -> Iterable[Plan]:
-    """FIFO expiry: points earned before the cutoff expire unless later spending already used them.
+    """FIFO expiry: points credited before the cutoff expire unless later spending already used them.
 
     Every debit from a spendable account (deduction, redemption, hold, earlier expiry) consumes the oldest
     points first; entries that undo a debit (returned holds, restored repairs, upheld appeals) give it back.
@@ -257,7 +260,7 @@ def _expiry_plans(engine: Engine, window: str, end: datetime) -> Iterable[Plan]:
     for entry in engine.store.entries(engine.tenant):
         account = spendable(entry.subject)
         if entry.credit == account:
-            if counts_as_earned(engine, entry.reason, entry.rule):
+            if entry.reason in _FRESH_CREDITS:
                 if datetime.fromisoformat(entry.occurred_at) < cutoff:
                     old[entry.subject] = old.get(entry.subject, 0) + entry.amount
             else:

@@ -25,8 +25,9 @@ from gridpoints.ruleset._models import ItemSpec
 if TYPE_CHECKING:
     from gridpoints.engine import Engine, _Decider
 
-#: Entry reasons that count as points earned (for rankings, tiers and expiry).
-EARNED_REASONS = frozenset({"award", "verified", "bonus", "credit"})
+#: Entry reasons that count as points earned in rankings and tiers. Grid workers' performance credits are
+#: not among them: workers are not competing with the residents they serve.
+EARNED_REASONS = frozenset({"award", "verified", "bonus"})
 
 
 def _fingerprint(*parts: str) -> str:
@@ -212,8 +213,8 @@ def expire_holds(engine: Engine, now: datetime) -> list[Decision]:
 
 
 def earned(engine: Engine, subject: str, start: datetime, end: datetime) -> int:
-    """Points the subject earned in ``[start, end)``: awards, verified awards, bonuses, worker credits, and
-    restored points of repairs that count for ranking."""
+    """Points the subject earned in ``[start, end)``: awards, verified awards, bonuses, and restored points
+    of repairs that count for ranking."""
     total = 0
     for entry in engine.store.entries(engine.tenant, subject=subject):
         if entry.credit == spendable(subject) and counts_as_earned(engine, entry.reason, entry.rule):
