@@ -206,7 +206,8 @@ def view(m: Month, report: Any) -> Iterator[str]:
         names = ", ".join(f"{w.subject} ({w.earned})" for w in winners) or "none"
         yield f"-- challenge {challenge}: {names}"
     workers = {p.subject: balances[p.subject] for p in m.people if p.worker}
-    yield "-- grid workers' balances (base and performance points) -- " + ", ".join(f"{w} {v}" for w, v in sorted(workers.items()))
+    shown_workers = ", ".join(f"{w} {v}" for w, v in sorted(workers.items()))
+    yield f"-- grid workers' balances (base and performance points) -- {shown_workers}"
     yield "-- repairs --"
     shown = 0
     for p in m.residents:
