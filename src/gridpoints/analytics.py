@@ -1,0 +1,260 @@
+"""Analytics over the ledger: how concentrated earned points are (积分垄断), and — re-exported from
+:mod:`gridpoints._grid_analytics`, see ``docs/grid-analytics.md`` — the grid heat map, anomaly triggers and
+the proactive-visit list.
+
+A fair points scheme spreads its points over many residents; the seed warns against 积分垄断, a few
+households collecting most of what a community hands out. The Gini coefficient, top shares and the Lorenz
+curve make that measurable. They are exact: inputs are integers (points), results are
+:class:`fractions.Fraction`, so a report, a test and an auditor get the same number without rounding noise.
+Convert to float only for display.
+
+The ledger readers (:func:`earned_by_subject`, :func:`concentration_for`, :func:`concentration_by_grid`)
+are pure functions of ledger entries, e.g. ``engine.store.entries(engine.tenant)``; see
+``docs/concentration.md`` for what each metric tells a community worker.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time, tzinfo
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from gridpoints._grid_analytics import (
+    ACTIVITY_REASONS,
+    Anomaly,
+    Heat,
+    anomalies,
+    grid_heat,
+    proactive_service,
+    rule_categories,
+)
+from gridpoints.model import Entry, spendable
+from gridpoints.periods import window_end, window_start
+
+#: A calendar window: its kind (``day`` / ``week`` / ``month`` / ``quarter`` / ``year``) and its id
+#: (``2026-04`` …, see :mod:`gridpoints.periods`).
+Window = tuple[str, str]
+
+#: Entry reasons :func:`earned_by_subject` counts by default: points handed out for a resident's activity.
+AWARD_REASONS = frozenset({"award"})
+
+
+def _points(values: Iterable[int]) -> list[int]:
+    """The values as a sorted list of non-negative ints; raises on the first value that is not one."""
+    found: list[int] = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool):
+            raise TypeError(f"values[{i}] is {value!r}: expected integer points, got a bool")
+        try:
+            points = operator.index(value)
+        except TypeError:
+            raise TypeError(f"values[{i}] is {value!r}: expected integer points, "
+                            f"got {type(value).__name__}") from None
+        if points < 0:
+            raise ValueError(f"values[{i}] is {points}: concentration is measured on earned points, "
+                             "which are never negative")
+        found.append(points)
+    found.sort()
+    return found
+
+
+def _gini_sorted(points: list[int]) -> Fraction:
+    n, total = len(points), sum(points)
+    if total == 0:
+        return Fraction(0)
+    # Σ_i Σ_j |x_i − x_j| = 2 Σ_{i<j} (x_j − x_i) over the ascending order, and for each j the inner sum is
+    # j·x_j minus the prefix sum before it: one pass, so the cost is the sort's.
+    pairs = prefix = 0
+    for j, x in enumerate(points):
+        pairs += j * x - prefix
+        prefix += x
+    # G = 2·pairs / (2 n² μ) with n μ = total.
+    return Fraction(pairs, n * total)
+
+
+def gini(values: Iterable[int]) -> Fraction:
+    """The population Gini coefficient of non-negative integer points, exactly.
+
+    ``G = Σ_i Σ_j |x_i − x_j| / (2 n² μ)``, computed in O(n log n) from the sorted values' prefix sums.
+    0 is perfect equality; the largest value, ``(n − 1) / n``, is one holder with everything. Empty or
+    all-zero input gives 0 (nobody holds more than anyone else). A negative value raises ``ValueError``
+    naming its position; a non-integer raises ``TypeError``.
+    """
+    return _gini_sorted(_points(values))
+
+
+def _parse_fraction(fraction: Fraction | float | str) -> Fraction:
+    if isinstance(fraction, bool):
+        raise TypeError(f"fraction must be a number or numeric text, got {fraction!r}")
+    try:
+        # str() first: a float's shortest repr is what the caller wrote, so 0.1 becomes exactly 1/10.
+        share = Fraction(str(fraction)) if isinstance(fraction, float) else Fraction(fraction)
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        raise ValueError(f"fraction must be a number in (0, 1] such as '0.1', got {fraction!r}") from exc
+    if not 0 < share <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    return share
+
+
+def _top_share_sorted(points: list[int], share: Fraction) -> Fraction:
+    total = sum(points)
+    if total == 0:
+        return Fraction(0)
+    # ceil(share·n) ≥ 1 because share > 0 and n > 0 whenever total > 0.
+    count = math.ceil(share * len(points))
+    return Fraction(sum(points[-count:]), total)
+
+
+def top_share(values: Iterable[int], fraction: Fraction | float | str) -> Fraction:
+    """The share of all points held by the top ``ceil(fraction · n)`` holders, exactly.
+
+    Rounding is up, so with any holders at least one is counted: the top 10 % of 5 residents is the single
+    largest holder, the top 1 % of 150 is two. ``fraction`` lies in (0, 1] and may be a Fraction, numeric
+    text (``"0.01"``) or a float, read through its decimal text so ``0.1`` means exactly 1/10. Ties at the
+    cut-off do not matter (equal values hold equal points). Empty or all-zero input gives 0.
+    """
+    return _top_share_sorted(_points(values), _parse_fraction(fraction))
+
+
+def _lorenz_sorted(points: list[int]) -> list[tuple[Fraction, Fraction]]:
+    n, total = len(points), sum(points)
+    if n == 0:
+        return [(Fraction(0), Fraction(0)), (Fraction(1), Fraction(1))]
+    curve = [(Fraction(0), Fraction(0))]
+    cumulative = 0
+    for k, x in enumerate(points, start=1):
+        cumulative += x
+        # All zero: nobody holds more than anyone else, the line of equality (and Gini 0).
+        curve.append((Fraction(k, n), Fraction(cumulative, total) if total else Fraction(k, n)))
+    return curve
+
+
+def lorenz(values: Iterable[int]) -> list[tuple[Fraction, Fraction]]:
+    """The Lorenz curve: (share of holders, share of points they hold), poorest first.
+
+    One point per holder after ``(0, 0)``, so the curve ends at ``(1, 1)``; ``[1, 2, 3, 4]`` gives
+    (0, 0), (1/4, 1/10), (1/2, 3/10), (3/4, 3/5), (1, 1). Empty input gives just the two end points;
+    all-zero input the line of equality. The area between the curve and the diagonal is half the Gini.
+    """
+    return _lorenz_sorted(_points(values))
+
+
+@attrs.frozen(slots=True)
+class Concentration:
+    """How concentrated a set of holdings is: holders, total points, Gini, top 1 % and top 10 % shares, and
+    the Lorenz curve (see :func:`gini`, :func:`top_share` and :func:`lorenz` for the exact definitions)."""
+
+    n: int
+    total: int
+    gini: Fraction
+    top1: Fraction
+    top10: Fraction
+    lorenz: tuple[tuple[Fraction, Fraction], ...]
+
+
+def concentration(values: Iterable[int]) -> Concentration:
+    """All concentration metrics of the values at once (validated and sorted once)."""
+    points = _points(values)
+    return Concentration(
+        n=len(points), total=sum(points), gini=_gini_sorted(points),
+        top1=_top_share_sorted(points, Fraction(1, 100)), top10=_top_share_sorted(points, Fraction(1, 10)),
+        lorenz=tuple(_lorenz_sorted(points)),
+    )
+
+
+def _bounds(window: Window, zone: tzinfo) -> tuple[datetime, datetime]:
+    kind, window_id = window
+    # window_start / window_end raise ValueError for an unknown kind or a malformed id.
+    return (datetime.combine(window_start(kind, window_id), time(), zone),
+            datetime.combine(window_end(kind, window_id), time(), zone))
+
+
+def earned_by_subject(
+    entries: Iterable[Entry], *, zone: str | tzinfo = "Asia/Shanghai", window: Window | None = None,
+    grid_of: Mapping[str, str] | None = None, population: Iterable[str] | None = None,
+    reasons: Iterable[str] = AWARD_REASONS,
+) -> dict[str, int]:
+    """Points each subject EARNED: award entries credited to the subject's spendable account.
+
+    Deductions, redemptions and expiry are not subtracted: concentration measures what was handed out,
+    not what is left to spend. ``reasons`` names the entry reasons that count (default ``award``; pass
+    :data:`gridpoints.catalog.EARNED_REASONS` to add verified reports, challenge bonuses and worker
+    credits). With ``window`` (kind, id), only entries whose ``occurred_at`` falls in that calendar window
+    in ``zone`` count. With ``grid_of``, only subjects it places in a grid count. Subjects in
+    ``population`` appear with 0 when they earned nothing; others who earned nothing do not appear.
+    """
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    bounds = _bounds(window, tz) if window is not None else None
+    counted = frozenset(reasons)
+    earned: dict[str, int] = defaultdict(int)
+    if population is not None:
+        for subject in population:
+            earned[subject] += 0
+    for entry in entries:
+        if entry.reason not in counted or entry.credit != spendable(entry.subject):
+            continue
+        if bounds is not None and not bounds[0] <= datetime.fromisoformat(entry.occurred_at) < bounds[1]:
+            continue
+        earned[entry.subject] += entry.amount
+    if grid_of is not None:
+        return {subject: points for subject, points in earned.items() if subject in grid_of}
+    return dict(earned)
+
+
+def concentration_for(
+    entries: Iterable[Entry], window: Window | None = None, *, zone: str | tzinfo = "Asia/Shanghai",
+    population: Iterable[str] | None = None, reasons: Iterable[str] = AWARD_REASONS,
+) -> Concentration:
+    """Community-wide concentration of earned points (see :func:`earned_by_subject`).
+
+    Pass the registry's residents as ``population``: a community's Gini must include the residents who
+    earned nothing, and without them it measures only inequality among those who took part.
+    """
+    earned = earned_by_subject(entries, zone=zone, window=window, population=population, reasons=reasons)
+    return concentration(earned.values())
+
+
+def concentration_by_grid(
+    entries: Iterable[Entry], grid_of: Mapping[str, str], window: Window | None = None, *,
+    zone: str | tzinfo = "Asia/Shanghai", population: Iterable[str] | None = None,
+    reasons: Iterable[str] = AWARD_REASONS,
+) -> dict[str, Concentration]:
+    """Concentration of earned points within each grid, keyed by grid id in sorted order.
+
+    ``grid_of`` places subjects in grids; earners it does not place are left out. A grid appears when at
+    least one subject counts in it; pass ``population`` (the registry's residents) so residents who earned
+    nothing count, as in :func:`concentration_for`.
+    """
+    earned = earned_by_subject(entries, zone=zone, window=window, grid_of=grid_of, population=population,
+                               reasons=reasons)
+    by_grid: dict[str, list[int]] = defaultdict(list)
+    for subject, points in earned.items():
+        by_grid[grid_of[subject]].append(points)
+    return {grid: concentration(by_grid[grid]) for grid in sorted(by_grid)}
+
+
+__all__ = [
+    "ACTIVITY_REASONS",
+    "AWARD_REASONS",
+    "Anomaly",
+    "Concentration",
+    "Heat",
+    "Window",
+    "anomalies",
+    "concentration",
+    "concentration_by_grid",
+    "concentration_for",
+    "earned_by_subject",
+    "gini",
+    "grid_heat",
+    "lorenz",
+    "proactive_service",
+    "rule_categories",
+    "top_share",
+]
