@@ -300,7 +300,7 @@ def test_grids_without_counted_subjects_are_absent(ledger: list[Entry]) -> None:
 
 
 def test_reasons_choose_what_counts_as_earned() -> None:
-    """Pending awards never count; verified reports count when their reason is listed."""
+    """Pending awards never count; verified reports count by default, not when only direct awards are asked for."""
     def entry(seq: int, credit: str, amount: int, reason: str) -> Entry:
         return make_entry(seq=seq, tenant="t", event_id=f"e{seq}", subject="s", debit=ISSUANCE, credit=credit,
                           amount=amount, ruleset="r@1", rule="hazard", reason=reason,
@@ -308,8 +308,8 @@ def test_reasons_choose_what_counts_as_earned() -> None:
 
     entries = [entry(1, spendable("s"), 5, "award"), entry(2, pending("s"), 15, "pending"),
                entry(3, spendable("s"), 15, "verified")]
-    assert earned_by_subject(entries) == {"s": 5}
-    assert earned_by_subject(entries, reasons=EARNED_REASONS) == {"s": 20}
+    assert earned_by_subject(entries, reasons={"award"}) == {"s": 5}
+    assert earned_by_subject(entries) == earned_by_subject(entries, reasons=EARNED_REASONS) == {"s": 20}
 
 
 @pytest.mark.parametrize("window", [("fortnight", "2026-04"), ("month", "2026-4x")], ids=["kind", "id"])

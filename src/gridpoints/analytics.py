@@ -34,6 +34,7 @@ from gridpoints._grid_analytics import (
     proactive_service,
     rule_categories,
 )
+from gridpoints.catalog import EARNED_REASONS
 from gridpoints.model import Entry, spendable
 from gridpoints.periods import window_end, window_start
 
@@ -41,8 +42,10 @@ from gridpoints.periods import window_end, window_start
 #: (``2026-04`` …, see :mod:`gridpoints.periods`).
 Window = tuple[str, str]
 
-#: Entry reasons :func:`earned_by_subject` counts by default: points handed out for a resident's activity.
-AWARD_REASONS = frozenset({"award"})
+#: Entry reasons :func:`earned_by_subject` counts by default: the points a resident earned, as rankings and
+#: tiers count them (awards, verified awards, challenge bonuses; see :data:`gridpoints.catalog.EARNED_REASONS`).
+#: Bonuses are included on purpose: they are one of the ways points pile up at the top.
+AWARD_REASONS = EARNED_REASONS
 
 
 def _points(values: Iterable[int]) -> list[int]:
@@ -183,10 +186,9 @@ def earned_by_subject(
     """Points each subject EARNED: award entries credited to the subject's spendable account.
 
     Deductions, redemptions and expiry are not subtracted: concentration measures what was handed out,
-    not what is left to spend. ``reasons`` names the entry reasons that count (default ``award``; pass
-    :data:`gridpoints.catalog.EARNED_REASONS` to add verified reports, challenge bonuses and worker
-    credits). With ``window`` (kind, id), only entries whose ``occurred_at`` falls in that calendar window
-    in ``zone`` count. With ``grid_of``, only subjects it places in a grid count. Subjects in
+    not what is left to spend. ``reasons`` names the entry reasons that count (default: awards, verified
+    awards and challenge bonuses; pass ``{"award"}`` for direct awards only). With ``window`` (kind, id),
+    only entries whose ``occurred_at`` falls in that calendar window in ``zone`` count. With ``grid_of``, only subjects it places in a grid count. Subjects in
     ``population`` appear with 0 when they earned nothing; others who earned nothing do not appear.
     """
     tz = ZoneInfo(zone) if isinstance(zone, str) else zone
