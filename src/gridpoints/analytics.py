@@ -188,8 +188,9 @@ def earned_by_subject(
     Deductions, redemptions and expiry are not subtracted: concentration measures what was handed out,
     not what is left to spend. ``reasons`` names the entry reasons that count (default: awards, verified
     awards and challenge bonuses; pass ``{"award"}`` for direct awards only). With ``window`` (kind, id),
-    only entries whose ``occurred_at`` falls in that calendar window in ``zone`` count. With ``grid_of``, only subjects it places in a grid count. Subjects in
-    ``population`` appear with 0 when they earned nothing; others who earned nothing do not appear.
+    only entries whose ``occurred_at`` falls in that calendar window in ``zone`` count. With ``grid_of``,
+    only subjects it places in a grid count. Subjects in ``population`` appear with 0 when they earned
+    nothing; others who earned nothing do not appear.
     """
     tz = ZoneInfo(zone) if isinstance(zone, str) else zone
     bounds = _bounds(window, tz) if window is not None else None
