@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gridpoints import Engine, MemoryStore, Policy, load_ruleset
-from gridpoints._grid_analytics import Anomaly, anomalies, grid_heat, proactive_service, rule_categories
+from gridpoints.analytics import Anomaly, anomalies, grid_heat, proactive_service, rule_categories
 from gridpoints.model import DEDUCTIONS, ISSUANCE, REDEMPTIONS, Entry, held, make_entry, pending, spendable
 from gridpoints.registry import Membership, MemoryRegistry
 
@@ -332,3 +334,22 @@ def test_window_kinds_and_bad_windows() -> None:
     with pytest.raises(ValueError, match="window id"):
         proactive_service(residents(), ledger(), window="April")
 
+
+# -- the documentation's worked examples -------------------------------------------------------------------------
+
+
+def test_grid_analytics_doc_examples_print_what_the_doc_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/grid-analytics.md's Python blocks run in order and each prints the text block that follows it."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "grid-analytics.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", text, flags=re.DOTALL)
+    namespace: dict[str, object] = {}
+    checked = 0
+    for (language, code), following in zip(blocks, [*blocks[1:], ("", "")], strict=True):
+        if language != "python":
+            continue
+        exec(compile(code, "grid-analytics.md", "exec"), namespace)  # the docs' own examples, nothing else
+        printed = capsys.readouterr().out
+        if following[0] == "text" and printed:
+            assert printed == following[1]
+            checked += 1
+    assert checked == 3
