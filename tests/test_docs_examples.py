@@ -17,8 +17,9 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_worked_examples_run(page: Path) -> None:
-    """Each page's python blocks run in one namespace, top to bottom, without error."""
+def test_worked_examples_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each page's python blocks run in one namespace, top to bottom, from the repository root, without error."""
+    monkeypatch.chdir(DOCS.parent)
     blocks = BLOCK.findall(page.read_text(encoding="utf-8"))
     assert blocks, f"{page.name} has no python blocks"
     namespace: dict[str, object] = {"__name__": f"docs.{page.stem}"}
