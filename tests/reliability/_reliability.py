@@ -131,6 +131,12 @@ def run_processes(target: Callable[..., Any], arg_lists: Sequence[tuple[Any, ...
 # -- cap race -----------------------------------------------------------------------------------------------
 
 
+def cap_race_date(round_no: int) -> tuple[int, int]:
+    """(month, day) of a cap race round: a day of its own, and no month holding enough rounds to spend
+    the community budget."""
+    return 1 + round_no % 12, 1 + round_no // 12
+
+
 def cap_race_worker(url: str, prefix: str, tenant: str, worker: int, threads: int, rounds: int, *,
                     barrier: Any) -> list[list[tuple[int, str | None]]]:
     """``threads`` threads, each with its own engine and pooled connection, award the one resident once per
@@ -147,8 +153,9 @@ def cap_race_worker(url: str, prefix: str, tenant: str, worker: int, threads: in
         def award(n: int, kind: str = kind, round_no: int = round_no, got: list[Any] = got) -> None:
             local.wait()
             try:
+                month, day = cap_race_date(round_no)
                 decision = engines[n].submit(event(f"r{round_no}-w{worker}-t{n}", kind, "hero", "g1",
-                                                   day=1 + round_no % 28, minute=n))
+                                                   day=day, minute=n, month=month))
                 got[n] = (decision.points, None)
             except Exception as exc:  # reported, not raised: the parent counts it as a violation
                 got[n] = (0, f"{type(exc).__name__}: {exc}")

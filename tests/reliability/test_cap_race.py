@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _reliability import SUBJECT_CAP, Record, cap_race_worker, run_processes, scaled
+from _reliability import SUBJECT_CAP, Record, cap_race_date, cap_race_worker, run_processes, scaled
 
 from gridpoints.audit import verify
 from gridpoints.model import CounterKey
@@ -28,7 +28,8 @@ def test_concurrent_awards_fill_the_cap_exactly(backend: str, database: tuple[st
         outcomes = [outcome for worker in results for outcome in worker[round_no]]
         errors += sum(error is not None for _, error in outcomes)
         granted = sum(points for points, _ in outcomes)
-        day = f"2026-04-{1 + round_no % 28:02d}"
+        month, day_no = cap_race_date(round_no)
+        day = f"2026-{month:02d}-{day_no:02d}"
         counter = store.counters(tenant, [CounterKey("subject", "hero", "daily-reward", day)])
         stored = counter[CounterKey("subject", "hero", "daily-reward", day)]
         totals.append(granted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -97,10 +98,11 @@ def _kill_wave(url: str, prefix: str, tenants: list[str], rng: random.Random) ->
                     durations.append(moment - began[batch_no])
             else:
                 raise AssertionError(f"writer {w} made no progress")
-            while pipe.poll(0):  # a batch that ended between the sleep and the kill
-                kind, batch_no, _ = pipe.recv()
-                if kind == "start":
-                    last_started[w] = batch_no
+            with contextlib.suppress(EOFError):  # the dead writer's end is closed once drained
+                while pipe.poll(0):  # a batch that started between the sleep and the kill
+                    kind, batch_no, _ = pipe.recv()
+                    if kind == "start":
+                        last_started[w] = batch_no
     finally:
         for process in processes:
             if process.is_alive():
