@@ -1,0 +1,469 @@
+"""Fairness properties: each a ``check_xxx(policy, events)`` that returns None or raises FairnessViolation.
+
+Every check replays ``events`` (event mappings or :class:`~gridpoints.model.Event` objects, in order) in
+fresh :class:`~gridpoints.Engine` s over memory stores and compares what the ledger says with an
+independent recomputation, so a check catches a defect in the engine as well as a ruleset that does not
+mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
+
+Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
+``idempotency``, ``conservation``, ``floor``, ``positive_events``. Host-declared intents, which need
+parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
+
+Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
+verification, counted against the limits of the event it verifies); their scope ids and window come from
+the originating event, as the engine's do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from fractions import Fraction
+from typing import Any, Literal
+
+import attrs
+
+from gridpoints._events import coerce_event
+from gridpoints.compile import Policy
+from gridpoints.engine import Engine
+from gridpoints.errors import GridpointsError
+from gridpoints.model import Decision, Entry, Event, spendable
+from gridpoints.periods import window_id
+from gridpoints.storage import MemoryStore
+
+__all__ = [
+    "PROPERTIES",
+    "Bound",
+    "Concentration",
+    "EventLike",
+    "FairnessViolation",
+    "PropertyCheck",
+    "check_caps",
+    "check_concentration",
+    "check_conservation",
+    "check_determinism",
+    "check_equal_treatment",
+    "check_event_type_bounds",
+    "check_floor",
+    "check_idempotency",
+    "check_positive_events",
+    "check_shares",
+    "event_json",
+    "events_jsonl",
+]
+
+EventLike = Mapping[str, Any] | Event
+PropertyCheck = Callable[[Policy, Sequence[EventLike]], None]
+
+#: Entry reasons that are awards passed through the ruleset's limits.
+AWARD_REASONS = frozenset({"award", "verified"})
+
+
+class FairnessViolation(GridpointsError, AssertionError):
+    """A fairness property does not hold for an event stream.
+
+    ``property`` names it, ``events`` is the counter-example (the stream, as given), ``detail`` says
+    what was wrong. An ``AssertionError``, so test runners report it as a failed assertion.
+    """
+
+    def __init__(self, property: str, detail: str, events: Sequence[EventLike]) -> None:
+        self.property = property
+        self.detail = detail
+        self.events = list(events)
+        super().__init__(f"{property}: {detail}")
+
+
+# -- JSON Lines ---------------------------------------------------------------------------------------
+
+
+def event_json(event: EventLike) -> dict[str, Any]:
+    """An event as a JSON-ready mapping (ISO 8601 time, absent optional fields left out)."""
+    if isinstance(event, Event):
+        data: dict[str, Any] = {"id": event.id, "type": event.type, "subject": event.subject, "grid": event.grid,
+                                "household": event.household, "community": event.community, "actor": event.actor,
+                                "occurred_at": event.occurred_at, "attributes": dict(event.attributes)}
+    else:
+        data = dict(event)
+    moment = data.get("occurred_at")
+    if isinstance(moment, datetime):
+        data["occurred_at"] = moment.isoformat()
+    if "attributes" in data and data["attributes"] is not None:
+        data["attributes"] = dict(data["attributes"])
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def events_jsonl(events: Iterable[EventLike]) -> str:
+    """Events as JSON Lines, one per line: the input of ``gridpoints run RULESET events.jsonl``."""
+    return "".join(json.dumps(event_json(e), ensure_ascii=False, sort_keys=False) + "\n" for e in events)
+
+
+# -- replay helpers -----------------------------------------------------------------------------------
+
+
+def _engine(policy: Policy) -> Engine:
+    return Engine(policy, store=MemoryStore())
+
+
+def _submit_all(policy: Policy, events: Sequence[EventLike]) -> tuple[Engine, list[Decision]]:
+    engine = _engine(policy)
+    return engine, [engine.submit(event) for event in events]
+
+
+def _entries(engine: Engine) -> list[Entry]:
+    return list(engine.store.entries(engine.tenant))
+
+
+def _checked(policy: Policy, events: Sequence[EventLike]) -> dict[str, Event]:
+    return {event.id: event for event in (coerce_event(policy, raw) for raw in events)}
+
+
+def _scope_id(policy: Policy, scope: str, event: Event) -> str:
+    if scope == "subject":
+        return event.subject
+    if scope == "household":
+        return event.household if event.household is not None else f"subject:{event.subject}"
+    if scope == "grid":
+        return event.grid
+    return event.community or policy.spec.community or policy.id
+
+
+def _window(policy: Policy, kind: str, event: Event) -> str:
+    return window_id(kind, event.occurred_at.astimezone(policy.zone).date())
+
+
+def _awards(policy: Policy, engine: Engine, events: Mapping[str, Event]) -> Iterable[tuple[Entry, Event, str]]:
+    """Award entries in ledger order with the event whose facts scope them and the rule's category."""
+    for entry in _entries(engine):
+        rule = policy.rules_by_id.get(entry.rule)
+        if entry.reason not in AWARD_REASONS or rule is None:
+            continue
+        origin = events.get(entry.event_id)
+        if origin is not None and entry.reason == "verified":
+            origin = events.get(str(origin.attributes.get("event")))
+        if origin is not None:
+            yield entry, origin, rule.category
+
+
+# -- standard properties ------------------------------------------------------------------------------
+
+
+def check_caps(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Every ``cap`` and ``budget`` holds: the awards it selects total at most its limit per scope id and
+    window, recomputed from the ledger."""
+    bounded = [limit for limit in policy.limits if limit.kind in ("cap", "budget")]
+    if not bounded:
+        return
+    checked = _checked(policy, events)
+    engine, _ = _submit_all(policy, events)
+    totals: dict[tuple[str, str, str], int] = {}
+    for entry, origin, category in _awards(policy, engine, checked):
+        for limit in bounded:
+            if not limit.selects(entry.rule, category):
+                continue
+            key = (limit.id, _scope_id(policy, limit.scope, origin), _window(policy, limit.window, origin))
+            totals[key] = totals.get(key, 0) + entry.amount
+            if totals[key] > limit.limit:
+                raise FairnessViolation(
+                    "caps", f"{limit.kind} {limit.id!r} ({limit.scope} {key[1]!r}, {limit.window} {key[2]}) "
+                            f"reached {totals[key]} > limit {limit.limit} with event {entry.event_id!r}", events)
+
+
+def _share_holds(member: int, pool: int, max_share: Fraction, min_total: int) -> bool:
+    return pool < min_total or member <= max_share * pool
+
+
+def check_shares(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Every ``share`` holds at each award it selects: afterwards the member's total in the window is at
+    most ``max_share`` of the pool's, or the pool's total is still below ``min_total``."""
+    shares = [limit for limit in policy.limits if limit.kind == "share"]
+    if not shares:
+        return
+    checked = _checked(policy, events)
+    engine, _ = _submit_all(policy, events)
+    for limit in shares:
+        assert limit.pool is not None and limit.max_share is not None
+        _check_share(policy, engine, checked, events, "shares", limit.id, limit.scope, limit.pool, limit.window,
+                     limit.max_share, limit.min_total, limit.selects)
+
+
+def _check_share(policy: Policy, engine: Engine, checked: Mapping[str, Event], events: Sequence[EventLike],
+                 name: str, label: str, member_scope: str, pool_scope: str, window: str, max_share: Fraction,
+                 min_total: int, selects: Callable[[str, str], bool]) -> None:
+    members: dict[tuple[str, str], int] = {}
+    pools: dict[tuple[str, str], int] = {}
+    for entry, origin, category in _awards(policy, engine, checked):
+        if not selects(entry.rule, category):
+            continue
+        period = _window(policy, window, origin)
+        member = (_scope_id(policy, member_scope, origin), period)
+        pool = (_scope_id(policy, pool_scope, origin), period)
+        members[member] = members.get(member, 0) + entry.amount
+        pools[pool] = pools.get(pool, 0) + entry.amount
+        if not _share_holds(members[member], pools[pool], max_share, min_total):
+            raise FairnessViolation(
+                name, f"{label}: {member_scope} {member[0]!r} holds {members[member]} of {pool_scope} {pool[0]!r}'s "
+                      f"{pools[pool]} in {window} {period} after event {entry.event_id!r} "
+                      f"(more than {float(max_share):.0%}, pool total >= {min_total})", events)
+
+
+def _renaming(events: Sequence[Event]) -> dict[str, dict[str, str]]:
+    """A bijection per kind onto fresh names, in reverse order (``s1, s2`` → ``s~2, s~1``)."""
+    kinds: dict[str, set[str]] = {"subject": set(), "household": set(), "grid": set()}
+    for event in events:
+        kinds["subject"].add(event.subject)
+        kinds["grid"].add(event.grid)
+        if event.household is not None:
+            kinds["household"].add(event.household)
+    mapping: dict[str, dict[str, str]] = {}
+    for kind, names in kinds.items():
+        ordered = sorted(names)
+        mapping[kind] = {name: f"{kind[0]}~{len(ordered) - i}" for i, name in enumerate(ordered)}
+    return mapping
+
+
+def _renamed(event: Event, mapping: Mapping[str, Mapping[str, str]]) -> Event:
+    subjects = mapping["subject"]
+    return attrs.evolve(
+        event, subject=subjects[event.subject], grid=mapping["grid"][event.grid],
+        household=mapping["household"][event.household] if event.household is not None else None,
+        actor=subjects.get(event.actor, f"actor~{event.actor}") if event.actor is not None else None,
+    )
+
+
+def check_equal_treatment(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Renaming subjects, households and grids by a bijection (membership kept) renames the outcome:
+    each event gets the same points and each subject ends with the renamed subject's balance. A rule
+    that reads ``event.subject``, ``event.household`` or ``event.grid`` fails it."""
+    checked = [coerce_event(policy, raw) for raw in events]
+    mapping = _renaming(checked)
+    original, decisions = _submit_all(policy, checked)
+    renamed, renamed_decisions = _submit_all(policy, [_renamed(e, mapping) for e in checked])
+    for before, after in zip(decisions, renamed_decisions, strict=True):
+        if before.points != after.points:
+            raise FairnessViolation(
+                "equal_treatment", f"event {before.event_id!r} gave {before.subject!r} {before.points} points, "
+                                   f"but {after.points} once renamed to {after.subject!r}", events)
+    subjects = sorted(mapping["subject"])
+    balances = original.balances(subjects)
+    renamed_balances = renamed.balances([mapping["subject"][s] for s in subjects])
+    for subject in subjects:
+        alias = mapping["subject"][subject]
+        if balances[subject] != renamed_balances[alias]:
+            raise FairnessViolation("equal_treatment", f"{subject!r} ends with {balances[subject]}, renamed "
+                                                       f"{alias!r} with {renamed_balances[alias]}", events)
+
+
+def check_determinism(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Two fresh engines given the same events one by one, and a third given them as one batch, write
+    identical ledgers (hashes included) and identical decisions."""
+    first, first_decisions = _submit_all(policy, events)
+    second, second_decisions = _submit_all(policy, events)
+    batch = _engine(policy)
+    batch_decisions = batch.submit_many(events) if events else []
+    reference = _entries(first)
+    for label, engine, decisions in (("a second engine", second, second_decisions),
+                                     ("a batch (submit_many)", batch, batch_decisions)):
+        entries = _entries(engine)
+        if entries != reference:
+            at = next((i for i, (a, b) in enumerate(zip(reference, entries, strict=False)) if a != b),
+                      min(len(reference), len(entries)))
+            raise FairnessViolation("determinism", f"{label} wrote a different ledger from entry {at + 1} on "
+                                                   f"({len(entries)} entries against {len(reference)})", events)
+        for mine, theirs in zip(first_decisions, decisions, strict=True):
+            if (mine.points, mine.trace) != (theirs.points, theirs.trace):
+                raise FairnessViolation("determinism", f"{label} decided event {mine.event_id!r} differently: "
+                                                       f"{theirs.points} against {mine.points} points", events)
+
+
+def _resubmit(engine: Engine, events: Sequence[EventLike], originals: Sequence[Decision], batch: bool,
+              all_events: Sequence[EventLike]) -> None:
+    head = engine.head()
+    again = engine.submit_many(events) if batch else [engine.submit(e) for e in events]
+    for first, repeat in zip(originals, again, strict=True):
+        if not repeat.duplicate or repeat.entries or repeat.points != first.points:
+            raise FairnessViolation(
+                "idempotency", f"resubmitting event {first.event_id!r} gave {repeat.points} points "
+                               f"(first {first.points}), duplicate={repeat.duplicate}, {len(repeat.entries)} "
+                               "new entries", all_events)
+    if engine.head() != head:
+        raise FairnessViolation("idempotency", "resubmitting events moved the ledger's head", all_events)
+
+
+def check_idempotency(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Resubmitting a prefix — half-way through (one by one) and at the end (as a batch) — writes
+    nothing, returns duplicates with the original points, and leaves later decisions as they were."""
+    reference, _ = _submit_all(policy, events)
+    engine = _engine(policy)
+    half = len(events) // 2
+    decisions = [engine.submit(e) for e in events[:half]]
+    _resubmit(engine, events[:half], decisions, False, events)
+    decisions += [engine.submit(e) for e in events[half:]]
+    if events:
+        _resubmit(engine, events, decisions, True, events)
+    if _entries(engine) != _entries(reference):
+        raise FairnessViolation("idempotency", "a ledger with resubmissions differs from one without", events)
+
+
+def check_conservation(policy: Policy, events: Sequence[EventLike]) -> None:
+    """The ledger balances: all accounts sum to zero, each account's stored balance is what its entries
+    say, and each subject's balance is the sum of its own entries."""
+    engine, _ = _submit_all(policy, events)
+    entries = _entries(engine)
+    expected: dict[str, int] = {}
+    for entry in entries:
+        expected[entry.debit] = expected.get(entry.debit, 0) - entry.amount
+        expected[entry.credit] = expected.get(entry.credit, 0) + entry.amount
+    stored = engine.store.balances(engine.tenant, sorted(expected))
+    if sum(stored.values()) != 0:
+        raise FairnessViolation("conservation", f"accounts sum to {sum(stored.values())}, not 0", events)
+    for account, amount in sorted(expected.items()):
+        if stored[account] != amount:
+            raise FairnessViolation("conservation", f"account {account!r} holds {stored[account]}, its entries "
+                                                    f"say {amount}", events)
+    subjects = sorted({e.subject for e in entries})
+    for subject, balance in engine.balances(subjects).items():
+        own = sum(e.amount if e.credit == spendable(subject) else -e.amount
+                  for e in engine.history(subject) if spendable(subject) in (e.credit, e.debit))
+        if balance != own:
+            raise FairnessViolation("conservation", f"{subject!r} has balance {balance}, its entries sum to {own}",
+                                    events)
+
+
+def check_floor(policy: Policy, events: Sequence[EventLike]) -> None:
+    """With a ``floor``, no deduction takes a spendable balance below it (a balance already below stays
+    where it is); checked entry by entry after each event."""
+    floor = policy.spec.floor
+    if floor is None:
+        return
+    engine = _engine(policy)
+    running: dict[str, int] = {}
+    for raw in events:
+        decision = engine.submit(raw)
+        for entry in decision.entries:
+            before = running.get(entry.debit, 0)
+            running[entry.debit] = before - entry.amount
+            running[entry.credit] = running.get(entry.credit, 0) + entry.amount
+            if entry.reason == "deduction" and running[entry.debit] < min(floor, before):
+                raise FairnessViolation(
+                    "floor", f"event {entry.event_id!r} took {entry.subject!r} from {before} to "
+                             f"{running[entry.debit]}, below the floor {floor}", events)
+
+
+def check_positive_events(policy: Policy, events: Sequence[EventLike]) -> None:
+    """An event whose every matched rule has positive base points never lowers its subject's spendable
+    balance: limits may cut an award to 0, never below."""
+    engine = _engine(policy)
+    for raw in events:
+        event = coerce_event(policy, raw)
+        before = engine.balance(event.subject)
+        decision = engine.submit(raw)
+        rules = decision.trace.rules
+        if not rules or any(rule.base <= 0 for rule in rules):
+            continue
+        after = engine.balance(event.subject)
+        lowered = [rule.rule_id for rule in rules if rule.granted < 0]
+        if after < before or decision.points < 0 or lowered:
+            why = f"; rules {lowered} granted less than 0" if lowered else ""
+            raise FairnessViolation(
+                "positive_events", f"event {event.id!r} (all base points positive) took {event.subject!r} from "
+                                   f"{before} to {after}{why}", events)
+
+
+#: The standard properties by name, in the order they are run and reported.
+PROPERTIES: Mapping[str, PropertyCheck] = {
+    "caps": check_caps,
+    "shares": check_shares,
+    "equal_treatment": check_equal_treatment,
+    "determinism": check_determinism,
+    "idempotency": check_idempotency,
+    "conservation": check_conservation,
+    "floor": check_floor,
+    "positive_events": check_positive_events,
+}
+
+
+# -- host-declared intents ----------------------------------------------------------------------------
+
+ScopeName = Literal["subject", "household", "grid", "community"]
+WindowName = Literal["day", "week", "month", "quarter", "year"]
+
+
+@attrs.frozen(slots=True)
+class Bound:
+    """An intended bound: at most ``limit`` points per ``scope`` id and calendar ``window``."""
+
+    scope: ScopeName
+    window: WindowName
+    limit: int
+
+    @classmethod
+    def of(cls, value: Bound | tuple[str, str, int]) -> Bound:
+        """A bound from itself or a ``(scope, window, limit)`` tuple; raises ``ValueError`` if malformed."""
+        if isinstance(value, Bound):
+            return value
+        scope, window, limit = value
+        if scope not in ("subject", "household", "grid", "community"):
+            raise ValueError(f"bound scope must be subject, household, grid or community, got {scope!r}")
+        if window not in ("day", "week", "month", "quarter", "year"):
+            raise ValueError(f"bound window must be day, week, month, quarter or year, got {window!r}")
+        return cls(scope, window, int(limit))  # type: ignore[arg-type]  # checked against the literals above
+
+
+def check_event_type_bounds(policy: Policy, events: Sequence[EventLike],
+                            bounds: Mapping[str, Bound | tuple[str, str, int]]) -> None:
+    """Points awarded for each bounded event type, all rules together, stay within the host's intended
+    ``(scope, window, limit)``. The engine cannot exceed a cap it has; this catches the cap a ruleset
+    *meant* to have — e.g. a second rule on the same event type that the cap's ``rules`` forgot."""
+    wanted = {name: Bound.of(bound) for name, bound in bounds.items()}
+    if not wanted:
+        return
+    checked = _checked(policy, events)
+    engine, _ = _submit_all(policy, events)
+    totals: dict[tuple[str, str, str], int] = {}
+    for entry, origin, _category in _awards(policy, engine, checked):
+        bound = wanted.get(origin.type)
+        if bound is None:
+            continue
+        key = (origin.type, _scope_id(policy, bound.scope, origin), _window(policy, bound.window, origin))
+        totals[key] = totals.get(key, 0) + entry.amount
+        if totals[key] > bound.limit:
+            raise FairnessViolation(
+                "event_type_bounds", f"{origin.type!r} events earned {bound.scope} {key[1]!r} {totals[key]} points "
+                                     f"in {bound.window} {key[2]} (intended at most {bound.limit}; "
+                                     f"event {entry.event_id!r}, rule {entry.rule!r})", events)
+
+
+def _optional_set(values: Iterable[str] | None) -> frozenset[str] | None:
+    return frozenset(values) if values is not None else None
+
+
+@attrs.frozen(slots=True)
+class Concentration:
+    """An intended concentration bound (积分垄断): once a ``pool``'s awarded points in a ``window`` reach
+    ``min_total``, no ``member`` holds more than ``max_share`` of them (checked at each award)."""
+
+    max_share: float
+    pool: Literal["grid", "community"] = "grid"
+    member: Literal["subject", "household"] = "subject"
+    window: WindowName = "month"
+    min_total: int = 100
+    #: Count only awards in these categories (all if None).
+    categories: frozenset[str] | None = attrs.field(default=None, converter=_optional_set)
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.max_share <= 1:
+            raise ValueError(f"max_share must be in (0, 1], got {self.max_share!r}")
+
+
+def check_concentration(policy: Policy, events: Sequence[EventLike], bound: Concentration) -> None:
+    """No member holds more than ``bound.max_share`` of its pool's awarded points once the pool reaches
+    ``bound.min_total`` — the host's intent, whatever ``share`` limits the ruleset has (a share whose
+    ``min_total`` is never reached does not bind, and this reports it)."""
+    checked = _checked(policy, events)
+    engine, _ = _submit_all(policy, events)
+    categories = bound.categories
+    _check_share(policy, engine, checked, events, "concentration", "intended bound", bound.member, bound.pool,
+                 bound.window, Fraction(str(bound.max_share)), bound.min_total,
+                 lambda _rule, category: categories is None or category in categories)
+
