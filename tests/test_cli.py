@@ -318,3 +318,23 @@ def test_main_without_the_cli_extra(monkeypatch: pytest.MonkeyPatch, capsys: pyt
         main(["lint", PUDONG])
     assert exit_info.value.code == 2
     assert "pip install 'gridpoints[cli]'" in capsys.readouterr().err
+
+
+def test_check_passes_a_fair_ruleset() -> None:
+    """gridpoints check prints PASS per property and exits 0 for a shipped ruleset."""
+    result = invoke("check", str(RULESETS / "fair-play.yaml"), "--examples", "10", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "PASS caps" in result.output and "PASS equal_treatment" in result.output
+
+
+def test_check_fails_an_unfair_ruleset_with_a_counter_example(tmp_path: Path) -> None:
+    """A rule that favours one resident fails equal treatment: exit 1 and a replayable JSON Lines example."""
+    unfair = tmp_path / "unfair.yaml"
+    unfair.write_text("ruleset: unfair\nversion: 1\nname: unfair\nrules:\n"
+                      "  - {id: a, on: patrol, points: 10}\n"
+                      "  - {id: favour, on: patrol, when: {event.subject: s1}, points: 5}\n", encoding="utf-8")
+    result = invoke("check", str(unfair), "--examples", "50", "--seed", "1")
+    assert result.exit_code == 1, result.output
+    assert "FAIL equal_treatment" in result.output
+    example = [line for line in result.output.splitlines() if line.startswith('{"id"')]
+    assert example and all(json.loads(line)["type"] == "patrol" for line in example)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -291,3 +293,23 @@ def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore())
     decisions = _submit(engine, events_file, events[:position + 1], DEFAULT_BATCH)
     click.echo(decisions[-1].explain("en" if lang == "en" else "zh"))
+
+
+@cli.command()
+@click.argument("ruleset", type=_RULESET)
+@click.option("--examples", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Generated event streams per property.")
+@click.option("--seed", type=int, default=None, help="Seed the generator for a reproducible run.")
+def check(ruleset: Path, examples: int, seed: int | None) -> None:
+    """Prove RULESET fair with generated event streams: caps, shares, equal treatment, determinism,
+    idempotency, conservation, the floor; print a replayable counter-example for any failure."""
+    try:
+        from gridpoints.testing.fairness import run_check
+    except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":
+            raise
+        raise click.ClickException("gridpoints check needs hypothesis: pip install 'gridpoints[test]'") from exc
+    out = io.StringIO()
+    status = run_check(str(ruleset), examples, out, seed=seed)
+    click.echo(out.getvalue(), nl=False)
+    sys.exit(status)

@@ -88,6 +88,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # tryfirst: the items must be in the list before -k / -m deselection looks at it.
     for raw in config.getoption("gridpoints_ruleset"):
         path = Path(raw)
+        if not path.is_absolute() and not path.is_file():
+            # Paths in an ini file's addopts are meant from the project root, wherever pytest was started.
+            path = config.rootpath / raw
         if not path.is_file():
             raise pytest.UsageError(f"--gridpoints-ruleset {raw}: no such file")
         node = RulesetFile.from_parent(session, path=path.resolve())
