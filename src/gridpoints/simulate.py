@@ -1,0 +1,681 @@
+"""Replay an event log under a ruleset and measure what a community worker and an auditor look at.
+
+:func:`simulate` feeds events in order through an :class:`~gridpoints.Engine` (``submit_many`` batches;
+a batch is cut before an event that settles or repairs one in it, since the engine wants those in a later
+batch), closes every period the log passes (base points, challenges, expiry of unverified awards and of
+repairs) when the first event after its end arrives, and the last month after the last event. It keeps
+only tallies while the log streams by; the rest is read from the ledger at the end. The result is a
+:class:`SimulationSummary`, whose :meth:`~SimulationSummary.to_dict` is the document
+:func:`gridpoints.report.write_report` draws and ``gridpoints simulate --json`` prints.
+
+:func:`compare` plays the same log through two rulesets in one pass (two memory stores) and returns a
+:class:`Comparison`: per-resident deltas of points earned, winners and losers, rank agreement, and both
+summaries.
+
+Definitions (each figure says what it counts):
+
+- *issued*: points credited to a spendable account for activity — awards (including scheduled base
+  points), verified reports, challenge bonuses and grid workers' credits; *deducted*: deductions as
+  posted (after the floor); *restored* / *reversed*: deductions given back by a repair or an upheld appeal.
+- *earned* (leaderboard, concentration, compare): :data:`gridpoints.catalog.EARNED_REASONS` entries of
+  registered residents (grid workers are not ranked against the residents they serve).
+- *participation* of a grid in a month: the share of its registered residents (memberships with the
+  ``resident`` role overlapping the month) with at least one event of their own that month that earned
+  or would earn points (an award above zero, or a report pending verification). Engine-made events (base
+  points, bonuses) do not count: everyone gets those.
+- a limit *applied* each time a trace step names it; it *bit* when the step's code ends in
+  ``truncated``, ``rejected`` or ``reduced``; ``points_cut`` sums requested − granted over those steps.
+- *liability*: the sum of positive spendable balances at the end (points the community owes), valued at
+  the catalog's cheapest item (value ÷ cost) when the catalog gives values.
+
+Without a roster the registered population is whoever appears in the log: each subject is registered as
+a resident of the grid and household of their first event, each unknown actor as that grid's worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NoReturn
+
+import attrs
+
+from gridpoints import analytics
+from gridpoints.catalog import EARNED_REASONS
+from gridpoints.compile import Policy
+from gridpoints.engine import Engine
+from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict
+from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, held, pending, spendable
+from gridpoints.periods import WINDOW_KINDS, window_end, window_id
+from gridpoints.registry import Membership, MemoryRegistry
+from gridpoints.storage import MemoryStore, Store
+
+DEFAULT_BATCH = 1000
+#: Trace step outcomes that mean a limit cut something.
+LIMIT_BITS = ("truncated", "rejected", "reduced")
+#: Entry reasons of points issued for activity (see the module docstring).
+ISSUED_REASONS = frozenset({"award", "verified", "bonus", "credit"})
+#: Entry reasons of the points mall (积分商城).
+REDEMPTION_REASONS = frozenset({"redeemed", "held", "applied", "returned", "allocated", "not_allocated"})
+#: Most points kept of a Lorenz curve in a summary (evenly spaced holders; both ends always kept).
+LORENZ_POINTS = 201
+_KIND_ORDER = {kind: i for i, kind in enumerate(WINDOW_KINDS)}
+
+EventLike = Event | Mapping[str, Any]
+
+
+class ReplayError(GridpointsError, ValueError):
+    """An event of the log was refused; the message names where (``file:line`` when known) and why."""
+
+
+@attrs.frozen(slots=True)
+class SimulationSummary:
+    """What one replay did. Immutable; :meth:`to_dict` gives the stable JSON document (the report's input).
+
+    Keys of ``to_dict()``: ``ruleset`` (id@version), ``period`` {start, end} (local dates of the first and
+    last event), ``totals``, ``by_category`` {category: {issued, deducted, restored, reversed}},
+    ``by_rule`` {rule: {category, matched, issued, deducted, restored, reversed}}, ``limits`` {id:
+    {applied, bit, points_cut}}, ``participation`` {grid: {"YYYY-MM": 0..1}}, ``earned_by_subject``
+    {resident: points}, ``grid_of`` {resident: grid}, ``heat`` {grid: {month: {category: points per
+    household}}}, ``concentration`` {gini, top10, top1, n, total, lorenz [[x, y], …]}, ``leaderboard``
+    [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions``, ``liability``.
+    """
+
+    ruleset: str
+    period: Mapping[str, str]
+    totals: Mapping[str, int | float]
+    by_category: Mapping[str, Mapping[str, int]]
+    by_rule: Mapping[str, Mapping[str, Any]]
+    limits: Mapping[str, Mapping[str, int]]
+    participation: Mapping[str, Mapping[str, float]]
+    earned_by_subject: Mapping[str, int]
+    grid_of: Mapping[str, str]
+    heat: Mapping[str, Mapping[str, Mapping[str, float]]]
+    concentration: Mapping[str, Any]
+    leaderboard: Sequence[Mapping[str, Any]]
+    repairs: Mapping[str, int]
+    redemptions: Mapping[str, Any]
+    liability: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy: plain dicts and lists, ints and floats, keys in a fixed order."""
+        result: dict[str, Any] = json.loads(json.dumps(attrs.asdict(self, recurse=False), default=_plain))
+        return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return float(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | list | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path, *, on_bytes: Callable[[int], None] | None = None
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each line of a JSON Lines file, read as it goes (constant memory).
+
+    Blank lines and ``#`` comments are skipped; a line that is not a JSON object raises
+    :class:`ReplayError` naming ``file:line``. ``on_bytes`` is told how many bytes each line took.
+    """
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if on_bytes is not None:
+                on_bytes(len(raw))
+            stripped = raw.strip()
+            if not stripped or stripped.startswith(b"#"):
+                continue
+            try:
+                data = json.loads(stripped)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ReplayError(f"{path}:{number}: not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise ReplayError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+            yield number, data
+
+
+def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") -> list[Membership]:
+    """Memberships from roster rows (``subject``, ``grid``, optional ``household``, ``roles`` [default
+    resident], ``since`` / ``until`` ISO times); other keys (``age`` …) are host attributes and ignored."""
+    found: list[Membership] = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            since, until = row.get("since"), row.get("until")
+            found.append(Membership(
+                str(row["subject"]), str(row["grid"]), row.get("household"), tuple(row.get("roles", ("resident",))),
+                datetime.fromisoformat(since) if isinstance(since, str) else since,
+                datetime.fromisoformat(until) if isinstance(until, str) else until,
+            ))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReplayError(f"{source}:{number}: not a membership ({exc!r})") from None
+    return found
+
+
+def read_roster(path: str | Path) -> list[Membership]:
+    """Memberships from a roster JSON Lines file (as ``gridpoints synth --roster`` writes)."""
+    return memberships((row for _, row in read_jsonl(path)), source=str(path))
+
+
+# -- one replay -----------------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Tally:
+    """Counts kept while decisions stream by."""
+
+    events: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    matched: Counter[str] = attrs.field(factory=Counter)
+    limits: dict[str, list[int]] = attrs.field(factory=dict)
+    active: dict[tuple[str, str], set[str]] = attrs.field(factory=lambda: defaultdict(set))
+    statuses: Counter[str] = attrs.field(factory=Counter)
+    repairs: Counter[str] = attrs.field(factory=Counter)
+    categories: dict[str, str] = attrs.field(factory=dict)
+
+
+class Replay:
+    """One engine replaying one log: batches, period closes and streaming tallies; :meth:`finish` sums up.
+
+    ``roster`` registers memberships first; without it subjects and actors are registered as they appear
+    (see the module docstring). ``source`` names the log in error messages.
+    """
+
+    def __init__(self, policy: Policy, store: Store | None = None, roster: Iterable[Membership] | None = None, *,
+                 tenant: str = "default", batch: int = DEFAULT_BATCH, source: str = "events") -> None:
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        self.policy = policy
+        self.registry = MemoryRegistry()
+        self.engine = Engine(policy, store if store is not None else MemoryStore(), tenant=tenant,
+                             registry=self.registry)
+        self.batch_size = batch
+        self.source = source
+        self.inferred = roster is None
+        self.members: list[Membership] = []
+        for record in roster or ():
+            self.registry.add(record)
+            self.members.append(record)
+        self.known = {m.subject for m in self.members}
+        self._batch: list[EventLike] = []
+        self._lines: list[int | None] = []
+        self._ids: set[str] = set()
+        self._tally = _Tally()
+        self._rules = set(policy.rules_by_id)
+        self._settling = {name for name, t in policy.event_types.items() if t.settles or t.repairs}
+        spec = policy.spec
+        kinds = {"month", *policy.scheduled, *(c.window for c in spec.challenges),
+                 *(i.allocate.window for i in spec.catalog if i.allocate is not None)}
+        self._kinds = sorted(kinds, key=_KIND_ORDER.__getitem__)
+        self._windows: dict[str, str] = {}
+        self._first: datetime | None = None
+        self._last: datetime | None = None
+        self._closed: list[str] = []
+        self._repairs_expired = 0
+
+    # -- feeding --------------------------------------------------------------------------------------
+
+    def feed(self, event: EventLike, line: int | None = None) -> None:
+        """Queue one event (submitted with its batch); closes the periods its time has passed first."""
+        moment, event_id, etype, attributes, subject, actor, grid, household = _fields(event)
+        if moment is None:
+            self._fail(EventError("missing or not an ISO time with offset", field="occurred_at",
+                                  event_id=event_id), line)
+        local = moment.astimezone(self.policy.zone)
+        if self._first is None:
+            self._first = local
+            self._windows = {kind: window_id(kind, local.date()) for kind in self._kinds}
+        if self._last is not None and local < self._last:
+            self._tally.out_of_order += 1
+        else:
+            self._last = local
+            self._close_until(local)
+        if self.inferred:
+            self._infer(subject, grid, household, actor)
+        target = attributes.get("event") or attributes.get("repair") if etype in self._settling else None
+        if target is not None and target in self._ids:
+            self.flush()
+        self._batch.append(event)
+        self._lines.append(line)
+        if isinstance(event_id, str):
+            self._ids.add(event_id)
+        if len(self._batch) >= self.batch_size:
+            self.flush()
+
+    def feed_all(self, events: Iterable[EventLike]) -> None:
+        for event in events:
+            self.feed(event)
+
+    def flush(self) -> None:
+        """Submit the queued batch."""
+        if not self._batch:
+            return
+        try:
+            decisions = self.engine.submit_many(self._batch)
+        except (EventError, IdempotencyConflict) as exc:
+            index = exc.index if isinstance(exc, EventError) else next(
+                (i for i, e in enumerate(self._batch) if _fields(e)[1] == exc.event_id), None)
+            self._fail(exc, self._lines[index] if index is not None else None)
+        self._tally.events += len(self._batch)
+        self._batch, self._lines, self._ids = [], [], set()
+        for decision in decisions:
+            self._count(decision)
+
+    def _fail(self, exc: Exception, line: int | None) -> NoReturn:
+        where = f"{self.source}:{line}" if line is not None else self.source
+        raise ReplayError(f"{where}: {exc}") from exc
+
+    def _infer(self, subject: str | None, grid: str | None, household: str | None, actor: str | None) -> None:
+        if subject is not None and grid is not None and subject not in self.known:
+            self._register(Membership(subject, grid, household, ("resident",)))
+        if actor is not None and grid is not None and actor not in self.known:
+            self._register(Membership(actor, grid, None, ("grid_worker",)))
+
+    def _register(self, record: Membership) -> None:
+        self.registry.add(record)
+        self.members.append(record)
+        self.known.add(record.subject)
+
+    # -- closing periods --------------------------------------------------------------------------------
+
+    def _next_close(self) -> tuple[datetime, str] | None:
+        best: tuple[datetime, int, str] | None = None
+        for kind in self._kinds:
+            window = self._windows[kind]
+            end = datetime.combine(window_end(kind, window), time(), self.policy.zone)
+            if best is None or (end, _KIND_ORDER[kind]) < best[:2]:
+                best = (end, _KIND_ORDER[kind], kind)
+        return (best[0], best[2]) if best is not None else None
+
+    def _close_until(self, moment: datetime) -> None:
+        while (found := self._next_close()) is not None and found[0] <= moment:
+            self._close(*found)
+
+    def _close(self, end: datetime, kind: str) -> None:
+        self.flush()
+        window = self._windows[kind]
+        report = self.engine.close_period(window, now=end)
+        for decision in (*report.base, *report.pending_expired):
+            self._count(decision)
+        self._repairs_expired += len(report.repairs_expired)
+        self._closed.append(window)
+        self._windows[kind] = window_id(kind, end.date())
+
+    # -- tallies ----------------------------------------------------------------------------------------
+
+    def _count(self, decision: Decision) -> None:
+        tally = self._tally
+        if decision.duplicate:
+            tally.duplicates += 1
+            return
+        trace = decision.trace
+        own = not trace.event_id.startswith("gp:") and trace.event_type not in self._settling
+        active = False
+        for rule in trace.rules:
+            tally.categories.setdefault(rule.rule_id, rule.category)
+            if rule.rule_id in self._rules and own:
+                tally.matched[rule.rule_id] += 1
+                if (rule.status == "awarded" and rule.granted > 0) or (rule.status == "pending" and rule.base > 0):
+                    active = True
+            if rule.status not in ("awarded",):
+                tally.statuses[rule.status] += 1
+            for step in rule.steps:
+                if step.kind == "repair":
+                    tally.repairs[step.code.rpartition(".")[2]] += 1
+                    continue
+                counts = tally.limits.setdefault(step.limit_id, [0, 0, 0])
+                counts[0] += 1
+                if step.code.endswith(LIMIT_BITS):
+                    counts[1] += 1
+                    counts[2] += abs(step.requested - step.granted)
+        if active:
+            tally.active[trace.grid or "-", trace.occurred_local[:7]].add(trace.subject)
+
+    # -- the summary ------------------------------------------------------------------------------------
+
+    def finish(self) -> SimulationSummary:
+        """Submit what is queued, close the periods up to the end of the last event's month, and sum up."""
+        self.flush()
+        if self._last is not None:
+            horizon = datetime.combine(window_end("month", window_id("month", self._last.date())), time(),
+                                       self.policy.zone)
+            self._close_until(horizon)
+        return _summarise(self)
+
+
+def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, Any], Any, Any, Any, Any]:
+    if isinstance(event, Event):
+        return (event.occurred_at, event.id, event.type, event.attributes, event.subject, event.actor, event.grid,
+                event.household)
+    moment = event.get("occurred_at")
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            moment = None
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        moment = None
+    attributes = event.get("attributes")
+    return (moment, event.get("id"), event.get("type"), attributes if isinstance(attributes, Mapping) else {},
+            event.get("subject"), event.get("actor"), event.get("grid"), event.get("household"))
+
+
+def _categories(replay: Replay) -> dict[str, str]:
+    """Rule id → category for every rule id the ledger can carry (rules, worker credits, challenges)."""
+    policy = replay.policy
+    found = dict(replay._tally.categories)
+    for rule in policy.rules:
+        found.setdefault(rule.id, rule.category)
+        if rule.spec.credit_worker is not None:
+            found.setdefault(f"{rule.id}:worker-credit", rule.spec.credit_worker.category)
+    for challenge in policy.spec.challenges:
+        found.setdefault(f"challenge:{challenge.id}", challenge.category)
+    return found
+
+
+def _months(first: date, last: date) -> list[str]:
+    months, current = [], window_id("month", first)
+    end = window_id("month", last)
+    while current <= end:
+        months.append(current)
+        current = window_id("month", window_end("month", current))
+    return months
+
+
+def _lorenz(points: Sequence[tuple[Fraction, Fraction]]) -> list[list[float]]:
+    if len(points) <= LORENZ_POINTS:
+        return [[float(x), float(y)] for x, y in points]
+    last = len(points) - 1
+    picks = sorted({round(i * last / (LORENZ_POINTS - 1)) for i in range(LORENZ_POINTS)})
+    return [[float(points[i][0]), float(points[i][1])] for i in picks]
+
+
+def _summarise(replay: Replay) -> SimulationSummary:
+    policy, engine, tally = replay.policy, replay.engine, replay._tally
+    zone = policy.zone
+    categories = _categories(replay)
+    residents = [m for m in replay.members if "resident" in m.roles]
+    grid_of: dict[str, str] = {}
+    for record in residents:
+        grid_of.setdefault(record.subject, record.grid)
+    first = replay._first.date() if replay._first is not None else None
+    last = replay._last.date() if replay._last is not None else None
+    months = _months(first, last) if first is not None and last is not None else []
+
+    # One pass over the ledger for the money figures.
+    by_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
+    redemptions: Counter[str] = Counter()
+    by_item: dict[str, Counter[str]] = defaultdict(Counter)
+    subjects: set[str] = set(replay.known)
+    entries: list[Entry] = []
+    for entry in engine.store.entries(engine.tenant):
+        entries.append(entry)
+        subjects.add(entry.subject)
+        account, reason, rule = spendable(entry.subject), entry.reason, entry.rule
+        if entry.credit == account and reason in ISSUED_REASONS:
+            by_rule[rule]["issued"] += entry.amount
+        elif entry.debit == account and entry.credit == DEDUCTIONS:
+            by_rule[rule]["deducted"] += entry.amount
+        elif reason == "repair-restored":
+            by_rule[rule]["restored"] += entry.amount
+        elif reason == "appeal-upheld":
+            by_rule[rule]["reversed"] += entry.amount
+        elif reason == "expired-points":
+            totals["points_expired"] += entry.amount
+        if reason in REDEMPTION_REASONS:
+            redemptions[reason] += 1
+            redemptions[f"{reason}_points"] += entry.amount
+            by_item[rule.removeprefix("item:")][reason] += 1
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    for rule, counts in by_rule.items():
+        by_category[categories.get(rule, rule)].update(counts)
+
+    earned = analytics.earned_by_subject(entries, zone=zone, grid_of=grid_of, population=grid_of,
+                                         reasons=EARNED_REASONS)
+    concentration = analytics.concentration(earned.values())
+    heat = analytics.grid_heat(entries, residents, categories=categories, zone=zone, windows=months)
+    del entries
+
+    participation: dict[str, dict[str, float]] = {}
+    for month in months:
+        start = datetime.combine(date.fromisoformat(f"{month}-01"), time(), zone)
+        end = datetime.combine(window_end("month", month), time(), zone)
+        registered: dict[str, set[str]] = defaultdict(set)
+        for record in residents:
+            if record.overlaps(start, end):
+                registered[record.grid].add(record.subject)
+        for grid, members in sorted(registered.items()):
+            taking_part = tally.active.get((grid, month), set()) & members
+            participation.setdefault(grid, {})[month] = len(taking_part) / len(members)
+
+    board = engine.leaderboard(months[-1], top=10) if months else []
+    leaderboard = [{"subject": s.subject, "grid": s.grid, "earned": s.earned} for s in board]
+
+    ordered = sorted(subjects)
+    balances = engine.store.balances(engine.tenant, [spendable(s) for s in ordered])
+    pendings = engine.store.balances(engine.tenant, [pending(s) for s in ordered])
+    helds = engine.store.balances(engine.tenant, [held(s) for s in ordered])
+    owed = sum(b for b in balances.values() if b > 0)
+    liability: dict[str, Any] = {
+        "points": owed, "holders": sum(1 for b in balances.values() if b > 0),
+        "negative_points": -sum(b for b in balances.values() if b < 0),
+        "pending_points": sum(pendings.values()), "held_points": sum(helds.values()),
+    }
+    valued = [(item.cost, item.id, item.value) for item in policy.spec.catalog if item.value is not None]
+    if valued:
+        cost, item_id, value = min(valued)
+        assert value is not None
+        rates = [v / c for c, _, v in valued if v is not None]
+        liability.update({"valued_at": item_id, "value_per_point": value / cost, "value": owed * value / cost,
+                          "value_low": owed * min(rates), "value_high": owed * max(rates)})
+
+    issued = sum(c["issued"] for c in by_rule.values())
+    deducted = sum(c["deducted"] for c in by_rule.values())
+    restored = sum(c["restored"] for c in by_rule.values())
+    reversed_ = sum(c["reversed"] for c in by_rule.values())
+    rates = [rate for by_month in participation.values() for rate in by_month.values()]
+    summary_totals: dict[str, int | float] = {
+        "events": tally.events, "duplicates": tally.duplicates, "out_of_order": tally.out_of_order,
+        "residents": len(grid_of), "grids": len({m.grid for m in residents}),
+        "households": len({m.household or f"subject:{m.subject}" for m in residents}),
+        "points_issued": issued, "points_deducted": deducted, "points_restored": restored,
+        "points_reversed": reversed_, "points_expired": totals["points_expired"],
+        "points_net": issued - deducted + restored + reversed_ - totals["points_expired"],
+        "pending_verified": tally.statuses["verified"], "pending_rejected": tally.statuses["rejected"],
+        "pending_expired": tally.statuses["expired"],
+        "participation_mean": sum(rates) / len(rates) if rates else 0.0,
+        "periods_closed": len(replay._closed),
+    }
+    repairs = {
+        "opened": tally.repairs["opened"], "refused": tally.repairs["max_per_year"] + tally.repairs["cooldown"],
+        "completed": tally.repairs["completed"], "expired": replay._repairs_expired,
+        "points_restored": restored,
+    }
+    return SimulationSummary(
+        ruleset=policy.ref,
+        period={"start": first.isoformat() if first else "", "end": last.isoformat() if last else ""},
+        totals=summary_totals,
+        by_category={c: _money(counts) for c, counts in sorted(by_category.items())},
+        by_rule={r: {"category": categories.get(r, r), "matched": tally.matched.get(r, 0), **_money(by_rule[r])}
+                 for r in sorted(set(by_rule) | set(tally.matched))},
+        limits={lid: {"applied": c[0], "bit": c[1], "points_cut": c[2]} for lid, c in sorted(tally.limits.items())},
+        participation=participation,
+        earned_by_subject=dict(sorted(earned.items())),
+        grid_of=dict(sorted(grid_of.items())),
+        heat=heat,
+        concentration={"gini": float(concentration.gini), "top10": float(concentration.top10),
+                       "top1": float(concentration.top1), "n": concentration.n, "total": concentration.total,
+                       "lorenz": _lorenz(concentration.lorenz)},
+        leaderboard=leaderboard,
+        repairs=repairs,
+        redemptions={"count": redemptions["redeemed"], "points": redemptions["redeemed_points"],
+                     "held": redemptions["held"], "applied": redemptions["applied"],
+                     "returned": redemptions["returned"], "allocated": redemptions["allocated"],
+                     "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
+        liability=liability,
+    )
+
+
+def _money(counts: Mapping[str, int]) -> dict[str, int]:
+    return {key: int(counts.get(key, 0)) for key in ("issued", "deducted", "restored", "reversed")}
+
+
+def simulate(policy: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
+             store: Store | None = None, tenant: str = "default", batch: int = DEFAULT_BATCH,
+             source: str = "events") -> SimulationSummary:
+    """Replay ``events`` (in time order) under ``policy`` into ``store`` (a fresh memory store by default)
+    and summarise. Raises :class:`ReplayError` at the first event the engine refuses."""
+    replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source)
+    replay.feed_all(events)
+    return replay.finish()
+
+
+# -- comparing two rulesets -------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[int | float], fraction: float) -> float:
+    """The ``fraction`` quantile by linear interpolation between closest ranks (numpy's default, and
+    ``statistics.quantiles(method="inclusive")``): position ``(n − 1) · fraction`` of the sorted values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+def average_ranks(values: Sequence[int | float]) -> list[Fraction]:
+    """1-based ranks, ascending; tied values share the average of the ranks they span (exact)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks: list[Fraction] = [Fraction(0)] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        rank = Fraction(i + j + 2, 2)
+        for k in range(i, j + 1):
+            ranks[order[k]] = rank
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: Sequence[int | float], ys: Sequence[int | float]) -> float | None:
+    """Spearman's rank correlation: the Pearson correlation of the average ranks (so ties are handled
+    exactly, not by the 1 − 6Σd²/(n(n²−1)) shortcut, which assumes no ties). Sums are exact fractions;
+    only the final square root is floating point. None when fewer than two values or either side is
+    constant (the correlation is undefined)."""
+    if len(xs) != len(ys):
+        raise ValueError(f"xs and ys differ in length ({len(xs)} and {len(ys)})")
+    n = len(xs)
+    if n < 2:
+        return None
+    rx, ry = average_ranks(xs), average_ranks(ys)
+    mean = Fraction(n + 1, 2)
+    cov = sum(((a - mean) * (b - mean) for a, b in zip(rx, ry, strict=True)), Fraction(0))
+    vx = sum(((a - mean) ** 2 for a in rx), Fraction(0))
+    vy = sum(((b - mean) ** 2 for b in ry), Fraction(0))
+    if vx == 0 or vy == 0:
+        return None
+    return float(cov) / math.sqrt(float(vx) * float(vy))
+
+
+def _top(earned: Mapping[str, int], count: int) -> list[str]:
+    return [s for s, _ in sorted(earned.items(), key=lambda item: (-item[1], item[0]))[:count]]
+
+
+@attrs.frozen(slots=True)
+class Comparison:
+    """The same log under two rulesets. :meth:`to_dict` gives ``old`` and ``new`` (summaries), ``deltas``
+    {distribution {residents, min, p10, median, p90, max, mean, total, gained, lost, unchanged}, gainers,
+    losers [{subject, grid, old, new, delta}]}, ``rank`` {top10_overlap, spearman}, ``categories``,
+    ``limits``, ``concentration`` and ``liability`` (old, new, delta)."""
+
+    old: SimulationSummary
+    new: SimulationSummary
+    deltas: Mapping[str, Any]
+    rank: Mapping[str, Any]
+    categories: Mapping[str, Mapping[str, int]]
+    limits: Mapping[str, Mapping[str, Any]]
+    concentration: Mapping[str, Mapping[str, float]]
+    liability: Mapping[str, int]
+
+    @classmethod
+    def of(cls, old: SimulationSummary, new: SimulationSummary) -> Comparison:
+        """Compare two summaries of the same log: per resident (union of both populations, 0 where absent)."""
+        before, after = old.earned_by_subject, new.earned_by_subject
+        grid_of = {**old.grid_of, **new.grid_of}
+        subjects = sorted(set(before) | set(after))
+        rows = [(s, before.get(s, 0), after.get(s, 0)) for s in subjects]
+        deltas = [b - a for _, a, b in rows]
+        distribution: dict[str, int | float] = {
+            "residents": len(rows), "min": min(deltas, default=0), "p10": percentile(deltas, 0.1),
+            "median": percentile(deltas, 0.5), "p90": percentile(deltas, 0.9), "max": max(deltas, default=0),
+            "mean": sum(deltas) / len(deltas) if deltas else 0.0, "total": sum(deltas),
+            "gained": sum(1 for d in deltas if d > 0), "lost": sum(1 for d in deltas if d < 0),
+            "unchanged": sum(1 for d in deltas if d == 0),
+        }
+
+        def row(subject: str, a: int, b: int) -> dict[str, Any]:
+            return {"subject": subject, "grid": grid_of.get(subject, ""), "old": a, "new": b, "delta": b - a}
+
+        gainers = [row(*r) for r in sorted(rows, key=lambda r: (-(r[2] - r[1]), r[0])) if r[2] > r[1]][:10]
+        losers = [row(*r) for r in sorted(rows, key=lambda r: (r[2] - r[1], r[0])) if r[2] < r[1]][:10]
+        top_old, top_new = _top(before, 10), _top(after, 10)
+        rank = {"top10_overlap": len(set(top_old) & set(top_new)), "top10_old": top_old, "top10_new": top_new,
+                "spearman": spearman([a for _, a, _ in rows], [b for _, _, b in rows])}
+        categories = {
+            c: {f"{side}_{key}": int(summary.by_category.get(c, {}).get(key, 0))
+                for side, summary in (("old", old), ("new", new)) for key in ("issued", "deducted")}
+            for c in sorted(set(old.by_category) | set(new.by_category))
+        }
+        limits: dict[str, dict[str, Any]] = {}
+        for lid in sorted(set(old.limits) | set(new.limits)):
+            entry: dict[str, Any] = {}
+            for side, summary in (("old", old), ("new", new)):
+                counts = summary.limits.get(lid, {"applied": 0, "bit": 0})
+                entry[f"{side}_applied"], entry[f"{side}_bit"] = counts["applied"], counts["bit"]
+                entry[f"{side}_rate"] = counts["bit"] / counts["applied"] if counts["applied"] else 0.0
+            limits[lid] = entry
+        concentration = {side: {k: float(s.concentration[k]) for k in ("gini", "top10", "top1")}
+                         for side, s in (("old", old), ("new", new))}
+        liability = {"old": int(old.liability["points"]), "new": int(new.liability["points"]),
+                     "delta": int(new.liability["points"]) - int(old.liability["points"])}
+        return cls(old, new, {"distribution": distribution, "gainers": gainers, "losers": losers}, rank,
+                   categories, limits, concentration, liability)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (the compare report's input and ``gridpoints compare --json``)."""
+        result: dict[str, Any] = json.loads(json.dumps({
+            "old": self.old.to_dict(), "new": self.new.to_dict(), "deltas": self.deltas, "rank": self.rank,
+            "categories": self.categories, "limits": self.limits, "concentration": self.concentration,
+            "liability": self.liability,
+        }, default=_plain))
+        return result
+
+
+def compare(old: Policy, new: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
+            batch: int = DEFAULT_BATCH, source: str = "events") -> Comparison:
+    """Replay ``events`` under ``old`` and ``new`` at once (one pass, two memory stores) and compare."""
+    members = list(roster) if roster is not None else None
+    replays = [Replay(policy, MemoryStore(), members, batch=batch, source=source) for policy in (old, new)]
+    for event in events:
+        for replay in replays:
+            replay.feed(event)
+    return Comparison.of(replays[0].finish(), replays[1].finish())
+
+
+__all__ = ["DEFAULT_BATCH", "LIMIT_BITS", "Comparison", "Replay", "ReplayError", "SimulationSummary", "average_ranks",
+           "compare", "memberships", "percentile", "read_jsonl", "read_roster", "simulate", "spearman"]

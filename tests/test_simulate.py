@@ -1,0 +1,319 @@
+"""Replay and compare: hand-checked figures on tiny logs, the JSON contract, the commands' exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import gridpoints
+from gridpoints import _cli_author
+from gridpoints._cli_author import compare as compare_command
+from gridpoints._cli_author import demo
+from gridpoints._cli_author import simulate as simulate_command
+from gridpoints.registry import Membership
+from gridpoints.simulate import (
+    Comparison,
+    Replay,
+    ReplayError,
+    SimulationSummary,
+    average_ranks,
+    compare,
+    memberships,
+    percentile,
+    simulate,
+    spearman,
+)
+from gridpoints.synth import PRESETS, Community
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = """\
+ruleset: tiny
+version: 1
+name: 小社区
+timezone: Asia/Shanghai
+categories: {reward: 奖励分, deduction: 扣分}
+rules:
+  - {id: mediation, on: mediation, points: 10}
+  - {id: noise, on: noise_violation, points: -10, category: deduction}
+limits:
+  - {id: daily-cap, kind: cap, scope: subject, window: day, categories: [reward], limit: LIMIT}
+"""
+
+ROSTER = [
+    {"subject": s, "grid": g, "household": f"h-{s}", "roles": ["resident"], "since": "2025-01-01T00:00:00+08:00"}
+    for s, g in (("a", "g1"), ("b", "g1"), ("c", "g1"), ("d", "g1"), ("e", "g2"), ("f", "g2"))
+]
+
+SUMMARY_KEYS = {"ruleset", "period", "totals", "by_category", "by_rule", "limits", "participation",
+                "earned_by_subject", "grid_of", "heat", "concentration", "leaderboard", "repairs", "redemptions",
+                "liability"}
+
+
+def _policy(limit: int = 30) -> gridpoints.Policy:
+    return gridpoints.load_ruleset(TINY.replace("LIMIT", str(limit)))
+
+
+def _event(n: int, kind: str, subject: str, when: str) -> dict[str, Any]:
+    grid = "g2" if subject in "ef" else "g1"
+    return {"id": f"e{n}", "type": kind, "subject": subject, "grid": grid, "household": f"h-{subject}",
+            "occurred_at": f"2026-{when}+08:00"}
+
+
+#: January: a and b mediate (b also makes noise), c only makes noise, e mediates; February: a mediates.
+LOG = [
+    _event(1, "mediation", "a", "01-05T09:00:00"), _event(2, "mediation", "b", "01-06T09:00:00"),
+    _event(3, "noise_violation", "b", "01-06T23:00:00"), _event(4, "noise_violation", "c", "01-07T23:00:00"),
+    _event(5, "mediation", "e", "01-10T10:00:00"), _event(6, "mediation", "a", "02-02T10:00:00"),
+]
+
+
+def _tiny(limit: int = 30, log: Sequence[dict[str, Any]] = LOG) -> SimulationSummary:
+    return simulate(_policy(limit), log, roster=memberships(ROSTER), batch=2)
+
+
+def test_participation_is_residents_with_an_earning_event_over_registered_residents() -> None:
+    """g1 January: a and b earned (c was only deducted) of 4 residents = 0.5; g2 February: nobody = 0."""
+    summary = _tiny()
+    assert summary.participation == {"g1": {"2026-01": 0.5, "2026-02": 0.25}, "g2": {"2026-01": 0.5, "2026-02": 0.0}}
+    assert summary.totals["participation_mean"] == pytest.approx((0.5 + 0.25 + 0.5 + 0.0) / 4)
+
+
+def test_totals_by_rule_and_category_add_up() -> None:
+    """Four mediations issue 40, two noise violations deduct 20; per rule and per category agree."""
+    summary = _tiny()
+    assert summary.totals["points_issued"] == 40 and summary.totals["points_deducted"] == 20
+    assert summary.totals["points_net"] == 20 and summary.totals["events"] == 6
+    assert summary.by_rule["mediation"] == {"category": "reward", "matched": 4, "issued": 40, "deducted": 0,
+                                            "restored": 0, "reversed": 0}
+    assert summary.by_category["deduction"]["deducted"] == 20
+    assert summary.period == {"start": "2026-01-05", "end": "2026-02-02"}
+    assert summary.totals["periods_closed"] == 2
+
+
+def test_earned_concentration_and_leaderboard() -> None:
+    """Earned points per resident include those who earned nothing; a leads February's leaderboard alone."""
+    summary = _tiny()
+    assert summary.earned_by_subject == {"a": 20, "b": 10, "c": 0, "d": 0, "e": 10, "f": 0}
+    assert summary.grid_of["e"] == "g2"
+    assert summary.leaderboard == [{"subject": "a", "grid": "g1", "earned": 10}]
+    # Gini of [0, 0, 0, 10, 10, 20]: Σ_i Σ_j |xi − xj| / (2 n² μ) = 280 / (2 · 36 · 40/6) = 7/12.
+    assert summary.concentration["gini"] == pytest.approx(7 / 12)
+    assert summary.concentration["lorenz"][0] == [0.0, 0.0] and summary.concentration["lorenz"][-1] == [1.0, 1.0]
+
+
+def test_liability_is_the_sum_of_positive_balances() -> None:
+    """Balances a 20, b 0, c −10, e 10: 30 points owed, 10 owed back by residents below zero."""
+    liability = _tiny().liability
+    assert liability["points"] == 30 and liability["holders"] == 2 and liability["negative_points"] == 10
+
+
+def test_a_cap_that_bites_is_counted_with_the_points_it_cut() -> None:
+    """Three mediations on one day under a 25-point cap: applied 3 times, bit once, 5 points cut."""
+    log = [_event(n, "mediation", "d", f"01-0{n}T0{n}:00:00") for n in (1, 2, 3)]
+    log = [{**e, "occurred_at": f"2026-01-03T0{i + 1}:00:00+08:00"} for i, e in enumerate(log)]
+    summary = _tiny(limit=25, log=log)
+    assert summary.limits == {"daily-cap": {"applied": 3, "bit": 1, "points_cut": 5}}
+    assert summary.earned_by_subject["d"] == 25
+
+
+def test_heat_is_points_per_household_by_grid_and_month() -> None:
+    """g1 January nets 20 − 20 over 4 households: 5 reward and −5 deduction per household."""
+    heat = _tiny().heat
+    assert heat["g1"]["2026-01"] == {"deduction": -5.0, "reward": 5.0}
+    assert heat["g2"]["2026-02"] == {}
+
+
+def test_to_dict_has_the_report_contract() -> None:
+    """to_dict() has exactly the keys the report reads, JSON-serialisable, limits with applied and bit."""
+    data = _tiny().to_dict()
+    assert set(data) == SUMMARY_KEYS
+    assert set(data["period"]) == {"start", "end"}
+    assert {"applied", "bit"} <= set(data["limits"]["daily-cap"])
+    assert {"gini", "top10", "top1", "lorenz"} <= set(data["concentration"])
+    assert set(data["by_category"]["reward"]) >= {"issued", "deducted"}
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_without_a_roster_subjects_are_registered_as_they_appear() -> None:
+    """Inferred population: only those in the log count, so g1 January is 2 of 3 residents seen."""
+    summary = simulate(_policy(), LOG)
+    assert summary.participation["g1"]["2026-01"] == pytest.approx(2 / 3)
+    assert set(summary.earned_by_subject) == {"a", "b", "c", "e"}
+
+
+def test_a_refused_event_names_its_line() -> None:
+    """An unknown event type stops the replay with a ReplayError naming source:line."""
+    policy = _policy()
+    replay = Replay(policy, source="log.jsonl")
+    replay.feed(_event(1, "mediation", "a", "01-05T09:00:00"), 1)
+    replay.feed({**_event(2, "dance", "a", "01-05T10:00:00")}, 2)
+    with pytest.raises(ReplayError, match=r"log\.jsonl:2: .*dance"):
+        replay.finish()
+
+
+def test_a_settlement_waits_for_the_next_batch() -> None:
+    """A verify right after its report in one batch is submitted in a later batch (the engine requires it)."""
+    policy = gridpoints.load_ruleset(ROOT / "rulesets" / "pudong-sunshine.yaml")
+    roster = [Membership("a", "g1", "h1", ("resident",)), Membership("w", "g1", None, ("grid_worker",))]
+    report = {"id": "r1", "type": "hazard_report", "subject": "a", "grid": "g1", "household": "h1",
+              "occurred_at": "2026-01-05T09:00:00+08:00", "attributes": {"severity": 2}}
+    verify = {"id": "v1", "type": "verify", "subject": "a", "grid": "g1", "actor": "w",
+              "occurred_at": "2026-01-05T12:00:00+08:00", "attributes": {"event": "r1"}}
+    summary = simulate(policy, [report, verify], roster=roster)
+    assert summary.totals["pending_verified"] == 1 and summary.by_rule["hazard-report"]["issued"] == 15
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    """p10 of 1..11 is 2; the median of [1, 2, 3, 4] is 2.5; no values give 0."""
+    assert percentile(list(range(1, 12)), 0.1) == 2.0
+    assert percentile([4, 1, 3, 2], 0.5) == 2.5
+    assert percentile([], 0.9) == 0.0
+
+
+def test_spearman_uses_average_ranks_for_ties() -> None:
+    """Ranks of [1, 2, 2, 3] are 1, 2.5, 2.5, 4; against [1, 3, 2, 4] ρ = 4.5 / √(4.5 · 5)."""
+    assert average_ranks([1, 2, 2, 3]) == [1, 2.5, 2.5, 4]
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / (4.5 * 5) ** 0.5)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_compare_a_lowered_cap_gives_known_deltas() -> None:
+    """Cap 30 → 20: d's four same-day mediations (40 asked) lose 10 more; nobody else changes."""
+    log = [*LOG, *[{**_event(10 + n, "mediation", "d", "01-20T08:00:00"), "occurred_at":
+                    f"2026-01-20T0{n}:00:00+08:00"} for n in range(1, 5)]]
+    comparison = compare(_policy(30), _policy(20), log, roster=memberships(ROSTER), batch=3)
+    data = comparison.to_dict()
+    distribution = data["deltas"]["distribution"]
+    assert distribution["min"] == -10 and distribution["max"] == 0 and distribution["lost"] == 1
+    assert distribution["unchanged"] == 5 and distribution["total"] == -10
+    assert data["deltas"]["losers"] == [{"subject": "d", "grid": "g1", "old": 30, "new": 20, "delta": -10}]
+    assert data["deltas"]["gainers"] == []
+    assert data["categories"]["reward"] == {"old_issued": 70, "new_issued": 60, "old_deducted": 0,
+                                            "new_deducted": 0}
+    assert data["limits"]["daily-cap"]["old_bit"] == 1 and data["limits"]["daily-cap"]["new_bit"] == 2
+    assert data["liability"] == {"old": 60, "new": 50, "delta": -10}
+    assert data["rank"]["top10_overlap"] == 6
+    assert data["rank"]["spearman"] == pytest.approx(spearman([20, 10, 0, 30, 10, 0], [20, 10, 0, 20, 10, 0]))
+    assert set(data) >= {"old", "new", "deltas", "rank"} and isinstance(comparison, Comparison)
+
+
+# -- the commands -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A tiny ruleset, its events and its roster as files."""
+    ruleset = tmp_path / "tiny.yaml"
+    ruleset.write_text(TINY.replace("LIMIT", "30"), encoding="utf-8")
+    events = tmp_path / "jan.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in LOG), encoding="utf-8")
+    roster = tmp_path / "jan.roster.jsonl"
+    roster.write_text("".join(json.dumps(r) + "\n" for r in ROSTER), encoding="utf-8")
+    return ruleset, events, roster
+
+
+def test_simulate_json_prints_the_summary(log_files: tuple[Path, Path, Path]) -> None:
+    """`simulate --json` exits 0 with the summary document (roster found beside the events)."""
+    ruleset, events, _ = log_files
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == SUMMARY_KEYS
+    assert data["participation"]["g1"]["2026-01"] == 0.5
+
+
+def test_simulate_tables_and_sqlite_store_agree(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """The SQLite store gives the same summary as memory; the table view names the limits and leaderboard."""
+    ruleset, events, _ = log_files
+    runner = CliRunner()
+    memory = runner.invoke(simulate_command, [str(ruleset), str(events), "--json"])
+    sqlite = runner.invoke(simulate_command, [str(ruleset), str(events), "--json", "--store",
+                                              f"sqlite:///{tmp_path / 'ledger.db'}"])
+    assert sqlite.exit_code == 0, sqlite.output
+    assert json.loads(sqlite.stdout) == json.loads(memory.stdout)
+    tables = runner.invoke(simulate_command, [str(ruleset), str(events)])
+    assert tables.exit_code == 0 and "daily-cap" in tables.stdout and "Leaderboard" in tables.stdout
+
+
+def test_simulate_refused_event_exits_1_naming_the_line(log_files: tuple[Path, Path, Path]) -> None:
+    """A bad event exits 1 with file:line; a missing events file is a usage error (2)."""
+    ruleset, events, _ = log_files
+    with events.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**LOG[0], "id": "bad", "type": "dance"}) + "\n")
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events)])
+    assert result.exit_code == 1 and f"{events}:7" in result.output
+    assert CliRunner().invoke(simulate_command, [str(ruleset), "nowhere.jsonl"]).exit_code == 2
+
+
+def test_simulate_report_without_the_report_module_exits_1(log_files: tuple[Path, Path, Path],
+                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--report exits 1 with a clear message when gridpoints.report cannot be imported."""
+    ruleset, events, _ = log_files
+    monkeypatch.setitem(sys.modules, "gridpoints.report", None)
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--report", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "gridpoints.report" in result.output
+
+
+def test_simulate_report_writes_html(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """--report writes a self-contained HTML page through gridpoints.report.write_report."""
+    pytest.importorskip("plotly")
+    ruleset, events, _ = log_files
+    target = tmp_path / "report.html"
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--report", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "chart-participation" in target.read_text(encoding="utf-8")
+
+
+def test_simulate_several_communities_in_parallel(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A directory of two communities' logs with --workers 2 reports each; same figures as one at a time."""
+    ruleset, events, roster = log_files
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for name in ("east", "west"):
+        (folder / f"{name}.jsonl").write_text(events.read_text(encoding="utf-8"), encoding="utf-8")
+        (folder / f"{name}.roster.jsonl").write_text(roster.read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(folder), "--workers", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert [Path(r["events"]).name for r in runs] == ["east.jsonl", "west.jsonl"]
+    assert runs[0]["summary"] == runs[1]["summary"]
+    assert runs[0]["summary"]["participation"]["g1"]["2026-01"] == 0.5
+
+
+def test_compare_command_json_and_exit_codes(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """`compare --json` exits 0 with old/new/deltas/rank; a ruleset that cannot read the log exits 1."""
+    ruleset, events, _ = log_files
+    lower = tmp_path / "lower.yaml"
+    lower.write_text(TINY.replace("LIMIT", "5"), encoding="utf-8")
+    result = CliRunner().invoke(compare_command, [str(ruleset), str(lower), str(events), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"old", "new", "deltas", "rank", "categories", "limits", "concentration", "liability"} <= set(data)
+    assert data["deltas"]["distribution"]["total"] == -20
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(TINY.replace("LIMIT", "5").replace("  - {id: noise, on: noise_violation, points: -10, "
+                                                         "category: deduction}\n", ""), encoding="utf-8")
+    refused = CliRunner().invoke(compare_command, [str(ruleset), str(narrow), str(events)])
+    assert refused.exit_code == 1 and "noise_violation" in refused.output
+
+
+def test_demo_runs_end_to_end_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demo` (on a small stand-in for Pudong) writes the events, a fresh SQLite ledger and the worker's view."""
+    habits = PRESETS["pudong"]
+    small = Community(60, 1, seed=1, name="pudong", mix=habits.mix, elderly=habits.elderly, preset=habits)
+    monkeypatch.setattr(_cli_author.Community, "from_preset", classmethod(lambda cls, name, seed=1: small))
+    out = tmp_path / "demo"
+    for _ in range(2):  # the second run starts from a fresh ledger
+        result = CliRunner().invoke(demo, ["--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert (out / "gridpoints.db").is_file() and (out / "events.jsonl").is_file()
+    assert "Leaderboard" in result.output and "Participation" in result.output
+    assert "events" in result.output
