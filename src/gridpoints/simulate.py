@@ -220,6 +220,7 @@ class Replay:
         self._windows: dict[str, str] = {}
         self._first: datetime | None = None
         self._last: datetime | None = None
+        self._next: tuple[datetime, str] | None = None
         self._closed: list[str] = []
         self._repairs_expired = 0
 
@@ -231,15 +232,17 @@ class Replay:
         if moment is None:
             self._fail(EventError("missing or not an ISO time with offset", field="occurred_at",
                                   event_id=event_id), line)
-        local = moment.astimezone(self.policy.zone)
         if self._first is None:
-            self._first = local
-            self._windows = {kind: window_id(kind, local.date()) for kind in self._kinds}
-        if self._last is not None and local < self._last:
+            self._first = moment.astimezone(self.policy.zone)
+            self._windows = {kind: window_id(kind, self._first.date()) for kind in self._kinds}
+            self._next = self._next_close()
+        if self._last is not None and moment < self._last:
             self._tally.out_of_order += 1
         else:
-            self._last = local
-            self._close_until(local)
+            # Aware datetimes compare as instants: no zone conversion per event.
+            self._last = moment
+            if self._next is not None and self._next[0] <= moment:
+                self._close_until(moment)
         if self.inferred:
             self._infer(subject, grid, household, actor)
         target = attributes.get("event") or attributes.get("repair") if etype in self._settling else None
@@ -298,8 +301,9 @@ class Replay:
         return (best[0], best[2]) if best is not None else None
 
     def _close_until(self, moment: datetime) -> None:
-        while (found := self._next_close()) is not None and found[0] <= moment:
-            self._close(*found)
+        while self._next is not None and self._next[0] <= moment:
+            self._close(*self._next)
+            self._next = self._next_close()
 
     def _close(self, end: datetime, kind: str) -> None:
         self.flush()
@@ -347,7 +351,8 @@ class Replay:
         """Submit what is queued, close the periods up to the end of the last event's month, and sum up."""
         self.flush()
         if self._last is not None:
-            horizon = datetime.combine(window_end("month", window_id("month", self._last.date())), time(),
+            last = self._last.astimezone(self.policy.zone).date()
+            horizon = datetime.combine(window_end("month", window_id("month", last)), time(),
                                        self.policy.zone)
             self._close_until(horizon)
         return _summarise(self)
@@ -409,7 +414,7 @@ def _summarise(replay: Replay) -> SimulationSummary:
     for record in residents:
         grid_of.setdefault(record.subject, record.grid)
     first = replay._first.date() if replay._first is not None else None
-    last = replay._last.date() if replay._last is not None else None
+    last = replay._last.astimezone(zone).date() if replay._last is not None else None
     months = _months(first, last) if first is not None and last is not None else []
 
     # One pass over the ledger for the money figures.

@@ -232,6 +232,10 @@ class _Kind:
     weight: float
     attributes: tuple[_Attribute, ...]
     rules: tuple[CompiledRule, ...]
+    #: Whether events of this kind may have follow-ups (verification, repair, appeal).
+    follows: bool = False
+    #: Whether any rule's condition is tested (the event-level context is built only then).
+    conditional: bool = False
 
 
 def _condition_literals(node: Any, found: dict[str, list[Any]]) -> None:
@@ -371,7 +375,9 @@ class _Menu:
             weight = type_weights.get(etype.name, default)
             if weight <= 0:
                 continue
-            kind = _Kind(etype.name, deduction, weight, _attributes(policy, etype, value_weights), etype.rules)
+            follows = deduction or any(rule.spec.verify is not None or _sign(rule) < 0 for rule in etype.rules)
+            kind = _Kind(etype.name, deduction, weight, _attributes(policy, etype, value_weights), etype.rules,
+                         follows, any(rule.predicate is not None for rule in etype.rules))
             (deductions if deduction else positive).append(kind)
         return cls(tuple(positive), tuple(itertools.accumulate(k.weight for k in positive)),
                    tuple(deductions), tuple(itertools.accumulate(k.weight for k in deductions)))
@@ -521,8 +527,9 @@ class Community:
                     "occurred_at": raw.at.isoformat(), "attributes": raw.attributes,
                 }
                 ready.append((raw.at, next(serial), event))
-                for at, follow_up, restore in self._follow_ups(rng, policy, state, raw, event):
-                    heapq.heappush(due, (at, next(serial), follow_up, restore))
+                if raw.kind.follows:
+                    for at, follow_up, restore in self._follow_ups(rng, policy, state, raw, event):
+                        heapq.heappush(due, (at, next(serial), follow_up, restore))
             midnight = datetime.combine(day + timedelta(days=1), time(), CST)
             restores: list[tuple[int, int]] = []
             while due and due[0][0] < midnight:
@@ -550,23 +557,21 @@ class Community:
                 hours = _HOURS["old" if old else ("weekend" if weekend else "weekday")]
                 for _ in range(_poisson(rng, rate * len(members))):
                     kind = _pick(rng, menu.positive, menu.positive_cumulative)
-                    self._draw(rng, policy, day, members[rng.randrange(len(members))], kind, hours, raws)
+                    self._draw(rng, day, members[int(rng.random() * len(members))], kind, hours, raws)
             if menu.deductions:
                 rate = persona.violations * season * VIOLATION_WEEKDAY[weekend]
                 for _ in range(_poisson(rng, rate * len(members))):
                     kind = _pick(rng, menu.deductions, menu.deduction_cumulative)
-                    self._draw(rng, policy, day, members[rng.randrange(len(members))], kind, _HOURS["violation"],
-                               raws)
+                    self._draw(rng, day, members[int(rng.random() * len(members))], kind, _HOURS["violation"], raws)
         raws.sort(key=lambda raw: (raw.at, raw.resident))
         return raws
 
-    def _draw(self, rng: random.Random, policy: Policy, day: date, resident: int, kind: _Kind,
-              hours: tuple[list[int], list[float]], raws: list[_Raw]) -> None:
-        hour = _pick(rng, hours[0], hours[1])
-        at = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), CST)
-        context = {"subject": self.subjects[resident], "grid": self.grid_ids[self.resident_grid[resident]],
-                   "household": self.household_ids[self.resident_household[resident]], "community": None,
-                   "actor": None}
+    def _draw(self, rng: random.Random, day: date, resident: int, kind: _Kind, hours: tuple[list[int], list[float]],
+              raws: list[_Raw]) -> None:
+        hour = hours[0][bisect.bisect_right(hours[1], rng.random() * hours[1][-1])]
+        second = int(rng.random() * 3600)
+        at = datetime.combine(day, time(hour, second // 60, second % 60), CST)
+        context = self._context(resident) if kind.conditional else {}
         # A value a points table has no row for would be an error, not a zero: draw again (a few times).
         for _ in range(4):
             attributes = {a.name: a.draw(rng) for a in kind.attributes if a.presence >= 1 or rng.random() < a.presence}
@@ -577,6 +582,12 @@ class Community:
                 continue
             raws.append(_Raw(at, resident, kind, attributes, matched))
             return
+
+    def _context(self, resident: int) -> dict[str, Any]:
+        """The event-level fields a rule's condition may read (``event.subject`` …), as the engine passes them."""
+        return {"subject": self.subjects[resident], "grid": self.grid_ids[self.resident_grid[resident]],
+                "household": self.household_ids[self.resident_household[resident]], "community": None,
+                "actor": None}
 
     # -- follow-ups -----------------------------------------------------------------------------------
 
