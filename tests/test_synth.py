@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import gridpoints
 from gridpoints._cli_author import synth
 from gridpoints.simulate import memberships, simulate
-from gridpoints.synth import PRESETS, Community
+from gridpoints.synth import PRESETS, Community, add_months
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = {name: gridpoints.load_ruleset(ROOT / "rulesets" / f"{p.ruleset}.yaml") for name, p in PRESETS.items()}
@@ -207,3 +207,11 @@ def test_first_events_of_a_preset_are_stable() -> None:
     head = list(itertools.islice(Community.from_preset("tianhe", 1).events(RULESETS["tianhe"], START, 1), 3))
     assert [e["id"] for e in head] == [f"tianhe-260301-{n:05d}" for n in range(3)]
     assert all(str(e["occurred_at"]).startswith("2026-03-01T00:") for e in head)
+
+
+def test_a_period_ends_on_the_same_day_months_later() -> None:
+    """add_months keeps the day of the month, clamped: Jan 31 + 1 → Feb 28; a period from Jan 15 ends Feb 15."""
+    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert add_months(date(2026, 11, 15), 2) == date(2027, 1, 15)
+    last = list(_small(households=100).events(RULESETS["pudong"], date(2026, 1, 15), 1))[-1]
+    assert str(last["occurred_at"]) < "2026-02-15"

@@ -319,17 +319,25 @@ def print_summary(console: Console, data: Mapping[str, Any], policy: gridpoints.
         console.print(_table(title, ("", "value"), rows))
 
 
+#: Up to this many grids, participation is shown grid by grid (months as columns).
+GRID_TABLE_MAX = 30
+
+
 def participation_table(participation: Mapping[str, Mapping[str, float]]) -> Table:
-    """Months as rows: the mean over grids, and the lowest and highest grid."""
+    """Grid by grid (months as columns) for up to :data:`GRID_TABLE_MAX` grids; otherwise months as rows
+    with the mean over grids and the lowest and highest grid."""
     months = sorted({m for by_month in participation.values() for m in by_month})
+    if len(participation) <= GRID_TABLE_MAX and len(months) <= 12:
+        return _table("Participation per grid", ("grid", *months), [
+            (grid, *(f"{by_month[m]:.1%}" if m in by_month else "-" for m in months))
+            for grid, by_month in sorted(participation.items())])
     rows = []
     for month in months:
         rates = sorted((by_month[month], grid) for grid, by_month in participation.items() if month in by_month)
         mean = sum(r for r, _ in rates) / len(rates)
         rows.append((month, len(rates), f"{mean:.1%}", f"{rates[0][1]} {rates[0][0]:.1%}",
                      f"{rates[-1][1]} {rates[-1][0]:.1%}"))
-    return _table("Participation (residents with an earning event of their own)",
-                  ("month", "grids", "mean", "lowest grid", "highest grid"), rows)
+    return _table("Participation by month", ("month", "grids", "mean", "lowest grid", "highest grid"), rows)
 
 
 # -- compare --------------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ Definitions (each figure says what it counts):
 - a limit *applied* each time a trace step names it; it *bit* when the step's code ends in
   ``truncated``, ``rejected`` or ``reduced``; ``points_cut`` sums requested − granted over those steps.
 - *liability*: the sum of positive spendable balances at the end (points the community owes), valued at
-  the catalog's cheapest item (value ÷ cost) when the catalog gives values.
+  the catalog's cheapest item (value ÷ cost) when the catalog gives values; with the residents' median,
+  90th-percentile and largest balance.
 
 Without a roster the registered population is whoever appears in the log: each subject is registered as
 a resident of the grid and household of their first event, each unknown actor as that grid's worker.
@@ -477,6 +478,10 @@ def _summarise(replay: Replay) -> SimulationSummary:
         "negative_points": -sum(b for b in balances.values() if b < 0),
         "pending_points": sum(pendings.values()), "held_points": sum(helds.values()),
     }
+    resident_balances = [balances[spendable(s)] for s in grid_of]
+    liability.update({"balance_median": percentile(resident_balances, 0.5),
+                      "balance_p90": percentile(resident_balances, 0.9),
+                      "balance_max": max(resident_balances, default=0)})
     valued = [(item.cost, item.id, item.value) for item in policy.spec.catalog if item.value is not None]
     if valued:
         cost, item_id, value = min(valued)

@@ -29,6 +29,7 @@ mall, not events). Times carry ``+08:00``.
 from __future__ import annotations
 
 import bisect
+import calendar
 import heapq
 import itertools
 import math
@@ -192,12 +193,10 @@ def _nice(value: float) -> float | int:
 
 
 def add_months(day: date, months: int) -> date:
-    """The first day of the month ``months`` after ``day``'s month (``day`` itself if ``months`` is 0 and
-    ``day`` is a first of month)."""
-    if months == 0:
-        return day
+    """The same day of the month ``months`` calendar months later, clamped to that month's length."""
     total = day.year * 12 + day.month - 1 + months
-    return date(total // 12, total % 12 + 1, 1)
+    year, month = total // 12, total % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 # -- what a policy lets residents do --------------------------------------------------------------------
@@ -488,8 +487,9 @@ class Community:
 
     def roster(self, since: date = DEFAULT_SINCE) -> Iterator[dict[str, Any]]:
         """Memberships as plain dicts — ``subject``, ``grid``, ``household``, ``roles``, ``age``, ``since`` —
-        grid workers first (role ``grid_worker``, no household in the community), then residents.
-        ``age`` is a host attribute (gridpoints keeps none); ``since`` is midnight of ``since`` at +08:00."""
+        grid workers first (role ``grid_worker``, no household in the community), then residents, who also
+        carry their ``persona`` (the generator's ground truth, for checking analytics against). ``age`` and
+        ``persona`` are host attributes (gridpoints keeps none); ``since`` is midnight of ``since`` at +08:00."""
         start = datetime.combine(since, time(), CST).isoformat()
         for worker, grid, age in zip(self.workers, self.grid_ids, self.worker_ages, strict=True):
             yield {"subject": worker, "grid": grid, "household": None, "roles": ["grid_worker"], "age": age,
@@ -502,13 +502,13 @@ class Community:
     # -- events ---------------------------------------------------------------------------------------
 
     def events(self, policy: Policy, start: date, months: int) -> Iterator[dict[str, Any]]:
-        """Events of ``months`` calendar months from ``start`` (a date; the period ends at the first of the
-        month ``months`` later), in time order: ``id``, ``type``, ``subject``, ``grid``, ``household``,
+        """Events of ``months`` calendar months from ``start`` (a date; the period ends, exclusive, on the same
+        day ``months`` months later), in time order: ``id``, ``type``, ``subject``, ``grid``, ``household``,
         ``occurred_at`` (ISO 8601, +08:00), ``attributes`` and, for settlements, ``actor``."""
         if months < 0:
             raise ValueError(f"months must not be negative, got {months}")
         menu = _Menu.of(policy, self.preset)
-        end = add_months(start, months) if months else start
+        end = add_months(start, months)
         state = _State()
         due: list[tuple[datetime, int, dict[str, Any], tuple[int, int] | None]] = []
         serial = itertools.count()
