@@ -313,3 +313,14 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
     status = run_check(str(ruleset), examples, out, seed=seed)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
+
+
+def _register_author_commands() -> None:
+    # The policy-author tools (synth, simulate, compare, demo) live in their own module.
+    from gridpoints._cli_author import compare, demo, simulate, synth
+
+    for command in (synth, simulate, compare, demo):
+        cli.add_command(command)
+
+
+_register_author_commands()
