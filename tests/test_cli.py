@@ -338,3 +338,26 @@ def test_check_fails_an_unfair_ruleset_with_a_counter_example(tmp_path: Path) ->
     assert "FAIL equal_treatment" in result.output
     example = [line for line in result.output.splitlines() if line.startswith('{"id"')]
     assert example and all(json.loads(line)["type"] == "patrol" for line in example)
+
+
+def test_verify_reports_a_clean_ledger_then_an_edit(tmp_path: Path) -> None:
+    """verify exits 0 on an untouched SQLite ledger and 1, naming the first bad seq, after an amount is edited."""
+    import sqlite3
+
+    db = tmp_path / "ledger.db"
+    store = f"sqlite:///{db}"
+    assert invoke("run", "--store", store, PUDONG, str(EXAMPLES / "pudong-events.jsonl")).exit_code == 0
+    clean = invoke("verify", store)
+    assert clean.exit_code == 0 and "ok:" in clean.output
+    with sqlite3.connect(db) as conn:
+        for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f"DROP TRIGGER {trigger}")  # a malicious administrator gets round append-only
+        conn.execute("UPDATE gridpoints_entries SET amount = amount + 5 WHERE seq = 3")
+    tampered = invoke("verify", store)
+    assert tampered.exit_code == 1 and "first bad seq 3" in tampered.output
+
+
+def test_verify_usage_problems_exit_2(tmp_path: Path) -> None:
+    """A malformed anchor is refused with exit 2."""
+    result = invoke("verify", f"sqlite:///{tmp_path / 'x.db'}", "--anchor", "nonsense")
+    assert result.exit_code == 2 and "anchor" in result.output

@@ -315,6 +315,21 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
     sys.exit(status)
 
 
+@cli.command()
+@click.argument("url")
+@click.option("--tenant", default="default", show_default=True, help="Tenant whose ledger to audit.")
+@click.option("--anchor", metavar="HASH@SEQ", help="A head recorded earlier (Engine.head()): detects truncation.")
+def verify(url: str, tenant: str, anchor: str | None) -> None:
+    """Audit the ledger at URL: walk the hash chain and recompute every balance; report the first bad
+    sequence number of an edited, deleted or reordered entry (exit 1), or a store that cannot be read (2)."""
+    from gridpoints.audit import run_verify
+
+    out = io.StringIO()
+    status = run_verify(url, tenant, anchor, out)
+    click.echo(out.getvalue(), nl=False)
+    sys.exit(status)
+
+
 def _register_author_commands() -> None:
     # The policy-author tools (synth, simulate, compare, demo) live in their own module.
     from gridpoints._cli_author import compare, demo, simulate, synth
