@@ -1,4 +1,5 @@
-"""The ``gridpoints`` command: ``lint``, ``schema``, ``run`` and ``explain``.
+"""The ``gridpoints`` command: ``lint``, ``schema``, ``run``, ``explain``, ``check``, ``verify``, ``synth``,
+``simulate``, ``compare`` and ``demo``.
 
 The commands live in :mod:`gridpoints._cli` and need the ``cli`` extra (click and rich); this module
 stays importable without them so that :func:`main` can say how to install the extra instead of failing
