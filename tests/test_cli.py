@@ -361,3 +361,11 @@ def test_verify_usage_problems_exit_2(tmp_path: Path) -> None:
     """A malformed anchor is refused with exit 2."""
     result = invoke("verify", f"sqlite:///{tmp_path / 'x.db'}", "--anchor", "nonsense")
     assert result.exit_code == 2 and "anchor" in result.output
+
+
+def test_the_command_lists_every_tool() -> None:
+    """The installed `gridpoints` group carries the core, audit, fairness and policy-author commands."""
+    from gridpoints.cli import command
+
+    assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "synth", "simulate",
+                                       "compare", "demo"}

@@ -62,7 +62,8 @@ def read_events(path: Path) -> list[EventLine]:
     return events
 
 
-def _load_policy(path: Path) -> gridpoints.Policy:
+def load_policy(path: Path) -> gridpoints.Policy:
+    """The compiled ruleset at ``path``; on errors print each located issue and fail the command (exit 1)."""
     try:
         return gridpoints.load_ruleset(path)
     except RulesetError as exc:
@@ -254,7 +255,7 @@ def schema(output: Path | None, check: Path | None) -> None:
               help="Events per submit_many transaction.")
 def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: bool, batch: int) -> None:
     """Submit the events in EVENTS.jsonl under RULESET; print balances and a summary."""
-    policy = _load_policy(ruleset)
+    policy = load_policy(ruleset)
     events = read_events(events_file)
     engine = _open_engine(policy, store_url, tenant)
     try:
@@ -285,7 +286,7 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     """Replay EVENTS.jsonl up to and including --event in a memory store and explain that event's decision."""
-    policy = _load_policy(ruleset)
+    policy = load_policy(ruleset)
     events = read_events(events_file)
     position = next((i for i, line in enumerate(events) if line.data.get("id") == event_id), None)
     if position is None:
@@ -328,14 +329,3 @@ def verify(url: str, tenant: str, anchor: str | None) -> None:
     status = run_verify(url, tenant, anchor, out)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
-
-
-def _register_author_commands() -> None:
-    # The policy-author tools (synth, simulate, compare, demo) live in their own module.
-    from gridpoints._cli_author import compare, demo, simulate, synth
-
-    for command in (synth, simulate, compare, demo):
-        cli.add_command(command)
-
-
-_register_author_commands()

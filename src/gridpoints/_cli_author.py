@@ -21,7 +21,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 import gridpoints
-from gridpoints.errors import MissingExtra, RulesetError, StoreError
+from gridpoints._cli import load_policy
+from gridpoints.errors import MissingExtra, StoreError
 from gridpoints.simulate import (
     DEFAULT_BATCH,
     Comparison,
@@ -46,15 +47,6 @@ def default_ruleset(name: str) -> Path:
         if candidate.is_file():
             return candidate
     raise click.UsageError(f"no rulesets/{name}.yaml here; pass --ruleset PATH")
-
-
-def _policy(path: Path) -> gridpoints.Policy:
-    try:
-        return gridpoints.load_ruleset(path)
-    except RulesetError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        raise click.ClickException(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))") from None
 
 
 def _report_writer(name: str) -> Callable[..., Any]:
@@ -117,7 +109,7 @@ def synth(preset: str | None, households: int | None, grids: int | None, months:
         if preset is None:
             raise click.UsageError("a custom community needs --ruleset PATH")
         ruleset_path = default_ruleset(PRESETS[preset].ruleset)
-    policy = _policy(ruleset_path)
+    policy = load_policy(ruleset_path)
     if roster_path is not None:
         _write_lines(roster_path, community.roster())
     count = _write_lines(output, community.events(policy, first, months))
@@ -235,7 +227,7 @@ def simulate(ruleset: Path, events: tuple[Path, ...], rosters: tuple[Path, ...],
     """Replay EVENTS (JSON Lines files, or directories of them) under RULESET and show what a community
     worker and an auditor look at: points by category and rule, limits that bit, participation per grid
     and month, concentration, the leaderboard, repairs, redemptions and outstanding points."""
-    policy = _policy(ruleset)
+    policy = load_policy(ruleset)
     writer = _report_writer("write_report") if report_path is not None else None
     files = _event_files(events)
     paired = _rosters(files, rosters)
@@ -357,7 +349,7 @@ def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bo
             batch: int, lang: str) -> None:
     """Replay EVENTS under OLD and NEW in one pass and show who gains and loses, how rankings move, and how
     totals, limits, concentration and outstanding points change."""
-    before, after = _policy(old), _policy(new)
+    before, after = load_policy(old), load_policy(new)
     writer = _report_writer("write_compare_report") if report_path is not None else None
     roster = roster if roster is not None else _rosters([events], [])[0]
     members = read_roster(roster) if roster is not None else None
@@ -423,7 +415,7 @@ def demo(out: Path, lang: str) -> None:
     worker sees and write OUT/report.html."""
     started = time.perf_counter()
     ruleset = default_ruleset("pudong-sunshine")
-    policy = _policy(ruleset)
+    policy = load_policy(ruleset)
     out.mkdir(parents=True, exist_ok=True)
     database = out / "gridpoints.db"
     for stale in (database, out / "gridpoints.db-journal", out / "gridpoints.db-wal", out / "gridpoints.db-shm"):

@@ -27,10 +27,14 @@ def command() -> click.Group:
     """The click command group; raises :class:`~gridpoints.errors.MissingExtra` without the ``cli`` extra."""
     try:
         from gridpoints._cli import cli
+        from gridpoints._cli_author import compare, demo, simulate, synth
     except ModuleNotFoundError as exc:
         if exc.name not in ("click", "rich") and not (exc.name or "").startswith(("click.", "rich.")):
             raise
         raise MissingExtra("cli", "the gridpoints command") from exc
+    # The policy-author tools live in their own module, which builds on the core commands' helpers.
+    for author_command in (synth, simulate, compare, demo):
+        cli.add_command(author_command)
     return cli
 
 

@@ -49,26 +49,26 @@ __all__ = [
 SCHEMA_ID = "https://gridpoints.dev/schema/ruleset.schema.json"
 
 
-def load_spec(path_or_text: str | Path) -> RulesetSpec:
-    """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place."""
+def _validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
     source = read_source(path_or_text)
     spec = parse_spec(source)
     issues = check(spec, source)
     if issues:
         raise RulesetError(issues)
-    return spec
+    return spec, source.name
+
+
+def load_spec(path_or_text: str | Path) -> RulesetSpec:
+    """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place."""
+    return _validated(path_or_text)[0]
 
 
 def load_ruleset(path_or_text: str | Path) -> Policy:
     """Load, validate and compile a ruleset from a YAML file path or YAML text."""
     from gridpoints.compile import compile_policy
 
-    source = read_source(path_or_text)
-    spec = parse_spec(source)
-    issues = check(spec, source)
-    if issues:
-        raise RulesetError(issues)
-    return compile_policy(spec, source.name)
+    spec, name = _validated(path_or_text)
+    return compile_policy(spec, name)
 
 
 def json_schema() -> dict[str, Any]:
