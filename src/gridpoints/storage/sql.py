@@ -48,6 +48,7 @@ Privacy
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -317,10 +318,15 @@ class _SQLTransaction:
 
 # -- bulk reads and writes --------------------------------------------------------------------------------
 #
-# Portable SQLAlchemy Core statements (IN lists and executemany, in chunks) serve SQLite and MySQL/MariaDB,
-# whose drivers turn an executemany into one multi-row statement or run it in process. PostgreSQL gets one
-# statement per operation whatever the batch size: keys travel as arrays, matched with ANY or unnest, so
-# the statement text never changes (the server prepares it once) and a 1000-event batch is ten round trips.
+# Portable SQLAlchemy Core statements (IN lists and executemany, in chunks) serve MySQL/MariaDB and most of
+# SQLite, whose drivers turn an executemany into one multi-row statement or run it in process. PostgreSQL
+# gets one statement per operation whatever the batch size: keys travel as arrays (bound in binary, so no
+# quoting), and the statement text never changes, so the server prepares it once. Keyed reads walk the
+# keys and look each up by primary key (a LATERAL subquery on PostgreSQL, a forced join order over
+# json_each on SQLite): a read of 1,000 keys costs 1,000 index probes however large the table, where
+# `= ANY(array)` on a prepared statement's generic plan, a hash join planned on stale statistics, or
+# SQLite's row-value IN could each read every row of the tenant — a cost per event that grew with the
+# ledger.
 
 
 @functools.cache
@@ -331,15 +337,18 @@ def _pg_sql(prefix: str) -> dict[str, str]:
     arrays = ", ".join(f"%({name})b::{'bigint' if name in _BIGINT_COLUMNS else 'text'}[]"
                        for name in _ENTRY_COLUMNS if name != "tenant")
     return {
-        "events": f"SELECT event_id, fingerprint, decision FROM {p}events "
-                  f"WHERE tenant = %(tenant)s AND event_id = ANY(%(ids)b::text[])",
-        "counters": f'SELECT c.scope, c.scope_id, c.metric, c."window", c.value FROM {p}counters c '
-                    f"JOIN unnest(%(scopes)b::text[], %(scope_ids)b::text[], %(metrics)b::text[], "
+        "events": f"SELECT e.event_id, e.fingerprint, e.decision FROM unnest(%(ids)b::text[]) AS k(id) "
+                  f"CROSS JOIN LATERAL (SELECT event_id, fingerprint, decision FROM {p}events "
+                  f"WHERE tenant = %(tenant)s AND event_id = k.id LIMIT 1) AS e",
+        "counters": f'SELECT k.scope, k.scope_id, k.metric, k.win, c.value '
+                    f"FROM unnest(%(scopes)b::text[], %(scope_ids)b::text[], %(metrics)b::text[], "
                     f"%(windows)b::text[]) AS k(scope, scope_id, metric, win) "
-                    f'ON c.scope = k.scope AND c.scope_id = k.scope_id AND c.metric = k.metric '
-                    f'AND c."window" = k.win WHERE c.tenant = %(tenant)s',
-        "balances": f"SELECT account, balance FROM {p}balances "
-                    f"WHERE tenant = %(tenant)s AND account = ANY(%(accounts)b::text[])",
+                    f"CROSS JOIN LATERAL (SELECT value FROM {p}counters WHERE tenant = %(tenant)s "
+                    f'AND scope = k.scope AND scope_id = k.scope_id AND metric = k.metric AND "window" = k.win '
+                    f"LIMIT 1) AS c",
+        "balances": f"SELECT k.account, b.balance FROM unnest(%(accounts)b::text[]) AS k(account) "
+                    f"CROSS JOIN LATERAL (SELECT balance FROM {p}balances "
+                    f"WHERE tenant = %(tenant)s AND account = k.account LIMIT 1) AS b",
         "insert_entries": f"INSERT INTO {p}entries ({columns}) SELECT %(tenant)s, * FROM unnest({arrays})",
         "add_balances": f"INSERT INTO {p}balances (tenant, account, balance) "
                         f"SELECT %(tenant)s, * FROM unnest(%(accounts)b::text[], %(deltas)b::bigint[]) "
@@ -390,9 +399,12 @@ def _read_counters(conn: Connection, t: Tables, family: Family, tenant: str,
     result = dict.fromkeys(keys, 0)
     if not result:
         return result
+    pages: Iterable[Any]
     if family == "postgresql":
-        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["counters"],
-                                                     {"tenant": tenant, **_key_arrays(result)})]
+        pages = [conn.exec_driver_sql(_pg_sql(t.prefix)["counters"], {"tenant": tenant, **_key_arrays(result)})]
+    elif family == "sqlite":
+        pages = (conn.exec_driver_sql(_sqlite_counters(t.prefix), (json.dumps([list(k) for k in chunk]), tenant))
+                 for chunk in _chunks(list(result)))
     else:
         c = t.counters
         key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
@@ -403,6 +415,16 @@ def _read_counters(conn: Connection, t: Tables, family: Family, tenant: str,
         for scope, scope_id, metric, window, value in rows:
             result[CounterKey(scope, scope_id, metric, window)] = int(value)
     return result
+
+
+@functools.cache
+def _sqlite_counters(prefix: str) -> str:
+    """Counters by key on SQLite: CROSS JOIN keeps json_each outermost, so each key is one primary-key probe."""
+    p = check_prefix(prefix)
+    return (f'SELECT c.scope, c.scope_id, c.metric, c."window", c.value FROM json_each(?) AS k '
+            f"CROSS JOIN {p}counters AS c ON c.tenant = ? AND c.scope = json_extract(k.value, '$[0]') "
+            f"AND c.scope_id = json_extract(k.value, '$[1]') AND c.metric = json_extract(k.value, '$[2]') "
+            f"AND c.\"window\" = json_extract(k.value, '$[3]')")
 
 
 def _read_balances(conn: Connection, t: Tables, family: Family, tenant: str,
