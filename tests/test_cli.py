@@ -369,3 +369,19 @@ def test_the_command_lists_every_tool() -> None:
 
     assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "synth", "simulate",
                                        "compare", "demo"}
+
+
+def test_db_upgrade_creates_prefixed_tables_and_is_repeatable(tmp_path: Path) -> None:
+    """db upgrade makes the schema under a host's prefix, reports its version, and changes nothing on a rerun."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'host.db'}"
+    first = invoke("db", "upgrade", url, "--prefix", "host_gp_")
+    again = invoke("db", "upgrade", url, "--prefix", "host_gp_")
+    assert first.exit_code == again.exit_code == 0 and first.output == again.output
+    assert "schema version" in first.output
+    with sqlite3.connect(tmp_path / "host.db") as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"host_gp_entries", "host_gp_events", "host_gp_counters"} <= tables
+    assert all(name.startswith("host_gp_") for name in tables)
+    assert invoke("db", "upgrade", "nosuch://x").exit_code == 1

@@ -329,3 +329,26 @@ def verify(url: str, tenant: str, anchor: str | None) -> None:
     status = run_verify(url, tenant, anchor, out)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
+
+
+@cli.group()
+def db() -> None:
+    """Manage a SQL store's schema."""
+
+
+@db.command("upgrade")
+@click.argument("url")
+@click.option("--prefix", "table_prefix", default="gridpoints_", show_default=True,
+              help="Table name prefix, so the tables can live in a host's own database.")
+def db_upgrade(url: str, table_prefix: str) -> None:
+    """Create or upgrade the gridpoints tables at URL (sqlite:///…, postgresql://…, mysql://…) and print the
+    schema version. Safe to run again; refuses a database whose schema is newer than this gridpoints."""
+    try:
+        from gridpoints.storage.sql import upgrade
+    except ModuleNotFoundError as exc:
+        raise click.ClickException("the SQL store needs SQLAlchemy: pip install 'gridpoints[sql]'") from exc
+    try:
+        version = upgrade(url, table_prefix=table_prefix)
+    except (StoreError, ValueError) as exc:
+        raise click.ClickException(f"cannot upgrade {url}: {exc}") from exc
+    click.echo(f"{url}: gridpoints schema version {version} (tables {table_prefix}*)")
