@@ -28,7 +28,7 @@ Transactions and retries — the contract with the engine
     redo. A deadlock, serialization conflict, lock wait timeout or "database is locked" — and an event id
     inserted concurrently by another writer — raises :class:`~gridpoints.errors.SerializationFailure`
     from the driver error, and the caller re-runs the whole block from the start, reading everything
-    afresh; :func:`gridpoints.storage.retrying` does that a bounded number of times with jittered backoff.
+    afresh; :class:`~gridpoints.Engine` does that a bounded number of times with jittered backoff.
     An unreachable or lost database raises :class:`~gridpoints.errors.StoreUnavailable`; every other driver
     error :class:`~gridpoints.errors.StoreError`. All are raised ``from`` the driver error.
 
