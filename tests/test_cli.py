@@ -367,8 +367,8 @@ def test_the_command_lists_every_tool() -> None:
     """The installed `gridpoints` group carries the core, audit, fairness and policy-author commands."""
     from gridpoints.cli import command
 
-    assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "synth", "simulate",
-                                       "compare", "demo"}
+    assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "db", "synth",
+                                       "simulate", "compare", "demo"}
 
 
 def test_db_upgrade_creates_prefixed_tables_and_is_repeatable(tmp_path: Path) -> None:
