@@ -4,7 +4,8 @@ The workload: ``Community.from_preset("tianhe", seed=1)`` — 12,000 households 
 grids — generating events day by day under ``rulesets/tianhe-vitality.yaml`` (about 240,000 events a month,
 so 2–3 million a year, verifications and repair tasks included). The events stream straight from the
 generator into :class:`gridpoints.simulate.Replay` over a ``MemoryStore`` (``submit_many`` batches of
-1,000, a period close at each month's end), and the summary is computed at the end. Nothing is written to
+1,000, a period close at each month's end, ``freeze_gc`` on as in the commands), and the summary is
+computed at the end. Nothing is written to
 disk, so what is timed is generation + the engine + the summary.
 
 Each measurement runs in a fresh child process, which reports its wall time and its peak resident set size
@@ -83,7 +84,7 @@ def child(kind: str, months: int, households: int | None) -> dict[str, Any]:
     if kind == "synth":
         events = sum(1 for _ in community.events(policy, START, months))
     elif kind == "simulate":
-        replay = Replay(policy, roster=roster)
+        replay = Replay(policy, roster=roster, freeze_gc=True)
         for event in community.events(policy, START, months):
             replay.feed(event)
             events += 1
@@ -91,7 +92,7 @@ def child(kind: str, months: int, households: int | None) -> dict[str, Any]:
         result["gini"] = summary.concentration["gini"]
         result["participation"] = summary.totals["participation_mean"]
     else:
-        replays = [Replay(p, roster=roster) for p in (policy, _draft())]
+        replays = [Replay(p, roster=roster, freeze_gc=True) for p in (policy, _draft())]
         for event in community.events(policy, START, months):
             for replay in replays:
                 replay.feed(event)

@@ -317,3 +317,12 @@ def test_demo_runs_end_to_end_on_sqlite(tmp_path: Path, monkeypatch: pytest.Monk
     assert (out / "gridpoints.db").is_file() and (out / "events.jsonl").is_file()
     assert "Leaderboard" in result.output and "Participation" in result.output
     assert "events" in result.output
+
+
+def test_freezing_the_collector_changes_nothing_but_speed() -> None:
+    """With freeze_gc the summary is the same, and the collector is unfrozen when the replay finishes."""
+    import gc
+
+    frozen = simulate(_policy(), LOG, roster=memberships(ROSTER), batch=2, freeze_gc=True)
+    assert gc.get_freeze_count() == 0
+    assert frozen == _tiny()

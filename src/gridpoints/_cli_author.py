@@ -6,6 +6,7 @@ They are registered into the ``gridpoints`` group by :mod:`gridpoints.cli`. Exit
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -52,7 +53,7 @@ def default_ruleset(name: str) -> Path:
 def _report_writer(name: str) -> Callable[..., Any]:
     """``gridpoints.report.<name>``, or exit 1 saying why it is not there."""
     try:
-        from gridpoints import report
+        report = importlib.import_module("gridpoints.report")
     except ImportError as exc:
         raise click.ClickException(f"--report needs the gridpoints.report module, which is not importable here "
                                    f"({exc})") from None
@@ -169,7 +170,7 @@ def run_file(ruleset: Path, events: Path, roster: Path | None, store_url: str, t
     members = read_roster(roster) if roster is not None else None
     store = gridpoints.open_store(store_url)
     try:
-        replay = Replay(policy, store, members, tenant=tenant, batch=batch, source=str(events))
+        replay = Replay(policy, store, members, tenant=tenant, batch=batch, source=str(events), freeze_gc=True)
         for line, event in read_jsonl(events, on_bytes=progress):
             replay.feed(event, line)
         return replay.finish().to_dict()
@@ -353,7 +354,8 @@ def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bo
     writer = _report_writer("write_compare_report") if report_path is not None else None
     roster = roster if roster is not None else _rosters([events], [])[0]
     members = read_roster(roster) if roster is not None else None
-    replays = [Replay(p, gridpoints.MemoryStore(), members, batch=batch, source=str(events)) for p in (before, after)]
+    replays = [Replay(p, gridpoints.MemoryStore(), members, batch=batch, source=str(events), freeze_gc=True)
+               for p in (before, after)]
     try:
         with _progress() as bar:
             task = bar.add_task(f"replaying {events.name} ×2", total=events.stat().st_size)
@@ -433,8 +435,8 @@ def demo(out: Path, lang: str) -> None:
         raise click.ClickException(str(exc)) from None
     print_summary(console, data, policy)
     try:
-        from gridpoints.report import write_report
-    except ImportError:
+        write_report = importlib.import_module("gridpoints.report").write_report
+    except (ImportError, AttributeError):
         console.print("gridpoints.report is not available here: no HTML report written", markup=False)
     else:
         try:

@@ -35,6 +35,7 @@ a resident of the grid and household of their first event, each unknown actor as
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections import Counter, defaultdict
@@ -190,10 +191,16 @@ class Replay:
 
     ``roster`` registers memberships first; without it subjects and actors are registered as they appear
     (see the module docstring). ``source`` names the log in error messages.
+
+    ``freeze_gc`` moves everything alive into the collector's permanent generation after each batch
+    (``gc.freeze()``) and back at :meth:`finish` (``gc.unfreeze()``): a memory store keeps millions of
+    long-lived objects, and full collections re-scanning them were a fifth of a long replay's time. It is
+    process-wide, so it is off by default; the commands and the benchmark turn it on.
     """
 
     def __init__(self, policy: Policy, store: Store | None = None, roster: Iterable[Membership] | None = None, *,
-                 tenant: str = "default", batch: int = DEFAULT_BATCH, source: str = "events") -> None:
+                 tenant: str = "default", batch: int = DEFAULT_BATCH, source: str = "events",
+                 freeze_gc: bool = False) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.policy = policy
@@ -202,6 +209,7 @@ class Replay:
                              registry=self.registry)
         self.batch_size = batch
         self.source = source
+        self.freeze_gc = freeze_gc
         self.inferred = roster is None
         self.members: list[Membership] = []
         for record in roster or ():
@@ -274,6 +282,8 @@ class Replay:
         self._batch, self._lines, self._ids = [], [], set()
         for decision in decisions:
             self._count(decision)
+        if self.freeze_gc:
+            gc.freeze()
 
     def _fail(self, exc: Exception, line: int | None) -> NoReturn:
         where = f"{self.source}:{line}" if line is not None else self.source
@@ -356,7 +366,11 @@ class Replay:
             horizon = datetime.combine(window_end("month", window_id("month", last)), time(),
                                        self.policy.zone)
             self._close_until(horizon)
-        return _summarise(self)
+        try:
+            return _summarise(self)
+        finally:
+            if self.freeze_gc:
+                gc.unfreeze()
 
 
 def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, Any], Any, Any, Any, Any]:
@@ -543,10 +557,10 @@ def _money(counts: Mapping[str, int]) -> dict[str, int]:
 
 def simulate(policy: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
              store: Store | None = None, tenant: str = "default", batch: int = DEFAULT_BATCH,
-             source: str = "events") -> SimulationSummary:
+             source: str = "events", freeze_gc: bool = False) -> SimulationSummary:
     """Replay ``events`` (in time order) under ``policy`` into ``store`` (a fresh memory store by default)
     and summarise. Raises :class:`ReplayError` at the first event the engine refuses."""
-    replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source)
+    replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source, freeze_gc=freeze_gc)
     replay.feed_all(events)
     return replay.finish()
 
@@ -677,10 +691,11 @@ class Comparison:
 
 
 def compare(old: Policy, new: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
-            batch: int = DEFAULT_BATCH, source: str = "events") -> Comparison:
+            batch: int = DEFAULT_BATCH, source: str = "events", freeze_gc: bool = False) -> Comparison:
     """Replay ``events`` under ``old`` and ``new`` at once (one pass, two memory stores) and compare."""
     members = list(roster) if roster is not None else None
-    replays = [Replay(policy, MemoryStore(), members, batch=batch, source=source) for policy in (old, new)]
+    replays = [Replay(policy, MemoryStore(), members, batch=batch, source=source, freeze_gc=freeze_gc)
+               for policy in (old, new)]
     for event in events:
         for replay in replays:
             replay.feed(event)
