@@ -46,7 +46,7 @@ def test_month_exercises_the_programme(programme: str) -> None:
     module.run(programme, out)
     text = out.getvalue()
     expected = {
-        "pudong": ["challenge monthly-top10: pu-", "base awards 75", "daily-goods           ok", "not_eligible"],
+        "pudong": ["challenge monthly-top10: pu-", "base awards 72", "daily-goods           ok", "not_eligible"],
         "chaoyang": ["activity-ticket       ok", "insufficient_balance"],
         "tianhe": ["completed   done 2/2", "allocation parking-reservation: ti-"],
     }[programme]

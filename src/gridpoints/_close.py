@@ -144,7 +144,8 @@ def _base_plans(engine: Engine, kind: str, window: str, start: datetime, end: da
         return
     day = start.date()
     for membership in sorted(engine.registry.memberships(), key=lambda m: (m.subject, str(m.since))):
-        if not membership.overlaps(start, end):
+        # Scheduled awards (the monthly residence base) are for residents, not for the staff who serve them.
+        if "resident" not in membership.roles or not membership.overlaps(start, end):
             continue
         for rule in rules:
             assert isinstance(rule.spec.points, int)
