@@ -190,8 +190,8 @@ def make_entry(
 ) -> Entry:
     """Build an entry and seal it with its hash."""
     digest = hashlib.blake2b(
-        _CANONICAL.encode((seq, tenant, event_id, subject, debit, credit, amount,
-                           ruleset, rule, reason, occurred_at, reverses, prev_hash)).encode(),
+        entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount,
+                              ruleset, rule, reason, occurred_at, reverses, prev_hash),
         digest_size=32,
     ).hexdigest()
     return Entry(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,

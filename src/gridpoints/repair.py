@@ -22,7 +22,7 @@ import attrs
 
 from gridpoints._plan import Award, Plan, settled_marker
 from gridpoints.errors import EventError, SettlementError
-from gridpoints.model import DEDUCTIONS, CounterKey, Event, LimitStep, spendable
+from gridpoints.model import DEDUCTIONS, CounterKey, Event, LimitStep, RuleTrace, Trace, spendable
 from gridpoints.periods import window_id
 from gridpoints.ruleset._models import RepairSpec
 
@@ -78,7 +78,8 @@ def open_repair(decider: _Decider, plan: Plan, award: Award, deducted: int) -> L
                      -deducted, -deducted, "open", code, param=deadline if code == "repair.opened" else None)
 
 
-def _opened_step(engine: Engine, target: str) -> tuple[object, LimitStep] | None:
+def _opened_step(engine: Engine, target: str) -> tuple[Trace, RuleTrace, LimitStep] | None:
+    """The deduction event's trace, the rule that deducted, and the step that opened its repair (if any)."""
     record = engine.store.find_event(engine.tenant, target)
     if record is None:
         return None
@@ -86,7 +87,7 @@ def _opened_step(engine: Engine, target: str) -> tuple[object, LimitStep] | None
     for rule in trace.rules:
         for step in rule.steps:
             if step.kind == "repair" and step.code == "repair.opened":
-                return rule, step
+                return trace, rule, step
     return None
 
 
@@ -100,13 +101,10 @@ def task_awards(engine: Engine, event: Event, index: int | None) -> list[Award]:
     found = _opened_step(engine, target)
     if found is None:
         raise fail(f"event {target!r} opened no repair")
-    rule_trace, step = found
+    original, rule_trace, step = found
     spec = engine.policy.repair(step.limit_id)
     if event.type not in spec.task:
         raise fail(f"{event.type!r} is not a task of repair {spec.id!r} (tasks: {', '.join(spec.task)})", "type")
-    record = engine.store.find_event(engine.tenant, target)
-    assert record is not None
-    original = record.original().trace
     if event.subject != original.subject:
         raise EventError(f"must be the deduction's subject {original.subject!r}", field="subject",
                          event_id=event.id, index=index)
@@ -120,7 +118,6 @@ def task_awards(engine: Engine, event: Event, index: int | None) -> list[Award]:
     units = event.attributes[spec.per] if spec.per is not None else 1
     moved = tuple((e.seq, e.amount) for e in engine.store.entries(engine.tenant, subject=original.subject)
                   if e.event_id == target and e.reason == "deduction")
-    assert isinstance(rule_trace, type(original.rules[0]))
     return [Award(rule_trace.rule_id, spec.name or spec.id, "repair", _milli(units), "repair.task",
                   {"event": target, "repair": spec.id}, action="repair-task",
                   counters=(_progress_key(target), marker),
@@ -190,7 +187,7 @@ def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
         opened = _opened_step(engine, event_id)
         if opened is None:
             continue
-        rule_trace, step = opened
+        _, rule_trace, step = opened
         spec = engine.policy.repair(step.limit_id)
         counters = engine.store.counters(engine.tenant, [_progress_key(event_id), settled_marker(event_id)])
         done = counters[_progress_key(event_id)]
@@ -204,7 +201,7 @@ def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
             status = "expired"
         else:
             status = "in_progress" if done else "open"
-        deducted = -getattr(rule_trace, "granted", 0)
+        deducted = -rule_trace.granted
         found.append(RepairStatus(event_id, spec.id, deducted, str(step.param), Decimal(done) / MILLI,
                                   Decimal(str(spec.quantity)), status, restored))
     return found
@@ -225,14 +222,14 @@ def expire_repairs(engine: Engine, now: datetime) -> list[object]:
         opened = _opened_step(engine, target)
         if opened is None:
             continue
-        rule_trace, step = opened
+        _, rule_trace, step = opened
         assert step.param is not None
         deadline = datetime.fromisoformat(step.param)
         if now < deadline:
             continue
         spec = engine.policy.repair(step.limit_id)
         event = Event(f"gp:repair-expired:{target}", "repair_expired", subject, "-", deadline, {"event": target})
-        award = Award(getattr(rule_trace, "rule_id", spec.id), spec.name or spec.id, "repair", 0, "repair.expired",
+        award = Award(rule_trace.rule_id, spec.name or spec.id, "repair", 0, "repair.expired",
                       {"event": target, "repair": spec.id}, action="repair-expire", guards=(markers[target],),
                       extra={"repair": spec})
         plans.append(engine.plan(event, [award]))
