@@ -91,8 +91,78 @@ def _check_scalar(name: str, value: Any, event_id: str, index: int | None) -> No
                          field=f"attributes.{name}", event_id=event_id, index=index)
 
 
+#: Id strings already found well-formed (subjects, grids and households recur on every event); bounded.
+_GOOD_IDS: set[str] = set()
+_GOOD_IDS_MAX: Final = 200_000
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def _known_good(value: Any) -> bool:
+    if value in _GOOD_IDS:
+        return True
+    if not _valid_id(value):
+        return False
+    if len(_GOOD_IDS) >= _GOOD_IDS_MAX:
+        _GOOD_IDS.clear()
+    _GOOD_IDS.add(value)
+    return True
+
+
+def _fast(policy: Policy, raw: dict[str, Any]) -> Event | None:
+    """The common case in one pass: a plain dict that passes every check. None means "look closer": the
+    full check then either finds nothing wrong (and builds the same event) or raises the precise error."""
+    if not raw.keys() <= _FIELD_SET:
+        return None
+    get = raw.get
+    event_id, event_type, subject, grid = get("id"), get("type"), get("subject"), get("grid")
+    household, community, actor = get("household"), get("community"), get("actor")
+    if not (type(event_id) is str and type(subject) is str and type(grid) is str and type(event_type) is str
+            and _valid_id(event_id) and _known_good(subject) and _known_good(grid)
+            and (household is None or _known_good(household)) and (community is None or _known_good(community))
+            and (actor is None or _known_good(actor))):
+        return None
+    if event_id.startswith(RESERVED_ID_PREFIX) or (household is not None and household.startswith("subject:")):
+        return None
+    spec = policy.event_types.get(event_type)
+    if spec is None or not (spec.ignore or spec.rules or spec.settles or spec.repairs):
+        return None
+    moment = get("occurred_at")
+    if type(moment) is str:
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+    elif not isinstance(moment, datetime):
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    attributes = get("attributes")
+    if attributes is None:
+        attributes = {}
+    elif type(attributes) is not dict:
+        return None
+    for name, value in attributes.items():
+        if type(name) is not str or type(value) not in _SCALARS or (type(value) is float and not math.isfinite(value)):
+            return None
+    for name, check in spec.attributes.items():
+        value = attributes.get(name)
+        if value is None:
+            if check.required:
+                return None
+            continue
+        _check_attribute(check, value, event_id, None)
+    return Event(event_id, event_type, subject, grid, moment, attributes, household, community, actor)
+
+
 def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | None = None) -> Event:
     """Check ``raw`` against the policy and return it as an :class:`Event`; raise :class:`EventError` if not."""
+    if type(raw) is dict:
+        try:
+            fast = _fast(policy, raw)
+        except EventError:
+            fast = None  # the full check below raises it again, with the event's index
+        if fast is not None:
+            return fast
     if isinstance(raw, Event):
         fields: dict[str, Any] = {name: getattr(raw, name) for name in EVENT_FIELDS}
     elif isinstance(raw, Mapping):

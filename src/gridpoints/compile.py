@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,7 @@ from gridpoints.ruleset._models import (
 )
 
 #: (base points, message code, arguments for the message)
-PointsResult = tuple[int, str, dict[str, Any]]
+PointsResult = tuple[int, str, Mapping[str, Any]]
 
 
 class PointsInputError(ValueError):
@@ -147,8 +148,9 @@ class Policy:
 
 def _points_function(points: Any) -> Callable[[Mapping[str, Any]], PointsResult]:
     if isinstance(points, int):
-        fixed = points
-        return lambda attributes: (fixed, "base.fixed", {"points": fixed})
+        # One read-only result shared by every event: the trace keeps it as is, with nothing to copy.
+        result: PointsResult = (points, "base.fixed", MappingProxyType({"points": points}))
+        return lambda attributes: result
     if isinstance(points, PerUnitPoints):
         return _per_unit(points)
     if isinstance(points, TablePoints):

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from hashlib import blake2b
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -40,7 +41,7 @@ from gridpoints.model import (
     LimitStep,
     RuleTrace,
     Trace,
-    make_entry,
+    entry_canonical_bytes,
     pending,
     spendable,
 )
@@ -375,6 +376,7 @@ class _Decider:
         self.tenant = engine.tenant
         self.ref = engine.policy.ref
         self.floor = engine.policy.spec.floor
+        self.category_names = engine.policy.spec.categories
         self.counters = counters
         self.balances = balances
         self.seq, self.hash = head.seq, head.hash
@@ -390,13 +392,14 @@ class _Decider:
 
     def post(self, plan: Plan, subject: str, debit: str, credit: str, amount: int, rule: str, reason: str,
              reverses: int | None = None) -> None:
-        self.seq += 1
-        entry = make_entry(
-            seq=self.seq, tenant=self.tenant, event_id=plan.event.id, subject=subject, debit=debit, credit=credit,
-            amount=amount, ruleset=self.ref, rule=rule, reason=reason, occurred_at=plan.occurred_utc,
-            reverses=reverses, prev_hash=self.hash,
-        )
-        self.hash = entry.hash
+        self.seq = seq = self.seq + 1
+        event_id, ref, occurred, prev = plan.event.id, self.ref, plan.occurred_utc, self.hash
+        self.hash = digest = blake2b(
+            entry_canonical_bytes(seq, self.tenant, event_id, subject, debit, credit, amount, ref, rule, reason,
+                                  occurred, reverses, prev), digest_size=32,
+        ).hexdigest()
+        entry = Entry(seq, self.tenant, event_id, subject, debit, credit, amount, ref, rule, reason, occurred,
+                      reverses, prev, digest)
         self.entries.append(entry)
         balances = self.balances
         balances[debit] = balances.get(debit, 0) - amount
@@ -497,7 +500,7 @@ class _Decider:
 
             status = apply_redemption(self, plan, award, steps)
         return RuleTrace(rule, award.rule_name, award.category, award.base, award.code, award.args, tuple(steps),
-                         self.watched, status, self.engine.policy.category_name(award.category))
+                         self.watched, status, self.category_names.get(award.category, award.category))
 
 
 __all__ = ["Engine", "EventInput"]

@@ -9,6 +9,7 @@ never from a wall clock.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Final
@@ -23,6 +24,7 @@ MAX_SUBWINDOWS: Final[dict[tuple[str, str], int]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def window_id(kind: str, day: date) -> str:
     """The id of the ``kind`` window that contains the local calendar date ``day``."""
     if kind == "day":
