@@ -6,13 +6,15 @@ any JSON library: the fast spelling must never drift from ``json``'s compact, no
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridpoints.model import LimitStep, RuleTrace, Trace, entry_canonical_bytes
+from gridpoints.model import Decision, Event, LimitStep, RuleTrace, Trace, entry_canonical_bytes
 
 _text = st.text(st.characters(codec="utf-8"), max_size=40)
 _ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -42,3 +44,42 @@ def test_trace_steps_serialise_every_limit_step_field_in_order() -> None:
     # A field added to LimitStep without being added to the serialisation would fail here.
     assert trace.to_dict()["rules"][0]["steps"] == [list(attrs.astuple(step))]
     assert Trace.from_dict(json.loads(json.dumps(trace.to_dict()))) == trace
+
+
+_scalar = st.none() | st.booleans() | _ints | st.floats(allow_nan=False) | _text
+_steps = st.builds(LimitStep, _text, _text, _text, _text, _text, _ints, _ints, _ints, _ints, _text, _text,
+                   st.none() | _ints, st.none() | _text)
+_rules = st.builds(RuleTrace, _text, _text, _text, _ints, _text, st.dictionaries(_text, _scalar, max_size=4),
+                   st.lists(_steps, max_size=3).map(tuple), _ints, _text, st.none() | _text)
+_traces = st.builds(Trace, _text, _text, _text, _text, _text, st.lists(_rules, max_size=3).map(tuple),
+                    st.none() | _text, st.none() | _text, st.none() | _text)
+
+
+@given(points=_ints, trace=_traces)
+def test_record_json_equals_the_json_encoding_of_the_trace(points: int, trace: Trace) -> None:
+    decision = Decision(trace.event_id, trace.subject, points, (), trace)
+    expected = json.dumps({"points": points, "trace": trace.to_dict()}, separators=(",", ":"), ensure_ascii=False)
+    assert decision.to_record_json() == expected
+    assert Trace.from_dict(json.loads(decision.to_record_json())["trace"]) == trace
+
+
+def _reference_fingerprint(event: Event) -> str:
+    """The fingerprint as first defined: one encoder call over the whole list."""
+    attributes = sorted((k, int(v) if type(v) is float and v.is_integer() else v) for k, v in event.attributes.items())
+    data = json.dumps([event.type, event.subject, event.grid, event.household, event.community, event.actor,
+                       event.occurred_at.astimezone(UTC).isoformat(), attributes],
+                      separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
+
+
+_zones = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5))])
+_moments = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=_zones)
+
+
+@given(strings=st.lists(_text, min_size=4, max_size=4), optional=st.lists(st.none() | _text, min_size=3, max_size=3),
+       moment=_moments, attributes=st.dictionaries(_text, _scalar, max_size=4))
+def test_event_fingerprint_is_unchanged(strings: list[str], optional: list[str | None], moment: datetime,
+                                        attributes: dict[str, object]) -> None:
+    event = Event(strings[0], strings[1], strings[2], strings[3], moment, attributes, *optional)
+    # Stored fingerprints outlive releases: a resubmitted event must hash as it did when first recorded.
+    assert event.fingerprint() == _reference_fingerprint(event)
