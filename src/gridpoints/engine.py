@@ -131,7 +131,11 @@ class Engine:
             accounts.update(plan.accounts())
             keys.update(plan.counter_keys())
         ordered_keys, ordered_accounts = sorted(keys), sorted(accounts)
-        return self._retrying(lambda: self._commit(plans, ordered_keys, ordered_accounts))
+        # A store that persists records needs every fingerprint: compute them here, before the transaction
+        # takes the tenant's lock, rather than inside it. The memory store keeps the event and computes one
+        # only if the id is ever resubmitted.
+        fingerprints = None if isinstance(self.store, MemoryStore) else [plan.fingerprint for plan in plans]
+        return self._retrying(lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints))
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for tries in range(self.max_retries):
@@ -144,23 +148,26 @@ class Engine:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(tries, 8)))
         raise AssertionError("unreachable")
 
-    def _commit(self, plans: list[Plan], keys: list[CounterKey], accounts: list[str]) -> list[Decision]:
+    def _commit(self, plans: list[Plan], keys: list[CounterKey], accounts: list[str],
+                fingerprints: list[str] | None) -> list[Decision]:
         with self.store.transaction(self.tenant, counters=keys, accounts=accounts) as txn:
             stored = txn.find_events([plan.event.id for plan in plans])
             decider = _Decider(self, txn.read_counters(keys), txn.read_balances(accounts), txn.head())
             decisions: list[Decision] = []
             records: list[EventRecord] = []
             batch: dict[str, EventRecord] = {}
-            for plan in plans:
+            for index, plan in enumerate(plans):
                 event_id = plan.event.id
+                fingerprint = fingerprints[index] if fingerprints is not None else plan.custom_fingerprint
                 record = batch.get(event_id) or stored.get(event_id)
                 if record is not None:
-                    if record.fingerprint != plan.fingerprint:
-                        raise IdempotencyConflict(event_id, stored=record.fingerprint, received=plan.fingerprint)
+                    received = fingerprint or plan.fingerprint
+                    if record.fingerprint != received:
+                        raise IdempotencyConflict(event_id, stored=record.fingerprint, received=received)
                     decisions.append(Decision.from_record(record))
                     continue
                 decision = decider.decide(plan)
-                record = EventRecord(event_id, plan.custom_fingerprint, original=decision, event=plan.event)
+                record = EventRecord(event_id, fingerprint, original=decision, event=plan.event)
                 batch[event_id] = record
                 records.append(record)
                 decisions.append(decision)
