@@ -16,7 +16,6 @@ from hypothesis import given, settings
 
 import gridpoints
 from gridpoints import Engine, MemoryStore
-from gridpoints.model import make_entry
 from gridpoints.storage import memory
 from gridpoints.testing import (
     PROPERTIES,
@@ -332,15 +331,16 @@ def test_positive_events_catch_an_award_that_takes_points(monkeypatch: pytest.Mo
 
 def test_determinism_catches_entries_that_differ_between_engines(tight: gridpoints.Policy,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Entries stamped with something outside the events (here a process-wide counter) break determinism."""
+    """Entries sealed with something outside the events (here a process-wide counter) break determinism."""
     from gridpoints import engine
 
     calls = iter(range(10**6))
+    real = engine.entry_canonical_bytes
 
-    def stamped(**fields: Any) -> Any:
-        return make_entry(**{**fields, "reason": f"{fields['reason']}#{next(calls)}"})
+    def stamped(*fields: Any) -> bytes:
+        return real(*fields) + str(next(calls)).encode()
 
-    monkeypatch.setattr(engine, "make_entry", stamped)
+    monkeypatch.setattr(engine, "entry_canonical_bytes", stamped)
     with pytest.raises(FairnessViolation, match="different ledger"):
         check_determinism(tight, _patrols(1))
 
