@@ -3,6 +3,11 @@
 One lock per tenant serialises writers, which is what makes an :class:`~gridpoints.Engine` over a
 ``MemoryStore`` safe to share between threads. A transaction stages its writes and applies them only on
 a clean exit, so an exception anywhere leaves the store exactly as it was.
+
+A replay keeps millions of entries and event records here, so what is kept is lean: an event record built
+from a decision is kept as flat tuples (the event's fields and the trace's rules, with repeated attribute
+and argument mappings shared) and its :class:`~gridpoints.model.Decision` is rebuilt when it is read;
+account names are shared between entries, and a subject's entries are indexed by reference.
 """
 
 from __future__ import annotations
@@ -10,27 +15,122 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
 from gridpoints.errors import IntegrityError
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
+from gridpoints.model import (
+    GENESIS_HASH,
+    Anchor,
+    CounterKey,
+    Decision,
+    Entry,
+    Event,
+    EventRecord,
+    LimitStep,
+    RuleTrace,
+    Trace,
+)
+
+#: Value types whose equal values also print the same (so a shared mapping renders like the original).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+_RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep, ...], int, str, str | None]
+#: type, subject, grid, occurred_at, attributes, household, community, actor, points, occurred_local, ruleset, rules
+_RecordData = tuple[str, str, str, datetime, Mapping[str, Any], str | None, str | None, str | None, int, str, str,
+                    tuple[_RuleData, ...]]
+
+
+class _KeptRecord(EventRecord):
+    """An event record kept as flat tuples; its decision (and, if asked for, its fingerprint) is rebuilt on read."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, event_id: str, fingerprint: str | None, data: _RecordData) -> None:
+        # Not EventRecord.__init__: this record holds neither the decision object nor its text.
+        self.event_id = event_id
+        self._fingerprint = fingerprint
+        self._event = None
+        self._json = None
+        self._original = None
+        self._data = data
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            etype, subject, grid, occurred_at, attributes, household, community, actor = self._data[:8]
+            event = Event(self.event_id, etype, subject, grid, occurred_at, attributes, household, community, actor)
+            self._fingerprint = event.fingerprint()
+        return self._fingerprint
+
+    @property
+    def decision(self) -> str:
+        return self.original().to_record_json()
+
+    def original(self) -> Decision:
+        etype, subject, grid, _, _, household, community, _, points, local, ruleset, rules = self._data
+        trace = Trace(self.event_id, etype, subject, local, ruleset, tuple(RuleTrace(*rule) for rule in rules),
+                      grid, household, community)
+        return Decision(self.event_id, subject, points, (), trace, duplicate=True)
 
 
 @attrs.define(slots=True)
 class _Tenant:
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     entries: list[Entry] = attrs.field(factory=list)
-    by_subject: dict[str, list[int]] = attrs.field(factory=dict)
+    by_subject: dict[str, list[Entry]] = attrs.field(factory=dict)
     balances: dict[str, int] = attrs.field(factory=dict)
     counters: dict[CounterKey, int] = attrs.field(factory=dict)
     events: dict[str, EventRecord] = attrs.field(factory=dict)
+    #: One object per distinct account name, attribute mapping and rule-argument mapping.
+    shared: dict[Any, Any] = attrs.field(factory=dict)
 
     def head(self) -> Anchor:
         if not self.entries:
             return Anchor(0, GENESIS_HASH)
         last = self.entries[-1]
         return Anchor(last.seq, last.hash)
+
+    def share(self, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One read-only mapping per distinct content, key order and value types (1, 1.0 and True differ)."""
+        if not mapping:
+            return mapping
+        values = tuple(mapping.values())
+        types = tuple(map(type, values))
+        if not _SCALARS.issuperset(types):
+            return mapping
+        key = (*mapping, *values, *types)
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared[key] = mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(
+                dict(mapping))
+        return found
+
+    def keep(self, record: EventRecord) -> EventRecord:
+        """The record in its lean form, or unchanged if it was not built from a decision of its own event."""
+        decision, event = record._original, record._event
+        if decision is None or event is None or record._json is not None or decision.duplicate:
+            return record
+        trace = decision.trace
+        if not (record.event_id == event.id == decision.event_id == trace.event_id
+                and event.subject == decision.subject == trace.subject and event.type == trace.event_type
+                and event.grid == trace.grid and event.household == trace.household
+                and event.community == trace.community):
+            return record
+        share = self.share
+        rules = tuple((r.rule_id, r.rule_name, r.category, r.base, r.base_code, share(r.base_args), r.steps,
+                       r.granted, r.status, r.category_name) for r in trace.rules)
+        data: _RecordData = (event.type, event.subject, event.grid, event.occurred_at, share(event.attributes),
+                             event.household, event.community, event.actor, decision.points, trace.occurred_local,
+                             trace.ruleset, rules)
+        return _KeptRecord(record.event_id, record._fingerprint, data)
+
+    def name(self, text: str) -> str:
+        found: str = self.shared.setdefault(text, text)
+        return found
 
 
 class _MemoryTransaction:
@@ -90,17 +190,24 @@ class _MemoryTransaction:
 
     def _apply(self) -> None:
         tenant = self._tenant
-        balances, by_subject = tenant.balances, tenant.by_subject
-        base = len(tenant.entries)
-        for offset, entry in enumerate(self._entries):
+        balances, by_subject, name = tenant.balances, tenant.by_subject, tenant.name
+        kept = tenant.entries
+        for entry in self._entries:
             balances[entry.credit] = balances.get(entry.credit, 0) + entry.amount
             balances[entry.debit] = balances.get(entry.debit, 0) - entry.amount
-            by_subject.setdefault(entry.subject, []).append(base + offset)
-        tenant.entries.extend(self._entries)
+            debit, credit = name(entry.debit), name(entry.credit)
+            if debit is not entry.debit or credit is not entry.credit:
+                entry = Entry(entry.seq, entry.tenant, entry.event_id, entry.subject, debit, credit, entry.amount,
+                              entry.ruleset, entry.rule, entry.reason, entry.occurred_at, entry.reverses,
+                              entry.prev_hash, entry.hash)
+            kept.append(entry)
+            by_subject.setdefault(entry.subject, []).append(entry)
         counters = tenant.counters
         for key, delta in self._counter_deltas.items():
             counters[key] = counters.get(key, 0) + delta
-        tenant.events.update(self._events)
+        events, keep = tenant.events, tenant.keep
+        for event_id, record in self._events.items():
+            events[event_id] = keep(record)
 
 
 class MemoryStore:
@@ -144,8 +251,8 @@ class MemoryStore:
                 # seq n lives at index n - 1: the chain is contiguous from 1.
                 snapshot = state.entries[after_seq:]
             else:
-                snapshot = [state.entries[i] for i in state.by_subject.get(subject, ())]
-                snapshot = [e for e in snapshot if e.seq > after_seq]
+                snapshot = state.by_subject.get(subject, [])
+                snapshot = [e for e in snapshot if e.seq > after_seq] if after_seq else snapshot[:]
         return iter(snapshot)
 
     def find_event(self, tenant: str, event_id: str) -> EventRecord | None:

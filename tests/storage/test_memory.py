@@ -1,0 +1,68 @@
+"""The memory store keeps records and entries lean without changing what reads return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from _support import RULESET
+
+import gridpoints
+from gridpoints import Engine, MemoryStore
+from gridpoints.model import Event, EventRecord, spendable
+from gridpoints.storage.memory import _Tenant
+
+AT = datetime.fromisoformat("2026-04-01T10:00:00+08:00")
+
+
+def _events() -> list[Event]:
+    return [
+        Event("p1", "patrol", "s1", "g1", AT, {"hours": 1.5}, household="h1"),
+        Event("p2", "patrol", "s1", "g1", AT, {"hours": 1.5}, household="h1"),
+        Event("p3", "patrol", "s1", "g1", AT, {"hours": 2}, household="h1", community="c1"),
+        Event("g1", "garbage_sorting", "s2", "g1", AT, {"quality": "A"}),
+        Event("g2", "garbage_sorting", "s2", "g2", AT, {"quality": "D"}),
+        Event("n1", "noise_violation", "s2", "g2", AT, {}, actor="w1"),
+    ]
+
+
+def test_kept_records_read_back_as_the_decisions_written() -> None:
+    """A record kept in lean form has the fingerprint, decision text and original decision it was given."""
+    store = MemoryStore()
+    engine = Engine(gridpoints.load_ruleset(RULESET), store=store)
+    events = _events()
+    decisions = engine.submit_many(events)
+    for event, decision in zip(events, decisions, strict=True):
+        given = EventRecord(event.id, None, original=decision, event=event)
+        kept = store.find_event(engine.tenant, event.id)
+        assert kept is not None and type(kept) is not EventRecord
+        assert kept.fingerprint == event.fingerprint()
+        assert kept.decision == given.decision
+        assert kept.original() == given.original()
+        assert kept == given
+    again = engine.submit_many(events)
+    assert again == [EventRecord(e.id, None, original=d, event=e).original()
+                     for e, d in zip(events, decisions, strict=True)]
+
+
+def test_equal_mappings_are_shared_only_with_equal_value_types() -> None:
+    """1, 1.0 and True are equal in Python but print differently, so their mappings are kept apart."""
+    tenant = _Tenant()
+    one = tenant.share({"a": 1, "b": "x"})
+    assert tenant.share({"a": 1, "b": "x"}) is one
+    assert tenant.share({"a": 1.0, "b": "x"}) is not one
+    assert tenant.share({"a": True, "b": "x"}) is not one
+    assert list(tenant.share({"b": "x", "a": 1})) == ["b", "a"]
+    nested = {"a": [1]}
+    assert tenant.share(nested) is nested
+
+
+def test_entries_share_account_names() -> None:
+    """Entries read back equal to the ones appended, with one string per account name."""
+    store = MemoryStore()
+    engine = Engine(gridpoints.load_ruleset(RULESET), store=store)
+    decisions = engine.submit_many(_events()[:2])
+    stored = list(store.entries(engine.tenant))
+    assert stored == [e for d in decisions for e in d.entries]
+    assert stored[0].credit == spendable("s1")
+    assert stored[0].credit is stored[1].credit
+    assert list(store.entries(engine.tenant, subject="s1", after_seq=1)) == stored[1:]
