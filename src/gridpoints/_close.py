@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from gridpoints import limits
+from gridpoints._ledger_index import ledger_index
 from gridpoints._plan import Award, Plan
 from gridpoints.catalog import _hold_settlement, counts_as_earned, expire_holds
-from gridpoints.model import CounterKey, Decision, Event, spendable
+from gridpoints.model import CounterKey, Decision, Entry, Event, spendable
 from gridpoints.periods import previous_windows, window_end, window_kind, window_start
 
 if TYPE_CHECKING:
@@ -70,16 +71,28 @@ def _grid_at(engine: Engine, subject: str, moment: datetime) -> str:
     return found.grid if found is not None else "-"
 
 
-def _earnings(engine: Engine, start: datetime, end: datetime) -> dict[str, tuple[int, str]]:
-    """Subject → (points earned in [start, end), time of the last earning entry)."""
-    found: dict[str, tuple[int, str]] = {}
-    for entry in engine.store.entries(engine.tenant):
-        if entry.credit != spendable(entry.subject) or not counts_as_earned(engine, entry.reason, entry.rule):
-            continue
+def _window_entries(engine: Engine, start: datetime, end: datetime) -> list[tuple[Entry, datetime]]:
+    """Entries that occurred in [start, end), with their time, in sequence order."""
+    index = ledger_index(engine)
+    with index.lock:
+        index.refresh()
+        candidates = index.occurred_from(start)
+    found = []
+    for entry in candidates:
         moment = datetime.fromisoformat(entry.occurred_at)
         if start <= moment < end:
-            points, last = found.get(entry.subject, (0, ""))
-            found[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
+            found.append((entry, moment))
+    return found
+
+
+def _earnings(engine: Engine, window: list[tuple[Entry, datetime]]) -> dict[str, tuple[int, str]]:
+    """Subject → (points earned in the window's entries, time of the last earning entry)."""
+    found: dict[str, tuple[int, str]] = {}
+    for entry, _ in window:
+        if entry.credit != spendable(entry.subject) or not counts_as_earned(engine, entry.reason, entry.rule):
+            continue
+        points, last = found.get(entry.subject, (0, ""))
+        found[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
     return found
 
 
@@ -105,7 +118,8 @@ def leaderboard(engine: Engine, window: str, *, scope: str, grid: str | None, to
     if scope == "grid" and grid is None:
         raise ValueError("a grid leaderboard needs grid=…")
     _, start, end = _bounds(engine, window)
-    board = _ranked(engine, _earnings(engine, start, end), end, grid=grid if scope == "grid" else None)
+    earnings = _earnings(engine, _window_entries(engine, start, end))
+    board = _ranked(engine, earnings, end, grid=grid if scope == "grid" else None)
     return board[:top]
 
 
@@ -123,10 +137,11 @@ def close_period(engine: Engine, window: str, now: datetime) -> CloseReport:
     if now < end:
         raise ValueError(f"window {window} ends at {end.isoformat()}; close it after that, not at {now.isoformat()}")
     base = _submit(engine, list(_base_plans(engine, kind, window, start, end)))
-    earnings = _earnings(engine, start, end)
+    window_entries = _window_entries(engine, start, end)
+    earnings = _earnings(engine, window_entries)
     challenges = {c.id: _close_challenge(engine, c.id, kind, window, earnings, end)
                   for c in engine.policy.spec.challenges if c.window == kind}
-    allocations = {i.id: _allocate(engine, i.id, kind, window, earnings, start, end)
+    allocations = {i.id: _allocate(engine, i.id, kind, window, earnings, window_entries, end)
                    for i in engine.policy.spec.catalog if i.allocate is not None and i.allocate.window == kind}
     expired = _submit(engine, list(_expiry_plans(engine, window, end)))
     from gridpoints.repair import expire_repairs
@@ -202,18 +217,16 @@ def _close_challenge(engine: Engine, challenge_id: str, kind: str, window: str,
 
 
 def _allocate(engine: Engine, item_id: str, kind: str, window: str, earnings: dict[str, tuple[int, str]],
-              start: datetime, end: datetime) -> tuple[str, ...]:
+              window_entries: list[tuple[Entry, datetime]], end: datetime) -> tuple[str, ...]:
     item = engine.policy.item(item_id)
     assert item is not None and item.allocate is not None
     marker = CounterKey("item", item.id, "allocated", window)
     if engine.store.counters(engine.tenant, [marker])[marker]:
         return ()
     applications: dict[str, tuple[str, datetime]] = {}
-    for entry in engine.store.entries(engine.tenant):
+    for entry, placed in window_entries:
         if entry.reason == "applied" and entry.rule == f"item:{item.id}":
-            placed = datetime.fromisoformat(entry.occurred_at)
-            if start <= placed < end:
-                applications.setdefault(entry.subject, (entry.event_id.removeprefix("gp:redeem:"), placed))
+            applications.setdefault(entry.subject, (entry.event_id.removeprefix("gp:redeem:"), placed))
     ranked = sorted(applications, key=lambda s: (-earnings.get(s, (0, ""))[0], earnings.get(s, (0, ""))[1], s))
     winners: list[str] = []
     rotation = item.allocate.rotation

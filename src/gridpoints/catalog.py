@@ -16,6 +16,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from gridpoints._ledger_index import ledger_index
 from gridpoints._plan import Award, Plan, settled_marker
 from gridpoints.errors import RedemptionRefused
 from gridpoints.model import REDEMPTIONS, CounterKey, Decision, Event, LimitStep, held, spendable
@@ -189,9 +190,16 @@ def _take_stock(decider: _Decider, item: ItemSpec, subject: str, stock: CounterK
 
 def expire_holds(engine: Engine, now: datetime) -> list[Decision]:
     """Return every hold whose window passed before ``now`` (points and stock come back)."""
-    holds = [e for e in engine.store.entries(engine.tenant) if e.reason == "held"]
+    index = ledger_index(engine)
+    with index.lock:
+        index.refresh()
+        holds = [e for entries in index.holds.values() for e in entries]
     markers = {e.event_id: settled_marker(e.event_id) for e in holds}
     settled = engine.store.counters(engine.tenant, markers.values())
+    with index.lock:
+        for event_id, marker in markers.items():
+            if settled[marker]:
+                index.holds.pop(event_id, None)
     plans = []
     for entry in holds:
         if settled[markers[entry.event_id]]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from gridpoints._ledger_index import ledger_index
 from gridpoints._plan import Award, Plan, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import DEDUCTIONS, CounterKey, Event, LimitStep, RuleTrace, Trace, spendable
@@ -209,18 +210,22 @@ def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
 
 def expire_repairs(engine: Engine, now: datetime) -> list[object]:
     """Close every open repair whose deadline passed before ``now``; returns the decisions written."""
-    targets: dict[str, str] = {}
-    for entry in engine.store.entries(engine.tenant):
-        if entry.reason == "deduction":
-            targets.setdefault(entry.event_id, entry.subject)
+    index = ledger_index(engine)
+    with index.lock:
+        index.refresh()
+        targets = dict(index.deductions)
     plans = []
     markers = {t: settled_marker(t) for t in targets}
     settled = engine.store.counters(engine.tenant, markers.values())
+    # Settled deductions, and those that opened no repair, never have a repair to expire again.
+    closed = []
     for target, subject in targets.items():
         if settled[markers[target]]:
+            closed.append(target)
             continue
         opened = _opened_step(engine, target)
         if opened is None:
+            closed.append(target)
             continue
         _, rule_trace, step = opened
         assert step.param is not None
@@ -233,4 +238,7 @@ def expire_repairs(engine: Engine, now: datetime) -> list[object]:
                       {"event": target, "repair": spec.id}, action="repair-expire", guards=(markers[target],),
                       extra={"repair": spec})
         plans.append(engine.plan(event, [award]))
+    with index.lock:
+        for target in closed:
+            index.deductions.pop(target, None)
     return list(engine._submit(plans))

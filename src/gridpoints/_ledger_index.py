@@ -1,0 +1,85 @@
+"""What period close looks up in the ledger, kept per engine and brought up to date by reading only the
+entries written since the last look (``Store.entries(after_seq=…)``), so a close costs what was written
+since the previous one rather than the whole ledger.
+
+Kept: the event ids of pending awards, deductions and holds that may still be open (the expiry steps drop
+those they find settled: a settled marker is never unset), and, per block of :data:`BLOCK` entries, the
+latest time any entry up to its end occurred, so a window's entries are read from the first block that
+can hold one. Entries are immutable and sequence numbers contiguous, which is what makes both exact. The
+index belongs to an engine and its store and tenant; it starts afresh if either is replaced.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from bisect import bisect_left
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gridpoints.model import Entry
+
+if TYPE_CHECKING:
+    from gridpoints.engine import Engine
+    from gridpoints.storage import Store
+
+#: Entries per block of the time index.
+BLOCK = 4096
+
+
+class LedgerIndex:
+    """Open pending awards, deductions and holds, and a time index of the ledger. Use under :attr:`lock`."""
+
+    def __init__(self, store: Store, tenant: str) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.lock = threading.Lock()
+        #: The last sequence number read.
+        self.seq = 0
+        #: Per complete block k: the latest occurrence among entries 1 … (k + 1) · BLOCK (never decreasing).
+        self.reach: list[datetime] = []
+        self._latest: datetime | None = None
+        #: Event id → (seq, amount, rule) of its pending entries.
+        self.pending: dict[str, list[tuple[int, int, str]]] = {}
+        #: Event id of a deduction → its subject.
+        self.deductions: dict[str, str] = {}
+        #: Event id of a redemption → its "held" entries.
+        self.holds: dict[str, list[Entry]] = {}
+
+    def refresh(self) -> None:
+        """Read the entries written since the last refresh."""
+        latest, reach = self._latest, self.reach
+        for entry in self.store.entries(self.tenant, after_seq=self.seq):
+            moment = datetime.fromisoformat(entry.occurred_at)
+            if latest is None or moment > latest:
+                latest = moment
+            if entry.seq % BLOCK == 0:
+                reach.append(latest)
+            reason = entry.reason
+            if reason == "pending":
+                self.pending.setdefault(entry.event_id, []).append((entry.seq, entry.amount, entry.rule))
+            elif reason == "deduction":
+                self.deductions.setdefault(entry.event_id, entry.subject)
+            elif reason == "held":
+                self.holds.setdefault(entry.event_id, []).append(entry)
+            self.seq = entry.seq
+        self._latest = latest
+
+    def occurred_from(self, start: datetime) -> Iterable[Entry]:
+        """Entries that may have occurred at or after ``start`` (all that did, and some that did not)."""
+        first = bisect_left(self.reach, start) * BLOCK
+        return self.store.entries(self.tenant, after_seq=first)
+
+
+_INDEXES: weakref.WeakKeyDictionary[Engine, LedgerIndex] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def ledger_index(engine: Engine) -> LedgerIndex:
+    """The engine's index (not refreshed: call :meth:`LedgerIndex.refresh` under its lock)."""
+    with _GUARD:
+        index = _INDEXES.get(engine)
+        if index is None or index.store is not engine.store or index.tenant != engine.tenant:
+            index = _INDEXES[engine] = LedgerIndex(engine.store, engine.tenant)
+        return index
