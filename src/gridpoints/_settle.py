@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from gridpoints._ledger_index import ledger_index
 from gridpoints._plan import Award, appealed_marker, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import Decision, Event, Trace
@@ -41,7 +42,9 @@ def settlement_awards(engine: Engine, event: Event, index: int | None) -> list[A
               if (r.status == "pending" if verifying else (r.status == "awarded" and r.granted < 0))]
     if not traces:
         raise fail(f"event {target!r} has no {'award pending verification' if verifying else 'deduction to appeal'}")
-    entries = [e for e in engine.store.entries(engine.tenant, subject=original.subject) if e.event_id == target]
+    # Only a rejection or an upheld appeal undoes entries; a verification (most settlements) needs none.
+    entries = ([e for e in engine.store.entries(engine.tenant, subject=original.subject) if e.event_id == target]
+               if event.type == "reject" or event.attributes.get("outcome") == "upheld" else [])
     awards: list[Award] = []
     for trace in traces:
         rule = engine.policy.rules_by_id.get(trace.rule_id)
@@ -94,17 +97,22 @@ def expire_pending(engine: Engine, now: datetime) -> list[Decision]:
     """Release every pending award whose verification window closed before ``now``.
 
     Each expiry is recorded as an event ``expire:<event id>`` dated at the deadline, so running this
-    again (or from two processes) changes nothing. Scans the ledger for pending entries: run it at period
-    close, not per request.
+    again (or from two processes) changes nothing. Reads the entries written since its last run (see
+    :mod:`gridpoints._ledger_index`) and the records of the awards still pending: run it at period close,
+    not per request.
     """
     if now.utcoffset() is None:
         raise ValueError("now must carry a UTC offset; the engine never guesses a zone")
-    open_targets: dict[str, list[tuple[int, int, str]]] = {}
-    for entry in engine.store.entries(engine.tenant):
-        if entry.reason == "pending":
-            open_targets.setdefault(entry.event_id, []).append((entry.seq, entry.amount, entry.rule))
+    index = ledger_index(engine)
+    with index.lock:
+        index.refresh()
+        open_targets = dict(index.pending)
     markers = {t: settled_marker(t) for t in open_targets}
     settled = engine.store.counters(engine.tenant, markers.values())
+    closed = [t for t in open_targets if settled[markers[t]]]
+    with index.lock:
+        for target in closed:
+            index.pending.pop(target, None)
     plans = []
     for target, moved in open_targets.items():
         if settled[markers[target]]:
