@@ -8,9 +8,11 @@ generator into :class:`gridpoints.simulate.Replay` over a ``MemoryStore`` (``sub
 computed at the end. Nothing is written to
 disk, so what is timed is generation + the engine + the summary.
 
-Each measurement runs in a fresh child process, which reports its wall time and its peak resident set size
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``); the parent prints a table per number of months, so the cost's
-growth with the period shows. Measured per run:
+Each measurement runs in a fresh child process, which reports its wall time, its CPU time (the machine is
+shared: with other work running, CPU time moves less than wall time) and its peak resident set size
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``), for simulate also the peak before the summary ("fed": what
+the store keeps); the parent prints a table per number of months, so the cost's growth with the period shows,
+with the load average after each run. Measured per run:
 
 * ``synth``: generating the events alone (how much of the time is the generator's);
 * ``simulate``: generation + replay + summary, one ruleset;
@@ -29,6 +31,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import resource
 import subprocess
@@ -78,7 +81,7 @@ def child(kind: str, months: int, households: int | None) -> dict[str, Any]:
     policy = gridpoints.load_ruleset(RULESET)
     community = _community(households)
     roster = memberships(community.roster())
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     events = 0
     result: dict[str, Any] = {"kind": kind, "months": months, "residents": community.residents}
     if kind == "synth":
@@ -88,6 +91,7 @@ def child(kind: str, months: int, households: int | None) -> dict[str, Any]:
         for event in community.events(policy, START, months):
             replay.feed(event)
             events += 1
+        result["fed_peak_bytes"] = _peak_bytes()
         summary = replay.finish()
         result["gini"] = summary.concentration["gini"]
         result["participation"] = summary.totals["participation_mean"]
@@ -99,7 +103,8 @@ def child(kind: str, months: int, households: int | None) -> dict[str, Any]:
             events += 1
         comparison = Comparison.of(*(r.finish() for r in replays))
         result["lost"] = comparison.deltas["distribution"]["lost"]
-    result.update(seconds=time.perf_counter() - started, events=events, peak_bytes=_peak_bytes())
+    result.update(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu_started, events=events,
+                  peak_bytes=_peak_bytes())
     return result
 
 
@@ -147,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"community: {'tianhe preset (12,000 households)' if households is None else f'{households} households'}"
           f"; ruleset {RULESET.name}; memory store; one child process per measurement")
-    print(f"{'months':>6} {'kind':>9} {'events':>10} {'seconds':>9} {'events/s':>9} {'peak RSS':>10}  target")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs at the start")
+    print(f"{'months':>6} {'kind':>9} {'events':>10} {'seconds':>9} {'CPU s':>7} {'events/s':>9} {'peak RSS':>10} "
+          f"{'fed RSS':>9}  target")
     failed = False
     for months in months_list:
         kinds = ["synth", "simulate"]
@@ -162,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                 ok = r["seconds"] < factor * TARGET_SECONDS and r["peak_bytes"] < factor * TARGET_BYTES
                 failed |= not ok
                 verdict = ("met" if ok else "MISSED") + f" (< {factor * TARGET_SECONDS:.0f} s, < {factor} GiB)"
-            print(f"{months:>6} {kind:>9} {r['events']:>10,} {r['seconds']:>9.1f} {rate:>9,.0f} "
-                  f"{r['peak_bytes'] / 2**20:>8,.0f} MiB  {verdict}", flush=True)
+            fed = f"{r['fed_peak_bytes'] / 2**20:>5,.0f} MiB" if "fed_peak_bytes" in r else f"{'-':>9}"
+            print(f"{months:>6} {kind:>9} {r['events']:>10,} {r['seconds']:>9.1f} {r['cpu_seconds']:>7.1f} "
+                  f"{rate:>9,.0f} {r['peak_bytes'] / 2**20:>6,.0f} MiB {fed}  {verdict} "
+                  f"(load {os.getloadavg()[0]:.2f})", flush=True)
     if args.profile is not None:
         _profile(args.profile, households, 30)
     print("targets: simulate of a Tianhe year < 60 s and < 1 GiB; compare < 2x that")
