@@ -10,9 +10,11 @@ from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, e
 from pathlib import Path
 
 import psycopg.errors
+import pymysql.cursors
 import pymysql.err
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, delete, inspect, select, text, update
+from sqlalchemy.dialects.mysql import pymysql as mysql_pymysql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 import gridpoints.storage
@@ -395,3 +397,19 @@ def test_sqlite_writers_begin_immediate(tmp_path: Path) -> None:
     finally:
         other.close()
         store.close()
+
+
+@pytest.mark.parametrize(("mariadb", "version", "spelling"), [
+    (False, (8, 0, 36), "AS new ON DUPLICATE KEY UPDATE `value` = {p}counters.`value` + new.`value`"),
+    (False, (8, 0, 19), "ON DUPLICATE KEY UPDATE `value` = {p}counters.`value` + VALUES(`value`)"),
+    (True, (10, 11, 19), "ON DUPLICATE KEY UPDATE `value` = {p}counters.`value` + VALUES(`value`)"),
+])
+def test_mysql_bulk_writes_suit_the_server(mariadb: bool, version: tuple[int, ...], spelling: str) -> None:
+    """MySQL from 8.0.20 names the inserted row by an alias (VALUES() is deprecated there), MariaDB and older
+    MySQL by VALUES(); PyMySQL can fold every bulk write into multi-row statements either way."""
+    dialect = mysql_pymysql.dialect()
+    dialect.server_version_info, dialect.is_mariadb = version, mariadb
+    statements = sql_module._statements("gp_", sql_module._flavour("mysql", dialect))
+    assert statements["add_counters"].endswith(spelling.format(p="gp_"))
+    for name in ("insert_entries", "insert_events", "add_counters", "add_balances"):
+        assert pymysql.cursors.RE_INSERT_VALUES.match(statements[name]), name

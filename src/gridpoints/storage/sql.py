@@ -1,8 +1,9 @@
 """The SQL store: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB on SQLAlchemy Core.
 
-One code path serves all three; only the statements that have no portable spelling (insert-if-missing,
-add-to-value upserts, append-only triggers) are chosen per backend, and PostgreSQL reads and writes a
-batch's rows with one array-bound statement per operation (see *bulk reads and writes* below).
+One code path serves all three. The statements a transaction runs are SQL text written once per backend
+and table prefix and handed to the driver as they are (see *statements* below): PostgreSQL reads and
+writes a batch's rows with one array-bound statement per operation, SQLite and MySQL/MariaDB with the
+driver's ``executemany``.
 
 Opening
     ``SQLStore("sqlite:///points.db")``, ``SQLStore("postgresql://user@host/db")`` (psycopg 3),
@@ -48,10 +49,12 @@ Privacy
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure, StoreError, StoreUnavailable
 
@@ -60,18 +63,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
     raise MissingExtra("sql", "the SQL store (gridpoints.storage.sql)") from exc
 
-from sqlalchemy import Connection, Engine, Table, event, select, tuple_, update
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import Connection, Dialect, Engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.sql.dml import Insert
 
 from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
 from gridpoints.storage import _sql_migrations
 from gridpoints.storage._sql_errors import map_error
-from gridpoints.storage._sql_schema import Family, Tables, build_tables, check_prefix, dialect_family, mysql_collation
+from gridpoints.storage._sql_schema import Family, build_tables, check_prefix, dialect_family, mysql_collation
 
 __all__ = ["DEFAULT_PREFIX", "SQLStore", "from_url", "make_engine", "normalise_url", "upgrade"]
 
@@ -86,7 +85,7 @@ _SCHEMES = {
 _EXTRAS: dict[Family, str] = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql"}
 # Execution option naming the BEGIN flavour the SQLite begin hook emits on a connection.
 _SQLITE_BEGIN = "gridpoints_sqlite_begin"
-# Rows per statement when a key list is turned into IN (...) or a bulk write; bounded by drivers' limits.
+# Keys per statement when a key list is turned into IN (...) or a json_each list; bounded by drivers' limits.
 _CHUNK = 500
 _PAGE = 1000
 
@@ -171,40 +170,6 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[start:start + _CHUNK]
 
 
-def _insert(table: Table, family: Family) -> Insert:
-    if family == "postgresql":
-        return pg_dialect.insert(table)
-    if family == "mysql":
-        return mysql_dialect.insert(table)
-    return sqlite_dialect.insert(table)
-
-
-def _insert_missing(conn: Connection, table: Table, family: Family, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows whose primary key is absent; leave present ones untouched."""
-    stmt = _insert(table, family)
-    if isinstance(stmt, mysql_dialect.Insert):
-        # A self-assignment rather than INSERT IGNORE, which would also hide truncation and other errors.
-        value_column = next(c for c in table.columns if not c.primary_key)
-        conn.execute(stmt.on_duplicate_key_update({value_column.name: value_column}), rows)
-    else:
-        assert isinstance(stmt, pg_dialect.Insert | sqlite_dialect.Insert)
-        conn.execute(stmt.on_conflict_do_nothing(), rows)
-
-
-def _upsert_add(conn: Connection, table: Table, family: Family, column: str, rows: list[dict[str, Any]]) -> None:
-    """Add each row's ``column`` value to the stored one, inserting rows that are absent."""
-    stmt = _insert(table, family)
-    target = table.c[column]
-    if isinstance(stmt, mysql_dialect.Insert):
-        conn.execute(stmt.on_duplicate_key_update({column: target + stmt.inserted[column]}), rows)
-    else:
-        assert isinstance(stmt, pg_dialect.Insert | sqlite_dialect.Insert)
-        keys = list(table.primary_key.columns)
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=keys, set_={column: target + stmt.excluded[column]}), rows
-        )
-
-
 def _entry(row: Any) -> Entry:
     return Entry(
         int(row.seq), row.tenant, row.event_id, row.subject, row.debit, row.credit, int(row.amount),
@@ -216,41 +181,40 @@ def _entry(row: Any) -> Entry:
 class _SQLTransaction:
     """A write transaction on one tenant; every method runs on the transaction's connection."""
 
-    __slots__ = ("_conn", "_family", "_head", "_tables", "_tenant")
+    __slots__ = ("_conn", "_family", "_head", "_sql", "_tenant")
 
-    def __init__(self, conn: Connection, tables: Tables, family: Family, tenant: str) -> None:
+    def __init__(self, conn: Connection, sql: Mapping[str, str], family: Family, tenant: str) -> None:
         self._conn = conn
-        self._tables = tables
+        self._sql = sql
         self._family = family
         self._tenant = tenant
         self._head = Anchor(0, GENESIS_HASH)
 
     def _lock(self) -> None:
         """Lock the tenant's chain-head row (creating it first for a new tenant) and read the head."""
-        conn, t, tenant = self._conn, self._tables, self._tenant
-        genesis = [{"tenant": tenant, "seq": 0, "hash": GENESIS_HASH}]
+        conn, sql, tenant = self._conn, self._sql, self._tenant
+        genesis = (tenant, 0, GENESIS_HASH)
         if self._family == "sqlite":
             # A host's engine may leave pysqlite beginning lazily, at the first write: make that the first
             # statement, so the write lock is held before anything is read.
-            _insert_missing(conn, t.heads, self._family, genesis)
-        locate_head = select(t.heads.c.seq, t.heads.c.hash).where(t.heads.c.tenant == tenant).with_for_update()
-        row = conn.execute(locate_head).one_or_none()
+            conn.exec_driver_sql(sql["insert_head"], genesis)
+        row = conn.exec_driver_sql(sql["lock_head"], (tenant,)).one_or_none()
         if row is None:
-            _insert_missing(conn, t.heads, self._family, genesis)
-            row = conn.execute(locate_head).one()
-        self._head = Anchor(int(row.seq), row.hash)
+            conn.exec_driver_sql(sql["insert_head"], genesis)
+            row = conn.exec_driver_sql(sql["lock_head"], (tenant,)).one()
+        self._head = Anchor(int(row[0]), row[1])
 
     def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
         with _guard("reading event records"):
-            return _find_events(self._conn, self._tables, self._family, self._tenant, event_ids)
+            return _find_events(self._conn, self._sql, self._family, self._tenant, event_ids)
 
     def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
         with _guard("reading counters"):
-            return _read_counters(self._conn, self._tables, self._family, self._tenant, keys)
+            return _read_counters(self._conn, self._sql, self._family, self._tenant, keys)
 
     def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         with _guard("reading balances"):
-            return _read_balances(self._conn, self._tables, self._family, self._tenant, accounts)
+            return _read_balances(self._conn, self._sql, self._family, self._tenant, accounts)
 
     def head(self) -> Anchor:
         return self._head
@@ -259,19 +223,16 @@ class _SQLTransaction:
         self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
     ) -> None:
         head = self._check_chain(entries)
-        conn, t, tenant, family = self._conn, self._tables, self._tenant, self._family
+        conn, sql, tenant, family = self._conn, self._sql, self._tenant, self._family
         if entries:
             with _guard("appending ledger entries"):
                 # The head moves first, guarded by the seq this transaction read, so a writer that slipped
                 # in (possible only on a host's SQLite engine in the driver's legacy mode) means a re-run.
-                moved = conn.execute(
-                    update(t.heads).where(t.heads.c.tenant == tenant, t.heads.c.seq == self._head.seq)
-                    .values(seq=head.seq, hash=head.hash)
-                )
+                moved = conn.exec_driver_sql(sql["move_head"], (head.seq, head.hash, tenant, self._head.seq))
                 if moved.rowcount != 1:
                     raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
                 try:
-                    _insert_entries(conn, t, family, entries)
+                    _insert_entries(conn, sql, family, entries)
                 except sa.exc.IntegrityError as exc:
                     raise IntegrityError(
                         f"tenant {tenant!r}: entries {entries[0].seq}..{entries[-1].seq} are already stored, "
@@ -283,15 +244,15 @@ class _SQLTransaction:
                     totals[e.debit] = totals.get(e.debit, 0) - e.amount
                 moves = sorted((account, delta) for account, delta in totals.items() if delta)
                 if moves:
-                    _add_balances(conn, t, family, tenant, moves)
+                    _add_balances(conn, sql, family, tenant, moves)
         deltas = sorted((k, d) for k, d in counter_deltas.items() if d)
         if deltas:
             with _guard("adding to counters"):
-                _add_counters(conn, t, family, tenant, deltas)
+                _add_counters(conn, sql, family, tenant, deltas)
         if events:
             with _guard("recording event ids"):
                 try:
-                    _insert_events(conn, t, family, tenant, events)
+                    _insert_events(conn, sql, family, tenant, events)
                 except sa.exc.IntegrityError as exc:
                     # Another writer recorded one of these ids first; re-running finds its record.
                     raise SerializationFailure(
@@ -316,23 +277,105 @@ class _SQLTransaction:
         return head
 
 
-# -- bulk reads and writes --------------------------------------------------------------------------------
+# -- statements -------------------------------------------------------------------------------------------
 #
-# Portable SQLAlchemy Core statements (IN lists and executemany, in chunks) serve MySQL/MariaDB and most of
-# SQLite, whose drivers turn an executemany into one multi-row statement or run it in process. PostgreSQL
-# gets one statement per operation whatever the batch size: keys travel as arrays (bound in binary, so no
-# quoting), and the statement text never changes, so the server prepares it once. Keyed reads walk the
-# keys and look each up by primary key (a LATERAL subquery on PostgreSQL, a forced join order over
-# json_each on SQLite): a read of 1,000 keys costs 1,000 index probes however large the table, where
-# `= ANY(array)` on a prepared statement's generic plan, a hash join planned on stale statistics, or
-# SQLite's row-value IN could each read every row of the tenant — a cost per event that grew with the
-# ledger.
+# Every statement a transaction runs is SQL text written once per backend and table prefix and handed to the
+# driver as it is (``exec_driver_sql``): building and binding a compiled SQLAlchemy statement cost about as
+# much per row as SQLite spends storing the row. PostgreSQL gets one statement per operation whatever the
+# batch size: keys travel as arrays (bound in binary, so no quoting), and the statement text never changes,
+# so the server prepares it once. SQLite and MySQL/MariaDB write a batch's rows with the driver's
+# executemany (SQLite runs it in process, PyMySQL folds an INSERT into multi-row statements) and read keys
+# in IN lists of `_CHUNK`. Keyed reads probe the primary key once per key — an IN list on one key column, a
+# LATERAL subquery on PostgreSQL, a forced join order over json_each for SQLite's four-column counter keys:
+# a read of 1,000 keys costs 1,000 index probes however large the table, where `= ANY(array)` on a prepared
+# statement's generic plan, a hash join planned on stale statistics, or SQLite's row-value IN could each
+# read every row of the tenant — a cost per event that grew with the ledger.
+
+# How the statements are spelt. MySQL from 8.0.20 names the row being inserted by an alias in an upsert
+# (VALUES() is deprecated there); MariaDB and older MySQL only know VALUES(). SQLAlchemy chooses the same way.
+_Flavour = Literal["sqlite", "postgresql", "mysql", "mysql-alias"]
+
+_ENTRY_COLUMNS = ("tenant", "seq", "event_id", "subject", "debit", "credit", "amount", "ruleset", "rule", "reason",
+                 "occurred_at", "reverses", "prev_hash", "hash")
+_BIGINT_COLUMNS = frozenset({"seq", "amount", "reverses"})
+_COUNTER_KEY = ("scope", "scope_id", "metric", "window")
+_entry_row = operator.attrgetter(*_ENTRY_COLUMNS)
+
+
+def _flavour(family: Family, dialect: Dialect) -> _Flavour:
+    if family != "mysql":
+        return family
+    version = dialect.server_version_info or ()
+    return "mysql" if getattr(dialect, "is_mariadb", False) or version < (8, 0, 20) else "mysql-alias"
 
 
 @functools.cache
-def _pg_sql(prefix: str) -> dict[str, str]:
-    """PostgreSQL statements for a table prefix (a checked identifier, safe to splice)."""
+def _statements(prefix: str, flavour: _Flavour) -> dict[str, str]:
+    """The store's statements for a table prefix (a checked identifier, safe to splice) and a flavour.
+
+    A read whose keys go into an IN list (SQLite's and MySQL's ``events`` and ``balances``, MySQL's
+    ``counters``) has a ``{marks}`` slot for the list's placeholders: see :func:`_marks`.
+    """
     p = check_prefix(prefix)
+    q = "`" if flavour.startswith("mysql") else '"'
+    mark = "?" if flavour == "sqlite" else "%s"
+
+    def names(*columns: str) -> str:
+        return ", ".join(f"{q}{column}{q}" for column in columns)
+
+    def insert(table: str, *columns: str) -> str:
+        return f"INSERT INTO {p}{table} ({names(*columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+    head = {
+        "lock_head": f"SELECT {names('seq', 'hash')} FROM {p}chain_heads WHERE {q}tenant{q} = {mark}"
+                     + ("" if flavour == "sqlite" else " FOR UPDATE"),
+        "move_head": f"UPDATE {p}chain_heads SET {q}seq{q} = {mark}, {q}hash{q} = {mark} "
+                     f"WHERE {q}tenant{q} = {mark} AND {q}seq{q} = {mark}",
+    }
+    insert_head = insert("chain_heads", "tenant", "seq", "hash")
+    if flavour == "postgresql":
+        return {**head, "insert_head": f"{insert_head} ON CONFLICT DO NOTHING", **_pg_bulk(p)}
+
+    def add_to(table: str, keys: tuple[str, ...], column: str) -> str:
+        """An upsert adding the row's ``column`` to the stored value."""
+        sql, c = insert(table, "tenant", *keys, column), f"{q}{column}{q}"
+        if flavour == "sqlite":
+            return (f"{sql} ON CONFLICT ({names('tenant', *keys)}) "
+                    f"DO UPDATE SET {c} = {p}{table}.{c} + excluded.{c}")
+        if flavour == "mysql":
+            return f"{sql} ON DUPLICATE KEY UPDATE {c} = {p}{table}.{c} + VALUES({c})"
+        return f"{sql} AS new ON DUPLICATE KEY UPDATE {c} = {p}{table}.{c} + new.{c}"
+
+    statements = {
+        **head,
+        # A self-assignment on MySQL rather than INSERT IGNORE, which would also hide truncation and other
+        # errors.
+        "insert_head": f"{insert_head} ON CONFLICT DO NOTHING" if flavour == "sqlite"
+                       else f"{insert_head} ON DUPLICATE KEY UPDATE {q}seq{q} = {q}seq{q}",
+        "events": f"SELECT {names('event_id', 'fingerprint', 'decision')} FROM {p}events "
+                  f"WHERE {q}tenant{q} = {mark} AND {q}event_id{q} IN ({{marks}})",
+        "balances": f"SELECT {names('account', 'balance')} FROM {p}balances "
+                    f"WHERE {q}tenant{q} = {mark} AND {q}account{q} IN ({{marks}})",
+        "counters": f"SELECT {names(*_COUNTER_KEY, 'value')} FROM {p}counters "
+                    f"WHERE {q}tenant{q} = {mark} AND ({names(*_COUNTER_KEY)}) IN ({{marks}})",
+        "insert_entries": insert("entries", *_ENTRY_COLUMNS),
+        "add_balances": add_to("balances", ("account",), "balance"),
+        "add_counters": add_to("counters", _COUNTER_KEY, "value"),
+        "insert_events": insert("events", "tenant", "event_id", "fingerprint", "decision"),
+    }
+    if flavour == "sqlite":
+        # CROSS JOIN keeps json_each outermost, so each key is one primary-key probe.
+        statements["counters"] = (
+            f'SELECT c.scope, c.scope_id, c.metric, c."window", c.value FROM json_each(?) AS k '
+            f"CROSS JOIN {p}counters AS c ON c.tenant = ? AND c.scope = json_extract(k.value, '$[0]') "
+            f"AND c.scope_id = json_extract(k.value, '$[1]') AND c.metric = json_extract(k.value, '$[2]') "
+            f"AND c.\"window\" = json_extract(k.value, '$[3]')"
+        )
+    return statements
+
+
+def _pg_bulk(p: str) -> dict[str, str]:
+    """PostgreSQL's array-bound reads and writes."""
     columns = ", ".join(f'"{name}"' for name in _ENTRY_COLUMNS)
     arrays = ", ".join(f"%({name})b::{'bigint' if name in _BIGINT_COLUMNS else 'text'}[]"
                        for name in _ENTRY_COLUMNS if name != "tenant")
@@ -365,9 +408,11 @@ def _pg_sql(prefix: str) -> dict[str, str]:
     }
 
 
-_ENTRY_COLUMNS = ("tenant", "seq", "event_id", "subject", "debit", "credit", "amount", "ruleset", "rule", "reason",
-                 "occurred_at", "reverses", "prev_hash", "hash")
-_BIGINT_COLUMNS = frozenset({"seq", "amount", "reverses"})
+def _marks(family: Family, count: int, width: int = 1) -> str:
+    """Placeholders for an IN list of ``count`` keys of ``width`` columns each."""
+    mark = "?" if family == "sqlite" else "%s"
+    key = mark if width == 1 else f"({', '.join([mark] * width)})"
+    return ", ".join([key] * count)
 
 
 def _key_arrays(keys: Iterable[CounterKey]) -> dict[str, list[str]]:
@@ -375,18 +420,16 @@ def _key_arrays(keys: Iterable[CounterKey]) -> dict[str, list[str]]:
     return {"scopes": scopes, "scope_ids": scope_ids, "metrics": metrics, "windows": windows}
 
 
-def _find_events(conn: Connection, t: Tables, family: Family, tenant: str,
+def _find_events(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                  event_ids: Sequence[str]) -> dict[str, EventRecord]:
     wanted = list(dict.fromkeys(event_ids))
     found: dict[str, EventRecord] = {}
     if not wanted:
         return found
     if family == "postgresql":
-        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["events"], {"tenant": tenant, "ids": wanted})]
+        pages: Iterable[Any] = [conn.exec_driver_sql(sql["events"], {"tenant": tenant, "ids": wanted})]
     else:
-        ev = t.events
-        pages = (conn.execute(select(ev.c.event_id, ev.c.fingerprint, ev.c.decision)
-                              .where(ev.c.tenant == tenant, ev.c.event_id.in_(chunk)))
+        pages = (conn.exec_driver_sql(sql["events"].format(marks=_marks(family, len(chunk))), (tenant, *chunk))
                  for chunk in _chunks(wanted))
     for rows in pages:
         for event_id, fingerprint, decision in rows:
@@ -394,22 +437,20 @@ def _find_events(conn: Connection, t: Tables, family: Family, tenant: str,
     return {i: found[i] for i in wanted if i in found}
 
 
-def _read_counters(conn: Connection, t: Tables, family: Family, tenant: str,
+def _read_counters(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                    keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
     result = dict.fromkeys(keys, 0)
     if not result:
         return result
     pages: Iterable[Any]
     if family == "postgresql":
-        pages = [conn.exec_driver_sql(_pg_sql(t.prefix)["counters"], {"tenant": tenant, **_key_arrays(result)})]
+        pages = [conn.exec_driver_sql(sql["counters"], {"tenant": tenant, **_key_arrays(result)})]
     elif family == "sqlite":
-        pages = (conn.exec_driver_sql(_sqlite_counters(t.prefix), (json.dumps([list(k) for k in chunk]), tenant))
+        pages = (conn.exec_driver_sql(sql["counters"], (json.dumps([list(k) for k in chunk]), tenant))
                  for chunk in _chunks(list(result)))
     else:
-        c = t.counters
-        key_columns = tuple_(c.c.scope, c.c.scope_id, c.c.metric, c.c.window)
-        pages = (conn.execute(select(c.c.scope, c.c.scope_id, c.c.metric, c.c.window, c.c.value)
-                              .where(c.c.tenant == tenant, key_columns.in_([tuple(k) for k in chunk])))
+        pages = (conn.exec_driver_sql(sql["counters"].format(marks=_marks(family, len(chunk), len(_COUNTER_KEY))),
+                                      (tenant, *itertools.chain.from_iterable(chunk)))
                  for chunk in _chunks(list(result)))
     for rows in pages:
         for scope, scope_id, metric, window, value in rows:
@@ -417,27 +458,15 @@ def _read_counters(conn: Connection, t: Tables, family: Family, tenant: str,
     return result
 
 
-@functools.cache
-def _sqlite_counters(prefix: str) -> str:
-    """Counters by key on SQLite: CROSS JOIN keeps json_each outermost, so each key is one primary-key probe."""
-    p = check_prefix(prefix)
-    return (f'SELECT c.scope, c.scope_id, c.metric, c."window", c.value FROM json_each(?) AS k '
-            f"CROSS JOIN {p}counters AS c ON c.tenant = ? AND c.scope = json_extract(k.value, '$[0]') "
-            f"AND c.scope_id = json_extract(k.value, '$[1]') AND c.metric = json_extract(k.value, '$[2]') "
-            f"AND c.\"window\" = json_extract(k.value, '$[3]')")
-
-
-def _read_balances(conn: Connection, t: Tables, family: Family, tenant: str,
+def _read_balances(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                    accounts: Iterable[str]) -> dict[str, int]:
     result = dict.fromkeys(accounts, 0)
     if not result:
         return result
     if family == "postgresql":
-        pages: Iterable[Any] = [conn.exec_driver_sql(_pg_sql(t.prefix)["balances"],
-                                                     {"tenant": tenant, "accounts": list(result)})]
+        pages: Iterable[Any] = [conn.exec_driver_sql(sql["balances"], {"tenant": tenant, "accounts": list(result)})]
     else:
-        b = t.balances
-        pages = (conn.execute(select(b.c.account, b.c.balance).where(b.c.tenant == tenant, b.c.account.in_(chunk)))
+        pages = (conn.exec_driver_sql(sql["balances"].format(marks=_marks(family, len(chunk))), (tenant, *chunk))
                  for chunk in _chunks(list(result)))
     for rows in pages:
         for account, balance in rows:
@@ -445,53 +474,42 @@ def _read_balances(conn: Connection, t: Tables, family: Family, tenant: str,
     return result
 
 
-def _insert_entries(conn: Connection, t: Tables, family: Family, entries: Sequence[Entry]) -> None:
+def _insert_entries(conn: Connection, sql: Mapping[str, str], family: Family, entries: Sequence[Entry]) -> None:
     if family == "postgresql":
         params: dict[str, Any] = {"tenant": entries[0].tenant}
         for name in _ENTRY_COLUMNS[1:]:
             params[name] = [getattr(e, name) for e in entries]
-        conn.exec_driver_sql(_pg_sql(t.prefix)["insert_entries"], params)
+        conn.exec_driver_sql(sql["insert_entries"], params)
         return
-    conn.execute(t.entries.insert(), [
-        {"tenant": e.tenant, "seq": e.seq, "event_id": e.event_id, "subject": e.subject, "debit": e.debit,
-         "credit": e.credit, "amount": e.amount, "ruleset": e.ruleset, "rule": e.rule, "reason": e.reason,
-         "occurred_at": e.occurred_at, "reverses": e.reverses, "prev_hash": e.prev_hash, "hash": e.hash}
-        for e in entries
-    ])
+    conn.exec_driver_sql(sql["insert_entries"], list(map(_entry_row, entries)))
 
 
-def _add_balances(conn: Connection, t: Tables, family: Family, tenant: str, moves: Sequence[tuple[str, int]]) -> None:
+def _add_balances(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
+                  moves: Sequence[tuple[str, int]]) -> None:
     if family == "postgresql":
-        conn.exec_driver_sql(_pg_sql(t.prefix)["add_balances"], {
+        conn.exec_driver_sql(sql["add_balances"], {
             "tenant": tenant, "accounts": [a for a, _ in moves], "deltas": [d for _, d in moves]})
         return
-    _upsert_add(conn, t.balances, family, "balance",
-                [{"tenant": tenant, "account": a, "balance": d} for a, d in moves])
+    conn.exec_driver_sql(sql["add_balances"], [(tenant, a, d) for a, d in moves])
 
 
-def _add_counters(conn: Connection, t: Tables, family: Family, tenant: str,
+def _add_counters(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                   deltas: Sequence[tuple[CounterKey, int]]) -> None:
     if family == "postgresql":
-        conn.exec_driver_sql(_pg_sql(t.prefix)["add_counters"], {
+        conn.exec_driver_sql(sql["add_counters"], {
             "tenant": tenant, **_key_arrays(k for k, _ in deltas), "deltas": [d for _, d in deltas]})
         return
-    _upsert_add(conn, t.counters, family, "value", [
-        {"tenant": tenant, "scope": k.scope, "scope_id": k.scope_id, "metric": k.metric, "window": k.window,
-         "value": d}
-        for k, d in deltas
-    ])
+    conn.exec_driver_sql(sql["add_counters"], [(tenant, *k, d) for k, d in deltas])
 
 
-def _insert_events(conn: Connection, t: Tables, family: Family, tenant: str, events: Sequence[EventRecord]) -> None:
+def _insert_events(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
+                   events: Sequence[EventRecord]) -> None:
     if family == "postgresql":
-        conn.exec_driver_sql(_pg_sql(t.prefix)["insert_events"], {
+        conn.exec_driver_sql(sql["insert_events"], {
             "tenant": tenant, "ids": [r.event_id for r in events],
             "fingerprints": [r.fingerprint for r in events], "decisions": [r.decision for r in events]})
         return
-    conn.execute(t.events.insert(), [
-        {"tenant": tenant, "event_id": r.event_id, "fingerprint": r.fingerprint, "decision": r.decision}
-        for r in events
-    ])
+    conn.exec_driver_sql(sql["insert_events"], [(tenant, r.event_id, r.fingerprint, r.decision) for r in events])
 
 
 class SQLStore:
@@ -530,6 +548,7 @@ class SQLStore:
                 server_version=conn.dialect.server_version_info,
             )
             self._tables = build_tables(table_prefix, collation=collation)
+            self._sql = _statements(table_prefix, _flavour(self._family, conn.dialect))
             version = _sql_migrations.stored_version(conn, self._tables)
         _sql_migrations.check_not_newer(version, self._tables)
         if version < _sql_migrations.CURRENT_VERSION:
@@ -587,17 +606,17 @@ class SQLStore:
         """See the module docs: the tenant's head row is locked; ``counters`` and ``accounts`` need no locks
         of their own, because every writer of the tenant queues on that row first."""
         with _guard(f"transaction on tenant {tenant!r}"), self._begin(write=True) as conn:
-            txn = _SQLTransaction(conn, self._tables, self._family, tenant)
+            txn = _SQLTransaction(conn, self._sql, self._family, tenant)
             txn._lock()
             yield txn
 
     def balances(self, tenant: str, accounts: Iterable[str]) -> dict[str, int]:
         with _guard("reading balances"), self._begin(write=False) as conn:
-            return _read_balances(conn, self._tables, self._family, tenant, accounts)
+            return _read_balances(conn, self._sql, self._family, tenant, accounts)
 
     def counters(self, tenant: str, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
         with _guard("reading counters"), self._begin(write=False) as conn:
-            return _read_counters(conn, self._tables, self._family, tenant, keys)
+            return _read_counters(conn, self._sql, self._family, tenant, keys)
 
     def entries(self, tenant: str, *, subject: str | None = None, after_seq: int = 0) -> Iterator[Entry]:
         """Committed entries in sequence order, fetched a page at a time so no connection waits on the caller."""
@@ -616,7 +635,7 @@ class SQLStore:
 
     def find_event(self, tenant: str, event_id: str) -> EventRecord | None:
         with _guard("reading an event record"), self._begin(write=False) as conn:
-            return _find_events(conn, self._tables, self._family, tenant, [event_id]).get(event_id)
+            return _find_events(conn, self._sql, self._family, tenant, [event_id]).get(event_id)
 
     def head(self, tenant: str) -> Anchor:
         h = self._tables.heads
