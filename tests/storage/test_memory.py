@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import attrs
 from _support import RULESET
 
 import gridpoints
@@ -66,3 +67,29 @@ def test_entries_share_account_names() -> None:
     assert stored[0].credit == spendable("s1")
     assert stored[0].credit is stored[1].credit
     assert list(store.entries(engine.tenant, subject="s1", after_seq=1)) == stored[1:]
+
+
+def test_limit_steps_share_their_code_and_window() -> None:
+    """Two events' identical limit outcomes read back with one string for the code and one for the window."""
+    store = MemoryStore()
+    engine = Engine(gridpoints.load_ruleset(RULESET), store=store)
+    engine.submit_many(_events()[:2])
+    first, second = (store.find_event(engine.tenant, i) for i in ("p1", "p2"))
+    assert first is not None and second is not None
+    steps = [r.steps[0] for d in (first.original(), second.original()) for r in d.trace.rules if r.steps]
+    assert len(steps) == 2
+    assert steps[0].code == steps[1].code and steps[0].code is steps[1].code
+    assert steps[0].window is steps[1].window
+
+
+def test_a_given_fingerprint_is_kept() -> None:
+    """A record whose fingerprint was given (an engine-made event's narrower identity) keeps that fingerprint."""
+    event = _events()[0]
+    decision = Engine(gridpoints.load_ruleset(RULESET)).submit(event)
+    store = MemoryStore()
+    with store.transaction("t") as txn:
+        txn.append([], {}, [EventRecord(event.id, "f" * 64, original=decision, event=event)])
+    kept = store.find_event("t", event.id)
+    assert kept is not None and type(kept) is not EventRecord
+    assert kept.fingerprint == "f" * 64
+    assert kept.original() == attrs.evolve(decision, entries=(), duplicate=True)

@@ -39,20 +39,21 @@ from gridpoints.model import (
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep, ...], int, str, str | None]
-#: type, subject, grid, occurred_at, attributes, household, community, actor, points, occurred_local, ruleset, rules
+#: type, subject, grid, occurred_at, attributes, household, community, actor, points, occurred_local, ruleset,
+#: rules, fingerprint (None until asked for, unless the record was given one)
 _RecordData = tuple[str, str, str, datetime, Mapping[str, Any], str | None, str | None, str | None, int, str, str,
-                    tuple[_RuleData, ...]]
+                    tuple[_RuleData, ...], str | None]
 
 
 class _KeptRecord(EventRecord):
-    """An event record kept as flat tuples; its decision (and, if asked for, its fingerprint) is rebuilt on read."""
+    """A record read from its flat tuples; its decision (and, if asked for, its fingerprint) is rebuilt on read."""
 
     __slots__ = ("_data",)
 
-    def __init__(self, event_id: str, fingerprint: str | None, data: _RecordData) -> None:
+    def __init__(self, event_id: str, data: _RecordData) -> None:
         # Not EventRecord.__init__: this record holds neither the decision object nor its text.
         self.event_id = event_id
-        self._fingerprint = fingerprint
+        self._fingerprint = data[12]
         self._event = None
         self._json = None
         self._original = None
@@ -71,10 +72,14 @@ class _KeptRecord(EventRecord):
         return self.original().to_record_json()
 
     def original(self) -> Decision:
-        etype, subject, grid, _, _, household, community, _, points, local, ruleset, rules = self._data
+        etype, subject, grid, _, _, household, community, _, points, local, ruleset, rules, _ = self._data
         trace = Trace(self.event_id, etype, subject, local, ruleset, tuple(RuleTrace(*rule) for rule in rules),
                       grid, household, community)
         return Decision(self.event_id, subject, points, (), trace, duplicate=True)
+
+
+def _record(event_id: str, kept: EventRecord | _RecordData) -> EventRecord:
+    return _KeptRecord(event_id, kept) if isinstance(kept, tuple) else kept
 
 
 @attrs.define(slots=True)
@@ -84,8 +89,9 @@ class _Tenant:
     by_subject: dict[str, list[Entry]] = attrs.field(factory=dict)
     balances: dict[str, int] = attrs.field(factory=dict)
     counters: dict[CounterKey, int] = attrs.field(factory=dict)
-    events: dict[str, EventRecord] = attrs.field(factory=dict)
-    #: One object per distinct account name, attribute mapping and rule-argument mapping.
+    #: Records as given, or as flat tuples (see :meth:`keep`).
+    events: dict[str, EventRecord | _RecordData] = attrs.field(factory=dict)
+    #: One object per distinct account name, limit code, window id, attribute mapping and argument mapping.
     shared: dict[Any, Any] = attrs.field(factory=dict)
 
     def head(self) -> Anchor:
@@ -109,8 +115,20 @@ class _Tenant:
                 dict(mapping))
         return found
 
-    def keep(self, record: EventRecord) -> EventRecord:
-        """The record in its lean form, or unchanged if it was not built from a decision of its own event."""
+    def name(self, text: str) -> str:
+        found: str = self.shared.setdefault(text, text)
+        return found
+
+    def step(self, step: LimitStep) -> LimitStep:
+        """The step with its code and window shared (rebuilt only if either was a string of its own)."""
+        code, window = self.name(step.code), self.name(step.window)
+        if code is step.code and window is step.window:
+            return step
+        return LimitStep(step.limit_id, step.kind, step.scope, step.scope_id, window, step.before, step.limit,
+                         step.requested, step.granted, step.mode, code, step.pool, step.param)
+
+    def keep(self, record: EventRecord) -> EventRecord | _RecordData:
+        """The record as flat tuples, or unchanged if it was not built from a decision of its own event."""
         decision, event = record._original, record._event
         if decision is None or event is None or record._json is not None or decision.duplicate:
             return record
@@ -120,17 +138,13 @@ class _Tenant:
                 and event.grid == trace.grid and event.household == trace.household
                 and event.community == trace.community):
             return record
-        share = self.share
-        rules = tuple((r.rule_id, r.rule_name, r.category, r.base, r.base_code, share(r.base_args), r.steps,
-                       r.granted, r.status, r.category_name) for r in trace.rules)
-        data: _RecordData = (event.type, event.subject, event.grid, event.occurred_at, share(event.attributes),
-                             event.household, event.community, event.actor, decision.points, trace.occurred_local,
-                             trace.ruleset, rules)
-        return _KeptRecord(record.event_id, record._fingerprint, data)
-
-    def name(self, text: str) -> str:
-        found: str = self.shared.setdefault(text, text)
-        return found
+        share, step = self.share, self.step
+        rules = tuple((r.rule_id, r.rule_name, r.category, r.base, r.base_code, share(r.base_args),
+                       tuple(map(step, r.steps)) if r.steps else r.steps, r.granted, r.status, r.category_name)
+                      for r in trace.rules)
+        return (event.type, event.subject, event.grid, event.occurred_at, share(event.attributes), event.household,
+                event.community, event.actor, decision.points, trace.occurred_local, trace.ruleset, rules,
+                record._fingerprint)
 
 
 class _MemoryTransaction:
@@ -147,7 +161,11 @@ class _MemoryTransaction:
         found: dict[str, EventRecord] = {}
         stored, staged = self._tenant.events, self._events
         for event_id in event_ids:
-            record = staged.get(event_id) or stored.get(event_id)
+            record = staged.get(event_id)
+            if record is None:
+                kept = stored.get(event_id)
+                if kept is not None:
+                    record = _record(event_id, kept)
             if record is not None:
                 found[event_id] = record
         return found
@@ -256,7 +274,8 @@ class MemoryStore:
         return iter(snapshot)
 
     def find_event(self, tenant: str, event_id: str) -> EventRecord | None:
-        return self._tenant(tenant).events.get(event_id)
+        kept = self._tenant(tenant).events.get(event_id)
+        return _record(event_id, kept) if kept is not None else None
 
     def head(self, tenant: str) -> Anchor:
         state = self._tenant(tenant)
