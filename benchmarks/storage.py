@@ -10,7 +10,11 @@ resident, events spread over one week. It measures
 * PostgreSQL with 4 writer processes (spawned, released together by a barrier), each submitting batches
   for a disjoint quarter of the events: once on ONE tenant (one chain head, which serialises the writers)
   and once on 4 tenants, one per writer; the daily caps are checked exactly afterwards;
-* the cost of a 10k-event batch as the ledger grows from 10k to ``--max-entries`` stored entries.
+* the cost of a 10k-event batch as the ledger grows from 10k to ``--max-entries`` stored entries;
+* SQLite's floor: the rows the SQLite run wrote (captured from a memory-store run of the same events, as
+  the SQL store writes them), written again by plain ``sqlite3`` ``executemany`` into the same schema, in
+  the same transactions, with nothing else to do — what the database itself needs for these rows, and the
+  store's rate as a fraction of it.
 
 Run ``python benchmarks/storage.py --help``. Targets: SQLite batched ≥ 50k events/s, PostgreSQL with
 4 writers ≥ 10k events/s with caps exact, a flat cost per event from 10k to 1M entries.
@@ -19,14 +23,17 @@ Run ``python benchmarks/storage.py --help``. Targets: SQLite batched ≥ 50k eve
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +54,7 @@ from throughput import (  # the core benchmark's workload, next to this file
 
 import gridpoints
 from gridpoints import Engine, MemoryStore, Policy, Store
-from gridpoints.model import CounterKey
+from gridpoints.model import GENESIS_HASH, CounterKey, Entry, EventRecord
 from gridpoints.storage.sql import SQLStore, make_engine
 
 RESIDENTS = 10_000
@@ -176,6 +183,116 @@ def growth(engine: Engine, max_entries: int, batch: int, levels: Sequence[int]) 
         yield engine.head().seq, 1e6 / rate
 
 
+# -- SQLite's floor -----------------------------------------------------------------------------------------
+
+Append = tuple[str, list[Entry], dict[CounterKey, int], list[EventRecord]]
+
+
+class _RecordingTransaction:
+    def __init__(self, txn: Any, tenant: str, appends: list[Append]) -> None:
+        self._txn, self._tenant, self._appends = txn, tenant, appends
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._txn, name)
+
+    def append(self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int],
+               events: Sequence[EventRecord]) -> None:
+        self._txn.append(entries, counter_deltas, events)
+        self._appends.append((self._tenant, list(entries), dict(counter_deltas), list(events)))
+
+
+class RecordingStore(MemoryStore):
+    """A memory store that keeps what each transaction appends: the rows a SQL store writes, batch by batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends: list[Append] = []
+
+    @contextmanager
+    def transaction(self, tenant: str, *, counters: Iterable[CounterKey] = (),
+                    accounts: Iterable[str] = ()) -> Iterator[Any]:
+        with super().transaction(tenant, counters=counters, accounts=accounts) as txn:
+            yield _RecordingTransaction(txn, tenant, self.appends)
+
+
+FLOOR_PARTS = ("entries", "events", "counters", "balances", "begin, head, commit")
+
+
+def floor_rows(appends: Sequence[Append]) -> list[dict[str, Any]]:
+    """Each transaction's rows as the SQL store writes them on SQLite: entries, event records (decision JSON
+    and fingerprint computed here, outside the timing), counter deltas and balance moves (sorted, non-zero),
+    and the head's move."""
+    transactions = []
+    for tenant, entries, deltas, records in appends:
+        totals: dict[str, int] = defaultdict(int)
+        for e in entries:
+            totals[e.credit] += e.amount
+            totals[e.debit] -= e.amount
+        transactions.append({
+            "tenant": tenant,
+            "entries": [(e.tenant, e.seq, e.event_id, e.subject, e.debit, e.credit, e.amount, e.ruleset, e.rule,
+                         e.reason, e.occurred_at, e.reverses, e.prev_hash, e.hash) for e in entries],
+            "events": [(tenant, r.event_id, r.fingerprint, r.decision) for r in records],
+            "counters": [(tenant, *k, d) for k, d in sorted(deltas.items()) if d],
+            "balances": [(tenant, a, d) for a, d in sorted(totals.items()) if d],
+            "head": (entries[-1].seq, entries[-1].hash, tenant, entries[0].seq - 1) if entries else None,
+        })
+    return transactions
+
+
+def sqlite_floor(path: Path, transactions: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Seconds spent per part writing ``transactions`` with plain sqlite3 into a fresh gridpoints schema at
+    ``path`` (WAL, SQLite's default synchronous, BEGIN IMMEDIATE per transaction, as the store runs it)."""
+    SQLStore(f"sqlite:///{path}").close()  # the store's own schema: tables, indexes, triggers
+    p = "gridpoints_"
+    sql = {
+        "entries": f"INSERT INTO {p}entries (tenant, seq, event_id, subject, debit, credit, amount, ruleset, rule, "
+                   f"reason, occurred_at, reverses, prev_hash, hash) VALUES ({', '.join('?' * 14)})",
+        "events": f"INSERT INTO {p}events (tenant, event_id, fingerprint, decision) VALUES (?, ?, ?, ?)",
+        "counters": f'INSERT INTO {p}counters (tenant, scope, scope_id, metric, "window", value) '
+                    f'VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, scope, scope_id, metric, "window") '
+                    f"DO UPDATE SET value = value + excluded.value",
+        "balances": f"INSERT INTO {p}balances (tenant, account, balance) VALUES (?, ?, ?) "
+                    f"ON CONFLICT (tenant, account) DO UPDATE SET balance = balance + excluded.balance",
+    }
+    spent = dict.fromkeys(FLOOR_PARTS, 0.0)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    clock = time.perf_counter
+    for tx in transactions:
+        began = clock()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(f"INSERT INTO {p}chain_heads VALUES (?, 0, ?) ON CONFLICT DO NOTHING", (tx["tenant"], GENESIS_HASH))
+        if tx["head"]:
+            db.execute(f"UPDATE {p}chain_heads SET seq = ?, hash = ? WHERE tenant = ? AND seq = ?", tx["head"])
+        spent["begin, head, commit"] += clock() - began
+        for part in ("entries", "balances", "counters", "events"):
+            if tx[part]:
+                began = clock()
+                db.executemany(sql[part], tx[part])
+                spent[part] += clock() - began
+        began = clock()
+        db.execute("COMMIT")
+        spent["begin, head, commit"] += clock() - began
+    db.close()
+    return spent
+
+
+def digest(path: Path, tenant: str) -> str:
+    """A hash of every row ``tenant`` has in the gridpoints tables at ``path``, in key order."""
+    keys = {"chain_heads": "tenant", "entries": "seq", "events": "event_id", "balances": "account",
+            "counters": 'scope, scope_id, metric, "window"'}
+    h = hashlib.blake2b()
+    db = sqlite3.connect(path)
+    try:
+        for table, key in keys.items():
+            for row in db.execute(f"SELECT * FROM gridpoints_{table} WHERE tenant = ? ORDER BY {key}", (tenant,)):
+                h.update(repr(row).encode())
+    finally:
+        db.close()
+    return h.hexdigest()
+
+
 # -- the run --------------------------------------------------------------------------------------------
 
 
@@ -216,6 +333,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             report("SQLite, submit_many", rate, memory_rate, 50_000)
             checked, violations = check_caps(store, "default", events)
             print(f"{'SQLite caps':<44} {checked:,} resident-days, {violations} violations")
+            stored = digest(Path(directory) / "bench.db", "default")
+            recorder = RecordingStore()
+            batched_rate(Engine(policy(), recorder), events, args.batch)
+            spent = sqlite_floor(Path(directory) / "floor.db", floor_rows(recorder.appends))
+            floor = len(events) / sum(spent.values())
+            report("SQLite floor: plain sqlite3, the same rows", floor, memory_rate)
+            parts = ", ".join(f"{part} {seconds * 1e6 / len(events):.1f}" for part, seconds in spent.items())
+            print(f"{'SQLite floor, µs per event':<44} {parts}")
+            same = "the same rows" if digest(Path(directory) / "floor.db", "default") == stored else "DIFFERENT ROWS"
+            print(f"{'SQLite store ÷ floor':<44} {rate / floor:10.2f}  ({same})")
             p50, p99 = latencies(Engine(policy(), store, tenant="singles"), singles)
             print(f"{'SQLite, single submit latency':<44} p50 {p50:6.3f} ms  p99 {p99:6.3f} ms")
             store.close()
