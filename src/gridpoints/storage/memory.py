@@ -38,7 +38,10 @@ from gridpoints.model import (
 #: Value types whose equal values also print the same (so a shared mapping renders like the original).
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
-_RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep, ...], int, str, str | None]
+#: A limit step's fields in LimitStep's order, for a step whose code or window was a string of its own.
+_StepData = tuple[str, str, str, str, str, int, int, int, int, str, str, int | None, str | None]
+_RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep | _StepData, ...], int, str,
+                  str | None]
 #: type, subject, grid, occurred_at, attributes, household, community, actor, points, occurred_local, ruleset,
 #: rules, fingerprint (None until asked for, unless the record was given one)
 _RecordData = tuple[str, str, str, datetime, Mapping[str, Any], str | None, str | None, str | None, int, str, str,
@@ -73,8 +76,12 @@ class _KeptRecord(EventRecord):
 
     def original(self) -> Decision:
         etype, subject, grid, _, _, household, community, _, points, local, ruleset, rules, _ = self._data
-        trace = Trace(self.event_id, etype, subject, local, ruleset, tuple(RuleTrace(*rule) for rule in rules),
-                      grid, household, community)
+        trace = Trace(self.event_id, etype, subject, local, ruleset, tuple(
+            RuleTrace(rule_id, name, category, base, code, args,
+                      tuple(LimitStep(*step) if isinstance(step, tuple) else step for step in steps), granted,
+                      status, category_name)
+            for rule_id, name, category, base, code, args, steps, granted, status, category_name in rules
+        ), grid, household, community)
         return Decision(self.event_id, subject, points, (), trace, duplicate=True)
 
 
@@ -93,6 +100,8 @@ class _Tenant:
     events: dict[str, EventRecord | _RecordData] = attrs.field(factory=dict)
     #: One object per distinct account name, limit code, window id, attribute mapping and argument mapping.
     shared: dict[Any, Any] = attrs.field(factory=dict)
+    #: The shared mappings that were given as they are kept, by identity (each held, so no id is reused).
+    same: dict[int, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def head(self) -> Anchor:
         if not self.entries:
@@ -102,7 +111,7 @@ class _Tenant:
 
     def share(self, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
         """One read-only mapping per distinct content, key order and value types (1, 1.0 and True differ)."""
-        if not mapping:
+        if not mapping or self.same.get(id(mapping)) is mapping:
             return mapping
         values = tuple(mapping.values())
         types = tuple(map(type, values))
@@ -113,19 +122,22 @@ class _Tenant:
         if found is None:
             found = self.shared[key] = mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(
                 dict(mapping))
+            if found is mapping:
+                # The engine hands the same object again and again for some results: know it by identity.
+                self.same[id(mapping)] = mapping
         return found
 
     def name(self, text: str) -> str:
         found: str = self.shared.setdefault(text, text)
         return found
 
-    def step(self, step: LimitStep) -> LimitStep:
-        """The step with its code and window shared (rebuilt only if either was a string of its own)."""
+    def step(self, step: LimitStep) -> LimitStep | _StepData:
+        """The step, or if its code or window was a string of its own, its fields with those strings shared."""
         code, window = self.name(step.code), self.name(step.window)
         if code is step.code and window is step.window:
             return step
-        return LimitStep(step.limit_id, step.kind, step.scope, step.scope_id, window, step.before, step.limit,
-                         step.requested, step.granted, step.mode, code, step.pool, step.param)
+        return (step.limit_id, step.kind, step.scope, step.scope_id, window, step.before, step.limit, step.requested,
+                step.granted, step.mode, code, step.pool, step.param)
 
     def keep(self, record: EventRecord) -> EventRecord | _RecordData:
         """The record as flat tuples, or unchanged if it was not built from a decision of its own event."""
