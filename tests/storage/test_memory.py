@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import attrs
 from _support import RULESET
@@ -23,6 +23,7 @@ def _events() -> list[Event]:
         Event("g1", "garbage_sorting", "s2", "g1", AT, {"quality": "A"}),
         Event("g2", "garbage_sorting", "s2", "g2", AT, {"quality": "D"}),
         Event("n1", "noise_violation", "s2", "g2", AT, {}, actor="w1"),
+        Event("u1", "patrol", "s3", "g1", AT.astimezone(UTC), {"hours": 1}),
     ]
 
 

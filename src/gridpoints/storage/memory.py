@@ -42,10 +42,11 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 _StepData = tuple[str, str, str, str, str, int, int, int, int, str, str, int | None, str | None]
 _RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep | _StepData, ...], int, str,
                   str | None]
-#: type, subject, grid, occurred_at, attributes, household, community, actor, points, occurred_local, ruleset,
-#: rules, fingerprint (None until asked for, unless the record was given one)
-_RecordData = tuple[str, str, str, datetime, Mapping[str, Any], str | None, str | None, str | None, int, str, str,
-                    tuple[_RuleData, ...], str | None]
+#: type, subject, grid, occurred_at (None when it reads as occurred_local: the event came in the policy's zone),
+#: attributes, household, community, actor, points, occurred_local, ruleset, rules, fingerprint (None until asked
+#: for, unless the record was given one)
+_RecordData = tuple[str, str, str, datetime | None, Mapping[str, Any], str | None, str | None, str | None, int, str,
+                    str, tuple[_RuleData, ...], str | None]
 
 
 class _KeptRecord(EventRecord):
@@ -65,8 +66,9 @@ class _KeptRecord(EventRecord):
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            etype, subject, grid, occurred_at, attributes, household, community, actor = self._data[:8]
-            event = Event(self.event_id, etype, subject, grid, occurred_at, attributes, household, community, actor)
+            etype, subject, grid, occurred_at, attributes, household, community, actor, _, local = self._data[:10]
+            moment = occurred_at if occurred_at is not None else datetime.fromisoformat(local)
+            event = Event(self.event_id, etype, subject, grid, moment, attributes, household, community, actor)
             self._fingerprint = event.fingerprint()
         return self._fingerprint
 
@@ -154,9 +156,10 @@ class _Tenant:
         rules = tuple((r.rule_id, r.rule_name, r.category, r.base, r.base_code, share(r.base_args),
                        tuple(map(step, r.steps)) if r.steps else r.steps, r.granted, r.status, r.category_name)
                       for r in trace.rules)
-        return (event.type, event.subject, event.grid, event.occurred_at, share(event.attributes), event.household,
-                event.community, event.actor, decision.points, trace.occurred_local, trace.ruleset, rules,
-                record._fingerprint)
+        local = trace.occurred_local
+        moment = None if event.occurred_at.isoformat() == local else event.occurred_at
+        return (event.type, event.subject, event.grid, moment, share(event.attributes), event.household,
+                event.community, event.actor, decision.points, local, trace.ruleset, rules, record._fingerprint)
 
 
 class _MemoryTransaction:
