@@ -38,10 +38,12 @@ from gridpoints.model import (
 #: Value types whose equal values also print the same (so a shared mapping renders like the original).
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
-#: A limit step's fields in LimitStep's order, for a step whose code or window was a string of its own.
-_StepData = tuple[str, str, str, str, str, int, int, int, int, str, str, int | None, str | None]
-_RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[LimitStep | _StepData, ...], int, str,
-                  str | None]
+#: A limit step whose code or window was a string of its own: (limit_id, kind, scope, limit, mode) shared per
+#: limit, then scope_id, window, before, requested, granted, code, and pool and param unless both are None.
+_StepData = tuple[Any, ...]
+#: (rule_id, rule_name, category, category_name) shared per rule, base, base_code, base_args, steps, granted, status
+_RuleData = tuple[tuple[str, str, str, str | None], int, str, Mapping[str, Any], tuple[LimitStep | _StepData, ...],
+                  int, str]
 #: type, subject, grid, occurred_at (None when it reads as occurred_local: the event came in the policy's zone),
 #: attributes, household, community, actor, points, occurred_local, ruleset, rules, fingerprint (None until asked
 #: for, unless the record was given one)
@@ -79,12 +81,18 @@ class _KeptRecord(EventRecord):
     def original(self) -> Decision:
         etype, subject, grid, _, _, household, community, _, points, local, ruleset, rules, _ = self._data
         trace = Trace(self.event_id, etype, subject, local, ruleset, tuple(
-            RuleTrace(rule_id, name, category, base, code, args,
-                      tuple(LimitStep(*step) if isinstance(step, tuple) else step for step in steps), granted,
-                      status, category_name)
-            for rule_id, name, category, base, code, args, steps, granted, status, category_name in rules
+            RuleTrace(rule_id, name, category, base, code, args, tuple(map(_limit_step, steps)), granted, status,
+                      category_name)
+            for (rule_id, name, category, category_name), base, code, args, steps, granted, status in rules
         ), grid, household, community)
         return Decision(self.event_id, subject, points, (), trace, duplicate=True)
+
+
+def _limit_step(step: LimitStep | _StepData) -> LimitStep:
+    if not isinstance(step, tuple):
+        return step
+    (limit_id, kind, scope, limit, mode), scope_id, window, before, requested, granted, code, *rest = step
+    return LimitStep(limit_id, kind, scope, scope_id, window, before, limit, requested, granted, mode, code, *rest)
 
 
 def _record(event_id: str, kept: EventRecord | _RecordData) -> EventRecord:
@@ -104,6 +112,8 @@ class _Tenant:
     shared: dict[Any, Any] = attrs.field(factory=dict)
     #: The shared mappings that were given as they are kept, by identity (each held, so no id is reused).
     same: dict[int, Mapping[str, Any]] = attrs.field(factory=dict)
+    #: One tuple per distinct limit (id, kind, scope, limit, mode) and rule (id, name, category, category name).
+    heads: dict[tuple[Any, ...], Any] = attrs.field(factory=dict)
 
     def head(self) -> Anchor:
         if not self.entries:
@@ -138,8 +148,11 @@ class _Tenant:
         code, window = self.name(step.code), self.name(step.window)
         if code is step.code and window is step.window:
             return step
-        return (step.limit_id, step.kind, step.scope, step.scope_id, window, step.before, step.limit, step.requested,
-                step.granted, step.mode, code, step.pool, step.param)
+        head = (step.limit_id, step.kind, step.scope, step.limit, step.mode)
+        head = self.heads.setdefault(head, head)
+        if step.pool is None and step.param is None:
+            return (head, step.scope_id, window, step.before, step.requested, step.granted, code)
+        return (head, step.scope_id, window, step.before, step.requested, step.granted, code, step.pool, step.param)
 
     def keep(self, record: EventRecord) -> EventRecord | _RecordData:
         """The record as flat tuples, or unchanged if it was not built from a decision of its own event."""
@@ -152,14 +165,17 @@ class _Tenant:
                 and event.grid == trace.grid and event.household == trace.household
                 and event.community == trace.community):
             return record
-        share, step = self.share, self.step
-        rules = tuple((r.rule_id, r.rule_name, r.category, r.base, r.base_code, share(r.base_args),
-                       tuple(map(step, r.steps)) if r.steps else r.steps, r.granted, r.status, r.category_name)
-                      for r in trace.rules)
+        share, step, heads = self.share, self.step, self.heads
+        rules = []
+        for r in trace.rules:
+            head = (r.rule_id, r.rule_name, r.category, r.category_name)
+            rules.append((heads.setdefault(head, head), r.base, r.base_code, share(r.base_args),
+                          tuple(map(step, r.steps)) if r.steps else r.steps, r.granted, r.status))
         local = trace.occurred_local
         moment = None if event.occurred_at.isoformat() == local else event.occurred_at
         return (event.type, event.subject, event.grid, moment, share(event.attributes), event.household,
-                event.community, event.actor, decision.points, local, trace.ruleset, rules, record._fingerprint)
+                event.community, event.actor, decision.points, local, trace.ruleset, tuple(rules),
+                record._fingerprint)
 
 
 class _MemoryTransaction:
