@@ -54,7 +54,18 @@ def apply(limit: CompiledLimit, keys: tuple[CounterKey, ...], amount: int, count
     else:
         granted, outcome = 0, "rejected"
     return granted, LimitStep(limit.id, limit.kind, member.scope, member.scope_id, member.window, before,
-                              limit.limit, amount, granted, limit.mode, f"{limit.kind}.{outcome}")
+                              limit.limit, amount, granted, limit.mode, _code(limit.kind, outcome))
+
+
+_CODES: dict[tuple[str, str], str] = {}
+
+
+def _code(kind: str, outcome: str) -> str:
+    """``kind.outcome``, one string object per pair: a replay keeps millions of steps that share it."""
+    code = _CODES.get((kind, outcome))
+    if code is None:
+        code = _CODES[kind, outcome] = f"{kind}.{outcome}"
+    return code
 
 
 def record(limit: CompiledLimit, keys: tuple[CounterKey, ...], granted: int, counters: dict[CounterKey, int],

@@ -30,19 +30,34 @@ REDEMPTIONS = "community:redemptions"
 EXPIRED = "community:expired"
 
 
+# Account names, one string object per subject and kind: entries, balances and counters in a long replay
+# share them instead of each holding a copy. Bounded: past the limit the cache starts again.
+_ACCOUNTS: dict[tuple[str, str], str] = {}
+_ACCOUNTS_MAX = 500_000
+
+
+def _account(subject: str, kind: str) -> str:
+    name = _ACCOUNTS.get((subject, kind))
+    if name is None:
+        if len(_ACCOUNTS) >= _ACCOUNTS_MAX:
+            _ACCOUNTS.clear()
+        name = _ACCOUNTS[subject, kind] = f"subject:{subject}:{kind}"
+    return name
+
+
 def spendable(subject: str) -> str:
     """The account holding a subject's spendable points."""
-    return f"subject:{subject}:spendable"
+    return _account(subject, "spendable")
 
 
 def pending(subject: str) -> str:
     """The account holding a subject's awards that wait for verification."""
-    return f"subject:{subject}:pending"
+    return _account(subject, "pending")
 
 
 def held(subject: str) -> str:
     """The account holding points reserved for a redemption not yet fulfilled."""
-    return f"subject:{subject}:held"
+    return _account(subject, "held")
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -292,8 +307,9 @@ class EventRecord:
 
     def original(self) -> Decision:
         """The recorded decision, marked as a duplicate and without entries (they were written before)."""
-        if self._original is not None:
-            return attrs.evolve(self._original, entries=(), duplicate=True)
+        kept = self._original
+        if kept is not None:
+            return Decision(kept.event_id, kept.subject, kept.points, (), kept.trace, duplicate=True)
         data = json.loads(self.decision)
         trace = Trace.from_dict(data["trace"])
         return Decision(self.event_id, trace.subject, data["points"], (), trace, duplicate=True)
