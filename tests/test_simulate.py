@@ -158,6 +158,82 @@ def test_a_refused_event_names_its_line() -> None:
         replay.finish()
 
 
+MALL = TINY.replace("LIMIT", "30") + """\
+catalog:
+  - {id: tea, name: 茶叶, cost: 10}
+  - {id: mug, name: 水杯, cost: 5, limit: {per_subject: 1, window: month}}
+"""
+
+
+def _redeem(request: str, subject: str, item: str, when: str) -> dict[str, Any]:
+    return {"redeem": {"request": request, "subject": subject, "item": item, "at": f"2026-{when}+08:00"}}
+
+
+def _mall(log: Sequence[dict[str, Any]], batch: int = 1000) -> SimulationSummary:
+    return simulate(gridpoints.load_ruleset(MALL), log, roster=memberships(ROSTER), batch=batch)
+
+
+def test_a_redemption_right_after_the_award_that_funds_it_succeeds() -> None:
+    """A redemption line is asked after the queued events: a's 10 points from 09:00 pay for tea at 09:01."""
+    summary = _mall([_event(1, "mediation", "a", "01-05T09:00:00"), _redeem("r1", "a", "tea", "01-05T09:01:00")])
+    assert summary.redemptions["count"] == 1 and summary.redemptions["points"] == 10
+    assert summary.redemptions["requests"] == 1 and summary.redemptions["refused"] == {}
+    assert summary.redemptions["by_item"] == {"tea": {"redeemed": 1}}
+    assert summary.totals["events"] == 1 and summary.liability["points"] == 0
+
+
+def test_a_redemption_before_the_award_is_refused_for_the_balance() -> None:
+    """Log order is honoured: tea asked for before the mediation that would pay for it is refused."""
+    summary = _mall([_redeem("r1", "a", "tea", "01-05T08:59:00"), _event(1, "mediation", "a", "01-05T09:00:00")])
+    assert summary.redemptions["count"] == 0
+    assert summary.redemptions["refused"] == {"insufficient_balance": 1}
+    assert summary.liability["points"] == 10
+
+
+def test_refused_redemptions_are_tallied_by_reason() -> None:
+    """A refusal is an outcome, not an error: a second mug in a month hits the limit, b cannot pay."""
+    summary = _mall([
+        _event(1, "mediation", "a", "01-05T09:00:00"), _redeem("r1", "a", "mug", "01-05T10:00:00"),
+        _redeem("r2", "a", "mug", "01-06T10:00:00"), _redeem("r3", "b", "tea", "01-06T11:00:00"),
+        _redeem("r4", "a", "mug", "02-01T10:00:00"),
+    ], batch=1)
+    assert summary.redemptions["count"] == 2 and summary.redemptions["requests"] == 4
+    assert summary.redemptions["refused"] == {"insufficient_balance": 1, "limit_reached": 1}
+    assert summary.to_dict()["redemptions"]["refused"] == {"insufficient_balance": 1, "limit_reached": 1}
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ({"redeem": {"request": "r1", "subject": "a", "item": "tea"}}, "redeem.at"),
+    ({"redeem": {"request": "r1", "subject": "a", "item": "tea", "at": "2026-01-05T10:00:00"}}, "offset"),
+    ({"redeem": {"request": "r1", "subject": "a", "item": "tea", "at": "soon"}}, "redeem.at"),
+    ({"redeem": {"request": "r1", "subject": "a", "item": "cake", "at": "2026-01-05T10:00:00+08:00"}},
+     "unknown_item.*cake"),
+    ({"redeem": {"request": "", "subject": "a", "item": "tea", "at": "2026-01-05T10:00:00+08:00"}}, "redeem.request"),
+    ({"redeem": {"request": "r1", "subject": "a", "item": "tea", "at": "2026-01-05T10:00:00+08:00", "qty": 2}},
+     "qty"),
+    ({"redeem": "tea", "id": "e9"}, "only the key"),
+    ({"redeem": ["tea"]}, "expected an object"),
+])
+def test_a_malformed_redemption_line_names_its_line(line: dict[str, Any], message: str) -> None:
+    """A missing field, a time without offset, an unknown item or a stray key stop the replay at file:line."""
+    replay = Replay(gridpoints.load_ruleset(MALL), roster=memberships(ROSTER), source="log.jsonl")
+    replay.feed(_event(1, "mediation", "a", "01-05T09:00:00"), 1)
+    with pytest.raises(ReplayError, match=rf"log\.jsonl:2: .*{message}"):
+        replay.feed(line, 2)
+
+
+def test_a_redemption_in_a_new_month_comes_after_the_close() -> None:
+    """A period that ends before a redemption closes first, with the queued events submitted before it."""
+    replay = Replay(gridpoints.load_ruleset(MALL), roster=memberships(ROSTER))
+    replay.feed(_event(1, "mediation", "a", "01-05T09:00:00"))
+    replay.feed(_redeem("r1", "a", "mug", "01-31T23:59:00"))
+    assert replay._closed == []
+    replay.feed(_redeem("r2", "a", "mug", "02-01T00:00:00"))
+    assert replay._closed == ["2026-01"]
+    summary = replay.finish()
+    assert summary.redemptions["count"] == 2 and summary.totals["periods_closed"] == 2
+
+
 def test_a_settlement_waits_for_the_next_batch() -> None:
     """A verify right after its report in one batch is submitted in a later batch (the engine requires it)."""
     policy = gridpoints.load_ruleset(ROOT / "rulesets" / "pudong-sunshine.yaml")
@@ -251,6 +327,26 @@ def test_simulate_refused_event_exits_1_naming_the_line(log_files: tuple[Path, P
     result = CliRunner().invoke(simulate_command, [str(ruleset), str(events)])
     assert result.exit_code == 1 and f"{events}:7" in result.output
     assert CliRunner().invoke(simulate_command, [str(ruleset), "nowhere.jsonl"]).exit_code == 2
+
+
+def test_simulate_json_counts_redemption_lines(log_files: tuple[Path, Path, Path]) -> None:
+    """`simulate` replays redemption lines of a file (refusals by reason in JSON and tables); an item the catalog
+    lacks exits 1 with file:line."""
+    ruleset, events, _ = log_files
+    ruleset.write_text(MALL, encoding="utf-8")
+    with events.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(_redeem("r1", "a", "tea", "02-02T10:05:00")) + "\n")
+        handle.write(json.dumps(_redeem("r2", "c", "tea", "02-02T10:06:00")) + "\n")
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--json"])
+    assert result.exit_code == 0, result.output
+    redemptions = json.loads(result.stdout)["redemptions"]
+    assert redemptions["count"] == 1 and redemptions["refused"] == {"insufficient_balance": 1}
+    tables = CliRunner().invoke(simulate_command, [str(ruleset), str(events)])
+    assert tables.exit_code == 0 and "refused: insufficient_balance" in tables.stdout
+    with events.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(_redeem("r3", "a", "cake", "02-02T10:07:00")) + "\n")
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events)])
+    assert result.exit_code == 1 and f"{events}:9" in result.output and "cake" in result.output
 
 
 def test_simulate_report_without_the_report_module_exits_1(log_files: tuple[Path, Path, Path],

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -27,8 +28,15 @@ def _small(preset: str = "pudong", seed: int = 1, households: int = 160) -> Comm
     return Community(households, 2, seed=seed, name=preset, mix=habits.mix, elderly=habits.elderly, preset=habits)
 
 
-def _stream(community: Community, preset: str, months: int = 1) -> list[dict[str, object]]:
-    return list(community.events(RULESETS[preset], START, months))
+def _stream(community: Community, preset: str, months: int = 1, *, redemptions: bool = False
+            ) -> list[dict[str, object]]:
+    return list(community.events(RULESETS[preset], START, months, redemptions=redemptions))
+
+
+def _at(line: dict[str, object]) -> datetime:
+    """The time of an event or of a redemption line."""
+    request = line.get("redeem")
+    return datetime.fromisoformat(str(request["at"] if isinstance(request, dict) else line["occurred_at"]))
 
 
 @pytest.mark.parametrize(("preset", "households", "grids", "low", "high"), [
@@ -63,12 +71,12 @@ def test_roster_lists_workers_then_residents_with_ages() -> None:
 
 def test_same_seed_gives_the_same_stream() -> None:
     """Two communities built with the same seed produce identical event streams."""
-    assert _stream(_small(seed=7), "pudong") == _stream(_small(seed=7), "pudong")
+    assert _stream(_small(seed=7), "pudong", redemptions=True) == _stream(_small(seed=7), "pudong", redemptions=True)
 
 
 def test_different_seeds_give_different_streams() -> None:
     """Another seed changes the stream."""
-    assert _stream(_small(seed=7), "pudong") != _stream(_small(seed=8), "pudong")
+    assert _stream(_small(seed=7), "pudong", redemptions=True) != _stream(_small(seed=8), "pudong", redemptions=True)
 
 
 def test_events_are_in_time_order_with_china_offset() -> None:
@@ -86,6 +94,39 @@ def test_events_are_in_time_order_with_china_offset() -> None:
         if event["type"] in ("verify", "reject", "appeal", "community_service"):
             assert seen[target] < moment
         seen[event["id"]] = moment
+
+
+def test_redemption_lines_come_in_time_order_among_the_events() -> None:
+    """With a catalog the stream carries redemption lines for cheap items, in time order with the events,
+    with unique request ids; the events are the same as without them."""
+    lines = _stream(_small(), "pudong", redemptions=True)
+    requests = [line["redeem"] for line in lines if "redeem" in line]
+    times = [_at(line) for line in lines]
+    assert times == sorted(times)
+    assert len(requests) > 10
+    assert all(set(r) == {"request", "subject", "item", "at"} for r in requests)  # type: ignore[arg-type]
+    assert {r["item"] for r in requests} == {"daily-goods", "haircut"}  # type: ignore[index]
+    assert len({r["request"] for r in requests}) == len(requests)  # type: ignore[index]
+    assert all(str(r["at"]).endswith("+08:00") for r in requests)  # type: ignore[index]
+    assert [line for line in lines if "redeem" not in line] == _stream(_small(), "pudong")
+
+
+def test_no_redemption_lines_without_a_catalog() -> None:
+    """A ruleset without a catalog gives events only."""
+    policy = RULESETS["pudong"]
+    bare = attrs.evolve(policy, spec=policy.spec.model_copy(update={"catalog": []}))
+    assert not any("redeem" in line for line in _small().events(bare, START, 1))
+
+
+def test_a_synthetic_month_replays_with_redemptions() -> None:
+    """A month of a preset with a catalog replays with redeemed items and refusals tallied by reason."""
+    community = _small(households=300)
+    summary = simulate(RULESETS["pudong"], community.events(RULESETS["pudong"], START, 1),
+                       roster=memberships(community.roster()))
+    redemptions = summary.redemptions
+    assert redemptions["requests"] > 0 and redemptions["count"] > 0
+    assert redemptions["count"] + sum(redemptions["refused"].values()) == redemptions["requests"]
+    assert set(redemptions["refused"]) <= {"insufficient_balance", "limit_reached"}
 
 
 def test_settlements_are_made_by_the_subjects_grid_worker() -> None:
@@ -131,7 +172,7 @@ def test_repairs_and_appeals_follow_deductions_under_tianhe() -> None:
     community = _small("tianhe", households=600)
     policy = RULESETS["tianhe"]
     events = list(community.events(policy, START, 3))
-    assert any(e["type"] == "community_service" for e in events)
+    assert any(e.get("type") == "community_service" for e in events)
     summary = simulate(policy, events, roster=memberships(community.roster()))
     assert summary.repairs["opened"] > 0 and summary.repairs["completed"] > 0
 
@@ -144,7 +185,8 @@ def test_weekends_and_seasons_shape_activity() -> None:
     may = sum(1 for _ in community.events(policy, date(2026, 5, 1), 1)) / 31
     assert feb < 0.85 * may
     old = {s for s, age in zip(community.subjects, community.ages, strict=True) if age >= 65}
-    hours = [datetime.fromisoformat(str(e["occurred_at"])).hour for e in community.events(policy, START, 1)
+    hours = [datetime.fromisoformat(str(e["occurred_at"])).hour
+             for e in community.events(policy, START, 1, redemptions=False)
              if e["subject"] in old and e["type"] == "patrol"]
     assert sum(1 for h in hours if 6 <= h < 11) > len(hours) / 2
 
@@ -194,6 +236,21 @@ def test_synth_command_writes_events_and_roster(tmp_path: Path) -> None:
     assert json.loads(roster[0])["roles"] == ["grid_worker"]
 
 
+def test_synth_command_writes_redemption_lines_unless_told_not_to() -> None:
+    """`gridpoints synth` writes redemption lines for a ruleset with a catalog; --no-redemptions gives the events
+    alone, the same events."""
+    runner = CliRunner()
+    args = ["--preset", "pudong", "--households", "120", "--grids", "1", "--months", "1", "--seed", "2"]
+    with_requests = runner.invoke(synth, args)
+    events_only = runner.invoke(synth, [*args, "--no-redemptions"])
+    assert with_requests.exit_code == 0 and events_only.exit_code == 0
+    lines = [json.loads(line) for line in with_requests.stdout.splitlines()]
+    requests = sum(1 for line in lines if "redeem" in line)
+    assert requests > 0 and f"and {requests} redemption request(s)" in with_requests.stderr
+    assert [line for line in lines if "redeem" not in line] == [
+        json.loads(line) for line in events_only.stdout.splitlines()]
+
+
 def test_synth_command_needs_a_community_and_a_ruleset() -> None:
     """Without --preset or --households, or a custom community without --ruleset, synth is a usage error (2)."""
     runner = CliRunner()
@@ -214,4 +271,4 @@ def test_a_period_ends_on_the_same_day_months_later() -> None:
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 11, 15), 2) == date(2027, 1, 15)
     last = list(_small(households=100).events(RULESETS["pudong"], date(2026, 1, 15), 1))[-1]
-    assert str(last["occurred_at"]) < "2026-02-15"
+    assert _at(last) < datetime.fromisoformat("2026-02-15T00:00:00+08:00")

@@ -10,7 +10,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -26,6 +26,7 @@ from gridpoints._cli import load_policy
 from gridpoints.errors import MissingExtra, StoreError
 from gridpoints.simulate import (
     DEFAULT_BATCH,
+    REDEEM_KEY,
     Comparison,
     Replay,
     ReplayError,
@@ -88,8 +89,12 @@ def _write_report(writer: Callable[..., Any], path: Path, data: Any, policy: gri
 @click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the community's memberships here (JSON Lines).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write events here, not stdout.")
+@click.option("--redemptions/--no-redemptions", default=True, show_default=True,
+              help="With a catalog, also write points-mall redemption requests ({\"redeem\": …} lines, which "
+                   "simulate replays; run and explain take events only).")
 def synth(preset: str | None, households: int | None, grids: int | None, months: int, seed: int,
-          ruleset_path: Path | None, start: str, roster_path: Path | None, output: Path | None) -> None:
+          ruleset_path: Path | None, start: str, roster_path: Path | None, output: Path | None,
+          redemptions: bool) -> None:
     """Write a synthetic community's events as JSON Lines, in time order (deterministic in --seed)."""
     try:
         first = date.fromisoformat(start)
@@ -113,9 +118,20 @@ def synth(preset: str | None, households: int | None, grids: int | None, months:
     policy = load_policy(ruleset_path)
     if roster_path is not None:
         _write_lines(roster_path, community.roster())
-    count = _write_lines(output, community.events(policy, first, months))
+    requests: list[int] = [0]
+    lines = community.events(policy, first, months, redemptions=redemptions)
+    count = _write_lines(output, _counting_redemptions(lines, requests))
     click.echo(f"{community.name}: {community.households} households, {community.residents} residents in "
-               f"{len(community.grid_ids)} grids; {count} events over {months} month(s) for {policy.ref}", err=True)
+               f"{len(community.grid_ids)} grids; {count - requests[0]} events and {requests[0]} redemption "
+               f"request(s) over {months} month(s) for {policy.ref}", err=True)
+
+
+def _counting_redemptions(rows: Iterator[dict[str, Any]], requests: list[int]) -> Iterator[dict[str, Any]]:
+    """Pass ``rows`` through, adding the redemption lines among them to ``requests[0]``."""
+    for row in rows:
+        if REDEEM_KEY in row:
+            requests[0] += 1
+        yield row
 
 
 def _write_lines(path: Path | None, rows: Any) -> int:
@@ -309,6 +325,10 @@ def print_summary(console: Console, data: Mapping[str, Any], policy: gridpoints.
         (i + 1, r["subject"], r["grid"], r["earned"]) for i, r in enumerate(data["leaderboard"])], numeric_from=3))
     for key, title in (("repairs", "Repairs"), ("redemptions", "Redemptions"), ("liability", "Outstanding points")):
         rows = [(k, v) for k, v in data[key].items() if not isinstance(v, Mapping)]
+        # Refused redemptions by reason (repairs' "refused" is a plain count, shown above).
+        refused = data[key].get("refused")
+        if isinstance(refused, Mapping):
+            rows += [(f"refused: {reason}", n) for reason, n in refused.items()]
         console.print(_table(title, ("", "value"), rows))
 
 
@@ -425,10 +445,12 @@ def demo(out: Path, lang: str) -> None:
     community = Community.from_preset("pudong", seed=1)
     events_path, roster_path = out / "events.jsonl", out / f"events{ROSTER_SUFFIX}"
     _write_lines(roster_path, community.roster())
-    count = _write_lines(events_path, community.events(policy, date(2026, 4, 1), 1))
+    requests: list[int] = [0]
+    count = _write_lines(events_path, _counting_redemptions(community.events(policy, date(2026, 4, 1), 1), requests))
     console = Console(highlight=False)
     console.print(f"阳光社区 (Pudong): {community.households:,} households, {community.residents:,} residents in "
-                  f"{len(community.grid_ids)} grids; {count:,} events in April 2026 → {events_path}", markup=False)
+                  f"{len(community.grid_ids)} grids; {count - requests[0]:,} events and {requests[0]:,} redemption "
+                  f"requests in April 2026 → {events_path}", markup=False)
     try:
         data = _run_with_bar(ruleset, events_path, roster_path, f"sqlite:///{database}", "default", DEFAULT_BATCH)
     except ReplayError as exc:

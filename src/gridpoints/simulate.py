@@ -31,6 +31,19 @@ Definitions (each figure says what it counts):
 
 Without a roster the registered population is whoever appears in the log: each subject is registered as
 a resident of the grid and household of their first event, each unknown actor as that grid's worker.
+
+Redemptions (积分商城) are not events: the host calls :meth:`~gridpoints.Engine.redeem`. A log carries one
+as a *redemption line*, an object whose only key is ``redeem`` (events never have that key)::
+
+    {"redeem": {"request": "r-0001", "subject": "pu-g01-h0001-1", "item": "daily-goods",
+                "at": "2026-04-03T10:15:00+08:00"}}
+
+``request`` is the idempotency key (:meth:`~gridpoints.Engine.redeem`'s ``request_id``), ``at`` an ISO time
+with offset. The replay treats it in log order like an event: periods ending at or before ``at`` close
+first, the queued events are submitted (so the balance is current), then the engine is asked. A refusal
+(insufficient balance, out of stock, limit reached, not eligible, unavailable) is an outcome, tallied by
+reason under ``redemptions.refused``; a malformed line, and an item the catalog does not have (reason
+``unknown_item``: the log, not the resident, is wrong), raise :class:`ReplayError` with the line.
 """
 
 from __future__ import annotations
@@ -51,7 +64,7 @@ from gridpoints import analytics
 from gridpoints.catalog import EARNED_REASONS
 from gridpoints.compile import Policy
 from gridpoints.engine import Engine
-from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict
+from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
 from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, held, pending, spendable
 from gridpoints.periods import WINDOW_KINDS, window_end, window_id
 from gridpoints.registry import Membership, MemoryRegistry
@@ -66,6 +79,9 @@ ISSUED_REASONS = frozenset({"award", "verified", "bonus", "credit"})
 REDEMPTION_REASONS = frozenset({"redeemed", "held", "applied", "returned", "allocated", "not_allocated"})
 #: Most points kept of a Lorenz curve in a summary (evenly spaced holders; both ends always kept).
 LORENZ_POINTS = 201
+#: The key that makes a log line a redemption request, and the fields it must carry (see the module docstring).
+REDEEM_KEY = "redeem"
+REDEEM_FIELDS = ("request", "subject", "item", "at")
 _KIND_ORDER = {kind: i for i, kind in enumerate(WINDOW_KINDS)}
 
 EventLike = Event | Mapping[str, Any]
@@ -85,7 +101,9 @@ class SimulationSummary:
     {applied, bit, points_cut}}, ``participation`` {grid: {"YYYY-MM": 0..1}}, ``earned_by_subject``
     {resident: points}, ``grid_of`` {resident: grid}, ``heat`` {grid: {month: {category: points per
     household}}}, ``concentration`` {gini, top10, top1, n, total, lorenz [[x, y], …]}, ``leaderboard``
-    [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions``, ``liability``.
+    [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions`` {count, points, held,
+    applied, returned, allocated (ledger entries), requests (redemption lines replayed), refused {reason:
+    count}, by_item}, ``liability``.
     """
 
     ruleset: str
@@ -184,6 +202,8 @@ class _Tally:
     statuses: Counter[str] = attrs.field(factory=Counter)
     repairs: Counter[str] = attrs.field(factory=Counter)
     categories: dict[str, str] = attrs.field(factory=dict)
+    requests: int = 0
+    refused: Counter[str] = attrs.field(factory=Counter)
 
 
 class Replay:
@@ -236,22 +256,18 @@ class Replay:
     # -- feeding --------------------------------------------------------------------------------------
 
     def feed(self, event: EventLike, line: int | None = None) -> None:
-        """Queue one event (submitted with its batch); closes the periods its time has passed first."""
+        """Queue one event (submitted with its batch); closes the periods its time has passed first.
+
+        A redemption line (a mapping whose key is ``redeem``) is not queued but asked of the engine at once,
+        after the queued events (see the module docstring)."""
+        if not isinstance(event, Event) and REDEEM_KEY in event:
+            self._redeem(event, line)
+            return
         moment, event_id, etype, attributes, subject, actor, grid, household = _fields(event)
         if moment is None:
             self._fail(EventError("missing or not an ISO time with offset", field="occurred_at",
                                   event_id=event_id), line)
-        if self._first is None:
-            self._first = moment.astimezone(self.policy.zone)
-            self._windows = {kind: window_id(kind, self._first.date()) for kind in self._kinds}
-            self._next = self._next_close()
-        if self._last is not None and moment < self._last:
-            self._tally.out_of_order += 1
-        else:
-            # Aware datetimes compare as instants: no zone conversion per event.
-            self._last = moment
-            if self._next is not None and self._next[0] <= moment:
-                self._close_until(moment)
+        self._advance(moment)
         if self.inferred:
             self._infer(subject, grid, household, actor)
         target = attributes.get("event") or attributes.get("repair") if etype in self._settling else None
@@ -263,6 +279,38 @@ class Replay:
             self._ids.add(event_id)
         if len(self._batch) >= self.batch_size:
             self.flush()
+
+    def _advance(self, moment: datetime) -> None:
+        """Move the replay's clock to ``moment``, closing the periods it passes (an earlier time is counted
+        out of order and closes nothing)."""
+        if self._first is None:
+            self._first = moment.astimezone(self.policy.zone)
+            self._windows = {kind: window_id(kind, self._first.date()) for kind in self._kinds}
+            self._next = self._next_close()
+        if self._last is not None and moment < self._last:
+            self._tally.out_of_order += 1
+        else:
+            # Aware datetimes compare as instants: no zone conversion per event.
+            self._last = moment
+            if self._next is not None and self._next[0] <= moment:
+                self._close_until(moment)
+
+    def _redeem(self, line_data: Mapping[str, Any], line: int | None) -> None:
+        request = _redemption(line_data)
+        if isinstance(request, str):
+            self._fail(ValueError(f"redemption line: {request}"), line)
+        request_id, subject, item, moment = request
+        self._advance(moment)
+        self.flush()
+        self._tally.requests += 1
+        try:
+            self.engine.redeem(subject, item, request_id, at=moment)
+        except RedemptionRefused as exc:
+            if exc.reason == "unknown_item":
+                self._fail(ValueError(f"redemption {request_id!r}: redeem.item: {exc}"), line)
+            self._tally.refused[exc.reason] += 1
+        except IdempotencyConflict as exc:
+            self._fail(ValueError(f"redemption {request_id!r}: {exc}"), line)
 
     def feed_all(self, events: Iterable[EventLike]) -> None:
         for event in events:
@@ -388,6 +436,30 @@ def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, A
     attributes = event.get("attributes")
     return (moment, event.get("id"), event.get("type"), attributes if isinstance(attributes, Mapping) else {},
             event.get("subject"), event.get("actor"), event.get("grid"), event.get("household"))
+
+
+def _redemption(data: Mapping[str, Any]) -> tuple[str, str, str, datetime] | str:
+    """``(request, subject, item, at)`` of a redemption line, or what is wrong with it."""
+    if len(data) != 1:
+        extra = ", ".join(sorted(str(k) for k in data if k != REDEEM_KEY))
+        return f"expected only the key {REDEEM_KEY!r}, got also {extra}"
+    body = data[REDEEM_KEY]
+    if not isinstance(body, Mapping):
+        return f"redeem: expected an object with {', '.join(REDEEM_FIELDS)}, got {type(body).__name__}"
+    for name in REDEEM_FIELDS:
+        value = body.get(name)
+        if not isinstance(value, str) or not value:
+            return f"redeem.{name}: expected a non-empty string, got {value!r}"
+    unknown = sorted(str(k) for k in body if k not in REDEEM_FIELDS)
+    if unknown:
+        return f"redeem: unknown field(s) {', '.join(unknown)}; expected {', '.join(REDEEM_FIELDS)}"
+    try:
+        moment = datetime.fromisoformat(body["at"])
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        return f"redeem.at: expected an ISO time with offset, got {body['at']!r}"
+    return body["request"], body["subject"], body["item"], moment
 
 
 def _categories(replay: Replay) -> dict[str, str]:
@@ -546,6 +618,7 @@ def _summarise(replay: Replay) -> SimulationSummary:
         redemptions={"count": redemptions["redeemed"], "points": redemptions["redeemed_points"],
                      "held": redemptions["held"], "applied": redemptions["applied"],
                      "returned": redemptions["returned"], "allocated": redemptions["allocated"],
+                     "requests": tally.requests, "refused": dict(sorted(tally.refused.items())),
                      "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
         liability=liability,
     )
@@ -558,8 +631,9 @@ def _money(counts: Mapping[str, int]) -> dict[str, int]:
 def simulate(policy: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
              store: Store | None = None, tenant: str = "default", batch: int = DEFAULT_BATCH,
              source: str = "events", freeze_gc: bool = False) -> SimulationSummary:
-    """Replay ``events`` (in time order) under ``policy`` into ``store`` (a fresh memory store by default)
-    and summarise. Raises :class:`ReplayError` at the first event the engine refuses."""
+    """Replay ``events`` (in time order; redemption lines among them) under ``policy`` into ``store`` (a
+    fresh memory store by default) and summarise. Raises :class:`ReplayError` at the first event the engine
+    refuses or the first malformed redemption line."""
     replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source, freeze_gc=freeze_gc)
     replay.feed_all(events)
     return replay.finish()
@@ -702,5 +776,6 @@ def compare(old: Policy, new: Policy, events: Iterable[EventLike], *, roster: It
     return Comparison.of(replays[0].finish(), replays[1].finish())
 
 
-__all__ = ["DEFAULT_BATCH", "LIMIT_BITS", "Comparison", "Replay", "ReplayError", "SimulationSummary", "average_ranks",
-           "compare", "memberships", "percentile", "read_jsonl", "read_roster", "simulate", "spearman"]
+__all__ = ["DEFAULT_BATCH", "LIMIT_BITS", "REDEEM_FIELDS", "REDEEM_KEY", "Comparison", "Replay", "ReplayError",
+           "SimulationSummary", "average_ranks", "compare", "memberships", "percentile", "read_jsonl", "read_roster",
+           "simulate", "spearman"]

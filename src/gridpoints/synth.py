@@ -22,8 +22,14 @@ Contracts:
   certainly opened a repair (mirroring the per-year limit, the cooldown and, under a balance floor, a
   lower bound of the balance), an appeal only for a deduction certainly posted.
 
-Events never include ignored types (they earn nothing) nor redemptions (those are requests to the points
-mall, not events). Times carry ``+08:00``.
+Events never include ignored types (they earn nothing). When the ruleset has a catalog, the stream also
+carries redemption requests to the points mall — not events but *redemption lines* (``{"redeem": {"request",
+"subject", "item", "at"}}``, the form :mod:`gridpoints.simulate` replays): residents redeem one of the
+cheapest items now and then (:attr:`Persona.redeems` per day, by the month's factor, in opening hours). They
+are drawn from a random stream of their own, so the events are the same with or without them — except
+that under a balance floor their cost lowers the balance bound the follow-ups rely on (so a few repairs or
+appeals are left out: they stay valid). The engine may refuse some requests (a balance too low, a limit
+reached), which a replay tallies by reason. Times carry ``+08:00``.
 """
 
 from __future__ import annotations
@@ -79,26 +85,32 @@ _HOURS = {
     "weekday": _hours({range(7, 9): 1.0, range(12, 13): 0.5, range(18, 22): 4.0}),
     "weekend": _hours({range(8, 12): 3.0, range(13, 18): 3.0, range(18, 21): 1.5}),
     "violation": _hours({range(12, 14): 1.0, range(19, 24): 4.0, range(0, 2): 1.5}),
+    # The points mall's counter (or the mini-program's busy hours): daytime and early evening.
+    "mall": _hours({range(9, 12): 3.0, range(14, 18): 2.0, range(18, 21): 2.0}),
 }
 
 
 @attrs.frozen(slots=True)
 class Persona:
     """How a kind of resident behaves: positive events and deductions per resident per day (before the
-    month's and the weekday's factors), and how much more likely a resident aged 65+ is to be one."""
+    month's and the weekday's factors), how much more likely a resident aged 65+ is to be one, and redemption
+    requests per resident per day (before the month's factor)."""
 
     name: str
     activity: float
     violations: float
     elder_weight: float = 1.0
+    redeems: float = 0.0
 
 
 PERSONAS = (
-    Persona("active", 0.8, 0.001, elder_weight=1.8),
-    Persona("occasional", 0.15, 0.002),
-    Persona("inactive", 0.005, 0.001),
-    Persona("violator", 0.05, 0.07, elder_weight=0.3),
+    Persona("active", 0.8, 0.001, elder_weight=1.8, redeems=0.03),
+    Persona("occasional", 0.15, 0.002, redeems=0.006),
+    Persona("inactive", 0.005, 0.001, redeems=0.0005),
+    Persona("violator", 0.05, 0.07, elder_weight=0.3, redeems=0.004),
 )
+#: Items a synthetic resident asks for: those costing at most this many times the cheapest item.
+CHEAP_ITEM_FACTOR = 2
 _PERSONA_INDEX = {p.name: i for i, p in enumerate(PERSONAS)}
 
 
@@ -501,13 +513,20 @@ class Community:
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def events(self, policy: Policy, start: date, months: int) -> Iterator[dict[str, Any]]:
+    def events(self, policy: Policy, start: date, months: int, *, redemptions: bool = True
+               ) -> Iterator[dict[str, Any]]:
         """Events of ``months`` calendar months from ``start`` (a date; the period ends, exclusive, on the same
         day ``months`` months later), in time order: ``id``, ``type``, ``subject``, ``grid``, ``household``,
-        ``occurred_at`` (ISO 8601, +08:00), ``attributes`` and, for settlements, ``actor``."""
+        ``occurred_at`` (ISO 8601, +08:00), ``attributes`` and, for settlements, ``actor``. With
+        ``redemptions`` and a catalog in ``policy``, redemption lines (``{"redeem": {…}}``) come among them
+        in time order; without, the events alone (the same events unless the policy has a balance floor: see
+        the module docstring)."""
         if months < 0:
             raise ValueError(f"months must not be negative, got {months}")
         menu = _Menu.of(policy, self.preset)
+        costs = [item.cost for item in policy.spec.catalog]
+        items = tuple((item.id, item.cost) for item in policy.spec.catalog
+                      if redemptions and item.cost <= CHEAP_ITEM_FACTOR * min(costs))
         end = add_months(start, months)
         state = _State()
         due: list[tuple[datetime, int, dict[str, Any], tuple[int, int] | None]] = []
@@ -518,6 +537,12 @@ class Community:
             ready: list[tuple[datetime, int, dict[str, Any]]] = []
             raws = self._day(rng, policy, menu, day)
             stamp = day.strftime("%y%m%d")
+            if items:
+                # Whatever the day's requests may spend lowers the balance bound before the day's deductions:
+                # a follow-up must not count on points that may have gone to the mall.
+                for at, index, cost, request in self._redemptions(day, stamp, items):
+                    state.floor_bound[index] = state.floor_bound.get(index, 0) - cost
+                    ready.append((at, next(serial), request))
             for n, raw in enumerate(raws):
                 index = raw.resident
                 event = {
@@ -565,6 +590,26 @@ class Community:
                     self._draw(rng, day, members[int(rng.random() * len(members))], kind, _HOURS["violation"], raws)
         raws.sort(key=lambda raw: (raw.at, raw.resident))
         return raws
+
+    def _redemptions(self, day: date, stamp: str, items: tuple[tuple[str, int], ...]
+                     ) -> list[tuple[datetime, int, int, dict[str, Any]]]:
+        """The day's redemption requests (time, resident, cost, line), from a random stream of their own."""
+        rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
+        season = SEASON[day.month - 1]
+        hours = _HOURS["mall"]
+        drawn: list[tuple[datetime, int, tuple[str, int]]] = []
+        for (persona_index, _), members in self._groups.items():
+            for _ in range(_poisson(rng, PERSONAS[persona_index].redeems * season * len(members))):
+                resident = members[int(rng.random() * len(members))]
+                hour = hours[0][bisect.bisect_right(hours[1], rng.random() * hours[1][-1])]
+                second = int(rng.random() * 3600)
+                at = datetime.combine(day, time(hour, second // 60, second % 60), CST)
+                drawn.append((at, resident, items[int(rng.random() * len(items))]))
+        drawn.sort()
+        return [(at, resident, cost, {"redeem": {"request": f"{self.name}-{stamp}-r{n:04d}",
+                                                 "subject": self.subjects[resident], "item": item,
+                                                 "at": at.isoformat()}})
+                for n, (at, resident, (item, cost)) in enumerate(drawn)]
 
     def _draw(self, rng: random.Random, day: date, resident: int, kind: _Kind, hours: tuple[list[int], list[float]],
               raws: list[_Raw]) -> None:
@@ -699,4 +744,4 @@ class Community:
         return found
 
 
-__all__ = ["CST", "PERSONAS", "PRESETS", "SEASON", "Community", "Persona", "Preset", "add_months"]
+__all__ = ["CHEAP_ITEM_FACTOR", "CST", "PERSONAS", "PRESETS", "SEASON", "Community", "Persona", "Preset", "add_months"]
