@@ -73,10 +73,7 @@ def _grid_at(engine: Engine, subject: str, moment: datetime) -> str:
 
 def _window_entries(engine: Engine, start: datetime, end: datetime) -> list[tuple[Entry, datetime]]:
     """Entries that occurred in [start, end), with their time, in sequence order."""
-    index = ledger_index(engine)
-    with index.lock:
-        index.refresh()
-        candidates = index.occurred_from(start)
+    candidates = ledger_index(engine).read(lambda index: index.occurred_from(start))
     found = []
     for entry in candidates:
         moment = datetime.fromisoformat(entry.occurred_at)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gridpoints.model import Entry
 
 if TYPE_CHECKING:
     from gridpoints.engine import Engine
     from gridpoints.storage import Store
+
+T = TypeVar("T")
 
 #: Entries per block of the time index.
 BLOCK = 4096
@@ -65,6 +67,18 @@ class LedgerIndex:
                 self.holds.setdefault(entry.event_id, []).append(entry)
             self.seq = entry.seq
         self._latest = latest
+
+    def read(self, what: Callable[[LedgerIndex], T]) -> T:
+        """``what(self)`` under the lock, after reading the entries written since the last look."""
+        with self.lock:
+            self.refresh()
+            return what(self)
+
+    def forget(self, table: dict[str, Any], event_ids: Iterable[str]) -> None:
+        """Drop settled event ids from one of the open tables (a settled marker is never unset)."""
+        with self.lock:
+            for event_id in event_ids:
+                table.pop(event_id, None)
 
     def occurred_from(self, start: datetime) -> Iterable[Entry]:
         """Entries that may have occurred at or after ``start`` (all that did, and some that did not)."""

@@ -104,15 +104,10 @@ def expire_pending(engine: Engine, now: datetime) -> list[Decision]:
     if now.utcoffset() is None:
         raise ValueError("now must carry a UTC offset; the engine never guesses a zone")
     index = ledger_index(engine)
-    with index.lock:
-        index.refresh()
-        open_targets = dict(index.pending)
+    open_targets = index.read(lambda index: dict(index.pending))
     markers = {t: settled_marker(t) for t in open_targets}
     settled = engine.store.counters(engine.tenant, markers.values())
-    closed = [t for t in open_targets if settled[markers[t]]]
-    with index.lock:
-        for target in closed:
-            index.pending.pop(target, None)
+    index.forget(index.pending, [t for t in open_targets if settled[markers[t]]])
     plans = []
     for target, moved in open_targets.items():
         if settled[markers[target]]:

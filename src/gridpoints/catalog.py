@@ -191,15 +191,10 @@ def _take_stock(decider: _Decider, item: ItemSpec, subject: str, stock: CounterK
 def expire_holds(engine: Engine, now: datetime) -> list[Decision]:
     """Return every hold whose window passed before ``now`` (points and stock come back)."""
     index = ledger_index(engine)
-    with index.lock:
-        index.refresh()
-        holds = [e for entries in index.holds.values() for e in entries]
+    holds = index.read(lambda index: [e for entries in index.holds.values() for e in entries])
     markers = {e.event_id: settled_marker(e.event_id) for e in holds}
     settled = engine.store.counters(engine.tenant, markers.values())
-    with index.lock:
-        for event_id, marker in markers.items():
-            if settled[marker]:
-                index.holds.pop(event_id, None)
+    index.forget(index.holds, [event_id for event_id, marker in markers.items() if settled[marker]])
     plans = []
     for entry in holds:
         if settled[markers[entry.event_id]]:

@@ -211,9 +211,7 @@ def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
 def expire_repairs(engine: Engine, now: datetime) -> list[object]:
     """Close every open repair whose deadline passed before ``now``; returns the decisions written."""
     index = ledger_index(engine)
-    with index.lock:
-        index.refresh()
-        targets = dict(index.deductions)
+    targets = index.read(lambda index: dict(index.deductions))
     plans = []
     markers = {t: settled_marker(t) for t in targets}
     settled = engine.store.counters(engine.tenant, markers.values())
@@ -238,7 +236,5 @@ def expire_repairs(engine: Engine, now: datetime) -> list[object]:
                       {"event": target, "repair": spec.id}, action="repair-expire", guards=(markers[target],),
                       extra={"repair": spec})
         plans.append(engine.plan(event, [award]))
-    with index.lock:
-        for target in closed:
-            index.deductions.pop(target, None)
+    index.forget(index.deductions, closed)
     return list(engine._submit(plans))
