@@ -55,7 +55,7 @@ from throughput import (  # the core benchmark's workload, next to this file
 import gridpoints
 from gridpoints import Engine, MemoryStore, Policy, Store
 from gridpoints.model import GENESIS_HASH, CounterKey, Entry, EventRecord
-from gridpoints.storage.sql import SQLStore, make_engine
+from gridpoints.storage.sql._store import SQLStore, make_engine
 
 RESIDENTS = 10_000
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from gridpoints import conditions
 from gridpoints.ruleset import RulesetSpec
+from gridpoints.ruleset import _conditions as conditions
 
 OUTPUT = Path(__file__).resolve().parent / "dsl-reference.md"
 
@@ -105,7 +105,7 @@ limits select awards by category or by rule id.
 
 `when` restricts a rule to events whose attributes satisfy a condition. It is compiled once when the ruleset
 is loaded (never evaluated as code), and a malformed condition is a load error at its place. From
-`gridpoints.conditions`:
+`gridpoints.ruleset`:
 
 ```text
 {conditions}

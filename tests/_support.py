@@ -119,7 +119,7 @@ def snapshot(engine: Engine, subjects: Iterable[str] = ()) -> tuple[Any, ...]:
 
 
 def local_window(kind: str, occurred_utc: str, zone: ZoneInfo = SHANGHAI) -> str:
-    from gridpoints.periods import window_id
+    from gridpoints.calendar import window_id
 
     return window_id(kind, datetime.fromisoformat(occurred_utc).astimezone(zone).date())
 

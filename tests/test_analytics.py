@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import gridpoints
 from gridpoints import Engine, Entry, MemoryStore
-from gridpoints.analytics import (
+from gridpoints.analytics._concentration import (
     Concentration,
     concentration,
     concentration_by_grid,
@@ -23,7 +23,7 @@ from gridpoints.analytics import (
     lorenz,
     top_share,
 )
-from gridpoints.catalog import EARNED_REASONS
+from gridpoints.engine.lifecycle._mall import EARNED_REASONS
 from gridpoints.model import ISSUANCE, make_entry, pending, spendable
 
 F = Fraction

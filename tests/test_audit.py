@@ -21,7 +21,7 @@ from gridpoints import Engine as PointsEngine
 from gridpoints import MemoryStore, Policy, Store
 from gridpoints.audit import AuditReport, run_verify, verify
 from gridpoints.model import Anchor, Entry
-from gridpoints.storage.sql import SQLStore, make_engine
+from gridpoints.storage.sql._store import SQLStore, make_engine
 
 
 def storage_conftest() -> ModuleType:

@@ -1,17 +1,49 @@
-"""Smoke test of the throughput benchmark: a tiny run completes and its balances check passes."""
+"""Smoke tests of the benchmarks: tiny runs complete, and the throughput run's balance checks pass.
+
+No timing is checked. A benchmark that crashes exits non-zero; a throughput contender whose balances differ
+from the bare loop's makes the script exit 1 without printing ``balances agree``. When zen-engine and
+durable-rules are installed the throughput run is ``--strict``, so a comparator that is skipped or fails
+fails the test too.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def test_throughput_quick_run_agrees_with_the_bare_loop() -> None:
-    """`throughput.py --quick --events 2000` exits 0 and reports that the balances agree (no timing checks)."""
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--events", "2000"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "balances agree" in done.stdout, done.stdout
+    """`throughput.py --quick` on 2,000 events, one round: exits 0, balances agree, the tables are printed."""
+    comparators = all(importlib.util.find_spec(name) is not None for name in ("zen", "durable"))
+    args = ["--quick", "--events", "2000", "--single", "200", "--repeat", "1"]
+    done = _run("throughput.py", *args, *(["--strict"] if comparators else []))
+    out = done.stdout
+    assert "balances agree" in out, out
+    assert "DISAGREE" not in out + done.stderr, out + done.stderr
+    assert "events/s (CPU)" in out and "events/s (wall)" in out, out
+    assert out.count("load average at the") == 2, out
+    assert "gridpoints ÷ bare loop" in out, out
+    if comparators:
+        assert "zen-engine (table + cap expression node)" in out, out
+        assert "zen-engine (table; cap in Python)" in out, out
+        assert "durable-rules (20 rules; cap in Python)" in out, out
+
+
+def test_replay_tiny_run_measures_every_phase() -> None:
+    """`replay.py` on 60 households over one month: exits 0 and prints a row for synth, simulate and compare."""
+    done = _run("replay.py", "--households", "60", "--months", "1")
+    rows = [line.split() for line in done.stdout.splitlines()]
+    phases = {row[1] for row in rows if len(row) > 2 and row[0] == "1"}
+    assert {"synth", "simulate", "compare"} <= phases, done.stdout
+    assert "load average" in done.stdout, done.stdout

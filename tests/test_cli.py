@@ -313,7 +313,7 @@ def test_main_runs_the_group(capsys: pytest.CaptureFixture[str]) -> None:
 def test_main_without_the_cli_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Without click installed, main() prints the pip install line for the [cli] extra and exits 2."""
     monkeypatch.setitem(sys.modules, "click", None)
-    monkeypatch.delitem(sys.modules, "gridpoints._cli", raising=False)
+    monkeypatch.delitem(sys.modules, "gridpoints.cli._commands", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         main(["lint", PUDONG])
     assert exit_info.value.code == 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gridpoints.conditions import ConditionError, compile_condition, field_domain, referenced_fields
+from gridpoints.ruleset._conditions import ConditionError, compile_condition, field_domain, referenced_fields
 
 NO_EVENT: Mapping[str, Any] = {"grid": "g1", "household": None, "community": None, "actor": None}
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 
 import gridpoints
 from gridpoints import Engine, MemoryStore
-from gridpoints.storage import memory
+from gridpoints.storage import _memory as memory
 from gridpoints.testing import (
     PROPERTIES,
     Bound,
@@ -280,7 +280,7 @@ def tight() -> gridpoints.Policy:
 @pytest.fixture
 def no_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     """An engine defect: every limit grants the whole request."""
-    from gridpoints import limits
+    from gridpoints.policy import _limits as limits
 
     real = limits.apply
     monkeypatch.setattr(limits, "apply", lambda limit, keys, amount, counters: (
@@ -311,7 +311,7 @@ def test_shares_catch_a_share_that_does_not_truncate(tight: gridpoints.Policy) -
 def test_floor_catches_a_deduction_through_the_floor(tight: gridpoints.Policy, monkeypatch: pytest.MonkeyPatch
                                                      ) -> None:
     """A deduction taken whole despite floor 0 breaks floor."""
-    from gridpoints import limits
+    from gridpoints.policy import _limits as limits
 
     monkeypatch.setattr(limits, "floor_allowance", lambda deduction, balance, floor: deduction)
     with pytest.raises(FairnessViolation, match="below the floor 0"):
@@ -320,7 +320,7 @@ def test_floor_catches_a_deduction_through_the_floor(tight: gridpoints.Policy, m
 
 def test_positive_events_catch_an_award_that_takes_points(monkeypatch: pytest.MonkeyPatch) -> None:
     """A limit that turns an award negative (no floor to stop it) breaks positive_events."""
-    from gridpoints import limits
+    from gridpoints.policy import _limits as limits
 
     real = limits.apply
     monkeypatch.setattr(limits, "apply", lambda limit, keys, amount, counters: (
@@ -332,7 +332,7 @@ def test_positive_events_catch_an_award_that_takes_points(monkeypatch: pytest.Mo
 def test_determinism_catches_entries_that_differ_between_engines(tight: gridpoints.Policy,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries sealed with something outside the events (here a process-wide counter) break determinism."""
-    from gridpoints import engine
+    from gridpoints.engine import _engine as engine
 
     calls = iter(range(10**6))
     real = engine.entry_canonical_bytes

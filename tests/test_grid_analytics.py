@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from gridpoints import Engine, MemoryStore, Policy, load_ruleset
-from gridpoints.analytics import Anomaly, anomalies, grid_heat, proactive_service, rule_categories
+from gridpoints.analytics._concentration import Anomaly, anomalies, grid_heat, proactive_service, rule_categories
 from gridpoints.model import DEDUCTIONS, ISSUANCE, REDEMPTIONS, Entry, held, make_entry, pending, spendable
-from gridpoints.registry import Membership, MemoryRegistry
+from gridpoints.model._registry import Membership, MemoryRegistry
 
 CATEGORIES = {"patrol": "reward", "garbage-sorting": "reward", "noise": "deduction", "residence-base": "base"}
 _seq = itertools.count(1)

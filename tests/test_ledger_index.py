@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 import gridpoints
-from gridpoints import _ledger_index
+from gridpoints.engine import _ledger_index
 from gridpoints.model import spendable
 
 RULESET = """

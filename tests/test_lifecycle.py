@@ -328,7 +328,7 @@ repairs:
 def test_expiry_racing_a_redemption_never_overdraws(engine: gridpoints.Engine) -> None:
     """Expiry planned, then a redemption spends the old points before the expiry commits: the expiry takes
     only what is left of the old points (not the newer ones), and the balance never goes below zero."""
-    from gridpoints._close import _expiry_plans
+    from gridpoints.engine.lifecycle._close import _expiry_plans
 
     submit(engine, "patrol", "c", "2026-04-02T10:00:00+08:00", attributes={"hours": 12})  # 120 in April
     submit(engine, "patrol", "c", "2026-05-20T10:00:00+08:00", attributes={"hours": 3})   # 30 newer in May

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import gridpoints
 from gridpoints import CounterKey, Engine, MemoryStore
-from gridpoints.periods import window_id
+from gridpoints.calendar import window_id
 
 PROPERTY_RULESET = """\
 ruleset: prop

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from gridpoints.errors import MissingExtra
-from gridpoints.report import (
+from gridpoints.whatif._report import (
     COMPARE_CHARTS,
     REPORT_CHARTS,
     render_report,

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 import gridpoints
-from gridpoints import _cli_author
-from gridpoints._cli_author import compare as compare_command
-from gridpoints._cli_author import demo
-from gridpoints._cli_author import simulate as simulate_command
-from gridpoints.registry import Membership
-from gridpoints.simulate import (
+from gridpoints.cli import _author as _cli_author
+from gridpoints.cli._author import compare as compare_command
+from gridpoints.cli._author import demo
+from gridpoints.cli._author import simulate as simulate_command
+from gridpoints.model._registry import Membership
+from gridpoints.whatif._simulate import (
     Comparison,
     Replay,
     ReplayError,
@@ -29,7 +29,7 @@ from gridpoints.simulate import (
     simulate,
     spearman,
 )
-from gridpoints.synth import PRESETS, Community
+from gridpoints.whatif._synth import PRESETS, Community
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -351,15 +351,15 @@ def test_simulate_json_counts_redemption_lines(log_files: tuple[Path, Path, Path
 
 def test_simulate_report_without_the_report_module_exits_1(log_files: tuple[Path, Path, Path],
                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """--report exits 1 with a clear message when gridpoints.report cannot be imported."""
+    """--report exits 1 with a clear message when gridpoints.whatif._report cannot be imported."""
     ruleset, events, _ = log_files
-    monkeypatch.setitem(sys.modules, "gridpoints.report", None)
+    monkeypatch.setitem(sys.modules, "gridpoints.whatif._report", None)
     result = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--report", str(tmp_path / "r.html")])
-    assert result.exit_code == 1 and "gridpoints.report" in result.output
+    assert result.exit_code == 1 and "gridpoints.whatif._report" in result.output
 
 
 def test_simulate_report_writes_html(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    """--report writes a self-contained HTML page through gridpoints.report.write_report."""
+    """--report writes a self-contained HTML page through gridpoints.whatif._report.write_report."""
     pytest.importorskip("plotly")
     ruleset, events, _ = log_files
     target = tmp_path / "report.html"

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import gridpoints
-from gridpoints._cli_author import synth
-from gridpoints.simulate import memberships, simulate
-from gridpoints.synth import PRESETS, Community, add_months
+from gridpoints.cli._author import synth
+from gridpoints.whatif._simulate import memberships, simulate
+from gridpoints.whatif._synth import PRESETS, Community, add_months
 
 ROOT = Path(__file__).resolve().parents[1]
 RULESETS = {name: gridpoints.load_ruleset(ROOT / "rulesets" / f"{p.ruleset}.yaml") for name, p in PRESETS.items()}

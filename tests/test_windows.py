@@ -10,7 +10,7 @@ from _support import ruleset
 
 import gridpoints
 from gridpoints import Engine, MemoryStore
-from gridpoints.periods import previous_windows, window_id, window_start
+from gridpoints.calendar import previous_windows, window_id, window_start
 
 KINDS = ("day", "week", "month", "quarter", "year")
 #: One rule per window kind, each capped at 10 per window, so the second award in a window gets 0.

@@ -7,7 +7,6 @@ Load a ruleset, build an engine over a store, submit events, read balances and t
     decision = engine.submit({...})
 """
 
-from gridpoints.compile import Policy
 from gridpoints.engine import Engine
 from gridpoints.errors import (
     EventError,
@@ -25,10 +24,10 @@ from gridpoints.errors import (
     StoreUnavailable,
     UnknownEventType,
 )
-from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Trace
+from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Membership, MemoryRegistry, Registry, Trace
+from gridpoints.policy import Policy, load_ruleset
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.registry import Membership, MemoryRegistry, Registry
-from gridpoints.ruleset import Diagnostic, json_schema, lint, load_ruleset
+from gridpoints.ruleset import Diagnostic, json_schema, lint
 from gridpoints.storage import MemoryStore, Store, open_store
 
 __all__ = [

@@ -153,7 +153,7 @@ def _open(url: str) -> Store:
     """The store at ``url``; a SQL schema is opened as it is, never created or upgraded by an audit."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in ("sqlite", "postgresql", "postgres", "mysql", "mariadb"):
-        from gridpoints.storage.sql import SQLStore
+        from gridpoints.storage.sql._store import SQLStore
 
         return SQLStore(url, auto_upgrade=False)
     return open_store(url)

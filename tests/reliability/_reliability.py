@@ -25,7 +25,7 @@ import gridpoints
 from gridpoints import Engine, IdempotencyConflict, IntegrityError, Policy, StoreError
 from gridpoints.model import CounterKey, Decision
 from gridpoints.storage import MemoryStore, Store
-from gridpoints.storage.sql import SQLStore, make_engine
+from gridpoints.storage.sql._store import SQLStore, make_engine
 
 RULESET = """\
 ruleset: reliability

@@ -7,7 +7,7 @@ from _reliability import SUBJECT_CAP, Record, cap_race_date, cap_race_worker, ru
 
 from gridpoints.audit import verify
 from gridpoints.model import CounterKey
-from gridpoints.storage.sql import SQLStore
+from gridpoints.storage.sql._store import SQLStore
 
 pytestmark = pytest.mark.reliability
 

@@ -10,7 +10,7 @@ from _reliability import Killer, Record, policy, run_processes, scaled, unknown_
 
 from gridpoints import Engine, MemoryStore
 from gridpoints.audit import verify
-from gridpoints.storage.sql import SQLStore
+from gridpoints.storage.sql._store import SQLStore
 
 pytestmark = pytest.mark.reliability
 

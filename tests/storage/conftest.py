@@ -22,7 +22,7 @@ pytest.register_assert_rewrite("gridpoints.testing.storage_suite")
 from sqlalchemy import Engine, MetaData  # noqa: E402 - after the rewrite registration on purpose
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 
-from gridpoints.storage.sql import make_engine  # noqa: E402
+from gridpoints.storage.sql._store import make_engine  # noqa: E402
 
 POSTGRES_URL = os.environ.get("GRIDPOINTS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("GRIDPOINTS_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

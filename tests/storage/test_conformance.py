@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy
 
 from gridpoints.storage import MemoryStore, Store
-from gridpoints.storage.sql import SQLStore
+from gridpoints.storage.sql._store import SQLStore
 from gridpoints.testing.storage_suite import StoreConformance
 
 

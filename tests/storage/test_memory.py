@@ -10,7 +10,7 @@ from _support import RULESET
 import gridpoints
 from gridpoints import Engine, MemoryStore
 from gridpoints.model import Event, EventRecord, spendable
-from gridpoints.storage.memory import _Tenant
+from gridpoints.storage._memory import _Tenant
 
 AT = datetime.fromisoformat("2026-04-01T10:00:00+08:00")
 

@@ -22,11 +22,11 @@ from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure
 from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, EventRecord, spendable
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.storage import open_store
-from gridpoints.storage import sql as sql_module
-from gridpoints.storage._sql_errors import classify
-from gridpoints.storage._sql_migrations import CURRENT_VERSION, MIGRATIONS
-from gridpoints.storage._sql_schema import build_tables
-from gridpoints.storage.sql import SQLStore, make_engine, normalise_url
+from gridpoints.storage.sql import _store as sql_module
+from gridpoints.storage.sql._errors import classify
+from gridpoints.storage.sql._migrations import CURRENT_VERSION, MIGRATIONS
+from gridpoints.storage.sql._schema import build_tables
+from gridpoints.storage.sql._store import SQLStore, make_engine, normalise_url
 from gridpoints.testing.storage_suite import chain
 
 ROOT = Path(__file__).resolve().parents[2]

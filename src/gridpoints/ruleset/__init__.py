@@ -1,10 +1,11 @@
-"""The ruleset DSL: models, loading with source locations, JSON Schema, lint."""
+"""The ruleset DSL: models, loading with source locations, semantic checks, JSON Schema, lint, the ``when:``
+language. Compiling a spec into a policy is the layer above (:mod:`gridpoints.policy`)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gridpoints.errors import RulesetError
 from gridpoints.ruleset._lint import Diagnostic, lint
@@ -24,9 +25,6 @@ from gridpoints.ruleset._models import (
 )
 from gridpoints.ruleset._semantic import check
 
-if TYPE_CHECKING:
-    from gridpoints.compile import Policy
-
 __all__ = [
     "AttributeSpec",
     "BudgetSpec",
@@ -42,14 +40,15 @@ __all__ = [
     "TablePoints",
     "json_schema",
     "lint",
-    "load_ruleset",
     "load_spec",
+    "load_validated",
 ]
 
 SCHEMA_ID = "https://gridpoints.dev/schema/ruleset.schema.json"
 
 
-def _validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
+def load_validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
+    """Parse and validate a ruleset; the spec and the source's name (the policy layer compiles it)."""
     source = read_source(path_or_text)
     spec = parse_spec(source)
     issues = check(spec, source)
@@ -60,15 +59,7 @@ def _validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
 
 def load_spec(path_or_text: str | Path) -> RulesetSpec:
     """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place."""
-    return _validated(path_or_text)[0]
-
-
-def load_ruleset(path_or_text: str | Path) -> Policy:
-    """Load, validate and compile a ruleset from a YAML file path or YAML text."""
-    from gridpoints.compile import compile_policy
-
-    spec, name = _validated(path_or_text)
-    return compile_policy(spec, name)
+    return load_validated(path_or_text)[0]
 
 
 def json_schema() -> dict[str, Any]:

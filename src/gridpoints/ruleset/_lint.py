@@ -7,9 +7,9 @@ from typing import Literal
 
 import attrs
 
-from gridpoints.conditions import field_domain
+from gridpoints.calendar import MAX_SUBWINDOWS
 from gridpoints.errors import Issue, RulesetError
-from gridpoints.periods import MAX_SUBWINDOWS
+from gridpoints.ruleset._conditions import field_domain
 from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
 from gridpoints.ruleset._models import CapSpec, RulesetSpec, RuleSpec, TablePoints
 from gridpoints.ruleset._semantic import check

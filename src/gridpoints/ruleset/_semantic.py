@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-from gridpoints.conditions import ConditionError, compile_condition, referenced_fields
 from gridpoints.errors import Issue
+from gridpoints.ruleset._conditions import ConditionError, compile_condition, referenced_fields
 from gridpoints.ruleset._loader import PathKey, Source
 from gridpoints.ruleset._models import PerUnitPoints, RangePoints, RulesetSpec, TablePoints
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from gridpoints.storage._memory import MemoryStore
 from gridpoints.storage._protocol import Store, Transaction
-from gridpoints.storage.memory import MemoryStore
 
 __all__ = ["MemoryStore", "Store", "Transaction", "open_store"]
 

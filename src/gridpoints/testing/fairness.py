@@ -16,9 +16,9 @@ import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from gridpoints.compile import Policy
 from gridpoints.errors import RulesetError
-from gridpoints.ruleset import load_ruleset
+from gridpoints.policy import load_ruleset
+from gridpoints.policy._compile import Policy
 from gridpoints.testing.properties import (
     PROPERTIES,
     Bound,

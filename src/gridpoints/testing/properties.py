@@ -24,12 +24,12 @@ from typing import Any, Literal
 
 import attrs
 
-from gridpoints._events import coerce_event
-from gridpoints.compile import Policy
-from gridpoints.engine import Engine
+from gridpoints.calendar import window_id
+from gridpoints.engine._coerce import coerce_event
+from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
 from gridpoints.model import Decision, Entry, Event, spendable
-from gridpoints.periods import window_id
+from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from gridpoints.compile import Policy
+    from gridpoints.policy._compile import Policy
     from gridpoints.testing.properties import PropertyCheck
 
 # gridpoints and hypothesis are imported when a ruleset is collected, not when pytest loads the plugin:
@@ -43,7 +43,7 @@ class RulesetFile(pytest.File):
         except ModuleNotFoundError as exc:
             raise pytest.UsageError(f"--gridpoints-ruleset needs {exc.name}: pip install hypothesis") from None
         from gridpoints.errors import RulesetError
-        from gridpoints.ruleset import load_ruleset
+        from gridpoints.policy import load_ruleset
 
         try:
             policy = load_ruleset(self.path)

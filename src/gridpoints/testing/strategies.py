@@ -1,7 +1,7 @@
 """Hypothesis strategies for event streams that a ruleset accepts.
 
 :func:`event_streams` draws lists of event mappings (the form hosts submit) for one compiled
-:class:`~gridpoints.compile.Policy`:
+:class:`~gridpoints.policy._compile.Policy`:
 
 - a small population drawn first and then fixed for the whole stream: subjects in households in grids,
   some subjects without a household, so a subject's household and grid never change within a stream;
@@ -28,9 +28,9 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
-from gridpoints._events import coerce_event
-from gridpoints.compile import AttributeCheck, EventType, PointsInputError, Policy
+from gridpoints.engine._coerce import coerce_event
 from gridpoints.errors import EventError
+from gridpoints.policy._compile import AttributeCheck, EventType, PointsInputError, Policy
 from gridpoints.ruleset._models import PerUnitPoints, RangePoints, TablePoints
 
 __all__ = ["DEFAULT_START", "Population", "event_streams", "populations"]

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from gridpoints.compile import AttributeCheck, Policy
 from gridpoints.errors import EventError, UnknownEventType
 from gridpoints.model import Event
+from gridpoints.policy._compile import AttributeCheck, Policy
 
 EVENT_FIELDS: Final = ("id", "type", "subject", "grid", "occurred_at", "attributes", "household",
                        "community", "actor")

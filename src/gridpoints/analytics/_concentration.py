@@ -1,5 +1,5 @@
 """Analytics over the ledger: how concentrated earned points are (积分垄断), and — re-exported from
-:mod:`gridpoints._grid_analytics`, see ``docs/grid-analytics.md`` — the grid heat map, anomaly triggers and
+:mod:`gridpoints.analytics._grid`, see ``docs/grid-analytics.md`` — the grid heat map, anomaly triggers and
 the proactive-visit list.
 
 A fair points scheme spreads its points over many residents; the seed warns against 积分垄断, a few
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from gridpoints._grid_analytics import (
+from gridpoints.analytics._grid import (
     ACTIVITY_REASONS,
     Anomaly,
     Heat,
@@ -34,16 +34,16 @@ from gridpoints._grid_analytics import (
     proactive_service,
     rule_categories,
 )
-from gridpoints.catalog import EARNED_REASONS
+from gridpoints.calendar import window_end, window_start
+from gridpoints.engine.lifecycle._mall import EARNED_REASONS
 from gridpoints.model import Entry, spendable
-from gridpoints.periods import window_end, window_start
 
 #: A calendar window: its kind (``day`` / ``week`` / ``month`` / ``quarter`` / ``year``) and its id
-#: (``2026-04`` …, see :mod:`gridpoints.periods`).
+#: (``2026-04`` …, see :mod:`gridpoints.calendar`).
 Window = tuple[str, str]
 
 #: Entry reasons :func:`earned_by_subject` counts by default: the points a resident earned, as rankings and
-#: tiers count them (awards, verified awards, challenge bonuses; see :data:`gridpoints.catalog.EARNED_REASONS`).
+#: tiers count them (awards, verified awards, challenge bonuses; see :data:`gridpoints.model.Reason.EARNED`).
 #: Bonuses are included on purpose: they are one of the ways points pile up at the top.
 AWARD_REASONS = EARNED_REASONS
 

@@ -6,7 +6,7 @@ under the transaction's locks, so they never go negative and the last unit goes 
 requester. An item with ``hold`` moves the cost into the subject's held account until :func:`settle_hold`
 fulfils it (to the redemption account) or cancels it (back, with the stock); a hold not settled within
 its window is returned at period close. An item with ``allocate`` is applied for with a hold and handed
-out at the window's close to the top-ranked applicants (see :mod:`gridpoints._close`).
+out at the window's close to the top-ranked applicants (see :mod:`gridpoints.engine.lifecycle._close`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gridpoints._ledger_index import ledger_index
-from gridpoints._plan import Award, Plan, settled_marker
+from gridpoints.calendar import months_before, window_id
+from gridpoints.engine._ledger_index import ledger_index
+from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.errors import RedemptionRefused
 from gridpoints.model import REDEMPTIONS, CounterKey, Decision, Event, LimitStep, held, spendable
-from gridpoints.periods import months_before, window_id
 from gridpoints.ruleset._models import ItemSpec
 
 if TYPE_CHECKING:
-    from gridpoints.engine import Engine, _Decider
+    from gridpoints.engine._engine import Engine, _Decider
 
 #: Entry reasons that count as points earned in rankings and tiers. Grid workers' performance credits are
 #: not among them: workers are not competing with the residents they serve.

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from gridpoints import limits
-from gridpoints._ledger_index import ledger_index
-from gridpoints._plan import Award, Plan
-from gridpoints.catalog import _hold_settlement, counts_as_earned, expire_holds
+from gridpoints.calendar import previous_windows, window_end, window_kind, window_start
+from gridpoints.engine._ledger_index import ledger_index
+from gridpoints.engine._plan import Award, Plan
+from gridpoints.engine.lifecycle._mall import _hold_settlement, counts_as_earned, expire_holds
 from gridpoints.model import CounterKey, Decision, Entry, Event, spendable
-from gridpoints.periods import previous_windows, window_end, window_kind, window_start
+from gridpoints.policy import _limits as limits
 
 if TYPE_CHECKING:
-    from gridpoints.engine import Engine
+    from gridpoints.engine._engine import Engine
 
 BATCH = 1000
 #: Credits of new points, which can expire; the other credits to a spendable account undo a debit.
@@ -141,7 +141,7 @@ def close_period(engine: Engine, window: str, now: datetime) -> CloseReport:
     allocations = {i.id: _allocate(engine, i.id, kind, window, earnings, window_entries, end)
                    for i in engine.policy.spec.catalog if i.allocate is not None and i.allocate.window == kind}
     expired = _submit(engine, list(_expiry_plans(engine, window, end)))
-    from gridpoints.repair import expire_repairs
+    from gridpoints.engine.lifecycle._repair import expire_repairs
 
     return CloseReport(
         window=window, base=tuple(base), challenges=challenges, allocations=allocations,
@@ -263,7 +263,7 @@ def _expiry_plans(engine: Engine, window: str, end: datetime) -> Iterable[Plan]:
     months = engine.policy.spec.expire_after
     if months is None:
         return
-    from gridpoints.periods import months_before
+    from gridpoints.calendar import months_before
 
     cutoff = months_before(end, months)
     old: dict[str, int] = {}

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, inspect, select, update
 
 from gridpoints.errors import IntegrityError, StoreError
-from gridpoints.storage._sql_schema import Tables, dialect_family
+from gridpoints.storage.sql._schema import Tables, dialect_family
 
 Migration = Callable[[Connection, Tables], None]
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gridpoints._ledger_index import ledger_index
-from gridpoints._plan import Award, appealed_marker, settled_marker
+from gridpoints.engine._ledger_index import ledger_index
+from gridpoints.engine._plan import Award, appealed_marker, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import Decision, Event, Trace
 
 if TYPE_CHECKING:
-    from gridpoints.engine import Engine
+    from gridpoints.engine._engine import Engine
 
 
 def settlement_awards(engine: Engine, event: Event, index: int | None) -> list[Award]:
@@ -98,7 +98,7 @@ def expire_pending(engine: Engine, now: datetime) -> list[Decision]:
 
     Each expiry is recorded as an event ``expire:<event id>`` dated at the deadline, so running this
     again (or from two processes) changes nothing. Reads the entries written since its last run (see
-    :mod:`gridpoints._ledger_index`) and the records of the awards still pending: run it at period close,
+    :mod:`gridpoints.engine._ledger_index`) and the records of the awards still pending: run it at period close,
     not per request.
     """
     if now.utcoffset() is None:

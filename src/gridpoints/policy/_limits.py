@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 
-from gridpoints.compile import CompiledLimit
+from gridpoints.calendar import previous_windows
 from gridpoints.model import CounterKey, LimitStep
-from gridpoints.periods import previous_windows
+from gridpoints.policy._compile import CompiledLimit
 
 
 def counter_keys(limit: CompiledLimit, member_id: str, pool_id: str | None, window: str) -> tuple[CounterKey, ...]:

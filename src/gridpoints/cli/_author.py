@@ -22,9 +22,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 import gridpoints
-from gridpoints._cli import load_policy
+from gridpoints.cli._commands import load_policy
 from gridpoints.errors import MissingExtra, StoreError
-from gridpoints.simulate import (
+from gridpoints.whatif._simulate import (
     DEFAULT_BATCH,
     REDEEM_KEY,
     Comparison,
@@ -34,7 +34,7 @@ from gridpoints.simulate import (
     read_jsonl,
     read_roster,
 )
-from gridpoints.synth import PRESETS, Community
+from gridpoints.whatif._synth import PRESETS, Community
 
 _RULESET = click.Path(exists=True, dir_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -52,15 +52,15 @@ def default_ruleset(name: str) -> Path:
 
 
 def _report_writer(name: str) -> Callable[..., Any]:
-    """``gridpoints.report.<name>``, or exit 1 saying why it is not there."""
+    """``gridpoints.whatif._report.<name>``, or exit 1 saying why it is not there."""
     try:
-        report = importlib.import_module("gridpoints.report")
+        report = importlib.import_module("gridpoints.whatif._report")
     except ImportError as exc:
-        raise click.ClickException(f"--report needs the gridpoints.report module, which is not importable here "
+        raise click.ClickException(f"--report needs the gridpoints.whatif._report module, which is not importable here "
                                    f"({exc})") from None
     writer = getattr(report, name, None)
     if not callable(writer):
-        raise click.ClickException(f"--report needs gridpoints.report.{name}, which this version does not have")
+        raise click.ClickException(f"--report needs gridpoints.whatif._report.{name}, which this version does not have")
     return writer  # type: ignore[no-any-return]  # a module attribute checked callable above
 
 
@@ -457,9 +457,9 @@ def demo(out: Path, lang: str) -> None:
         raise click.ClickException(str(exc)) from None
     print_summary(console, data, policy)
     try:
-        write_report = importlib.import_module("gridpoints.report").write_report
+        write_report = importlib.import_module("gridpoints.whatif._report").write_report
     except (ImportError, AttributeError):
-        console.print("gridpoints.report is not available here: no HTML report written", markup=False)
+        console.print("gridpoints.whatif._report is not available here: no HTML report written", markup=False)
     else:
         try:
             write_report(out / "report.html", data, lang="en" if lang == "en" else "zh",

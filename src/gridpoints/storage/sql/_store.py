@@ -61,16 +61,16 @@ from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure
 try:
     import sqlalchemy as sa
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
-    raise MissingExtra("sql", "the SQL store (gridpoints.storage.sql)") from exc
+    raise MissingExtra("sql", "the SQL store (gridpoints.storage.sql._store)") from exc
 
 from sqlalchemy import Connection, Dialect, Engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
-from gridpoints.storage import _sql_migrations
-from gridpoints.storage._sql_errors import map_error
-from gridpoints.storage._sql_schema import Family, build_tables, check_prefix, dialect_family, mysql_collation
+from gridpoints.storage.sql import _migrations as _sql_migrations
+from gridpoints.storage.sql._errors import map_error
+from gridpoints.storage.sql._schema import Family, build_tables, check_prefix, dialect_family, mysql_collation
 
 __all__ = ["DEFAULT_PREFIX", "SQLStore", "from_url", "make_engine", "normalise_url", "upgrade"]
 

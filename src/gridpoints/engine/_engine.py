@@ -17,10 +17,9 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from gridpoints import limits
-from gridpoints._events import coerce_event
-from gridpoints._plan import Award, LimitKeys, Plan
-from gridpoints.compile import CompiledRule, PointsInputError, Policy
+from gridpoints.calendar import window_id
+from gridpoints.engine._coerce import coerce_event
+from gridpoints.engine._plan import Award, LimitKeys, Plan
 from gridpoints.errors import (
     EventError,
     IdempotencyConflict,
@@ -45,9 +44,10 @@ from gridpoints.model import (
     pending,
     spendable,
 )
-from gridpoints.periods import window_id
+from gridpoints.model._registry import Membership, MemoryRegistry, Registry
+from gridpoints.policy import _limits as limits
+from gridpoints.policy._compile import CompiledRule, PointsInputError, Policy
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.registry import Membership, MemoryRegistry, Registry
 from gridpoints.storage import MemoryStore, Store
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ EventInput = Event | Mapping[str, Any]
 
 
 class Engine:
-    """Applies a :class:`~gridpoints.compile.Policy` to events and keeps the ledger in a store.
+    """Applies a :class:`~gridpoints.policy._compile.Policy` to events and keeps the ledger in a store.
 
     Thread safety: an ``Engine`` holds no mutable state of its own; each submission is one store
     transaction that locks the counters it reads, so concurrent ``submit`` calls from many threads (or
@@ -188,11 +188,11 @@ class Engine:
         local = event.occurred_at.astimezone(self.policy.zone)
         awards: list[Award] = []
         if etype.settles:
-            from gridpoints._settle import settlement_awards
+            from gridpoints.engine.lifecycle._settle import settlement_awards
 
             awards = settlement_awards(self, event, index)
         elif etype.repairs:
-            from gridpoints.repair import task_awards
+            from gridpoints.engine.lifecycle._repair import task_awards
 
             awards = task_awards(self, event, index)
         elif not etype.ignore:
@@ -222,7 +222,7 @@ class Engine:
             return Award.of(rule, base, code, args, action="pending")
         keys = self.limit_keys(rule, event, day, windows) if base > 0 else ()
         if rule.spec.repair is not None and base < 0:
-            from gridpoints.repair import opening_counters
+            from gridpoints.engine.lifecycle._repair import opening_counters
 
             return Award.of(rule, base, code, args, limits=keys, counters=opening_counters(self, rule, event),
                             extra={"repair": self.policy.repair(rule.spec.repair)})
@@ -283,13 +283,13 @@ class Engine:
 
     def expire_pending(self, now: datetime) -> list[Decision]:
         """Release every pending award whose verification window closed before ``now`` (see _settle)."""
-        from gridpoints._settle import expire_pending
+        from gridpoints.engine.lifecycle._settle import expire_pending
 
         return expire_pending(self, now)
 
     def repairs(self, subject: str) -> list[Any]:
         """The subject's repairs (积分修复), open and closed, with what remains to do."""
-        from gridpoints.repair import repairs
+        from gridpoints.engine.lifecycle._repair import repairs
 
         return repairs(self, self._id(subject))
 
@@ -301,19 +301,19 @@ class Engine:
         An item with ``hold`` only holds the points: :meth:`fulfil` or :meth:`cancel` settles it.
         An item with ``allocate`` is applied for instead: the hold is settled at the window's close.
         """
-        from gridpoints.catalog import redeem
+        from gridpoints.engine.lifecycle._mall import redeem
 
         return redeem(self, self._id(subject), item, request_id, at)
 
     def fulfil(self, request_id: str, *, at: datetime) -> Decision:
         """Complete a held redemption: the held points go to the redemption account."""
-        from gridpoints.catalog import settle_hold
+        from gridpoints.engine.lifecycle._mall import settle_hold
 
         return settle_hold(self, request_id, at, "fulfil")
 
     def cancel(self, request_id: str, *, at: datetime) -> Decision:
         """Cancel a held redemption: points and stock are returned."""
-        from gridpoints.catalog import settle_hold
+        from gridpoints.engine.lifecycle._mall import settle_hold
 
         return settle_hold(self, request_id, at, "cancel")
 
@@ -321,21 +321,22 @@ class Engine:
         """Close a calendar window (e.g. ``"2026-04"``): scheduled base points for registered subjects,
         challenges, scarce-item allocation, point expiry, and the repair deadlines, verification windows
         and redemption holds that passed ``now``. Idempotent per (ruleset, window)."""
-        from gridpoints._close import close_period
+        from gridpoints.engine.lifecycle._close import close_period
 
         return close_period(self, window, now)
 
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""
-        from gridpoints.catalog import tier
+        from gridpoints.engine.lifecycle._mall import tier
 
         return tier(self, self._id(subject), at)
 
     def leaderboard(self, window: str, *, scope: str = "community", grid: str | None = None, top: int = 10,
                     metric: Literal["earned"] = "earned") -> list[Any]:
         """Ranking by points earned in ``window`` (restored and returned points excluded unless the ruleset
-        counts them), community-wide or within one grid; ties broken as documented in :mod:`gridpoints._close`."""
-        from gridpoints._close import leaderboard
+        counts them), community-wide or within one grid; ties broken as
+        documented in :mod:`gridpoints.engine.lifecycle._close`."""
+        from gridpoints.engine.lifecycle._close import leaderboard
 
         if metric != "earned":
             raise ValueError(f"unknown metric {metric!r}; leaderboards rank by 'earned'")
@@ -468,7 +469,7 @@ class _Decider:
             elif amount < 0:
                 self.post(plan, subject, account, DEDUCTIONS, -amount, rule, "deduction")
                 if "repair" in award.extra:
-                    from gridpoints.repair import open_repair
+                    from gridpoints.engine.lifecycle._repair import open_repair
 
                     steps.append(open_repair(self, plan, award, -amount))
         elif action == "pending":
@@ -499,11 +500,11 @@ class _Decider:
                 self.post(plan, subject, account, EXPIRED, amount, rule, "expired-points")
             status = "expired"
         elif action in ("repair-task", "repair-expire"):
-            from gridpoints.repair import apply_task
+            from gridpoints.engine.lifecycle._repair import apply_task
 
             status = apply_task(self, plan, award, steps)
         else:
-            from gridpoints.catalog import apply_redemption
+            from gridpoints.engine.lifecycle._mall import apply_redemption
 
             status = apply_redemption(self, plan, award, steps)
         return RuleTrace(rule, award.rule_name, award.category, award.base, award.code, award.args, tuple(steps),

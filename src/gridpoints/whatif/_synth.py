@@ -4,7 +4,7 @@ A :class:`Community` is households (1–4 residents) in grids (100–300 househo
 one grid worker per grid, an age mix (each grid its own share of residents aged 65 or more) and a persona
 per resident: ``active`` volunteers, ``occasional`` participants, ``inactive`` residents and ``violator``\\s
 who are deducted again and again. :meth:`Community.events` turns it into events for a given
-:class:`~gridpoints.compile.Policy`: event types, attribute values, table keys and per-unit quantities come
+:class:`~gridpoints.policy._compile.Policy`: event types, attribute values, table keys and per-unit quantities come
 from the ruleset's own domains (declared enums and bounds, points tables, conditions), with seasonality by
 month and weekday/weekend habits by age. Awards that need verification are followed by the grid worker's
 ``verify`` or ``reject`` (or nothing: they expire); repairable deductions by repair tasks; appealable ones,
@@ -17,14 +17,14 @@ Contracts:
   per-resident counters and the follow-ups still due (at most the longest verify / repair / appeal window),
   never the period, so a year costs no more memory than a month;
 - valid: every event is accepted by :meth:`gridpoints.Engine.submit_many` when replayed in order with the
-  roster registered, settlements in a later batch than what they settle (``gridpoints.simulate`` does
+  roster registered, settlements in a later batch than what they settle (``gridpoints.whatif._simulate`` does
   that). Follow-ups the engine might refuse are not emitted: a repair task only for a deduction that
   certainly opened a repair (mirroring the per-year limit, the cooldown and, under a balance floor, a
   lower bound of the balance), an appeal only for a deduction certainly posted.
 
 Events never include ignored types (they earn nothing). When the ruleset has a catalog, the stream also
 carries redemption requests to the points mall — not events but *redemption lines* (``{"redeem": {"request",
-"subject", "item", "at"}}``, the form :mod:`gridpoints.simulate` replays): residents redeem one of the
+"subject", "item", "at"}}``, the form :mod:`gridpoints.whatif._simulate` replays): residents redeem one of the
 cheapest items now and then (:attr:`Persona.redeems` per day, by the month's factor, in opening hours). They
 are drawn from a random stream of their own, so the events are the same with or without them — except
 that under a balance floor their cost lowers the balance bound the follow-ups rely on (so a few repairs or
@@ -46,9 +46,9 @@ from typing import Any
 
 import attrs
 
-from gridpoints.compile import AttributeCheck, CompiledRule, EventType, PointsInputError, Policy
-from gridpoints.conditions import COMBINATORS
-from gridpoints.repair import restore_amount
+from gridpoints.engine.lifecycle._repair import restore_amount
+from gridpoints.policy._compile import AttributeCheck, CompiledRule, EventType, PointsInputError, Policy
+from gridpoints.ruleset._conditions import COMBINATORS
 from gridpoints.ruleset._models import PerUnitPoints, RangePoints, RepairSpec, TablePoints
 
 #: The offset every synthetic event carries (China Standard Time).
@@ -442,7 +442,7 @@ class Community:
         if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
             raise ValueError(f"mix must give non-negative shares of {', '.join(_PERSONA_INDEX)}, got {mix}")
         self.name, self.seed, self.preset, self.mix, self.elderly = name, seed, preset, mix, elderly
-        rng = random.Random(f"gridpoints.synth:{name}:{seed}:roster")
+        rng = random.Random(f"gridpoints.whatif._synth:{name}:{seed}:roster")
         sizes = _grid_sizes(rng, households, grids)
         gwidth, hwidth = len(str(grids)), len(str(max(sizes)))
         self.grid_ids = [f"g{g + 1:0{gwidth}d}" for g in range(grids)]
@@ -533,7 +533,7 @@ class Community:
         serial = itertools.count()
         day = start
         while day < end:
-            rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}")
+            rng = random.Random(f"gridpoints.whatif._synth:{self.name}:{self.seed}:{day.isoformat()}")
             ready: list[tuple[datetime, int, dict[str, Any]]] = []
             raws = self._day(rng, policy, menu, day)
             stamp = day.strftime("%y%m%d")
@@ -594,7 +594,7 @@ class Community:
     def _redemptions(self, day: date, stamp: str, items: tuple[tuple[str, int], ...]
                      ) -> list[tuple[datetime, int, int, dict[str, Any]]]:
         """The day's redemption requests (time, resident, cost, line), from a random stream of their own."""
-        rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
+        rng = random.Random(f"gridpoints.whatif._synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
         season = SEASON[day.month - 1]
         hours = _HOURS["mall"]
         drawn: list[tuple[datetime, int, tuple[str, int]]] = []

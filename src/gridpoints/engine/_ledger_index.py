@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gridpoints.model import Entry
 
 if TYPE_CHECKING:
-    from gridpoints.engine import Engine
+    from gridpoints.engine._engine import Engine
     from gridpoints.storage import Store
 
 T = TypeVar("T")

@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from gridpoints.compile import CompiledLimit, CompiledRule
 from gridpoints.model import CounterKey, Event
+from gridpoints.policy._compile import CompiledLimit, CompiledRule
 
 LimitKeys = tuple[tuple[CompiledLimit, tuple[CounterKey, ...]], ...]
 

@@ -1,7 +1,7 @@
 """The ``gridpoints`` command: ``lint``, ``schema``, ``run``, ``explain``, ``check``, ``verify``, ``synth``,
 ``simulate``, ``compare`` and ``demo``.
 
-The commands live in :mod:`gridpoints._cli` and need the ``cli`` extra (click and rich); this module
+The commands live in :mod:`gridpoints.cli._commands` and need the ``cli`` extra (click and rich); this module
 stays importable without them so that :func:`main` can say how to install the extra instead of failing
 with a bare ``ImportError``.
 
@@ -26,8 +26,8 @@ __all__ = ["command", "main"]
 def command() -> click.Group:
     """The click command group; raises :class:`~gridpoints.errors.MissingExtra` without the ``cli`` extra."""
     try:
-        from gridpoints._cli import cli
-        from gridpoints._cli_author import compare, demo, simulate, synth
+        from gridpoints.cli._author import compare, demo, simulate, synth
+        from gridpoints.cli._commands import cli
     except ModuleNotFoundError as exc:
         if exc.name not in ("click", "rich") and not (exc.name or "").startswith(("click.", "rich.")):
             raise

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from gridpoints.conditions import Predicate, compile_condition, referenced_fields
+from gridpoints.ruleset._conditions import Predicate, compile_condition, referenced_fields
 from gridpoints.ruleset._models import (
     BudgetSpec,
     CapSpec,

@@ -344,7 +344,7 @@ def db_upgrade(url: str, table_prefix: str) -> None:
     """Create or upgrade the gridpoints tables at URL (sqlite:///…, postgresql://…, mysql://…) and print the
     schema version. Safe to run again; refuses a database whose schema is newer than this gridpoints."""
     try:
-        from gridpoints.storage.sql import upgrade
+        from gridpoints.storage.sql._store import upgrade
     except ModuleNotFoundError as exc:
         raise click.ClickException("the SQL store needs SQLAlchemy: pip install 'gridpoints[sql]'") from exc
     try:

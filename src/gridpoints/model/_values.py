@@ -430,7 +430,7 @@ class Decision:
 
     def explain(self, lang: Literal["zh", "en"] = "zh") -> str:
         """Human-readable explanation: rules matched, base points, each limit's before / limit / after."""
-        from gridpoints._explain import render
+        from gridpoints.model._explain import render
 
         return render(self, lang)
 

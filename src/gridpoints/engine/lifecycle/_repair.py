@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from gridpoints._ledger_index import ledger_index
-from gridpoints._plan import Award, Plan, settled_marker
+from gridpoints.calendar import window_id
+from gridpoints.engine._ledger_index import ledger_index
+from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import DEDUCTIONS, CounterKey, Event, LimitStep, RuleTrace, Trace, spendable
-from gridpoints.periods import window_id
 from gridpoints.ruleset._models import RepairSpec
 
 if TYPE_CHECKING:
-    from gridpoints.compile import CompiledRule
-    from gridpoints.engine import Engine, _Decider
+    from gridpoints.engine._engine import Engine, _Decider
+    from gridpoints.policy._compile import CompiledRule
 
 MILLI = 1000
 

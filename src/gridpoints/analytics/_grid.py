@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from gridpoints._events import RESERVED_ID_PREFIX
+from gridpoints.calendar import WINDOW_KINDS, local_date, window_end, window_id, window_kind, window_start
+from gridpoints.engine._coerce import RESERVED_ID_PREFIX
 from gridpoints.model import DEDUCTIONS, ISSUANCE, Entry, pending, spendable
-from gridpoints.periods import WINDOW_KINDS, local_date, window_end, window_id, window_kind, window_start
-from gridpoints.registry import Membership
+from gridpoints.model._registry import Membership
 
 if TYPE_CHECKING:
-    from gridpoints.compile import Policy
+    from gridpoints.policy._compile import Policy
 
 #: grid → window id → category (or entry reason) → points per household.
 Heat = dict[str, dict[str, dict[str, float]]]

@@ -6,7 +6,7 @@ batch), closes every period the log passes (base points, challenges, expiry of u
 repairs) when the first event after its end arrives, and the last month after the last event. It keeps
 only tallies while the log streams by; the rest is read from the ledger at the end. The result is a
 :class:`SimulationSummary`, whose :meth:`~SimulationSummary.to_dict` is the document
-:func:`gridpoints.report.write_report` draws and ``gridpoints simulate --json`` prints.
+:func:`gridpoints.whatif._report.write_report` draws and ``gridpoints simulate --json`` prints.
 
 :func:`compare` plays the same log through two rulesets in one pass (two memory stores) and returns a
 :class:`Comparison`: per-resident deltas of points earned, winners and losers, rank agreement, and both
@@ -17,7 +17,7 @@ Definitions (each figure says what it counts):
 - *issued*: points credited to a spendable account for activity — awards (including scheduled base
   points), verified reports, challenge bonuses and grid workers' credits; *deducted*: deductions as
   posted (after the floor); *restored* / *reversed*: deductions given back by a repair or an upheld appeal.
-- *earned* (leaderboard, concentration, compare): :data:`gridpoints.catalog.EARNED_REASONS` entries of
+- *earned* (leaderboard, concentration, compare): :data:`gridpoints.engine.lifecycle._mall.EARNED_REASONS` entries of
   registered residents (grid workers are not ranked against the residents they serve).
 - *participation* of a grid in a month: the share of its registered residents (memberships with the
   ``resident`` role overlapping the month) with at least one event of their own that month that earned
@@ -60,14 +60,14 @@ from typing import Any, NoReturn
 
 import attrs
 
-from gridpoints import analytics
-from gridpoints.catalog import EARNED_REASONS
-from gridpoints.compile import Policy
-from gridpoints.engine import Engine
+from gridpoints.analytics import _concentration as analytics
+from gridpoints.calendar import WINDOW_KINDS, window_end, window_id
+from gridpoints.engine._engine import Engine
+from gridpoints.engine.lifecycle._mall import EARNED_REASONS
 from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
 from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, held, pending, spendable
-from gridpoints.periods import WINDOW_KINDS, window_end, window_id
-from gridpoints.registry import Membership, MemoryRegistry
+from gridpoints.model._registry import Membership, MemoryRegistry
+from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore, Store
 
 DEFAULT_BATCH = 1000

@@ -1,6 +1,6 @@
 """Self-contained HTML reports of a period's points: one file that opens anywhere, with no network.
 
-:func:`write_report` turns a run summary (what ``gridpoints.simulate`` produces) into a page with a Lorenz
+:func:`write_report` turns a run summary (what ``gridpoints.whatif._simulate`` produces) into a page with a Lorenz
 curve, a grid × month heat map of points per household, issued and deducted points by category and monthly
 participation per grid, beside tables of totals, limits and the leaderboard. :func:`write_compare_report`
 turns a comparison of two rulesets over the same events into a before/after page. Labels are Chinese by

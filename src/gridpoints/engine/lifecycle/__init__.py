@@ -1,0 +1,1 @@
+"""Lifecycle mechanisms: verification and appeal, point repair, the points mall, period close."""

@@ -1,0 +1,37 @@
+"""Compiling a validated ruleset spec into a frozen :class:`Policy`: rules indexed by event type, points
+forms as functions, limits attached to the rules they bind, and the limits' arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gridpoints.policy._compile import (
+    AttributeCheck,
+    CompiledLimit,
+    CompiledRule,
+    EventType,
+    PointsInputError,
+    PointsResult,
+    Policy,
+    compile_policy,
+)
+from gridpoints.ruleset import load_validated
+
+__all__ = [
+    "AttributeCheck",
+    "CompiledLimit",
+    "CompiledRule",
+    "EventType",
+    "PointsInputError",
+    "PointsResult",
+    "Policy",
+    "compile_policy",
+    "load_ruleset",
+]
+
+
+def load_ruleset(path_or_text: str | Path) -> Policy:
+    """Load, validate and compile a ruleset from a YAML file path or YAML text; raises
+    :class:`~gridpoints.errors.RulesetError` listing every problem with its place."""
+    spec, name = load_validated(path_or_text)
+    return compile_policy(spec, name)
