@@ -23,7 +23,7 @@ from gridpoints.analytics._concentration import (
     lorenz,
     top_share,
 )
-from gridpoints.engine.lifecycle._mall import EARNED_REASONS
+from gridpoints.model import Reason
 from gridpoints.model import ISSUANCE, make_entry, pending, spendable
 
 F = Fraction
@@ -309,7 +309,7 @@ def test_reasons_choose_what_counts_as_earned() -> None:
     entries = [entry(1, spendable("s"), 5, "award"), entry(2, pending("s"), 15, "pending"),
                entry(3, spendable("s"), 15, "verified")]
     assert earned_by_subject(entries, reasons={"award"}) == {"s": 5}
-    assert earned_by_subject(entries) == earned_by_subject(entries, reasons=EARNED_REASONS) == {"s": 20}
+    assert earned_by_subject(entries) == earned_by_subject(entries, reasons=Reason.EARNED) == {"s": 20}
 
 
 @pytest.mark.parametrize("window", [("fortnight", "2026-04"), ("month", "2026-4x")], ids=["kind", "id"])

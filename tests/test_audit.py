@@ -59,8 +59,8 @@ def _resealed(entries: list[Entry], start: int, amount: int) -> list[Entry]:
     prev = entries[start - 2].hash if start > 1 else entries[0].prev_hash
     out = []
     for e in entries[start - 1:]:
-        changed = attrs.evolve(e, prev_hash=prev, amount=amount if e.seq == start else e.amount)
-        changed = attrs.evolve(changed, hash=changed.expected_hash())
+        changed = e._replace(prev_hash=prev, amount=amount if e.seq == start else e.amount)
+        changed = changed._replace(hash=changed.expected_hash())
         out.append(changed)
         prev = changed.hash
     return out
@@ -71,27 +71,29 @@ class MemoryTamper:
         self.state: Any = store._tenants[tenant]  # the test reaches inside on purpose: it plays the attacker
 
     def edit_amount(self, seq: int, amount: int) -> None:
-        self.state.entries[seq - 1] = attrs.evolve(self.state.entries[seq - 1], amount=amount)
+        self.state.entries[seq - 1] = tuple(Entry._make(self.state.entries[seq - 1])._replace(amount=amount))
 
     def delete(self, seq: int) -> None:
         del self.state.entries[seq - 1]
 
     def swap(self, a: int, b: int) -> None:
         entries = self.state.entries
-        entries[a - 1], entries[b - 1] = attrs.evolve(entries[b - 1], seq=a), attrs.evolve(entries[a - 1], seq=b)
+        entries[a - 1], entries[b - 1] = (tuple(Entry._make(entries[b - 1])._replace(seq=a)),
+                                          tuple(Entry._make(entries[a - 1])._replace(seq=b)))
 
     def truncate_after(self, seq: int, *, cover_up: bool) -> None:
-        gone = self.state.entries[seq:]
+        gone = [Entry._make(e) for e in self.state.entries[seq:]]
         del self.state.entries[seq:]
         if cover_up:
-            sums = _recomputed(self.state.entries)
+            sums = _recomputed([Entry._make(e) for e in self.state.entries])
             for account in _recomputed(gone):
                 self.state.balances[account] = sums.get(account, 0)
 
     def reseal_from(self, seq: int, amount: int) -> None:
-        old = self.state.entries[seq - 1].amount
-        entry = self.state.entries[seq - 1]
-        self.state.entries[seq - 1:] = _resealed(self.state.entries, seq, amount)
+        entries = [Entry._make(e) for e in self.state.entries]
+        entry = entries[seq - 1]
+        old = entry.amount
+        self.state.entries[seq - 1:] = [tuple(e) for e in _resealed(entries, seq, amount)]
         self.state.balances[entry.credit] += amount - old
         self.state.balances[entry.debit] -= amount - old
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,7 +41,7 @@ def test_trace_steps_serialise_every_limit_step_field_in_order() -> None:
     trace = Trace("e1", "reward", "r1", "2026-01-01T08:00:00+08:00", "demo@1",
                   (RuleTrace("rule", "Rule", "reward", 20, "fixed", {}, (step,), 10),))
     # A field added to LimitStep without being added to the serialisation would fail here.
-    assert trace.to_dict()["rules"][0]["steps"] == [list(attrs.astuple(step))]
+    assert trace.to_dict()["rules"][0]["steps"] == [list(step)]
     assert Trace.from_dict(json.loads(json.dumps(trace.to_dict()))) == trace
 
 

@@ -332,7 +332,7 @@ def test_positive_events_catch_an_award_that_takes_points(monkeypatch: pytest.Mo
 def test_determinism_catches_entries_that_differ_between_engines(tight: gridpoints.Policy,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries sealed with something outside the events (here a process-wide counter) break determinism."""
-    from gridpoints.engine import _engine as engine
+    from gridpoints.engine import _kernel as engine
 
     calls = iter(range(10**6))
     real = engine.entry_canonical_bytes

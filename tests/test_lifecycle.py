@@ -333,9 +333,9 @@ def test_expiry_racing_a_redemption_never_overdraws(engine: gridpoints.Engine) -
     submit(engine, "patrol", "c", "2026-04-02T10:00:00+08:00", attributes={"hours": 12})  # 120 in April
     submit(engine, "patrol", "c", "2026-05-20T10:00:00+08:00", attributes={"hours": 3})   # 30 newer in May
     end = T("2026-06-01T00:00:00+08:00")
-    plans = list(_expiry_plans(engine, "2026-05", end))  # April's 120 are old enough to expire at May's close
+    plans = list(_expiry_plans(engine.context, "2026-05", end))  # April's 120 are old enough to expire at May's close
     assert [p.awards[0].base for p in plans if p.event.subject == "c"] == [120]
     engine.redeem("c", "goods", "race", at=T("2026-05-31T23:00:00+08:00"))  # spends 100 of the oldest first
-    (decision,) = [d for d in engine._submit(plans) if d.subject == "c"]
+    (decision,) = [d for d in engine.commit(plans) if d.subject == "c"]
     assert decision.points == -20  # the 20 April points left, not the 30 from May
     assert engine.balance("c") == 30

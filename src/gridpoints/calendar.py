@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import functools
 import re
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final
 
 WINDOW_KINDS: Final = ("day", "week", "month", "quarter", "year")
@@ -108,3 +108,58 @@ def months_before(moment: datetime, months: int) -> datetime:
     month += 1
     last_day = calendar.monthrange(year, month)[1]
     return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+class LocalTimes:
+    """An event time's local text, UTC text and local date in one zone, formatted once per hour of text.
+
+    Every decision states its event's time twice (the trace's local time, the entries' UTC time) and
+    windows by its local date. Most events arrive as ``YYYY-MM-DDTHH:MM:SS±HH:MM`` text; within one hour
+    of such text, with whole-hour offsets on both sides, only minutes and seconds differ, so the hour's
+    formatting is kept and reused (bounded; any other input is formatted in full). The result is always
+    exactly ``(local.isoformat(), local.astimezone(UTC).isoformat(), local.date())``.
+    """
+
+    __slots__ = ("_hours", "_zone")
+
+    #: Hours kept before the cache starts again.
+    MAX_HOURS: Final = 100_000
+
+    def __init__(self, zone: tzinfo) -> None:
+        self._zone = zone
+        self._hours: dict[str, tuple[str, str, str, date] | None] = {}
+
+    def of(self, moment: datetime, text: object = None) -> tuple[str, str, date]:
+        """``(local ISO text, UTC ISO text, local date)`` of ``moment``; ``text`` is the form it came in."""
+        if type(text) is str and len(text) == 25 and text[19] in "+-" and text[22] == ":" and text[13] == ":":
+            key = text[:13] + text[19:]
+            if key in self._hours:
+                hour = self._hours[key]
+            else:
+                hour = self._hour(moment)
+                if len(self._hours) >= self.MAX_HOURS:
+                    self._hours.clear()
+                self._hours[key] = hour
+            if hour is not None:
+                local_head, local_tail, utc_head, day = hour
+                middle = text[13:19]
+                return local_head + middle + local_tail, utc_head + middle + "+00:00", day
+        local = moment.astimezone(self._zone)
+        return local.isoformat(), local.astimezone(UTC).isoformat(), local.date()
+
+    def _hour(self, moment: datetime) -> tuple[str, str, str, date] | None:
+        """The hour's local head and tail and UTC head, or None when minutes and seconds would not carry
+        over unchanged (a fractional-hour offset, or the zone's offset changing within the hour)."""
+        if moment.microsecond or moment.utcoffset() is None:
+            return None
+        start = moment.replace(minute=0, second=0)
+        given = start.utcoffset()
+        first = start.astimezone(self._zone)
+        last = (start + timedelta(minutes=59, seconds=59)).astimezone(self._zone)
+        offset = first.utcoffset()
+        if (given is None or offset is None or offset != last.utcoffset()
+                or given.total_seconds() % 3600 or offset.total_seconds() % 3600):
+            return None
+        local = first.isoformat()
+        utc = first.astimezone(UTC).isoformat()
+        return local[:13], local[19:], utc[:13], first.date()

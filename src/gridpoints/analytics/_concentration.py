@@ -35,7 +35,7 @@ from gridpoints.analytics._grid import (
     rule_categories,
 )
 from gridpoints.calendar import window_end, window_start
-from gridpoints.engine.lifecycle._mall import EARNED_REASONS
+from gridpoints.model import Reason
 from gridpoints.model import Entry, spendable
 
 #: A calendar window: its kind (``day`` / ``week`` / ``month`` / ``quarter`` / ``year``) and its id
@@ -45,7 +45,7 @@ Window = tuple[str, str]
 #: Entry reasons :func:`earned_by_subject` counts by default: the points a resident earned, as rankings and
 #: tiers count them (awards, verified awards, challenge bonuses; see :data:`gridpoints.model.Reason.EARNED`).
 #: Bonuses are included on purpose: they are one of the ways points pile up at the top.
-AWARD_REASONS = EARNED_REASONS
+AWARD_REASONS = Reason.EARNED
 
 
 def _points(values: Iterable[int]) -> list[int]:

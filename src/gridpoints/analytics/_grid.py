@@ -21,7 +21,7 @@ import attrs
 
 from gridpoints.calendar import WINDOW_KINDS, local_date, window_end, window_id, window_kind, window_start
 from gridpoints.engine._coerce import RESERVED_ID_PREFIX
-from gridpoints.model import DEDUCTIONS, ISSUANCE, Entry, pending, spendable
+from gridpoints.model import DEDUCTIONS, ISSUANCE, Entry, Reason, pending, spendable
 from gridpoints.model._registry import Membership
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ Heat = dict[str, dict[str, dict[str, float]]]
 #: made, or a pending award (a report waiting for verification) when it is submitted. ``verified`` is left
 #: out so one report is not counted twice. Entries of events the engine makes itself (ids ``gp:…``:
 #: scheduled base points, challenge bonuses) are not something the resident did and never count.
-ACTIVITY_REASONS = frozenset({"award", "pending", "credit"})
+ACTIVITY_REASONS = Reason.ACTIVITY
 
 
 def _zone(zone: str | tzinfo) -> tzinfo:

@@ -6,25 +6,26 @@ Kept: the event ids of pending awards, deductions and holds that may still be op
 those they find settled: a settled marker is never unset), and, per block of :data:`BLOCK` entries, the
 latest time any entry up to its end occurred, so a window's entries are read from the first block that
 can hold one. Entries are immutable and sequence numbers contiguous, which is what makes both exact. The
-index belongs to an engine and its store and tenant; it starts afresh if either is replaced.
+index belongs to an engine (its ``index`` attribute) and that engine's store and tenant; a new store starts
+a new index.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gridpoints.model import Entry
+from gridpoints.model import Entry, Reason
 
 if TYPE_CHECKING:
-    from gridpoints.engine._engine import Engine
     from gridpoints.storage import Store
 
 T = TypeVar("T")
+
+_PENDING, _DEDUCTION, _HELD = Reason.PENDING.value, Reason.DEDUCTION.value, Reason.HELD.value
 
 #: Entries per block of the time index.
 BLOCK = 4096
@@ -59,11 +60,11 @@ class LedgerIndex:
             if entry.seq % BLOCK == 0:
                 reach.append(latest)
             reason = entry.reason
-            if reason == "pending":
+            if reason == _PENDING:
                 self.pending.setdefault(entry.event_id, []).append((entry.seq, entry.amount, entry.rule))
-            elif reason == "deduction":
+            elif reason == _DEDUCTION:
                 self.deductions.setdefault(entry.event_id, entry.subject)
-            elif reason == "held":
+            elif reason == _HELD:
                 self.holds.setdefault(entry.event_id, []).append(entry)
             self.seq = entry.seq
         self._latest = latest
@@ -84,16 +85,3 @@ class LedgerIndex:
         """Entries that may have occurred at or after ``start`` (all that did, and some that did not)."""
         first = bisect_left(self.reach, start) * BLOCK
         return self.store.entries(self.tenant, after_seq=first)
-
-
-_INDEXES: weakref.WeakKeyDictionary[Engine, LedgerIndex] = weakref.WeakKeyDictionary()
-_GUARD = threading.Lock()
-
-
-def ledger_index(engine: Engine) -> LedgerIndex:
-    """The engine's index (not refreshed: call :meth:`LedgerIndex.refresh` under its lock)."""
-    with _GUARD:
-        index = _INDEXES.get(engine)
-        if index is None or index.store is not engine.store or index.tenant != engine.tenant:
-            index = _INDEXES[engine] = LedgerIndex(engine.store, engine.tenant)
-        return index

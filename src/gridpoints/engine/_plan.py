@@ -1,16 +1,27 @@
-"""What an event will do, worked out before any lock is taken: the engine's plan types."""
+"""What an event will do, worked out before any lock is taken: the kernel's plan types and actions.
+
+A :class:`Plan` is an event with its local and UTC time text and its :class:`Award` s. Each award names an
+action — a ``StrEnum`` member, the key of the decider's handler table — and carries a typed payload for
+that action (or none). The kernel's own action is :attr:`Action.AWARD`; each lifecycle mechanism defines
+its actions in its own module and registers their handlers (see :mod:`gridpoints.engine.lifecycle`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
-import attrs
-
-from gridpoints.model import CounterKey, Event
-from gridpoints.policy._compile import CompiledLimit, CompiledRule
+from gridpoints.model import CounterKey, Event, spendable
+from gridpoints.policy import CompiledLimit, CompiledRule
 
 LimitKeys = tuple[tuple[CompiledLimit, tuple[CounterKey, ...]], ...]
+
+
+class Action(StrEnum):
+    """The kernel's action: points of a rule through the limits (a deduction through the floor)."""
+
+    AWARD = "award"
 
 
 def settled_marker(event_id: str) -> CounterKey:
@@ -23,15 +34,8 @@ def appealed_marker(event_id: str) -> CounterKey:
     return CounterKey("event", event_id, "appealed", "-")
 
 
-@attrs.frozen(slots=True)
-class Award:
-    """One movement an event causes, for one rule (or item, challenge …).
-
-    ``action`` picks how the decider turns it into entries: ``award`` (points through the limits),
-    ``pending``, ``verify``, ``release`` (pending back to issuance), ``reverse`` (an upheld appeal),
-    ``dismiss``, ``credit`` (a grid worker's performance points), ``repair-task``, ``repair-expire``,
-    ``redeem``, ``hold``, ``fulfil``, ``unhold``, ``expire-points``, ``bonus``.
-    """
+class Award(NamedTuple):
+    """One movement an event causes, for one rule (or item, challenge …), decided by its action's handler."""
 
     rule_id: str
     rule_name: str
@@ -40,7 +44,7 @@ class Award:
     code: str
     args: Mapping[str, Any]
     limits: LimitKeys = ()
-    action: str = "award"
+    action: StrEnum = Action.AWARD
     #: (sequence number, amount) of the entries a release or reversal undoes.
     reverses: tuple[tuple[int, int], ...] = ()
     #: Counters that must read 0 before, and are set to 1 after (settled at most once).
@@ -49,16 +53,15 @@ class Award:
     counters: tuple[CounterKey, ...] = ()
     #: Whose accounts move, when not the event's subject (a worker's performance credit).
     subject: str | None = None
-    #: Action-specific facts (the repair or item spec, amounts computed before the transaction).
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The action's typed facts (a repair's spec, an item and its counters …); None for a plain award.
+    payload: Any = None
 
     @classmethod
     def of(cls, rule: CompiledRule, base: int, code: str, args: Mapping[str, Any], **kw: Any) -> Award:
         return cls(rule.id, rule.name, rule.category, base, code, args, **kw)
 
 
-@attrs.frozen(slots=True)
-class Plan:
+class Plan(NamedTuple):
     """Everything about an event that does not depend on store state."""
 
     event: Event
@@ -80,8 +83,6 @@ class Plan:
             yield from award.counters
 
     def accounts(self) -> Iterable[str]:
-        from gridpoints.model import spendable
-
         yield spendable(self.event.subject)
         for award in self.awards:
             if award.subject is not None:

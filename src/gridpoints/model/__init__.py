@@ -1,6 +1,8 @@
 """Ground-level value types shared by every layer: events, ledger entries, counters, decisions and traces,
 account names, memberships and the registry protocol, and the rendering of explanations."""
 
+from gridpoints.model._codec import entry_canonical_bytes
+from gridpoints.model._reasons import Reason
 from gridpoints.model._registry import Membership, MemoryRegistry, Registry
 from gridpoints.model._values import (
     DEDUCTIONS,
@@ -10,17 +12,19 @@ from gridpoints.model._values import (
     ISSUANCE,
     REDEMPTIONS,
     Anchor,
+    CompactRecord,
     CounterKey,
     Decision,
     Entry,
     Event,
     EventRecord,
     LimitStep,
+    RuleData,
     RuleTrace,
     Scope,
     Trace,
+    TraceHead,
     WindowKind,
-    entry_canonical_bytes,
     held,
     make_entry,
     pending,
@@ -35,6 +39,7 @@ __all__ = [
     "ISSUANCE",
     "REDEMPTIONS",
     "Anchor",
+    "CompactRecord",
     "CounterKey",
     "Decision",
     "Entry",
@@ -43,10 +48,13 @@ __all__ = [
     "LimitStep",
     "Membership",
     "MemoryRegistry",
+    "Reason",
     "Registry",
+    "RuleData",
     "RuleTrace",
     "Scope",
     "Trace",
+    "TraceHead",
     "WindowKind",
     "entry_canonical_bytes",
     "held",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridpoints.model import Decision, LimitStep, RuleTrace
+if TYPE_CHECKING:
+    from gridpoints.model._values import Decision, LimitStep, RuleTrace
 
 _TEXT: dict[str, dict[str, str]] = {
     "header": {

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import attrs
+
+from gridpoints.model._codec import entry_canonical_bytes, fingerprint_text, record_json, seal
+from gridpoints.model._explain import render
 
 Scope = Literal["subject", "household", "grid", "community"]
 WindowKind = Literal["day", "week", "month", "quarter", "year"]
@@ -61,12 +64,6 @@ def held(subject: str) -> str:
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-# One encoder each, reused: json.dumps builds a new encoder per call, which was a visible cost per event.
-_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_FINGERPRINT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-_RECORD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-# What the encoders above apply to each string (ensure_ascii=False): quotes and escapes, nothing else.
-_encode_string = json.encoder.encode_basestring
 
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -75,33 +72,6 @@ def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(mapping, MappingProxyType):
         return mapping
     return MappingProxyType(dict(mapping))
-
-
-def _json(value: Any) -> str:
-    """One JSON value as the record encoder writes it; strings, ints and null without the encoder's overhead."""
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)
-    if value is None:
-        return "null"
-    if kind is int:
-        return int.__repr__(value)
-    return _RECORD.encode(value)
-
-
-def _json_args(args: Mapping[str, Any]) -> str:
-    if not args:
-        return "{}"
-    if not all(type(k) is str for k in args):
-        return _RECORD.encode(dict(args))
-    return "{" + ",".join(f"{_encode_string(k)}:{_json(v)}" for k, v in args.items()) + "}"
-
-
-def _json_step(s: LimitStep) -> str:
-    enc = _encode_string
-    return (f"[{enc(s.limit_id)},{enc(s.kind)},{enc(s.scope)},{enc(s.scope_id)},{enc(s.window)},"
-            f"{_json(s.before)},{_json(s.limit)},{_json(s.requested)},{_json(s.granted)},{enc(s.mode)},"
-            f"{enc(s.code)},{_json(s.pool)},{_json(s.param)}]")
 
 
 @attrs.frozen(slots=True)
@@ -143,13 +113,7 @@ class Event:
                             for k, v in self.attributes.items())
         fields = [self.type, self.subject, self.grid, self.household, self.community, self.actor,
                   self.occurred_at.astimezone(UTC).isoformat()]
-        if all(type(f) is str or f is None for f in fields):
-            # The same text as the encoder's, spelled out (the list of fields is most of an event).
-            head = ",".join("null" if f is None else _encode_string(f) for f in fields)
-            data = f"[{head},{_FINGERPRINT.encode(attributes) if attributes else '[]'}]"
-        else:
-            data = _FINGERPRINT.encode([*fields, attributes])
-        return hashlib.blake2b(data.encode(), digest_size=32).hexdigest()
+        return hashlib.blake2b(fingerprint_text(fields, attributes).encode(), digest_size=32).hexdigest()
 
 
 class CounterKey(NamedTuple):
@@ -193,12 +157,13 @@ ENTRY_HASHED_FIELDS = (
 )
 
 
-@attrs.frozen(slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One immutable ledger posting: ``amount`` (> 0) moves from ``debit`` to ``credit``.
 
     A balance is what an account received minus what it gave, so all accounts together sum to zero.
     ``hash`` covers every other field (see :data:`ENTRY_HASHED_FIELDS`) and the previous entry's hash.
+    A named tuple: entries are made by the hundred thousand, and a tuple is the cheapest immutable record
+    (a store may keep them as plain tuples and rebuild with ``Entry._make``).
     """
 
     seq: int
@@ -217,39 +182,13 @@ class Entry:
     hash: str
 
     def canonical_bytes(self) -> bytes:
-        return entry_canonical_bytes(
-            self.seq, self.tenant, self.event_id, self.subject, self.debit, self.credit, self.amount,
-            self.ruleset, self.rule, self.reason, self.occurred_at, self.reverses, self.prev_hash,
-        )
+        return entry_canonical_bytes(*self[:13])
 
     def expected_hash(self) -> str:
-        return hashlib.blake2b(self.canonical_bytes(), digest_size=32).hexdigest()
+        return seal(self.canonical_bytes())
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-def entry_canonical_bytes(
-    seq: int, tenant: str, event_id: str, subject: str, debit: str, credit: str, amount: int,
-    ruleset: str, rule: str, reason: str, occurred_at: str, reverses: int | None, prev_hash: str,
-) -> bytes:
-    """The bytes an entry's hash covers: a compact JSON array of the fields in :data:`ENTRY_HASHED_FIELDS`
-    order (UTF-8, no ASCII escaping), then the previous hash.
-
-    Written out with the JSON module's own string encoder, which is what ``json`` does for each string, at
-    half the cost of encoding the tuple; anything but plain ints and strings takes the general encoder, so
-    the bytes are the same either way (tested against it).
-    """
-    if (type(seq) is int and type(amount) is int and (reverses is None or type(reverses) is int)
-            and type(tenant) is str and type(event_id) is str and type(subject) is str and type(debit) is str
-            and type(credit) is str and type(ruleset) is str and type(rule) is str and type(reason) is str
-            and type(occurred_at) is str and type(prev_hash) is str):
-        enc = _encode_string
-        return (f"[{seq},{enc(tenant)},{enc(event_id)},{enc(subject)},{enc(debit)},{enc(credit)},{amount},"
-                f"{enc(ruleset)},{enc(rule)},{enc(reason)},{enc(occurred_at)},"
-                f"{'null' if reverses is None else reverses},{enc(prev_hash)}]").encode()
-    return _CANONICAL.encode((seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
-                              occurred_at, reverses, prev_hash)).encode()
+        return self._asdict()
 
 
 def make_entry(
@@ -257,78 +196,13 @@ def make_entry(
     ruleset: str, rule: str, reason: str, occurred_at: str, reverses: int | None, prev_hash: str,
 ) -> Entry:
     """Build an entry and seal it with its hash."""
-    digest = hashlib.blake2b(
-        entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount,
-                              ruleset, rule, reason, occurred_at, reverses, prev_hash),
-        digest_size=32,
-    ).hexdigest()
+    digest = seal(entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount,
+                                        ruleset, rule, reason, occurred_at, reverses, prev_hash))
     return Entry(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
                  occurred_at, reverses, prev_hash, digest)
 
 
-class EventRecord:
-    """What the store keeps per event id: its fingerprint and the decision, to answer a resubmission.
-
-    An adapter that persists records reads :attr:`decision` (JSON text) and rebuilds a record from the
-    stored text with ``EventRecord(event_id, fingerprint, text)``. The engine builds records from the
-    decision object, and the text is produced only when an adapter asks for it: an in-memory store keeps
-    the object and never pays for serialising it.
-    """
-
-    __slots__ = ("_event", "_fingerprint", "_json", "_original", "event_id")
-
-    def __init__(self, event_id: str, fingerprint: str | None, decision: str | None = None, *,
-                 original: Decision | None = None, event: Event | None = None) -> None:
-        if (decision is None) == (original is None):
-            raise TypeError("give exactly one of the decision's JSON text or the original Decision")
-        if fingerprint is None and event is None:
-            raise TypeError("give the fingerprint, or the event to compute it from")
-        self.event_id = event_id
-        self._fingerprint = fingerprint
-        self._event = event
-        self._json = decision
-        self._original = original
-
-    @property
-    def fingerprint(self) -> str:
-        """The event's content hash (computed on first use when the record was built from the event)."""
-        if self._fingerprint is None:
-            assert self._event is not None
-            self._fingerprint = self._event.fingerprint()
-        return self._fingerprint
-
-    @property
-    def decision(self) -> str:
-        """The decision as JSON text (points and trace)."""
-        if self._json is None:
-            assert self._original is not None
-            self._json = self._original.to_record_json()
-        return self._json
-
-    def original(self) -> Decision:
-        """The recorded decision, marked as a duplicate and without entries (they were written before)."""
-        kept = self._original
-        if kept is not None:
-            return Decision(kept.event_id, kept.subject, kept.points, (), kept.trace, duplicate=True)
-        data = json.loads(self.decision)
-        trace = Trace.from_dict(data["trace"])
-        return Decision(self.event_id, trace.subject, data["points"], (), trace, duplicate=True)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EventRecord):
-            return NotImplemented
-        return (self.event_id, self.fingerprint, self.decision) == (other.event_id, other.fingerprint,
-                                                                    other.decision)
-
-    def __hash__(self) -> int:
-        return hash((self.event_id, self.fingerprint))
-
-    def __repr__(self) -> str:
-        return f"EventRecord(event_id={self.event_id!r}, fingerprint={self.fingerprint[:12]!r}…)"
-
-
-@attrs.frozen(slots=True)
-class LimitStep:
+class LimitStep(NamedTuple):
     """One limit applied to one award: counter value before, the limit, requested and granted points."""
 
     limit_id: str
@@ -344,8 +218,12 @@ class LimitStep:
     code: str
     #: A share's pool total before the award.
     pool: int | None = None
-    #: The factor a diminishing limit applied, or a share's maximum, as exact text.
+    #: The factor a diminishing limit applied, a share's maximum, or a repair's deadline, as exact text.
     param: str | None = None
+
+
+def _steps(steps: Sequence[Any]) -> tuple[LimitStep, ...]:
+    return tuple(s if type(s) is LimitStep else LimitStep._make(s) for s in steps)
 
 
 @attrs.frozen(slots=True)
@@ -358,12 +236,23 @@ class RuleTrace:
     base: int
     base_code: str
     base_args: Mapping[str, Any] = attrs.field(converter=_freeze)
-    steps: tuple[LimitStep, ...]
+    steps: tuple[LimitStep, ...] = attrs.field(converter=_steps)
     granted: int
     #: awarded | pending | verified | rejected | expired | reversed | dismissed | …
     status: str = "awarded"
     #: The category's display name from the ruleset (e.g. 奖励分), for explanations.
     category_name: str | None = None
+
+    def compact(self) -> RuleData:
+        return (self.rule_id, self.rule_name, self.category, self.base, self.base_code, self.base_args,
+                tuple(map(tuple, self.steps)), self.granted, self.status, self.category_name)
+
+
+#: A rule's trace as a plain tuple in :class:`RuleTrace` field order, its steps as plain tuples too: what the
+#: engine produces per event and stores keep; a :class:`RuleTrace` is made from it only when asked for.
+RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[tuple[Any, ...], ...], int, str, str | None]
+#: The rest of a decision's trace: event type, local time, ruleset, grid, household, community.
+TraceHead = tuple[str, str, str, str | None, str | None, str | None]
 
 
 @attrs.frozen(slots=True)
@@ -381,8 +270,6 @@ class Trace:
     community: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        # Written out by hand: this runs once per submitted event, and attrs.asdict's generic walk was the
-        # largest single cost on the submit path.
         return {
             "event_id": self.event_id, "event_type": self.event_type, "subject": self.subject,
             "occurred_local": self.occurred_local, "ruleset": self.ruleset,
@@ -391,66 +278,236 @@ class Trace:
                 {"rule_id": r.rule_id, "rule_name": r.rule_name, "category": r.category, "base": r.base,
                  "base_code": r.base_code, "base_args": dict(r.base_args), "granted": r.granted,
                  "status": r.status, "category_name": r.category_name,
-                 "steps": [[s.limit_id, s.kind, s.scope, s.scope_id, s.window, s.before, s.limit, s.requested,
-                            s.granted, s.mode, s.code, s.pool, s.param] for s in r.steps]}
+                 "steps": [list(s) for s in r.steps]}
                 for r in self.rules
             ],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trace:
-        rules = tuple(
-            RuleTrace(
-                rule_id=r["rule_id"], rule_name=r["rule_name"], category=r["category"], base=r["base"],
-                base_code=r["base_code"], base_args=r["base_args"],
-                steps=tuple(LimitStep(*s) for s in r["steps"]), granted=r["granted"],
-                status=r.get("status", "awarded"), category_name=r.get("category_name"),
-            )
-            for r in data["rules"]
-        )
         return cls(data["event_id"], data["event_type"], data["subject"], data["occurred_local"],
-                   data["ruleset"], rules, data.get("grid"), data.get("household"), data.get("community"))
+                   data["ruleset"], tuple(RuleTrace(*rule) for rule in _rules_of(data)), data.get("grid"),
+                   data.get("household"), data.get("community"))
+
+    def head(self) -> TraceHead:
+        return (self.event_type, self.occurred_local, self.ruleset, self.grid, self.household, self.community)
 
 
-@attrs.frozen(slots=True)
+def _rules_of(data: Mapping[str, Any]) -> tuple[RuleData, ...]:
+    return tuple((r["rule_id"], r["rule_name"], r["category"], r["base"], r["base_code"],
+                  _freeze(r["base_args"]), tuple(map(tuple, r["steps"])), r["granted"], r.get("status", "awarded"),
+                  r.get("category_name")) for r in data["rules"])
+
+
 class Decision:
     """The outcome of one submitted event.
 
     ``points`` is the net change of the subject's spendable balance; ``entries`` the ledger entries this
     call wrote (empty when ``duplicate`` — the event id was seen before with the same content, and this is
-    the original decision).
+    the original decision). ``trace`` is built on first use from the compact form the engine produces, so
+    a batch whose decisions are not explained never pays for it. Immutable.
     """
+
+    __slots__ = ("_head", "_rules", "_trace", "duplicate", "entries", "event_id", "points", "subject")
 
     event_id: str
     subject: str
     points: int
     entries: tuple[Entry, ...]
-    trace: Trace
-    duplicate: bool = False
+    duplicate: bool
+    _trace: Trace | None
+    _head: TraceHead | None
+    _rules: tuple[RuleData, ...] | None
+
+    def __init__(self, event_id: str, subject: str, points: int, entries: tuple[Entry, ...],
+                 trace: Trace | None = None, duplicate: bool = False, *, head: TraceHead | None = None,
+                 rules: tuple[RuleData, ...] | None = None) -> None:
+        if (trace is None) == (head is None or rules is None):
+            raise TypeError("give the trace, or its compact head and rules")
+        put = object.__setattr__
+        put(self, "event_id", event_id)
+        put(self, "subject", subject)
+        put(self, "points", points)
+        put(self, "entries", entries)
+        put(self, "duplicate", duplicate)
+        put(self, "_trace", trace)
+        put(self, "_head", head)
+        put(self, "_rules", rules)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    @property
+    def trace(self) -> Trace:
+        trace = self._trace
+        if trace is None:
+            head, rules = self._head, self._rules
+            assert head is not None and rules is not None
+            trace = Trace(self.event_id, head[0], self.subject, head[1], head[2],
+                          tuple(RuleTrace(*rule) for rule in rules), head[3], head[4], head[5])
+            object.__setattr__(self, "_trace", trace)
+        return trace
+
+    def compact(self) -> tuple[TraceHead, tuple[RuleData, ...]]:
+        """The trace as plain tuples: its head and its rules (see :data:`RuleData`)."""
+        if self._head is not None and self._rules is not None:
+            return self._head, self._rules
+        trace = self.trace
+        return trace.head(), tuple(rule.compact() for rule in trace.rules)
+
+    def replace(self, **changes: Any) -> Decision:
+        """A copy with some fields changed (``event_id``, ``subject``, ``points``, ``entries``, ``trace``,
+        ``duplicate``)."""
+        fields: dict[str, Any] = {"event_id": self.event_id, "subject": self.subject, "points": self.points,
+                                  "entries": self.entries, "duplicate": self.duplicate}
+        if "trace" in changes:
+            fields.update(changes)
+            return Decision(**fields)
+        fields.update(changes)
+        if self._trace is not None:
+            return Decision(**fields, trace=self._trace)
+        return Decision(**fields, head=self._head, rules=self._rules)
 
     def explain(self, lang: Literal["zh", "en"] = "zh") -> str:
         """Human-readable explanation: rules matched, base points, each limit's before / limit / after."""
-        from gridpoints.model._explain import render
-
         return render(self, lang)
 
     def to_record_json(self) -> str:
-        """``{"points": …, "trace": trace.to_dict()}`` as compact JSON, written out field by field: this runs
-        once per event a persisting store records, and the generic encoder was most of that cost. The text
-        is the same as ``json``'s (tested)."""
-        t, enc = self.trace, _encode_string
-        rules = ",".join(
-            f'{{"rule_id":{enc(r.rule_id)},"rule_name":{enc(r.rule_name)},"category":{enc(r.category)},'
-            f'"base":{_json(r.base)},"base_code":{enc(r.base_code)},"base_args":{_json_args(r.base_args)},'
-            f'"granted":{_json(r.granted)},"status":{enc(r.status)},"category_name":{_json(r.category_name)},'
-            f'"steps":[{",".join(_json_step(step) for step in r.steps)}]}}'
-            for r in t.rules
-        )
-        return (f'{{"points":{_json(self.points)},"trace":{{"event_id":{enc(t.event_id)},'
-                f'"event_type":{enc(t.event_type)},"subject":{enc(t.subject)},'
-                f'"occurred_local":{enc(t.occurred_local)},"ruleset":{enc(t.ruleset)},"grid":{_json(t.grid)},'
-                f'"household":{_json(t.household)},"community":{_json(t.community)},"rules":[{rules}]}}}}')
+        """``{"points": …, "trace": trace.to_dict()}`` as compact JSON: the text of a persisted record."""
+        head, rules = self.compact()
+        return record_json(self.points, self.event_id, head[0], self.subject, head[1], head[2], head[3], head[4],
+                           head[5], rules)
 
     @classmethod
     def from_record(cls, record: EventRecord) -> Decision:
         return record.original()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return ((self.event_id, self.subject, self.points, self.entries, self.duplicate, self.trace)
+                == (other.event_id, other.subject, other.points, other.entries, other.duplicate, other.trace))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: equality covers the trace's mappings
+
+    def __repr__(self) -> str:
+        return (f"Decision(event_id={self.event_id!r}, subject={self.subject!r}, points={self.points!r}, "
+                f"entries={len(self.entries)}, duplicate={self.duplicate!r})")
+
+
+#: A record as plain values (see :meth:`EventRecord.compact`).
+CompactRecord = tuple[Any, ...]
+
+
+class EventRecord:
+    """What a store keeps per event id: the event's fingerprint and its decision, to answer a resubmission.
+
+    The codec between the engine and every store:
+
+    - ``EventRecord(event_id, fingerprint, text)``: a record as a persisting store reads it back (the decision
+      as the JSON text of :attr:`decision`);
+    - :meth:`of`: the engine's record of a decision it just made (the fingerprint may be left for later: it is
+      computed from the event only if a store or a resubmission asks for it);
+    - :meth:`compact` / :meth:`from_compact`: the record as a tuple of plain values, for stores that keep
+      records in memory (no decision object is kept, and a tuple of plain values costs the garbage
+      collector nothing).
+    """
+
+    __slots__ = ("_decision", "_event", "_fingerprint", "_json", "event_id")
+
+    def __init__(self, event_id: str, fingerprint: str, decision: str) -> None:
+        self.event_id = event_id
+        self._fingerprint: str | None = fingerprint
+        self._json: str | None = decision
+        self._decision: Decision | None = None
+        self._event: Event | None = None
+
+    @classmethod
+    def of(cls, event: Event, decision: Decision, fingerprint: str | None = None) -> EventRecord:
+        """The record of a decision the engine made for ``event`` (``fingerprint``: when not the event's own,
+        or already computed)."""
+        record = cls.__new__(cls)
+        record.event_id = event.id
+        record._fingerprint = fingerprint
+        record._json = None
+        record._decision = decision
+        record._event = event
+        return record
+
+    @property
+    def fingerprint(self) -> str:
+        """The event's content hash (computed on first use when the record was made from the event)."""
+        if self._fingerprint is None:
+            assert self._event is not None
+            self._fingerprint = self._event.fingerprint()
+        return self._fingerprint
+
+    @property
+    def decision(self) -> str:
+        """The decision as JSON text (points and trace)."""
+        if self._json is None:
+            assert self._decision is not None
+            self._json = self._decision.to_record_json()
+        return self._json
+
+    def original(self) -> Decision:
+        """The recorded decision, marked as a duplicate and without entries (they were written before)."""
+        kept = self._decision
+        if kept is not None:
+            return kept.replace(entries=(), duplicate=True)
+        data = json.loads(self.decision)
+        trace = data["trace"]
+        head: TraceHead = (trace["event_type"], trace["occurred_local"], trace["ruleset"], trace.get("grid"),
+                           trace.get("household"), trace.get("community"))
+        return Decision(self.event_id, trace["subject"], data["points"], (), duplicate=True, head=head,
+                        rules=_rules_of(trace))
+
+    def compact(self) -> CompactRecord:
+        """``(fingerprint or None, event or None, points, subject, head, rules)`` in plain values; the event part
+        (type, subject, grid, occurred_at text, attribute items, household, community, actor) is there only
+        while the fingerprint has not been computed. A record read from text stays text: ``(fingerprint,
+        text)`` (a store does not interpret what it keeps)."""
+        decision = self._decision
+        if decision is None:
+            return self.fingerprint, self.decision
+        head, rules = decision.compact()
+        event = self._event
+        if self._fingerprint is None and event is not None:
+            data = (event.type, event.subject, event.grid, event.occurred_at.isoformat(),
+                    tuple(event.attributes.items()), event.household, event.community, event.actor)
+            return None, data, decision.points, decision.subject, head, rules
+        return self.fingerprint, None, decision.points, decision.subject, head, rules
+
+    @classmethod
+    def from_compact(cls, event_id: str, data: CompactRecord) -> EventRecord:
+        if len(data) == 2:
+            return cls(event_id, data[0], data[1])
+        fingerprint, event, points, subject, head, rules = data
+        record = cls.__new__(cls)
+        record.event_id = event_id
+        record._fingerprint = fingerprint
+        record._json = None
+        record._decision = Decision(event_id, subject, points, (), head=head, rules=rules)
+        if event is None:
+            record._event = None
+        else:
+            etype, esubject, grid, occurred, attributes, household, community, actor = event
+            record._event = Event(event_id, etype, esubject, grid, datetime.fromisoformat(occurred),
+                                  dict(attributes), household, community, actor)
+        return record
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventRecord):
+            return NotImplemented
+        return (self.event_id, self.fingerprint, self.decision) == (other.event_id, other.fingerprint,
+                                                                    other.decision)
+
+    def __hash__(self) -> int:
+        return hash((self.event_id, self.fingerprint))
+
+    def __repr__(self) -> str:
+        return f"EventRecord(event_id={self.event_id!r}, fingerprint={self.fingerprint[:12]!r}…)"
+

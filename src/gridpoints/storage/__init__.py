@@ -9,9 +9,9 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from gridpoints.storage._memory import MemoryStore
-from gridpoints.storage._protocol import Store, Transaction
+from gridpoints.storage._protocol import Store, StoreCapabilities, Transaction, capabilities_of
 
-__all__ = ["MemoryStore", "Store", "Transaction", "open_store"]
+__all__ = ["MemoryStore", "Store", "StoreCapabilities", "Transaction", "capabilities_of", "open_store"]
 
 
 def open_store(url: str) -> Store:

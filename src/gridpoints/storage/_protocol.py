@@ -19,7 +19,32 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
+import attrs
+
 from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
+
+
+@attrs.frozen(slots=True)
+class StoreCapabilities:
+    """What a store tells the engine about itself, instead of the engine testing its type.
+
+    ``needs_fingerprints``: the store persists each record's fingerprint, so the engine computes them before
+    the transaction takes its locks (a store that keeps the event object can compute one only when an id
+    is resubmitted). ``persists_records``: records are serialised (their decision's JSON text is read).
+    ``keeps_history``: :meth:`Store.entries` returns every entry ever committed (a live-state replay store
+    keeps only what later decisions read).
+    """
+
+    needs_fingerprints: bool = True
+    persists_records: bool = True
+    keeps_history: bool = True
+
+
+def capabilities_of(store: object) -> StoreCapabilities:
+    """A store's declared :class:`StoreCapabilities` (its ``capabilities`` attribute), or the defaults of a
+    store that persists everything."""
+    found = getattr(store, "capabilities", None)
+    return found if isinstance(found, StoreCapabilities) else StoreCapabilities()
 
 
 @runtime_checkable

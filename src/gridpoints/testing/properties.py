@@ -28,7 +28,7 @@ from gridpoints.calendar import window_id
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
-from gridpoints.model import Decision, Entry, Event, spendable
+from gridpoints.model import Decision, Entry, Event, Reason, spendable
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore
 
@@ -57,7 +57,7 @@ EventLike = Mapping[str, Any] | Event
 PropertyCheck = Callable[[Policy, Sequence[EventLike]], None]
 
 #: Entry reasons that are awards passed through the ruleset's limits.
-AWARD_REASONS = frozenset({"award", "verified"})
+AWARD_REASONS = Reason.AWARDED
 
 
 class FairnessViolation(GridpointsError, AssertionError):

@@ -17,7 +17,7 @@ Definitions (each figure says what it counts):
 - *issued*: points credited to a spendable account for activity — awards (including scheduled base
   points), verified reports, challenge bonuses and grid workers' credits; *deducted*: deductions as
   posted (after the floor); *restored* / *reversed*: deductions given back by a repair or an upheld appeal.
-- *earned* (leaderboard, concentration, compare): :data:`gridpoints.engine.lifecycle._mall.EARNED_REASONS` entries of
+- *earned* (leaderboard, concentration, compare): :attr:`Reason.EARNED <gridpoints.model.Reason>` entries of
   registered residents (grid workers are not ranked against the residents they serve).
 - *participation* of a grid in a month: the share of its registered residents (memberships with the
   ``resident`` role overlapping the month) with at least one event of their own that month that earned
@@ -63,9 +63,8 @@ import attrs
 from gridpoints.analytics import _concentration as analytics
 from gridpoints.calendar import WINDOW_KINDS, window_end, window_id
 from gridpoints.engine._engine import Engine
-from gridpoints.engine.lifecycle._mall import EARNED_REASONS
 from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
-from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, held, pending, spendable
+from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore, Store
@@ -74,9 +73,9 @@ DEFAULT_BATCH = 1000
 #: Trace step outcomes that mean a limit cut something.
 LIMIT_BITS = ("truncated", "rejected", "reduced")
 #: Entry reasons of points issued for activity (see the module docstring).
-ISSUED_REASONS = frozenset({"award", "verified", "bonus", "credit"})
+ISSUED_REASONS = Reason.ISSUED
 #: Entry reasons of the points mall (积分商城).
-REDEMPTION_REASONS = frozenset({"redeemed", "held", "applied", "returned", "allocated", "not_allocated"})
+REDEMPTION_REASONS = Reason.REDEMPTION
 #: Most points kept of a Lorenz curve in a summary (evenly spaced holders; both ends always kept).
 LORENZ_POINTS = 201
 #: The key that makes a log line a redemption request, and the fields it must carry (see the module docstring).
@@ -534,7 +533,7 @@ def _summarise(replay: Replay) -> SimulationSummary:
         by_category[categories.get(rule, rule)].update(counts)
 
     earned = analytics.earned_by_subject(entries, zone=zone, grid_of=grid_of, population=grid_of,
-                                         reasons=EARNED_REASONS)
+                                         reasons=Reason.EARNED)
     concentration = analytics.concentration(earned.values())
     heat = analytics.grid_heat(entries, residents, categories=categories, zone=zone, windows=months)
     del entries

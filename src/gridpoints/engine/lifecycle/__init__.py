@@ -1,1 +1,39 @@
-"""Lifecycle mechanisms: verification and appeal, point repair, the points mall, period close."""
+"""Lifecycle mechanisms, each one module, and :data:`MECHANISMS`: the table the engine hands its kernel.
+
+Adding a mechanism is its module (actions, handlers, planners, hooks, entry points that plan through the
+:class:`~gridpoints.engine._kernel.Context`), one line in this table, and its DSL models.
+"""
+
+from gridpoints.engine._kernel import Mechanism
+from gridpoints.engine.lifecycle import _close, _mall, _repair, _settle
+from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
+from gridpoints.engine.lifecycle._mall import MallAction, expire_holds, redeem, settle_hold, tier
+from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, earned, leaderboard
+from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
+from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
+
+#: Every mechanism the engine runs, in the order their registrations are read.
+MECHANISMS: tuple[Mechanism, ...] = (_settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM, _close.MECHANISM)
+
+__all__ = [
+    "MECHANISMS",
+    "CloseAction",
+    "CloseReport",
+    "MallAction",
+    "RepairAction",
+    "RepairStatus",
+    "SettleAction",
+    "Standing",
+    "close_period",
+    "counts_as_earned",
+    "earned",
+    "expire_holds",
+    "expire_pending",
+    "expire_repairs",
+    "leaderboard",
+    "redeem",
+    "repairs",
+    "restore_amount",
+    "settle_hold",
+    "tier",
+]

@@ -14,24 +14,52 @@ Progress is kept in thousandths of a unit so that 1.5 hours accumulate exactly.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import Any
 
 import attrs
 
 from gridpoints.calendar import window_id
-from gridpoints.engine._ledger_index import ledger_index
+from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.errors import EventError, SettlementError
-from gridpoints.model import DEDUCTIONS, CounterKey, Event, LimitStep, RuleTrace, Trace, spendable
-from gridpoints.ruleset._models import RepairSpec
-
-if TYPE_CHECKING:
-    from gridpoints.engine._engine import Engine, _Decider
-    from gridpoints.policy._compile import CompiledRule
+from gridpoints.model import DEDUCTIONS, CounterKey, Decision, Event, LimitStep, Reason, RuleTrace, Trace, spendable
+from gridpoints.policy import CompiledRule
+from gridpoints.ruleset import RepairSpec
 
 MILLI = 1000
+
+
+class RepairAction(StrEnum):
+    """Actions of point repair."""
+
+    #: A deduction that may open a repair.
+    DEDUCT = "deduct-repairable"
+    #: A task event's progress toward a repair (and the restore on completion).
+    TASK = "repair-task"
+    #: A repair's deadline passed.
+    EXPIRE = "repair-expire"
+
+
+@attrs.frozen(slots=True)
+class RepairOpening:
+    """The repair a deduction may open, and its per-year and cooldown counters."""
+
+    spec: RepairSpec
+    opened: CounterKey
+    last: CounterKey
+
+
+@attrs.frozen(slots=True)
+class RepairTask:
+    """A task's repair, the points deducted, and the deduction entries a completion restores."""
+
+    spec: RepairSpec
+    deducted: int
+    reverses: tuple[tuple[int, int], ...]
 
 
 def _milli(units: float | int | Decimal) -> int:
@@ -49,23 +77,31 @@ def restore_amount(spec: RepairSpec, deducted: int) -> int:
     return min(deducted, spec.restore)
 
 
-def opening_counters(engine: Engine, rule: CompiledRule, event: Event) -> tuple[CounterKey, CounterKey]:
-    """Counters a repairable deduction reads: repairs opened this year, and when the last one opened."""
-    assert rule.spec.repair is not None
-    year = window_id("year", event.occurred_at.astimezone(engine.policy.zone).date())
-    return (CounterKey("subject", event.subject, f"repair:{rule.spec.repair}:opened", year),
-            CounterKey("subject", event.subject, f"repair:{rule.spec.repair}:last", "-"))
+def _repairable(context: Context, rule: CompiledRule, event: Event, base: int, code: str,
+                args: Mapping[str, Any], day: date, windows: dict[str, str]) -> Award | None:
+    """A deduction whose rule names a repair reads the repair's per-year and cooldown counters."""
+    if base >= 0 or rule.spec.repair is None:
+        return None
+    spec = context.policy.repair(rule.spec.repair)
+    year = window_id("year", day)
+    opened = CounterKey("subject", event.subject, f"repair:{spec.id}:opened", year)
+    last = CounterKey("subject", event.subject, f"repair:{spec.id}:last", "-")
+    return Award.of(rule, base, code, args, action=RepairAction.DEDUCT, counters=(opened, last),
+                    payload=RepairOpening(spec, opened, last))
 
 
-def open_repair(decider: _Decider, plan: Plan, award: Award, deducted: int) -> LimitStep:
-    """Open the repair for a deduction just posted, unless the per-year limit or the cooldown forbids it."""
-    spec: RepairSpec = award.extra["repair"]
-    opened, last = award.counters
+def _deduct(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    """Post the deduction; open its repair unless the per-year limit or the cooldown forbids it."""
+    posted = decider.grant(plan, award, amount, steps)
+    if posted >= 0:
+        return "awarded"
+    opening: RepairOpening = award.payload
+    spec, opened, last = opening.spec, opening.opened, opening.last
     event = plan.event
     before = decider.counters.get(opened, 0)
     moment = int(event.occurred_at.timestamp())
     previous = decider.counters.get(last, 0)
-    deadline = (event.occurred_at + spec.within).astimezone(decider.engine.policy.zone).isoformat()
+    deadline = (event.occurred_at + spec.within).astimezone(decider.context.policy.zone).isoformat()
     if spec.max_per_year is not None and before >= spec.max_per_year:
         code = "repair.max_per_year"
     elif spec.cooldown is not None and previous and moment - previous < spec.cooldown.total_seconds():
@@ -75,16 +111,16 @@ def open_repair(decider: _Decider, plan: Plan, award: Award, deducted: int) -> L
         decider.add(opened, 1)
         # The counter holds the last opening's Unix time; counters only add, so add the difference.
         decider.add(last, moment - previous)
-    return LimitStep(spec.id, "repair", "subject", event.subject, opened.window, before, spec.max_per_year or 0,
-                     -deducted, -deducted, "open", code, param=deadline if code == "repair.opened" else None)
+    steps.append(LimitStep(spec.id, "repair", "subject", event.subject, opened.window, before, spec.max_per_year or 0,
+                           posted, posted, "open", code, param=deadline if code == "repair.opened" else None))
+    return "awarded"
 
 
-def _opened_step(engine: Engine, target: str) -> tuple[Trace, RuleTrace, LimitStep] | None:
+def _opened_step(context: Context, target: str) -> tuple[Trace, RuleTrace, LimitStep] | None:
     """The deduction event's trace, the rule that deducted, and the step that opened its repair (if any)."""
-    record = engine.store.find_event(engine.tenant, target)
-    if record is None:
+    trace = context.original(target)
+    if trace is None:
         return None
-    trace = record.original().trace
     for rule in trace.rules:
         for step in rule.steps:
             if step.kind == "repair" and step.code == "repair.opened":
@@ -92,46 +128,55 @@ def _opened_step(engine: Engine, target: str) -> tuple[Trace, RuleTrace, LimitSt
     return None
 
 
-def task_awards(engine: Engine, event: Event, index: int | None) -> list[Award]:
+def _deadline(trace: Trace, spec: RepairSpec) -> datetime:
+    """When a deduction's repair closes: the deduction's time plus the repair's ``within``."""
+    return datetime.fromisoformat(trace.occurred_local) + spec.within
+
+
+def task_awards(context: Context, event: Event, index: int | None) -> list[Award]:
     """The award for a repair task event: progress toward the repair of the deduction it names."""
     target = str(event.attributes["repair"])
 
     def fail(message: str, field: str = "attributes.repair") -> EventError:
         return SettlementError(message, field=field, event_id=event.id, index=index)
 
-    found = _opened_step(engine, target)
+    found = _opened_step(context, target)
     if found is None:
         raise fail(f"event {target!r} opened no repair")
     original, rule_trace, step = found
-    spec = engine.policy.repair(step.limit_id)
+    spec = context.policy.repair(step.limit_id)
     if event.type not in spec.task:
         raise fail(f"{event.type!r} is not a task of repair {spec.id!r} (tasks: {', '.join(spec.task)})", "type")
     if event.subject != original.subject:
         raise EventError(f"must be the deduction's subject {original.subject!r}", field="subject",
                          event_id=event.id, index=index)
-    assert step.param is not None
-    deadline = datetime.fromisoformat(step.param)
+    deadline = _deadline(original, spec)
     if event.occurred_at > deadline:
-        raise fail(f"the repair of event {target!r} closed at {step.param}", "occurred_at")
+        raise fail(f"the repair of event {target!r} closed at {step.param or deadline.isoformat()}", "occurred_at")
     marker = settled_marker(target)
-    if engine.store.counters(engine.tenant, [marker])[marker]:
+    if context.counter(marker):
         raise fail(f"the repair of event {target!r} is no longer open (completed, expired or cancelled)")
     units = event.attributes[spec.per] if spec.per is not None else 1
-    moved = tuple((e.seq, e.amount) for e in engine.store.entries(engine.tenant, subject=original.subject)
-                  if e.event_id == target and e.reason == "deduction")
+    moved = tuple((e.seq, e.amount) for e in context.event_entries(original.subject, target)
+                  if e.reason == Reason.DEDUCTION)
     return [Award(rule_trace.rule_id, spec.name or spec.id, "repair", _milli(units), "repair.task",
-                  {"event": target, "repair": spec.id}, action="repair-task",
+                  {"event": target, "repair": spec.id}, action=RepairAction.TASK,
                   counters=(_progress_key(target), marker),
-                  extra={"repair": spec, "deducted": -rule_trace.granted, "reverses": moved})]
+                  payload=RepairTask(spec, -rule_trace.granted, moved))]
 
 
-def apply_task(decider: _Decider, plan: Plan, award: Award, steps: list[LimitStep]) -> str:
+def _expire(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    spec: RepairSpec = award.payload
+    steps.append(LimitStep(spec.id, "repair", "event", str(award.args["event"]), "-", 0, 0, 0, 0, "expire",
+                           "repair.expired"))
+    return "expired"
+
+
+def _task(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
     """Count a task's units; on completion post the restore entries. Returns the trace status."""
-    spec: RepairSpec = award.extra["repair"]
+    task: RepairTask = award.payload
+    spec = task.spec
     target = str(award.args["event"])
-    if award.action == "repair-expire":
-        steps.append(LimitStep(spec.id, "repair", "event", target, "-", 0, 0, 0, 0, "expire", "repair.expired"))
-        return "expired"
     progress, marker = award.counters
     if decider.counters.get(marker, 0):
         raise SettlementError(f"the repair of event {target!r} is no longer open", field="attributes.repair",
@@ -145,13 +190,13 @@ def apply_task(decider: _Decider, plan: Plan, award: Award, steps: list[LimitSte
                                "units/1000", "repair.progress"))
         return "in_progress"
     decider.add(marker, 1)
-    remaining = restore_amount(spec, int(award.extra["deducted"]))
+    remaining = restore_amount(spec, task.deducted)
     account = spendable(plan.event.subject)
-    for seq, amount in award.extra["reverses"]:
-        portion = min(amount, remaining)
+    for seq, moved in task.reverses:
+        portion = min(moved, remaining)
         if portion:
-            decider.post(plan, plan.event.subject, DEDUCTIONS, account, portion, award.rule_id, "repair-restored",
-                         reverses=seq)
+            decider.post(plan, plan.event.subject, DEDUCTIONS, account, portion, award.rule_id,
+                         Reason.REPAIR_RESTORED.value, reverses=seq)
             remaining -= portion
     steps.append(LimitStep(spec.id, "repair", "event", target, "-", before, needed, award.base, done,
                            "units/1000", "repair.completed"))
@@ -176,24 +221,24 @@ class RepairStatus:
         return max(Decimal(0), self.quantity - self.done)
 
 
-def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
+def repairs(context: Context, subject: str) -> list[RepairStatus]:
     """Every repair the subject's deductions opened, oldest first, with what remains to do."""
-    history = list(engine.store.entries(engine.tenant, subject=subject))
+    history = list(context.entries(subject=subject))
     deductions: dict[str, list[int]] = {}
     for entry in history:
-        if entry.reason == "deduction":
+        if entry.reason == Reason.DEDUCTION:
             deductions.setdefault(entry.event_id, []).append(entry.seq)
     found: list[RepairStatus] = []
     for event_id, seqs in deductions.items():
-        opened = _opened_step(engine, event_id)
+        opened = _opened_step(context, event_id)
         if opened is None:
             continue
         _, rule_trace, step = opened
-        spec = engine.policy.repair(step.limit_id)
-        counters = engine.store.counters(engine.tenant, [_progress_key(event_id), settled_marker(event_id)])
+        spec = context.policy.repair(step.limit_id)
+        counters = context.counters([_progress_key(event_id), settled_marker(event_id)])
         done = counters[_progress_key(event_id)]
-        restored = sum(e.amount for e in history if e.reason == "repair-restored" and e.reverses in seqs)
-        reversed_ = any(e.reason == "appeal-upheld" and e.reverses in seqs for e in history)
+        restored = sum(e.amount for e in history if e.reason == Reason.REPAIR_RESTORED and e.reverses in seqs)
+        reversed_ = any(e.reason == Reason.APPEAL_UPHELD and e.reverses in seqs for e in history)
         if restored:
             status = "completed"
         elif reversed_:
@@ -202,39 +247,49 @@ def repairs(engine: Engine, subject: str) -> list[RepairStatus]:
             status = "expired"
         else:
             status = "in_progress" if done else "open"
-        deducted = -rule_trace.granted
-        found.append(RepairStatus(event_id, spec.id, deducted, str(step.param), Decimal(done) / MILLI,
+        found.append(RepairStatus(event_id, spec.id, -rule_trace.granted, str(step.param), Decimal(done) / MILLI,
                                   Decimal(str(spec.quantity)), status, restored))
     return found
 
 
-def expire_repairs(engine: Engine, now: datetime) -> list[object]:
+def expire_repairs(context: Context, now: datetime) -> list[Decision]:
     """Close every open repair whose deadline passed before ``now``; returns the decisions written."""
-    index = ledger_index(engine)
+    index = context.index
     targets = index.read(lambda index: dict(index.deductions))
     plans = []
     markers = {t: settled_marker(t) for t in targets}
-    settled = engine.store.counters(engine.tenant, markers.values())
+    settled = context.counters(markers.values())
     # Settled deductions, and those that opened no repair, never have a repair to expire again.
     closed = []
     for target, subject in targets.items():
         if settled[markers[target]]:
             closed.append(target)
             continue
-        opened = _opened_step(engine, target)
+        opened = _opened_step(context, target)
         if opened is None:
             closed.append(target)
             continue
-        _, rule_trace, step = opened
-        assert step.param is not None
-        deadline = datetime.fromisoformat(step.param)
+        trace, rule_trace, step = opened
+        spec = context.policy.repair(step.limit_id)
+        deadline = _deadline(trace, spec)
         if now < deadline:
             continue
-        spec = engine.policy.repair(step.limit_id)
         event = Event(f"gp:repair-expired:{target}", "repair_expired", subject, "-", deadline, {"event": target})
         award = Award(rule_trace.rule_id, spec.name or spec.id, "repair", 0, "repair.expired",
-                      {"event": target, "repair": spec.id}, action="repair-expire", guards=(markers[target],),
-                      extra={"repair": spec})
-        plans.append(engine.plan(event, [award]))
+                      {"event": target, "repair": spec.id}, action=RepairAction.EXPIRE, guards=(markers[target],),
+                      payload=spec)
+        plans.append(context.plan(event, [award]))
     index.forget(index.deductions, closed)
-    return list(engine._submit(plans))
+    return context.commit(plans)
+
+
+MECHANISM = Mechanism(
+    "repair",
+    handlers=(
+        Handler(RepairAction.DEDUCT, _deduct),
+        Handler(RepairAction.TASK, _task),
+        Handler(RepairAction.EXPIRE, _expire),
+    ),
+    events=((lambda etype: bool(etype.repairs), task_awards),),
+    rules=((lambda rule: rule.spec.repair is not None, _repairable),),
+)

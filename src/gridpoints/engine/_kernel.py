@@ -1,0 +1,551 @@
+"""The decision kernel: coerce → plan → decide → commit, and the seam lifecycle mechanisms plug into.
+
+The kernel knows how to turn an event into a :class:`~gridpoints.engine._plan.Plan` and a plan into entries
+inside one store transaction. Everything else — verification, repair, the points mall, period close — is
+a mechanism (a module of :mod:`gridpoints.engine.lifecycle`) that
+
+1. plans through the :class:`Context` the kernel hands it (policy, tenant, registry, store reads, scope
+   and duty checks, ``commit(plans)``), and
+2. registers, in its :class:`Mechanism`, handlers for its own actions (a ``StrEnum`` each), planners for
+   the event types it owns, and rule hooks that shape a rule's award (a pending award, a repairable
+   deduction).
+
+The kernel imports no mechanism; the engine hands it the table.
+
+Speed: a plan is named tuples; a decision is made from plain tuples and its trace is built only if read;
+local and UTC time text is formatted once per hour of event time (:class:`~gridpoints.calendar.LocalTimes`);
+entries are sealed with the codec's spelled-out canonical form.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from hashlib import blake2b
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from gridpoints.calendar import LocalTimes, window_id
+from gridpoints.engine._coerce import coerce_event
+from gridpoints.engine._ledger_index import LedgerIndex
+from gridpoints.engine._plan import Action, Award, LimitKeys, Plan
+from gridpoints.errors import EventError, IdempotencyConflict, SegregationError, SerializationFailure, SettlementError
+from gridpoints.model import (
+    DEDUCTIONS,
+    ISSUANCE,
+    CounterKey,
+    Decision,
+    Entry,
+    Event,
+    EventRecord,
+    LimitStep,
+    Membership,
+    MemoryRegistry,
+    Reason,
+    Registry,
+    RuleData,
+    Trace,
+    spendable,
+)
+from gridpoints.model._codec import entry_canonical_bytes
+from gridpoints.policy import CompiledRule, EventType, PointsInputError, Policy
+from gridpoints.policy import _limits as limits
+from gridpoints.privacy import Pseudonymiser
+from gridpoints.storage import MemoryStore, Store, StoreCapabilities, capabilities_of
+
+T = TypeVar("T")
+
+EventInput = Event | Mapping[str, Any]
+
+_AWARD = Reason.AWARD.value
+_DEDUCTION = Reason.DEDUCTION.value
+
+
+# -- the seam -------------------------------------------------------------------------------------------------
+
+
+class ActionFunction(Protocol):
+    def __call__(self, decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+        """Post what the award does (``amount`` is its base after the limits, if the handler is limited) and
+        return the rule trace's status."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class Handler:
+    """How the decider turns one action's award into entries.
+
+    ``limited``: a positive amount goes through the award's limits first (and is counted in them).
+    """
+
+    action: StrEnum
+    function: ActionFunction
+    limited: bool = False
+
+
+class EventPlanner(Protocol):
+    def __call__(self, context: Context, event: Event, index: int | None) -> list[Award]:
+        """The awards for an event of a type the mechanism owns (a settlement, a repair task)."""
+        ...
+
+
+class RuleHook(Protocol):
+    def __call__(self, context: Context, rule: CompiledRule, event: Event, base: int, code: str,
+                 args: Mapping[str, Any], day: date, windows: dict[str, str]) -> Award | None:
+        """The award of a matched rule when this mechanism shapes it (e.g. pending verification), else None."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class Mechanism:
+    """One lifecycle mechanism's registrations: see the module docstring."""
+
+    name: str
+    handlers: tuple[Handler, ...] = ()
+    #: (does the mechanism own this event type?, its planner)
+    events: tuple[tuple[Callable[[EventType], bool], EventPlanner], ...] = ()
+    #: (does the hook apply to this rule?, the hook)
+    rules: tuple[tuple[Callable[[CompiledRule], bool], RuleHook], ...] = ()
+
+
+class Context:
+    """What a mechanism may use: the policy, tenant and registry, committed store reads, the ledger index,
+    the scope and duty checks, the kernel's planning of rule awards, and ``commit(plans)``."""
+
+    __slots__ = ("_kernel",)
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    @property
+    def policy(self) -> Policy:
+        return self._kernel.policy
+
+    @property
+    def tenant(self) -> str:
+        return self._kernel.tenant
+
+    @property
+    def registry(self) -> Registry:
+        return self._kernel.registry
+
+    @property
+    def store(self) -> Store:
+        return self._kernel.store
+
+    @property
+    def index(self) -> LedgerIndex:
+        """The engine's index of open items and of when entries occurred (see :mod:`._ledger_index`)."""
+        return self._kernel.index
+
+    def record(self, event_id: str) -> EventRecord | None:
+        return self._kernel.store.find_event(self._kernel.tenant, event_id)
+
+    def original(self, event_id: str) -> Trace | None:
+        """The trace of a recorded event's decision, if the event is recorded."""
+        record = self.record(event_id)
+        return record.original().trace if record is not None else None
+
+    def counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
+        return self._kernel.store.counters(self._kernel.tenant, keys)
+
+    def counter(self, key: CounterKey) -> int:
+        return self._kernel.store.counters(self._kernel.tenant, [key])[key]
+
+    def balances(self, accounts: Iterable[str]) -> dict[str, int]:
+        return self._kernel.store.balances(self._kernel.tenant, accounts)
+
+    def entries(self, *, subject: str | None = None, after_seq: int = 0) -> Iterable[Entry]:
+        return self._kernel.store.entries(self._kernel.tenant, subject=subject, after_seq=after_seq)
+
+    def event_entries(self, subject: str, event_id: str) -> list[Entry]:
+        """The entries one event wrote to one subject's accounts."""
+        return [e for e in self.entries(subject=subject) if e.event_id == event_id]
+
+    def scope_id(self, scope: str, event: Event) -> str:
+        return self._kernel.scope_id(scope, event)
+
+    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str]) -> LimitKeys:
+        return self._kernel.limit_keys(rule, event, day, windows)
+
+    def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
+                   day: date, windows: dict[str, str]) -> Award:
+        return self._kernel.rule_award(rule, event, base, code, args, day, windows)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self._kernel.policy.zone).date()
+
+    def check_duties(self, event: Event, original: Trace, roles: Sequence[str] | None, not_beneficiary: bool,
+                     index: int | None) -> Membership | None:
+        return self._kernel.check_duties(event, original, roles, not_beneficiary, index)
+
+    def household_of(self, original: Trace) -> str | None:
+        return self._kernel.household_of(original)
+
+    def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
+        return self._kernel.plan(event, awards, fingerprint)
+
+    def commit(self, plans: list[Plan]) -> list[Decision]:
+        """Decide and record the plans in one transaction (retried on serialization failures)."""
+        return self._kernel.commit(plans)
+
+
+# -- the kernel ----------------------------------------------------------------------------------------------
+
+
+class Kernel:
+    """Plans events and commits plans: the part of :class:`~gridpoints.Engine` that every mechanism shares.
+
+    Holds the policy, store, tenant, registry and pseudonymiser it was given, the ledger index of the store
+    and tenant, and the handler table; nothing it holds changes per event, so one kernel serves many
+    threads (each commit is one store transaction).
+    """
+
+    def __init__(self, policy: Policy, store: Store | None, *, tenant: str, registry: Registry | None,
+                 pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism]) -> None:
+        if type(tenant) is not str or not tenant:
+            raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
+        self.policy = policy
+        self._store: Store = store if store is not None else MemoryStore()
+        self.tenant = tenant
+        self.registry: Registry = registry if registry is not None else MemoryRegistry()
+        self.pseudonymiser = pseudonymiser
+        self.max_retries = max_retries
+        self.index = LedgerIndex(self._store, tenant)
+        self.context = Context(self)
+        self._capabilities: StoreCapabilities = capabilities_of(self._store)
+        self._times = LocalTimes(policy.zone)
+        handlers: dict[str, Handler] = {Action.AWARD.value: Handler(Action.AWARD, _award, limited=True)}
+        self._event_planners: dict[str, EventPlanner] = {}
+        self._rule_hooks: dict[str, RuleHook] = {}
+        for mechanism in mechanisms:
+            for handler in mechanism.handlers:
+                if handler.action.value in handlers:
+                    raise ValueError(f"action {handler.action.value!r} of {mechanism.name} is already handled")
+                handlers[handler.action.value] = handler
+            for owns, planner in mechanism.events:
+                for name, etype in policy.event_types.items():
+                    if owns(etype):
+                        self._event_planners.setdefault(name, planner)
+            for applies, hook in mechanism.rules:
+                for rule in policy.rules:
+                    if applies(rule):
+                        self._rule_hooks.setdefault(rule.id, hook)
+        self.handlers: Mapping[str, Handler] = handlers
+        self._ref = policy.ref
+        self._community = policy.spec.community or policy.id
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        # The index belongs to a store and tenant: a new store starts a new one.
+        self._store = store
+        self._capabilities = capabilities_of(store)
+        self.index = LedgerIndex(store, self.tenant)
+
+    # -- intake and planning -----------------------------------------------------------------------------
+
+    def coerce(self, raw: EventInput, index: int | None) -> Event:
+        event = coerce_event(self.policy, raw, index)
+        p = self.pseudonymiser
+        if p is None:
+            return event
+        return attrs.evolve(
+            event, subject=p.subject(event.subject),
+            actor=p.subject(event.actor) if event.actor is not None else None,
+            household=p.household(event.household) if event.household is not None else None,
+        )
+
+    def plan_input(self, raw: EventInput, index: int | None) -> Plan:
+        """Check one submitted event and plan it."""
+        event = self.coerce(raw, index)
+        text = raw.get("occurred_at") if type(raw) is dict else None
+        local, utc, day = self._times.of(event.occurred_at, text)
+        planner = self._event_planners.get(event.type)
+        if planner is not None:
+            return Plan(event, None, local, utc, tuple(planner(self.context, event, index)))
+        etype = self.policy.event_types[event.type]
+        if etype.ignore or not etype.rules:
+            return Plan(event, None, local, utc, ())
+        awards: list[Award] = []
+        context: dict[str, Any] | None = None
+        windows: dict[str, str] = {}
+        attributes = event.attributes
+        for rule in etype.rules:
+            if rule.predicate is not None:
+                if context is None:
+                    context = {"subject": event.subject, "grid": event.grid, "household": event.household,
+                               "community": event.community, "actor": event.actor}
+                if not rule.predicate(attributes, context):
+                    continue
+            try:
+                base, code, args = rule.points(attributes)
+            except PointsInputError as exc:
+                raise EventError(f"{exc} (rule {rule.id!r})", field=f"attributes.{exc.field}",
+                                 event_id=event.id, index=index) from None
+            awards.append(self.rule_award(rule, event, base, code, args, day, windows))
+        return Plan(event, None, local, utc, tuple(awards))
+
+    def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
+        """A plan for an engine-made event (period close, expiry, redemption …)."""
+        local, utc, _ = self._times.of(event.occurred_at)
+        return Plan(event, fingerprint, local, utc, tuple(awards))
+
+    def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
+                   day: date, windows: dict[str, str]) -> Award:
+        """The award one matched rule makes for an event: as a mechanism shapes it (pending verification, a
+        repairable deduction), else through the limits."""
+        hook = self._rule_hooks.get(rule.id)
+        if hook is not None:
+            shaped = hook(self.context, rule, event, base, code, args, day, windows)
+            if shaped is not None:
+                return shaped
+        keys = self.limit_keys(rule, event, day, windows) if base > 0 and rule.limits else ()
+        return Award(rule.id, rule.name, rule.category, base, code, args, keys)
+
+    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str]) -> LimitKeys:
+        applied = []
+        for limit in rule.limits:
+            window = windows.get(limit.window)
+            if window is None:
+                window = windows[limit.window] = window_id(limit.window, day)
+            pool_id = self.scope_id(limit.pool, event) if limit.pool is not None else None
+            applied.append((limit, limits.counter_keys(limit, self.scope_id(limit.scope, event), pool_id, window)))
+        return tuple(applied)
+
+    def scope_id(self, scope: str, event: Event) -> str:
+        if scope == "subject":
+            return event.subject
+        if scope == "household":
+            # A subject without a household is a household of one.
+            return event.household if event.household is not None else f"subject:{event.subject}"
+        if scope == "grid":
+            return event.grid
+        return event.community or self._community
+
+    def check_duties(self, event: Event, original: Trace, roles: Sequence[str] | None, not_beneficiary: bool,
+                     index: int | None) -> Membership | None:
+        """Segregation of duties: a listed role; never the beneficiary or a member of their household.
+        Returns the actor's membership (None if unregistered and no role is required)."""
+        actor = str(event.actor)
+
+        def fail(message: str) -> SegregationError:
+            return SegregationError(message, field="actor", event_id=event.id, index=index)
+
+        if actor == original.subject:
+            raise fail(f"{actor!r} cannot {event.type} their own event")
+        membership = self.registry.membership(actor, event.occurred_at)
+        if roles is not None:
+            if membership is None:
+                raise fail(f"{actor!r} is not registered at {event.occurred_at.isoformat()}; "
+                           f"{event.type} needs one of the roles {', '.join(roles)}")
+            if not membership.roles & set(roles):
+                raise fail(f"{actor!r} holds {', '.join(sorted(membership.roles))}; "
+                           f"{event.type} needs one of {', '.join(roles)}")
+        if (not_beneficiary and membership is not None and membership.household is not None
+                and self.household_of(original) == membership.household):
+            raise fail(f"{actor!r} lives in the beneficiary's household {membership.household!r}")
+        return membership
+
+    def household_of(self, original: Trace) -> str | None:
+        """The beneficiary's household at the time of an event: as the event said, else from the registry."""
+        if original.household is not None:
+            return original.household
+        found = self.registry.membership(original.subject, datetime.fromisoformat(original.occurred_local))
+        return found.household if found is not None else None
+
+    # -- committing --------------------------------------------------------------------------------------------
+
+    def commit(self, plans: list[Plan]) -> list[Decision]:
+        """Decide and record ``plans`` in one store transaction, all or nothing; retried on a serialization
+        failure (never reported as a business rejection)."""
+        if not plans:
+            return []
+        keys: set[CounterKey] = set()
+        accounts: set[str] = set()
+        for plan in plans:
+            accounts.add(spendable(plan.event.subject))
+            for award in plan.awards:
+                if award.subject is not None:
+                    accounts.add(spendable(award.subject))
+                for _, limit_keys in award.limits:
+                    keys.update(limit_keys)
+                if award.guards:
+                    keys.update(award.guards)
+                if award.counters:
+                    keys.update(award.counters)
+        ordered_keys = sorted(keys) if len(keys) > 1 else list(keys)
+        ordered_accounts = sorted(accounts) if len(accounts) > 1 else list(accounts)
+        # A store that persists records needs every fingerprint: compute them before the transaction takes
+        # its locks. One that keeps the event computes a fingerprint only if the id is resubmitted.
+        fingerprints: list[str | None] = ([plan.fingerprint for plan in plans] if self._capabilities.needs_fingerprints
+                        else [plan.custom_fingerprint for plan in plans])
+        return self._retrying(lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints))
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        for tries in range(self.max_retries):
+            try:
+                return attempt()
+            except SerializationFailure:
+                if tries + 1 == self.max_retries:
+                    raise
+                # Jittered exponential back-off spreads out writers that collided on the same rows.
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(tries, 8)))
+        raise AssertionError("unreachable")
+
+    def _commit(self, plans: list[Plan], keys: list[CounterKey], accounts: list[str],
+                fingerprints: list[str | None]) -> list[Decision]:
+        with self._store.transaction(self.tenant, counters=keys, accounts=accounts) as txn:
+            stored = txn.find_events([plan.event.id for plan in plans])
+            decider = Decider(self, txn.read_counters(keys), txn.read_balances(accounts), txn.head())
+            decide = decider.decide
+            decisions: list[Decision] = []
+            records: list[EventRecord] = []
+            batch: dict[str, EventRecord] = {}
+            for plan, fingerprint in zip(plans, fingerprints, strict=True):
+                event = plan.event
+                if stored or batch:
+                    record = batch.get(event.id) or stored.get(event.id)
+                    if record is not None:
+                        received = fingerprint or plan.fingerprint
+                        if record.fingerprint != received:
+                            raise IdempotencyConflict(event.id, stored=record.fingerprint, received=received)
+                        decisions.append(record.original())
+                        continue
+                decision = decide(plan)
+                record = EventRecord.of(event, decision, fingerprint)
+                batch[event.id] = record
+                records.append(record)
+                decisions.append(decision)
+            txn.append(decider.entries, decider.deltas, records)
+        return decisions
+
+
+class Decider:
+    """Turns plans into entries inside one transaction, over the counters and balances read under lock.
+
+    Handlers use :attr:`counters`, :attr:`balances`, :meth:`add`, :meth:`post` and :meth:`grant`;
+    :attr:`context` gives them the policy and the rest of the seam.
+    """
+
+    __slots__ = ("_categories", "_floor", "_handlers", "_ref", "_tenant", "balances", "context", "counters",
+                 "deltas", "entries", "hash", "seq", "watch", "watched")
+
+    def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
+        self.context = kernel.context
+        self._handlers = kernel.handlers
+        self._tenant = kernel.tenant
+        self._ref = kernel.policy.ref
+        self._floor = kernel.policy.spec.floor
+        self._categories = kernel.policy.spec.categories
+        self.counters = counters
+        self.balances = balances
+        self.seq, self.hash = head.seq, head.hash
+        self.deltas: dict[CounterKey, int] = {}
+        self.entries: list[Entry] = []
+        #: The account being decided for, and its net change so far.
+        self.watch = ""
+        self.watched = 0
+
+    def add(self, key: CounterKey, amount: int) -> None:
+        self.counters[key] = self.counters.get(key, 0) + amount
+        self.deltas[key] = self.deltas.get(key, 0) + amount
+
+    def post(self, plan: Plan, subject: str, debit: str, credit: str, amount: int, rule: str, reason: str,
+             reverses: int | None = None) -> None:
+        """Seal one entry onto the chain and move the balances."""
+        self.seq = seq = self.seq + 1
+        event_id, prev = plan.event.id, self.hash
+        self.hash = digest = _seal(entry_canonical_bytes(seq, self._tenant, event_id, subject, debit, credit, amount,
+                                                         self._ref, rule, reason, plan.occurred_utc, reverses, prev))
+        self.entries.append(_entry((seq, self._tenant, event_id, subject, debit, credit, amount, self._ref, rule,
+                                    reason, plan.occurred_utc, reverses, prev, digest)))
+        balances = self.balances
+        balances[debit] = balances.get(debit, 0) - amount
+        balances[credit] = balances.get(credit, 0) + amount
+        if credit == self.watch:
+            self.watched += amount
+        elif debit == self.watch:
+            self.watched -= amount
+
+    def grant(self, plan: Plan, award: Award, amount: int, steps: list[LimitStep], reason: str = _AWARD) -> int:
+        """Post an award's final amount to its subject: a credit from issuance, or a deduction (through the
+        balance floor) to the deductions account. Returns the amount posted (negative for a deduction)."""
+        subject = award.subject or plan.event.subject
+        account = spendable(subject)
+        if amount < 0 and self._floor is not None:
+            before = self.balances.get(account, 0)
+            allowed = limits.floor_allowance(-amount, before, self._floor)
+            outcome = "floor.within" if allowed == -amount else "floor.truncated"
+            steps.append(LimitStep("floor", "floor", "subject", subject, "-", before, self._floor, amount, -allowed,
+                                   "truncate", outcome))
+            amount = -allowed
+        if amount > 0:
+            self.post(plan, subject, ISSUANCE, account, amount, award.rule_id, reason)
+        elif amount < 0:
+            self.post(plan, subject, account, DEDUCTIONS, -amount, award.rule_id, _DEDUCTION)
+        return amount
+
+    def decide(self, plan: Plan) -> Decision:
+        event = plan.event
+        first = len(self.entries)
+        net = 0
+        rules: list[RuleData] = []
+        subject = event.subject
+        for award in plan.awards:
+            data = self._apply(plan, award)
+            rules.append(data)
+            if award.subject is None or award.subject == subject:
+                net += data[7]
+        entries = tuple(self.entries[first:]) if len(self.entries) > first else ()
+        return Decision(event.id, subject, net, entries,
+                        head=(event.type, plan.occurred_local, self._ref, event.grid, event.household,
+                              event.community), rules=tuple(rules))
+
+    def _apply(self, plan: Plan, award: Award) -> RuleData:
+        counters = self.counters
+        for guard in award.guards:
+            if counters.get(guard, 0):
+                raise SettlementError(f"event {guard.scope_id!r} was already settled", field="attributes.event",
+                                      event_id=plan.event.id)
+        for guard in award.guards:
+            self.add(guard, 1)
+        self.watch, self.watched = spendable(award.subject or plan.event.subject), 0
+        handler = self._handlers[award.action]
+        amount = award.base
+        steps: list[LimitStep] = []
+        if handler.limited and amount > 0 and award.limits:
+            # Each limit sees what the previous ones left (diminishing first, then the listed order).
+            for limit, keys in award.limits:
+                amount, step = limits.apply(limit, keys, amount, counters)
+                steps.append(step)
+            for limit, keys in award.limits:
+                limits.record(limit, keys, amount, counters, self.deltas)
+        status = handler.function(self, plan, award, amount, steps)
+        category = award.category
+        return (award.rule_id, award.rule_name, category, award.base, award.code, award.args, tuple(steps),
+                self.watched, status, self._categories.get(category, category))
+
+
+def _award(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    decider.grant(plan, award, amount, steps)
+    return "awarded"
+
+
+def _seal(canonical: bytes) -> str:
+    return blake2b(canonical, digest_size=32).hexdigest()
+
+
+#: An entry from its 14 fields without the named tuple's argument handling (the fields are in order).
+_entry: Callable[[tuple[Any, ...]], Entry] = functools.partial(tuple.__new__, Entry)
+
+__all__ = ["Action", "ActionFunction", "Context", "Decider", "EventInput", "EventPlanner", "Handler", "Kernel",
+           "Mechanism", "RuleHook"]

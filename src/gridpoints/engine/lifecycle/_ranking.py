@@ -1,0 +1,112 @@
+"""What counts as earned, and rankings by it: leaderboards, and the standings challenges and allocation use.
+
+Ranking: points earned in the window (:attr:`Reason.EARNED <gridpoints.model.Reason>` entries; restored
+points only where the repair counts them; never grid workers' performance credits), highest first; ties go
+to whoever reached their total first (the earlier time of their last earning entry in the window), then to
+the smaller subject id. Subjects are placed in the grid of their registry membership at the window's end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import attrs
+
+from gridpoints.calendar import window_end, window_kind, window_start
+from gridpoints.engine._kernel import Context
+from gridpoints.model import Entry, Reason, spendable
+
+
+@attrs.frozen(slots=True)
+class Standing:
+    """One place in a ranking: rank (1 first), subject, their grid at the window's end, points earned."""
+
+    rank: int
+    subject: str
+    grid: str
+    earned: int
+
+
+def counts_as_earned(context: Context, reason: str, rule_id: str) -> bool:
+    if reason in Reason.EARNED:
+        return True
+    if reason == Reason.REPAIR_RESTORED:
+        rule = context.policy.rules_by_id.get(rule_id)
+        if rule is not None and rule.spec.repair is not None:
+            return context.policy.repair(rule.spec.repair).counts_for_ranking
+    return False
+
+
+def earned(context: Context, subject: str, start: datetime, end: datetime) -> int:
+    """Points the subject earned in ``[start, end)``."""
+    total = 0
+    account = spendable(subject)
+    for entry in context.entries(subject=subject):
+        if entry.credit == account and counts_as_earned(context, entry.reason, entry.rule):
+            moment = datetime.fromisoformat(entry.occurred_at)
+            if start <= moment < end:
+                total += entry.amount
+    return total
+
+
+def bounds(context: Context, window: str) -> tuple[str, datetime, datetime]:
+    """A window id's kind and its local start and end."""
+    kind = window_kind(window)
+    zone = context.policy.zone
+    start = datetime.combine(window_start(kind, window), time(), zone)
+    end = datetime.combine(window_end(kind, window), time(), zone)
+    return kind, start, end
+
+
+def grid_at(context: Context, subject: str, moment: datetime) -> str:
+    found = context.registry.membership(subject, moment)
+    return found.grid if found is not None else "-"
+
+
+def window_entries(context: Context, start: datetime, end: datetime) -> list[tuple[Entry, datetime]]:
+    """Entries that occurred in [start, end), with their time, in sequence order."""
+    candidates = context.index.read(lambda index: index.occurred_from(start))
+    found = []
+    for entry in candidates:
+        moment = datetime.fromisoformat(entry.occurred_at)
+        if start <= moment < end:
+            found.append((entry, moment))
+    return found
+
+
+def earnings(context: Context, window: list[tuple[Entry, datetime]]) -> dict[str, tuple[int, str]]:
+    """Subject → (points earned in the window's entries, time of the last earning entry)."""
+    found: dict[str, tuple[int, str]] = {}
+    for entry, _ in window:
+        if entry.credit != spendable(entry.subject) or not counts_as_earned(context, entry.reason, entry.rule):
+            continue
+        points, last = found.get(entry.subject, (0, ""))
+        found[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
+    return found
+
+
+def ranked(context: Context, earned_in: dict[str, tuple[int, str]], end: datetime, *, grid: str | None = None,
+           minimum: int = 1) -> list[Standing]:
+    inside = end - timedelta(microseconds=1)
+    rows = []
+    for subject, (points, last) in earned_in.items():
+        if points < minimum:
+            continue
+        place = grid_at(context, subject, inside)
+        if grid is not None and place != grid:
+            continue
+        rows.append((-points, last, subject, place))
+    rows.sort()
+    return [Standing(i + 1, subject, place, -neg) for i, (neg, _, subject, place) in enumerate(rows)]
+
+
+def leaderboard(context: Context, window: str, *, scope: str, grid: str | None, top: int) -> list[Standing]:
+    """See :meth:`gridpoints.Engine.leaderboard`."""
+    if scope not in ("community", "grid"):
+        raise ValueError(f"scope must be 'community' or 'grid', got {scope!r}")
+    if scope == "grid" and grid is None:
+        raise ValueError("a grid leaderboard needs grid=…")
+    _, start, end = bounds(context, window)
+    board = ranked(context, earnings(context, window_entries(context, start, end)), end,
+                   grid=grid if scope == "grid" else None)
+    return board[:top]

@@ -1,0 +1,119 @@
+"""Every hand-written serialisation on the hot path, in one place, each pinned to ``json``'s output by the
+property tests in tests/test_canonical_forms.py.
+
+The generic encoders are the definition; the spelled-out forms below produce the same text at a fraction of
+the cost, and fall back to the generic encoder for any value they do not handle themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+#: One encoder each, reused: json.dumps builds a new encoder per call, which was a visible cost per event.
+CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+FINGERPRINT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+RECORD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: What the encoders above apply to each string (ensure_ascii=False): quotes and escapes, nothing else.
+encode_string = json.encoder.encode_basestring
+
+
+def entry_canonical_bytes(
+    seq: int, tenant: str, event_id: str, subject: str, debit: str, credit: str, amount: int,
+    ruleset: str, rule: str, reason: str, occurred_at: str, reverses: int | None, prev_hash: str,
+) -> bytes:
+    """The bytes an entry's hash covers: a compact JSON array of the entry's fields in
+    :data:`~gridpoints.model.ENTRY_HASHED_FIELDS` order (UTF-8, no ASCII escaping), the previous hash last.
+
+    Written out with the JSON module's own string encoder, which is what ``json`` does for each string, at
+    half the cost of encoding the tuple; anything but plain ints and strings takes the general encoder, so
+    the bytes are the same either way (tested against it).
+    """
+    if (type(seq) is int and type(amount) is int and (reverses is None or type(reverses) is int)
+            and type(tenant) is str and type(event_id) is str and type(subject) is str and type(debit) is str
+            and type(credit) is str and type(ruleset) is str and type(rule) is str and type(reason) is str
+            and type(occurred_at) is str and type(prev_hash) is str):
+        enc = encode_string
+        return (f"[{seq},{enc(tenant)},{enc(event_id)},{enc(subject)},{enc(debit)},{enc(credit)},{amount},"
+                f"{enc(ruleset)},{enc(rule)},{enc(reason)},{enc(occurred_at)},"
+                f"{'null' if reverses is None else reverses},{enc(prev_hash)}]").encode()
+    return CANONICAL.encode((seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
+                             occurred_at, reverses, prev_hash)).encode()
+
+
+def seal(canonical: bytes) -> str:
+    """An entry's hash: BLAKE2b-256 of its canonical bytes, as hex."""
+    return hashlib.blake2b(canonical, digest_size=32).hexdigest()
+
+
+def fingerprint_text(fields: Sequence[str | None], attributes: list[tuple[str, Any]]) -> str:
+    """The JSON text an event's fingerprint hashes: ``[type, subject, grid, household, community, actor,
+    occurred_at (UTC), [[name, value], …]]`` with the attributes sorted by name."""
+    if all(type(f) is str or f is None for f in fields):
+        head = ",".join("null" if f is None else encode_string(f) for f in fields)
+        return f"[{head},{FINGERPRINT.encode(attributes) if attributes else '[]'}]"
+    return FINGERPRINT.encode([*fields, attributes])
+
+
+def json_value(value: Any) -> str:
+    """One JSON value as the record encoder writes it; strings, ints and null without the encoder's overhead."""
+    kind = type(value)
+    if kind is str:
+        return encode_string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return RECORD.encode(value)
+
+
+def json_args(args: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
+    """A mapping (or its items) as a JSON object, in its own key order."""
+    items = list(args.items()) if isinstance(args, Mapping) else list(args)
+    if not items:
+        return "{}"
+    if not all(type(k) is str for k, _ in items):
+        return RECORD.encode(dict(items))
+    return "{" + ",".join(f"{encode_string(k)}:{json_value(v)}" for k, v in items) + "}"
+
+
+def json_step(step: Sequence[Any]) -> str:
+    """A limit step's 13 fields as a JSON array, in field order."""
+    enc = encode_string
+    (limit_id, kind, scope, scope_id, window, before, limit, requested, granted, mode, code, pool, param) = step
+    if type(limit_id) is str and type(kind) is str and type(scope) is str and type(scope_id) is str \
+            and type(window) is str and type(mode) is str and type(code) is str:
+        return (f"[{enc(limit_id)},{enc(kind)},{enc(scope)},{enc(scope_id)},{enc(window)},"
+                f"{json_value(before)},{json_value(limit)},{json_value(requested)},{json_value(granted)},"
+                f"{enc(mode)},{enc(code)},{json_value(pool)},{json_value(param)}]")
+    return RECORD.encode(list(step))
+
+
+def record_json(points: int, event_id: str, event_type: str, subject: str, occurred_local: str, ruleset: str,
+                grid: str | None, household: str | None, community: str | None,
+                rules: Iterable[Sequence[Any]]) -> str:
+    """``{"points": …, "trace": {…}}``: the decision record persisting stores keep, from a decision's compact
+    rules ``(rule_id, rule_name, category, base, base_code, base_args, steps, granted, status,
+    category_name)``. The text is the same as ``json``'s of ``{"points", "trace": Trace.to_dict()}``."""
+    enc = encode_string
+    parts = []
+    for rule_id, rule_name, category, base, code, args, steps, granted, status, category_name in rules:
+        if not (type(rule_id) is str and type(rule_name) is str and type(category) is str and type(code) is str
+                and type(status) is str):
+            parts.append(RECORD.encode({
+                "rule_id": rule_id, "rule_name": rule_name, "category": category, "base": base,
+                "base_code": code, "base_args": dict(args), "granted": granted, "status": status,
+                "category_name": category_name, "steps": [list(s) for s in steps]}))
+            continue
+        parts.append(
+            f'{{"rule_id":{enc(rule_id)},"rule_name":{enc(rule_name)},"category":{enc(category)},'
+            f'"base":{json_value(base)},"base_code":{enc(code)},"base_args":{json_args(args)},'
+            f'"granted":{json_value(granted)},"status":{enc(status)},"category_name":{json_value(category_name)},'
+            f'"steps":[{",".join(json_step(step) for step in steps)}]}}')
+    return (f'{{"points":{json_value(points)},"trace":{{"event_id":{json_value(event_id)},'
+            f'"event_type":{json_value(event_type)},"subject":{json_value(subject)},'
+            f'"occurred_local":{json_value(occurred_local)},"ruleset":{json_value(ruleset)},'
+            f'"grid":{json_value(grid)},"household":{json_value(household)},"community":{json_value(community)},'
+            f'"rules":[{",".join(parts)}]}}}}')
