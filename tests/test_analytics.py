@@ -23,8 +23,7 @@ from gridpoints.analytics._concentration import (
     lorenz,
     top_share,
 )
-from gridpoints.model import Reason
-from gridpoints.model import ISSUANCE, make_entry, pending, spendable
+from gridpoints.model import ISSUANCE, Reason, make_entry, pending, spendable
 
 F = Fraction
 points_lists = st.lists(st.integers(min_value=0, max_value=1000), max_size=30)

@@ -335,12 +335,12 @@ def test_determinism_catches_entries_that_differ_between_engines(tight: gridpoin
     from gridpoints.engine import _kernel as engine
 
     calls = iter(range(10**6))
-    real = engine.entry_canonical_bytes
+    real = engine.entry_canonical_bytes_of_text
 
     def stamped(*fields: Any) -> bytes:
         return real(*fields) + str(next(calls)).encode()
 
-    monkeypatch.setattr(engine, "entry_canonical_bytes", stamped)
+    monkeypatch.setattr(engine, "entry_canonical_bytes_of_text", stamped)
     with pytest.raises(FairnessViolation, match="different ledger"):
         check_determinism(tight, _patrols(1))
 

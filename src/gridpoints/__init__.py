@@ -7,7 +7,7 @@ Load a ruleset, build an engine over a store, submit events, read balances and t
     decision = engine.submit({...})
 """
 
-from gridpoints.engine import Engine
+from gridpoints.engine import CloseReport, Engine, RepairStatus, Standing
 from gridpoints.errors import (
     EventError,
     GridpointsError,
@@ -24,14 +24,28 @@ from gridpoints.errors import (
     StoreUnavailable,
     UnknownEventType,
 )
-from gridpoints.model import Anchor, CounterKey, Decision, Entry, Event, Membership, MemoryRegistry, Registry, Trace
+from gridpoints.model import (
+    Anchor,
+    CounterKey,
+    Decision,
+    Entry,
+    Event,
+    LimitStep,
+    Membership,
+    MemoryRegistry,
+    Reason,
+    Registry,
+    RuleTrace,
+    Trace,
+)
 from gridpoints.policy import Policy, load_ruleset
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.ruleset import Diagnostic, json_schema, lint
-from gridpoints.storage import MemoryStore, Store, open_store
+from gridpoints.storage import MemoryStore, Store, StoreCapabilities, open_store
 
 __all__ = [
     "Anchor",
+    "CloseReport",
     "CounterKey",
     "Decision",
     "Diagnostic",
@@ -43,19 +57,25 @@ __all__ = [
     "IdempotencyConflict",
     "IntegrityError",
     "Issue",
+    "LimitStep",
     "Membership",
     "MemoryRegistry",
     "MemoryStore",
     "MissingExtra",
     "Policy",
     "Pseudonymiser",
+    "Reason",
     "RedemptionRefused",
     "Registry",
+    "RepairStatus",
+    "RuleTrace",
     "RulesetError",
     "SegregationError",
     "SerializationFailure",
     "SettlementError",
+    "Standing",
     "Store",
+    "StoreCapabilities",
     "StoreError",
     "StoreUnavailable",
     "Trace",

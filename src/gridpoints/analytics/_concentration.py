@@ -35,8 +35,7 @@ from gridpoints.analytics._grid import (
     rule_categories,
 )
 from gridpoints.calendar import window_end, window_start
-from gridpoints.model import Reason
-from gridpoints.model import Entry, spendable
+from gridpoints.model import Entry, Reason, spendable
 
 #: A calendar window: its kind (``day`` / ``week`` / ``month`` / ``quarter`` / ``year``) and its id
 #: (``2026-04`` …, see :mod:`gridpoints.calendar`).

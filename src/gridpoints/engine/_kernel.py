@@ -52,7 +52,7 @@ from gridpoints.model import (
     Trace,
     spendable,
 )
-from gridpoints.model._codec import entry_canonical_bytes
+from gridpoints.model._codec import entry_canonical_bytes_of_text
 from gridpoints.policy import CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
@@ -237,6 +237,9 @@ class Kernel:
                     if applies(rule):
                         self._rule_hooks.setdefault(rule.id, hook)
         self.handlers: Mapping[str, Handler] = handlers
+        # The decider looks a handler up by the action member's identity: members are singletons, and an
+        # enum member's hash is a Python-level call.
+        self._handler_of: dict[int, Handler] = {id(h.action): h for h in handlers.values()}
         self._ref = policy.ref
         self._community = policy.spec.community or policy.id
 
@@ -421,7 +424,7 @@ class Kernel:
                         decisions.append(record.original())
                         continue
                 decision = decide(plan)
-                record = EventRecord.of(event, decision, fingerprint)
+                record = EventRecord.of(event, decision, fingerprint, utc=plan.occurred_utc)
                 batch[event.id] = record
                 records.append(record)
                 decisions.append(decision)
@@ -441,7 +444,7 @@ class Decider:
 
     def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
         self.context = kernel.context
-        self._handlers = kernel.handlers
+        self._handlers = kernel._handler_of
         self._tenant = kernel.tenant
         self._ref = kernel.policy.ref
         self._floor = kernel.policy.spec.floor
@@ -464,8 +467,9 @@ class Decider:
         """Seal one entry onto the chain and move the balances."""
         self.seq = seq = self.seq + 1
         event_id, prev = plan.event.id, self.hash
-        self.hash = digest = _seal(entry_canonical_bytes(seq, self._tenant, event_id, subject, debit, credit, amount,
-                                                         self._ref, rule, reason, plan.occurred_utc, reverses, prev))
+        self.hash = digest = _seal(entry_canonical_bytes_of_text(
+            seq, self._tenant, event_id, subject, debit, credit, amount, self._ref, rule, reason, plan.occurred_utc,
+            reverses, prev))
         self.entries.append(_entry((seq, self._tenant, event_id, subject, debit, credit, amount, self._ref, rule,
                                     reason, plan.occurred_utc, reverses, prev, digest)))
         balances = self.balances
@@ -519,7 +523,9 @@ class Decider:
         for guard in award.guards:
             self.add(guard, 1)
         self.watch, self.watched = spendable(award.subject or plan.event.subject), 0
-        handler = self._handlers[award.action]
+        handler = self._handlers.get(id(award.action))
+        if handler is None:
+            raise TypeError(f"no handler for action {award.action!r}: is its mechanism in the engine's table?")
         amount = award.base
         steps: list[LimitStep] = []
         if handler.limited and amount > 0 and award.limits:
@@ -530,8 +536,9 @@ class Decider:
             for limit, keys in award.limits:
                 limits.record(limit, keys, amount, counters, self.deltas)
         status = handler.function(self, plan, award, amount, steps)
-        category = award.category
-        return (award.rule_id, award.rule_name, category, award.base, award.code, award.args, tuple(steps),
+        category, args = award.category, award.args
+        return (award.rule_id, award.rule_name, category, award.base, award.code,
+                tuple(args.items()) if args else (), tuple(map(tuple, steps)) if steps else (),
                 self.watched, status, self._categories.get(category, category))
 
 

@@ -43,6 +43,22 @@ def entry_canonical_bytes(
                              occurred_at, reverses, prev_hash)).encode()
 
 
+def entry_canonical_bytes_of_text(
+    seq: int, tenant: str, event_id: str, subject: str, debit: str, credit: str, amount: int,
+    ruleset: str, rule: str, reason: str, occurred_at: str, reverses: int | None, prev_hash: str,
+) -> bytes:
+    """:func:`entry_canonical_bytes` for a caller that guarantees every text field is a ``str`` (the engine's
+    kernel: ids are checked at intake, names come from the validated policy); the numbers are still checked,
+    since a bool or a float would print differently from ``json``."""
+    if type(amount) is int and type(seq) is int and (reverses is None or type(reverses) is int):
+        enc = encode_string
+        return (f"[{seq},{enc(tenant)},{enc(event_id)},{enc(subject)},{enc(debit)},{enc(credit)},{amount},"
+                f"{enc(ruleset)},{enc(rule)},{enc(reason)},{enc(occurred_at)},"
+                f"{'null' if reverses is None else reverses},{enc(prev_hash)}]").encode()
+    return entry_canonical_bytes(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason,
+                                 occurred_at, reverses, prev_hash)
+
+
 def seal(canonical: bytes) -> str:
     """An entry's hash: BLAKE2b-256 of its canonical bytes, as hex."""
     return hashlib.blake2b(canonical, digest_size=32).hexdigest()

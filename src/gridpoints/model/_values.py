@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -35,22 +35,25 @@ EXPIRED = "community:expired"
 
 # Account names, one string object per subject and kind: entries, balances and counters in a long replay
 # share them instead of each holding a copy. Bounded: past the limit the cache starts again.
-_ACCOUNTS: dict[tuple[str, str], str] = {}
+_ACCOUNTS: dict[str, dict[str, str]] = {"spendable": {}, "pending": {}, "held": {}}
 _ACCOUNTS_MAX = 500_000
+_SPENDABLE = _ACCOUNTS["spendable"]
 
 
 def _account(subject: str, kind: str) -> str:
-    name = _ACCOUNTS.get((subject, kind))
+    names = _ACCOUNTS[kind]
+    name = names.get(subject)
     if name is None:
-        if len(_ACCOUNTS) >= _ACCOUNTS_MAX:
-            _ACCOUNTS.clear()
-        name = _ACCOUNTS[subject, kind] = f"subject:{subject}:{kind}"
+        if len(names) >= _ACCOUNTS_MAX:
+            names.clear()
+        name = names[subject] = f"subject:{subject}:{kind}"
     return name
 
 
 def spendable(subject: str) -> str:
     """The account holding a subject's spendable points."""
-    return _account(subject, "spendable")
+    name = _SPENDABLE.get(subject)
+    return name if name is not None else _account(subject, "spendable")
 
 
 def pending(subject: str) -> str:
@@ -66,7 +69,8 @@ def held(subject: str) -> str:
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+def _freeze(mapping: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Mapping[str, Any]:
+    """A read-only mapping of a mapping or of ``(name, value)`` items (a compact trace keeps items)."""
     if not mapping:
         return _EMPTY
     if isinstance(mapping, MappingProxyType):
@@ -244,13 +248,15 @@ class RuleTrace:
     category_name: str | None = None
 
     def compact(self) -> RuleData:
-        return (self.rule_id, self.rule_name, self.category, self.base, self.base_code, self.base_args,
+        return (self.rule_id, self.rule_name, self.category, self.base, self.base_code, tuple(self.base_args.items()),
                 tuple(map(tuple, self.steps)), self.granted, self.status, self.category_name)
 
 
-#: A rule's trace as a plain tuple in :class:`RuleTrace` field order, its steps as plain tuples too: what the
-#: engine produces per event and stores keep; a :class:`RuleTrace` is made from it only when asked for.
-RuleData = tuple[str, str, str, int, str, Mapping[str, Any], tuple[tuple[Any, ...], ...], int, str, str | None]
+#: A rule's trace as a plain tuple in :class:`RuleTrace` field order, its arguments as ``(name, value)`` items
+#: and its steps as plain tuples: what the engine produces per event and stores keep (nothing in it is tracked
+#: by the garbage collector); a :class:`RuleTrace` is made from it only when asked for.
+RuleData = tuple[str, str, str, int, str, tuple[tuple[str, Any], ...], tuple[tuple[Any, ...], ...], int, str,
+                 str | None]
 #: The rest of a decision's trace: event type, local time, ruleset, grid, household, community.
 TraceHead = tuple[str, str, str, str | None, str | None, str | None]
 
@@ -295,8 +301,8 @@ class Trace:
 
 def _rules_of(data: Mapping[str, Any]) -> tuple[RuleData, ...]:
     return tuple((r["rule_id"], r["rule_name"], r["category"], r["base"], r["base_code"],
-                  _freeze(r["base_args"]), tuple(map(tuple, r["steps"])), r["granted"], r.get("status", "awarded"),
-                  r.get("category_name")) for r in data["rules"])
+                  tuple(r["base_args"].items()), tuple(map(tuple, r["steps"])), r["granted"],
+                  r.get("status", "awarded"), r.get("category_name")) for r in data["rules"])
 
 
 class Decision:
@@ -416,7 +422,7 @@ class EventRecord:
       collector nothing).
     """
 
-    __slots__ = ("_decision", "_event", "_fingerprint", "_json", "event_id")
+    __slots__ = ("_decision", "_event", "_fingerprint", "_json", "_utc", "event_id")
 
     def __init__(self, event_id: str, fingerprint: str, decision: str) -> None:
         self.event_id = event_id
@@ -424,17 +430,20 @@ class EventRecord:
         self._json: str | None = decision
         self._decision: Decision | None = None
         self._event: Event | None = None
+        self._utc: str | None = None
 
     @classmethod
-    def of(cls, event: Event, decision: Decision, fingerprint: str | None = None) -> EventRecord:
+    def of(cls, event: Event, decision: Decision, fingerprint: str | None = None, *,
+           utc: str | None = None) -> EventRecord:
         """The record of a decision the engine made for ``event`` (``fingerprint``: when not the event's own,
-        or already computed)."""
+        or already computed; ``utc``: the event time's UTC ISO text, when already formatted)."""
         record = cls.__new__(cls)
         record.event_id = event.id
         record._fingerprint = fingerprint
         record._json = None
         record._decision = decision
         record._event = event
+        record._utc = utc
         return record
 
     @property
@@ -466,20 +475,23 @@ class EventRecord:
                         rules=_rules_of(trace))
 
     def compact(self) -> CompactRecord:
-        """``(fingerprint or None, event or None, points, subject, head, rules)`` in plain values; the event part
-        (type, subject, grid, occurred_at text, attribute items, household, community, actor) is there only
-        while the fingerprint has not been computed. A record read from text stays text: ``(fingerprint,
-        text)`` (a store does not interpret what it keeps)."""
+        """``(fingerprint or None, event or None, points, subject, head, rules)``, all plain values (rules'
+        arguments as item tuples), so that the garbage collector stops tracking what a store keeps. The event
+        part is there only while the fingerprint has not been computed: what the fingerprint needs beyond the
+        decision (the UTC time text, the attributes' items, the actor). A record read from text stays text:
+        ``(fingerprint, text)`` (a store does not interpret what it keeps)."""
         decision = self._decision
         if decision is None:
             return self.fingerprint, self.decision
-        head, rules = decision.compact()
+        head, kept = decision.compact()
         event = self._event
         if self._fingerprint is None and event is not None:
-            data = (event.type, event.subject, event.grid, event.occurred_at.isoformat(),
-                    tuple(event.attributes.items()), event.household, event.community, event.actor)
-            return None, data, decision.points, decision.subject, head, rules
-        return self.fingerprint, None, decision.points, decision.subject, head, rules
+            if (event.type, event.grid, event.household, event.community) == (head[0], head[3], head[4], head[5]):
+                utc = self._utc if self._utc is not None else event.occurred_at.astimezone(UTC).isoformat()
+                return None, (utc, tuple(event.attributes.items()), event.actor), decision.points, \
+                    decision.subject, head, kept
+            self.fingerprint  # noqa: B018  (an event unlike its decision: settle the fingerprint now)
+        return self.fingerprint, None, decision.points, decision.subject, head, kept
 
     @classmethod
     def from_compact(cls, event_id: str, data: CompactRecord) -> EventRecord:
@@ -490,13 +502,14 @@ class EventRecord:
         record.event_id = event_id
         record._fingerprint = fingerprint
         record._json = None
+        record._utc = None
         record._decision = Decision(event_id, subject, points, (), head=head, rules=rules)
         if event is None:
             record._event = None
         else:
-            etype, esubject, grid, occurred, attributes, household, community, actor = event
-            record._event = Event(event_id, etype, esubject, grid, datetime.fromisoformat(occurred),
-                                  dict(attributes), household, community, actor)
+            utc, attributes, actor = event
+            record._event = Event(event_id, head[0], subject, str(head[3]), datetime.fromisoformat(utc),
+                                  dict(attributes), head[4], head[5], actor)
         return record
 
     def __eq__(self, other: object) -> bool:

@@ -442,7 +442,7 @@ class Community:
         if unknown or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
             raise ValueError(f"mix must give non-negative shares of {', '.join(_PERSONA_INDEX)}, got {mix}")
         self.name, self.seed, self.preset, self.mix, self.elderly = name, seed, preset, mix, elderly
-        rng = random.Random(f"gridpoints.whatif._synth:{name}:{seed}:roster")
+        rng = random.Random(f"gridpoints.synth:{name}:{seed}:roster")
         sizes = _grid_sizes(rng, households, grids)
         gwidth, hwidth = len(str(grids)), len(str(max(sizes)))
         self.grid_ids = [f"g{g + 1:0{gwidth}d}" for g in range(grids)]
@@ -533,7 +533,7 @@ class Community:
         serial = itertools.count()
         day = start
         while day < end:
-            rng = random.Random(f"gridpoints.whatif._synth:{self.name}:{self.seed}:{day.isoformat()}")
+            rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}")
             ready: list[tuple[datetime, int, dict[str, Any]]] = []
             raws = self._day(rng, policy, menu, day)
             stamp = day.strftime("%y%m%d")
@@ -594,7 +594,7 @@ class Community:
     def _redemptions(self, day: date, stamp: str, items: tuple[tuple[str, int], ...]
                      ) -> list[tuple[datetime, int, int, dict[str, Any]]]:
         """The day's redemption requests (time, resident, cost, line), from a random stream of their own."""
-        rng = random.Random(f"gridpoints.whatif._synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
+        rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
         season = SEASON[day.month - 1]
         hours = _HOURS["mall"]
         drawn: list[tuple[datetime, int, tuple[str, int]]] = []
