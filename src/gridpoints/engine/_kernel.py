@@ -413,9 +413,12 @@ class Kernel:
             decisions: list[Decision] = []
             records: list[EventRecord] = []
             batch: dict[str, EventRecord] = {}
+            # Most batches hold new, distinct ids: then no event needs looking up one by one.
+            look = bool(stored) or len({plan.event.id for plan in plans}) < len(plans)
+            of = EventRecord.of
             for plan, fingerprint in zip(plans, fingerprints, strict=True):
                 event = plan.event
-                if stored or batch:
+                if look:
                     record = batch.get(event.id) or stored.get(event.id)
                     if record is not None:
                         received = fingerprint or plan.fingerprint
@@ -424,8 +427,9 @@ class Kernel:
                         decisions.append(record.original())
                         continue
                 decision = decide(plan)
-                record = EventRecord.of(event, decision, fingerprint, utc=plan.occurred_utc)
-                batch[event.id] = record
+                record = of(event, decision, fingerprint, utc=plan.occurred_utc)
+                if look:
+                    batch[event.id] = record
                 records.append(record)
                 decisions.append(decision)
             txn.append(decider.entries, decider.deltas, records)
@@ -467,11 +471,12 @@ class Decider:
         """Seal one entry onto the chain and move the balances."""
         self.seq = seq = self.seq + 1
         event_id, prev = plan.event.id, self.hash
-        self.hash = digest = _seal(entry_canonical_bytes_of_text(
-            seq, self._tenant, event_id, subject, debit, credit, amount, self._ref, rule, reason, plan.occurred_utc,
-            reverses, prev))
-        self.entries.append(_entry((seq, self._tenant, event_id, subject, debit, credit, amount, self._ref, rule,
-                                    reason, plan.occurred_utc, reverses, prev, digest)))
+        tenant, ref, occurred = self._tenant, self._ref, plan.occurred_utc
+        self.hash = digest = blake2b(entry_canonical_bytes_of_text(
+            seq, tenant, event_id, subject, debit, credit, amount, ref, rule, reason, occurred, reverses, prev),
+            digest_size=32).hexdigest()
+        self.entries.append(_entry((seq, tenant, event_id, subject, debit, credit, amount, ref, rule, reason,
+                                    occurred, reverses, prev, digest)))
         balances = self.balances
         balances[debit] = balances.get(debit, 0) - amount
         balances[credit] = balances.get(credit, 0) + amount
@@ -484,7 +489,8 @@ class Decider:
         """Post an award's final amount to its subject: a credit from issuance, or a deduction (through the
         balance floor) to the deductions account. Returns the amount posted (negative for a deduction)."""
         subject = award.subject or plan.event.subject
-        account = spendable(subject)
+        # The account being decided for (set per award before its handler runs) is this subject's.
+        account = self.watch
         if amount < 0 and self._floor is not None:
             before = self.balances.get(account, 0)
             allowed = limits.floor_allowance(-amount, before, self._floor)
@@ -545,10 +551,6 @@ class Decider:
 def _award(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
     decider.grant(plan, award, amount, steps)
     return "awarded"
-
-
-def _seal(canonical: bytes) -> str:
-    return blake2b(canonical, digest_size=32).hexdigest()
 
 
 #: An entry from its 14 fields without the named tuple's argument handling (the fields are in order).
