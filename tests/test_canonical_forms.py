@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridpoints.model import Decision, Event, LimitStep, RuleTrace, Trace, entry_canonical_bytes
+from gridpoints.model._codec import entry_canonical_bytes_of_text
 
 _text = st.text(st.characters(codec="utf-8"), max_size=40)
 _ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -82,3 +83,25 @@ def test_event_fingerprint_is_unchanged(strings: list[str], optional: list[str |
     event = Event(strings[0], strings[1], strings[2], strings[3], moment, attributes, *optional)
     # Stored fingerprints outlive releases: a resubmitted event must hash as it did when first recorded.
     assert event.fingerprint() == _reference_fingerprint(event)
+
+
+@given(seq=_ints, amount=_ints, reverses=st.none() | _ints, strings=st.lists(_text, min_size=10, max_size=10))
+def test_kernel_canonical_bytes_equal_the_json_encoding(seq: int, amount: int, reverses: int | None,
+                                                        strings: list[str]) -> None:
+    """The kernel's variant (text fields known to be strings) spells the same bytes as json."""
+    tenant, event_id, subject, debit, credit, ruleset, rule, reason, occurred_at, prev_hash = strings
+    values = (seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason, occurred_at, reverses,
+              prev_hash)
+    expected = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    assert entry_canonical_bytes_of_text(*values) == expected
+    assert entry_canonical_bytes_of_text(*(True if i == 6 else v for i, v in enumerate(values))) == json.dumps(
+        [True if i == 6 else v for i, v in enumerate(values)], separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_record_json_keeps_equal_arguments_of_other_types_apart() -> None:
+    """1, True and 1.0 are equal keys to Python; the record text of each still says what it was."""
+    for value in (1, True, 1.0, 1, True):
+        rule = RuleTrace("r", "R", "reward", 5, "base.fixed", {"a": value}, (), 5)
+        decision = Decision("e", "s", 5, (), Trace("e", "t", "s", "2026-01-01T08:00:00+08:00", "x@1", (rule,)))
+        assert decision.to_record_json() == json.dumps({"points": 5, "trace": decision.trace.to_dict()},
+                                                       separators=(",", ":"), ensure_ascii=False)

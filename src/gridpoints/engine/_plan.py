@@ -73,7 +73,7 @@ class Plan(NamedTuple):
 
     @property
     def fingerprint(self) -> str:
-        return self.custom_fingerprint or self.event.fingerprint()
+        return self.custom_fingerprint or self.event.fingerprint(self.occurred_utc)
 
     def counter_keys(self) -> Iterable[CounterKey]:
         for award in self.awards:

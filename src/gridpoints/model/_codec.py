@@ -101,6 +101,11 @@ def json_step(step: Sequence[Any]) -> str:
     (limit_id, kind, scope, scope_id, window, before, limit, requested, granted, mode, code, pool, param) = step
     if type(limit_id) is str and type(kind) is str and type(scope) is str and type(scope_id) is str \
             and type(window) is str and type(mode) is str and type(code) is str:
+        if (type(before) is int and type(limit) is int and type(requested) is int and type(granted) is int
+                and pool is None and param is None):
+            # The usual step, a cap's or a budget's: four integers and no pool or parameter.
+            return (f"[{enc(limit_id)},{enc(kind)},{enc(scope)},{enc(scope_id)},{enc(window)},{before},{limit},"
+                    f"{requested},{granted},{enc(mode)},{enc(code)},null,null]")
         return (f"[{enc(limit_id)},{enc(kind)},{enc(scope)},{enc(scope_id)},{enc(window)},"
                 f"{json_value(before)},{json_value(limit)},{json_value(requested)},{json_value(granted)},"
                 f"{enc(mode)},{enc(code)},{json_value(pool)},{json_value(param)}]")
@@ -113,7 +118,7 @@ def record_json(points: int, event_id: str, event_type: str, subject: str, occur
     """``{"points": …, "trace": {…}}``: the decision record persisting stores keep, from a decision's compact
     rules ``(rule_id, rule_name, category, base, base_code, base_args, steps, granted, status,
     category_name)``. The text is the same as ``json``'s of ``{"points", "trace": Trace.to_dict()}``."""
-    enc = encode_string
+    enc, value = encode_string, json_value
     parts = []
     for rule_id, rule_name, category, base, code, args, steps, granted, status, category_name in rules:
         if not (type(rule_id) is str and type(rule_name) is str and type(category) is str and type(code) is str
@@ -123,13 +128,40 @@ def record_json(points: int, event_id: str, event_type: str, subject: str, occur
                 "base_code": code, "base_args": dict(args), "granted": granted, "status": status,
                 "category_name": category_name, "steps": [list(s) for s in steps]}))
             continue
-        parts.append(
-            f'{{"rule_id":{enc(rule_id)},"rule_name":{enc(rule_name)},"category":{enc(category)},'
-            f'"base":{json_value(base)},"base_code":{enc(code)},"base_args":{json_args(args)},'
-            f'"granted":{json_value(granted)},"status":{enc(status)},"category_name":{json_value(category_name)},'
-            f'"steps":[{",".join(json_step(step) for step in steps)}]}}')
-    return (f'{{"points":{json_value(points)},"trace":{{"event_id":{json_value(event_id)},'
-            f'"event_type":{json_value(event_type)},"subject":{json_value(subject)},'
-            f'"occurred_local":{json_value(occurred_local)},"ruleset":{json_value(ruleset)},'
-            f'"grid":{json_value(grid)},"household":{json_value(household)},"community":{json_value(community)},'
+        parts.append(f'{_rule_head(rule_id, rule_name, category, base, code, args, granted, status, category_name)}'
+                     f'{",".join(json_step(step) for step in steps)}]}}')
+    return (f'{{"points":{value(points)},"trace":{{"event_id":{value(event_id)},'
+            f'"event_type":{value(event_type)},"subject":{value(subject)},'
+            f'"occurred_local":{value(occurred_local)},"ruleset":{value(ruleset)},'
+            f'"grid":{value(grid)},"household":{value(household)},"community":{value(community)},'
             f'"rules":[{",".join(parts)}]}}}}')
+
+
+#: A rule's JSON up to its steps, by its fields: most events of a rule repeat them exactly (bounded).
+_RULE_HEADS: dict[tuple[Any, ...], str] = {}
+_RULE_HEADS_MAX = 50_000
+
+
+def _rule_head(rule_id: str, rule_name: str, category: str, base: Any, code: str, args: Any, granted: Any,
+               status: str, category_name: Any) -> str:
+    items = tuple(args.items()) if isinstance(args, Mapping) else tuple(args)
+    # Only arguments whose values print as they compare are looked up (1 == True == 1.0, but not in JSON).
+    key = ((rule_id, rule_name, category, base, code, items, granted, status, category_name, type(base),
+            type(granted), type(category_name))
+           if type(base) is int and type(granted) is int and all(type(v) in _PLAIN for _, v in items) else None)
+    found = _RULE_HEADS.get(key) if key is not None else None
+    if found is None:
+        enc = encode_string
+        found = (f'{{"rule_id":{enc(rule_id)},"rule_name":{enc(rule_name)},"category":{enc(category)},'
+                 f'"base":{json_value(base)},"base_code":{enc(code)},"base_args":{json_args(args)},'
+                 f'"granted":{json_value(granted)},"status":{enc(status)},'
+                 f'"category_name":{json_value(category_name)},"steps":[')
+        if key is not None:
+            if len(_RULE_HEADS) >= _RULE_HEADS_MAX:
+                _RULE_HEADS.clear()
+            _RULE_HEADS[key] = found
+    return found
+
+
+#: Value types whose equal values print the same (1 and True are equal keys, so the types are in the key).
+_PLAIN = frozenset({str, int, type(None)})

@@ -109,14 +109,15 @@ class Event:
             "attributes": dict(self.attributes),
         }
 
-    def fingerprint(self) -> str:
-        """BLAKE2b of the canonical content: a JSON list in fixed field order, attributes sorted by name."""
+    def fingerprint(self, utc: str | None = None) -> str:
+        """BLAKE2b of the canonical content: a JSON list in fixed field order, attributes sorted by name.
+        ``utc``: the event time's UTC ISO text, when the caller already formatted it."""
         # The instant in UTC and whole floats as integers: 10:00+08:00 and 02:00Z, or 2 and 2.0 hours, are
         # the same event, so a host resubmitting it in another form gets the original decision.
         attributes = sorted((k, int(v) if type(v) is float and v.is_integer() else v)
-                            for k, v in self.attributes.items())
+                            for k, v in self.attributes.items()) if self.attributes else []
         fields = [self.type, self.subject, self.grid, self.household, self.community, self.actor,
-                  self.occurred_at.astimezone(UTC).isoformat()]
+                  utc if utc is not None else self.occurred_at.astimezone(UTC).isoformat()]
         return hashlib.blake2b(fingerprint_text(fields, attributes).encode(), digest_size=32).hexdigest()
 
 
@@ -451,7 +452,7 @@ class EventRecord:
         """The event's content hash (computed on first use when the record was made from the event)."""
         if self._fingerprint is None:
             assert self._event is not None
-            self._fingerprint = self._event.fingerprint()
+            self._fingerprint = self._event.fingerprint(self._utc)
         return self._fingerprint
 
     @property
