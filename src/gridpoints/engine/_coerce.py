@@ -94,7 +94,7 @@ def _check_scalar(name: str, value: Any, event_id: str, index: int | None) -> No
 #: Id strings already found well-formed (subjects, grids and households recur on every event); bounded.
 _GOOD_IDS: set[str] = set()
 _GOOD_IDS_MAX: Final = 200_000
-_SCALARS: Final = (str, int, float, bool, type(None))
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _known_good(value: Any) -> bool:
@@ -116,10 +116,13 @@ def _fast(policy: Policy, raw: dict[str, Any]) -> Event | None:
     get = raw.get
     event_id, event_type, subject, grid = get("id"), get("type"), get("subject"), get("grid")
     household, community, actor = get("household"), get("community"), get("actor")
+    good = _GOOD_IDS
     if not (type(event_id) is str and type(subject) is str and type(grid) is str and type(event_type) is str
-            and _valid_id(event_id) and _known_good(subject) and _known_good(grid)
-            and (household is None or _known_good(household)) and (community is None or _known_good(community))
-            and (actor is None or _known_good(actor))):
+            and _valid_id(event_id) and (subject in good or _known_good(subject))
+            and (grid in good or _known_good(grid))
+            and (household is None or household in good or _known_good(household))
+            and (community is None or community in good or _known_good(community))
+            and (actor is None or actor in good or _known_good(actor))):
         return None
     if event_id.startswith(RESERVED_ID_PREFIX) or (household is not None and household.startswith("subject:")):
         return None
