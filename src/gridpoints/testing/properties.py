@@ -56,9 +56,6 @@ __all__ = [
 EventLike = Mapping[str, Any] | Event
 PropertyCheck = Callable[[Policy, Sequence[EventLike]], None]
 
-#: Entry reasons that are awards passed through the ruleset's limits.
-AWARD_REASONS = Reason.AWARDED
-
 
 class FairnessViolation(GridpointsError, AssertionError):
     """A fairness property does not hold for an event stream.
@@ -136,7 +133,7 @@ def _awards(policy: Policy, engine: Engine, events: Mapping[str, Event]) -> Iter
     """Award entries in ledger order with the event whose facts scope them and the rule's category."""
     for entry in _entries(engine):
         rule = policy.rules_by_id.get(entry.rule)
-        if entry.reason not in AWARD_REASONS or rule is None:
+        if entry.reason not in Reason.AWARDED or rule is None:
             continue
         origin = events.get(entry.event_id)
         if origin is not None and entry.reason == "verified":
