@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridpoints.model import Decision, Event, LimitStep, RuleTrace, Trace, entry_canonical_bytes
-from gridpoints.model._codec import entry_canonical_bytes_of_text
+from gridpoints.model import Decision, Entry, Event, LimitStep, RuleTrace, Trace, entry_canonical_bytes
+from gridpoints.model._codec import entry_canonical_bytes_of_text, entry_json_line
 
 _text = st.text(st.characters(codec="utf-8"), max_size=40)
 _ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -105,3 +105,16 @@ def test_record_json_keeps_equal_arguments_of_other_types_apart() -> None:
         decision = Decision("e", "s", 5, (), Trace("e", "t", "s", "2026-01-01T08:00:00+08:00", "x@1", (rule,)))
         assert decision.to_record_json() == json.dumps({"points": 5, "trace": decision.trace.to_dict()},
                                                        separators=(",", ":"), ensure_ascii=False)
+
+
+@given(seq=_ints, amount=_ints, reverses=st.none() | _ints, strings=st.lists(_text, min_size=11, max_size=11))
+def test_entry_json_line_equals_the_json_encoding(seq: int, amount: int, reverses: int | None,
+                                                  strings: list[str]) -> None:
+    """A streamed entry line is json's object of the entry's fields, whatever the text holds."""
+    tenant, event_id, subject, debit, credit, ruleset, rule, reason, occurred_at, prev_hash, digest = strings
+    entry = Entry(seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason, occurred_at,
+                  reverses, prev_hash, digest)
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    assert entry_json_line(entry) == json.dumps(entry._asdict(), **compact) + "\n"
+    odd = entry._replace(amount=True)
+    assert entry_json_line(odd) == json.dumps(odd._asdict(), **compact) + "\n"

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy
 
 from gridpoints.storage import MemoryStore, Store
+from gridpoints.storage._live import LiveStore
 from gridpoints.storage.sql._store import SQLStore
 from gridpoints.testing.storage_suite import StoreConformance
 
@@ -16,6 +17,16 @@ class TestMemoryStore(StoreConformance):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         store = MemoryStore()
+        yield store
+        store.close()
+
+
+class TestLiveStore(StoreConformance):
+    """The replay store: until its first prune it keeps everything, so the whole suite applies."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        store = LiveStore()
         yield store
         store.close()
 

@@ -59,6 +59,28 @@ def entry_canonical_bytes_of_text(
                                  occurred_at, reverses, prev_hash)
 
 
+_ENTRY_FIELDS = ("seq", "tenant", "event_id", "subject", "debit", "credit", "amount", "ruleset", "rule", "reason",
+                 "occurred_at", "reverses", "prev_hash", "hash")
+
+
+def entry_json_line(entry: Sequence[Any]) -> str:
+    """An entry (its 14 fields in order) as one JSON object per line, keyed by field name: what
+    ``json.dumps(entry._asdict(), separators=(",", ":"), ensure_ascii=False)`` writes, plus a newline."""
+    (seq, tenant, event_id, subject, debit, credit, amount, ruleset, rule, reason, occurred_at, reverses,
+     prev_hash, digest) = entry
+    if not (type(seq) is int and type(amount) is int and (reverses is None or type(reverses) is int)
+            and type(tenant) is str and type(event_id) is str and type(subject) is str and type(debit) is str
+            and type(credit) is str and type(ruleset) is str and type(rule) is str and type(reason) is str
+            and type(occurred_at) is str and type(prev_hash) is str and type(digest) is str):
+        return CANONICAL.encode(dict(zip(_ENTRY_FIELDS, entry, strict=True))) + "\n"
+    enc = encode_string
+    return (f'{{"seq":{seq},"tenant":{enc(tenant)},"event_id":{enc(event_id)},"subject":{enc(subject)},'
+            f'"debit":{enc(debit)},"credit":{enc(credit)},"amount":{amount},"ruleset":{enc(ruleset)},'
+            f'"rule":{enc(rule)},"reason":{enc(reason)},"occurred_at":{enc(occurred_at)},'
+            f'"reverses":{"null" if reverses is None else reverses},"prev_hash":{enc(prev_hash)},'
+            f'"hash":{enc(digest)}}}\n')
+
+
 def seal(canonical: bytes) -> str:
     """An entry's hash: BLAKE2b-256 of its canonical bytes, as hex."""
     return hashlib.blake2b(canonical, digest_size=32).hexdigest()
@@ -118,7 +140,7 @@ def record_json(points: int, event_id: str, event_type: str, subject: str, occur
     """``{"points": …, "trace": {…}}``: the decision record persisting stores keep, from a decision's compact
     rules ``(rule_id, rule_name, category, base, base_code, base_args, steps, granted, status,
     category_name)``. The text is the same as ``json``'s of ``{"points", "trace": Trace.to_dict()}``."""
-    enc, value = encode_string, json_value
+    value = json_value
     parts = []
     for rule_id, rule_name, category, base, code, args, steps, granted, status, category_name in rules:
         if not (type(rule_id) is str and type(rule_name) is str and type(category) is str and type(code) is str
