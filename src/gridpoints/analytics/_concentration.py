@@ -29,6 +29,7 @@ from gridpoints.analytics._grid import (
     ACTIVITY_REASONS,
     Anomaly,
     Heat,
+    HeatTally,
     anomalies,
     grid_heat,
     proactive_service,
@@ -177,6 +178,38 @@ def _bounds(window: Window, zone: tzinfo) -> tuple[datetime, datetime]:
             datetime.combine(window_end(kind, window_id), time(), zone))
 
 
+class EarnedTally:
+    """:func:`earned_by_subject`, one batch of entries at a time: a replay adds each committed batch and asks
+    for the result at the end, without keeping the entries (``zone``, ``window`` and ``reasons`` as there;
+    ``grid_of`` and ``population`` are given to :meth:`result`)."""
+
+    def __init__(self, *, zone: str | tzinfo = "Asia/Shanghai", window: Window | None = None,
+                 reasons: Iterable[str] = AWARD_REASONS) -> None:
+        tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+        self._bounds = _bounds(window, tz) if window is not None else None
+        self._counted = frozenset(reasons)
+        self._earned: dict[str, int] = {}
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        """Count the entries' earned points."""
+        counted, bounds, earned = self._counted, self._bounds, self._earned
+        for entry in entries:
+            if entry.reason not in counted or entry.credit != spendable(entry.subject):
+                continue
+            if bounds is not None and not bounds[0] <= datetime.fromisoformat(entry.occurred_at) < bounds[1]:
+                continue
+            earned[entry.subject] = earned.get(entry.subject, 0) + entry.amount
+
+    def result(self, *, grid_of: Mapping[str, str] | None = None,
+               population: Iterable[str] | None = None) -> dict[str, int]:
+        """Points earned per subject so far, as :func:`earned_by_subject` gives them."""
+        found: dict[str, int] = dict.fromkeys(population, 0) if population is not None else {}
+        found.update(self._earned)
+        if grid_of is not None:
+            return {subject: points for subject, points in found.items() if subject in grid_of}
+        return found
+
+
 def earned_by_subject(
     entries: Iterable[Entry], *, zone: str | tzinfo = "Asia/Shanghai", window: Window | None = None,
     grid_of: Mapping[str, str] | None = None, population: Iterable[str] | None = None,
@@ -189,24 +222,11 @@ def earned_by_subject(
     awards and challenge bonuses; pass ``{"award"}`` for direct awards only). With ``window`` (kind, id),
     only entries whose ``occurred_at`` falls in that calendar window in ``zone`` count. With ``grid_of``,
     only subjects it places in a grid count. Subjects in ``population`` appear with 0 when they earned
-    nothing; others who earned nothing do not appear.
+    nothing; others who earned nothing do not appear. (:class:`EarnedTally` counts the same batch by batch.)
     """
-    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
-    bounds = _bounds(window, tz) if window is not None else None
-    counted = frozenset(reasons)
-    earned: dict[str, int] = defaultdict(int)
-    if population is not None:
-        for subject in population:
-            earned[subject] += 0
-    for entry in entries:
-        if entry.reason not in counted or entry.credit != spendable(entry.subject):
-            continue
-        if bounds is not None and not bounds[0] <= datetime.fromisoformat(entry.occurred_at) < bounds[1]:
-            continue
-        earned[entry.subject] += entry.amount
-    if grid_of is not None:
-        return {subject: points for subject, points in earned.items() if subject in grid_of}
-    return dict(earned)
+    tally = EarnedTally(zone=zone, window=window, reasons=reasons)
+    tally.add(entries)
+    return tally.result(grid_of=grid_of, population=population)
 
 
 def concentration_for(
@@ -246,7 +266,9 @@ __all__ = [
     "AWARD_REASONS",
     "Anomaly",
     "Concentration",
+    "EarnedTally",
     "Heat",
+    "HeatTally",
     "Window",
     "anomalies",
     "concentration",

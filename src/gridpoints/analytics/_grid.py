@@ -81,6 +81,101 @@ def _signed(entry: Entry) -> int:
     return 0
 
 
+class HeatTally:
+    """:func:`grid_heat`, one batch of entries at a time: a replay :meth:`register` s memberships as it learns
+    them, adds each committed batch and asks for the map at the end, without keeping the entries.
+
+    Sums are kept per grid, window, rule and reason, and named by category only in :meth:`result` (a
+    replay learns some rules' categories as it goes). An entry is placed in the grid of its subject's
+    first membership active at its time among those registered when it is added — later registrations
+    append and never change that — and an entry whose subject had none then is placed again by
+    :meth:`result`, so the map is what :func:`grid_heat` gives with every membership known up front.
+    With ``complete`` (every membership is given here) such an entry is left out at once instead.
+    """
+
+    def __init__(self, memberships: Iterable[Membership] = (), *, zone: str | tzinfo = "Asia/Shanghai",
+                 window_kind: str = "month", complete: bool = False) -> None:
+        if window_kind not in WINDOW_KINDS:
+            raise ValueError(f"unknown window kind {window_kind!r}; expected one of {', '.join(WINDOW_KINDS)}")
+        self.zone = _zone(zone)
+        self.window_kind = window_kind
+        self.members: list[Membership] = []
+        self._history: dict[str, list[Membership]] = defaultdict(list)
+        self._sums: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
+        self._seen: set[str] = set()
+        #: (subject, time, window, rule, reason, points) of entries whose subject had no membership then.
+        self._unplaced: list[tuple[str, datetime, str, str, str, int]] = []
+        #: The last entry time read: (its text, the moment, its window); an event's entries share it.
+        self._last: tuple[str, datetime, str] | None = None
+        self._complete = complete
+        for record in memberships:
+            self.register(record)
+
+    def register(self, membership: Membership) -> None:
+        """Know one more membership (for entries added from now on, and for unplaced ones at the end)."""
+        self.members.append(membership)
+        self._history[membership.subject].append(membership)
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        """Sum the entries that earn or deduct (see :func:`grid_heat`)."""
+        history, sums, last = self._history, self._sums, self._last
+        for entry in entries:
+            amount = _signed(entry)
+            if not amount:
+                continue
+            text = entry.occurred_at
+            if last is None or last[0] != text:
+                moment = datetime.fromisoformat(text)
+                last = (text, moment, window_id(self.window_kind, local_date(moment, self.zone)))
+            _, moment, window = last
+            grid = _grid_at(history, entry.subject, moment)
+            if grid is None:
+                if not self._complete:
+                    self._unplaced.append((entry.subject, moment, window, entry.rule, entry.reason, amount))
+                continue
+            self._seen.add(window)
+            cell = sums.get((grid, window))
+            if cell is None:
+                cell = sums[grid, window] = {}
+            key = (entry.rule, entry.reason)
+            cell[key] = cell.get(key, 0) + amount
+        self._last = last
+
+    def result(self, *, categories: Mapping[str, str] | None = None, windows: Iterable[str] | None = None) -> Heat:
+        """The heat map of what was added (``categories`` and ``windows`` as in :func:`grid_heat`)."""
+        kind, tz = self.window_kind, self.zone
+        categories = categories or {}
+        sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for place, by_rule in self._sums.items():
+            named = sums[place]
+            for (rule, reason), points in by_rule.items():
+                named[categories.get(rule, reason)] += points
+        seen = set(self._seen)
+        for subject, moment, window, rule, reason, points in self._unplaced:
+            grid = _grid_at(self._history, subject, moment)
+            if grid is not None:
+                seen.add(window)
+                sums[grid, window][categories.get(rule, reason)] += points
+        if windows is not None:
+            span = sorted(set(windows))
+            for window in span:
+                window_start(kind, window)
+        else:
+            span = _windows_between(kind, min(seen), max(seen)) if seen else []
+        heat: Heat = {}
+        for window in span:
+            start, end = _bounds(kind, window, tz)
+            households: dict[str, set[str]] = defaultdict(set)
+            for record in self.members:
+                if record.overlaps(start, end):
+                    households[record.grid].add(_household(record))
+            for grid in sorted(households):
+                count = len(households[grid])
+                cell = sums.get((grid, window), {})
+                heat.setdefault(grid, {})[window] = {cat: points / count for cat, points in sorted(cell.items())}
+        return heat
+
+
 def grid_heat(
     entries: Iterable[Entry], memberships: Iterable[Membership], *, categories: Mapping[str, str] | None = None,
     zone: str | tzinfo = "Asia/Shanghai", window_kind: str = "month", windows: Iterable[str] | None = None,
@@ -102,43 +197,9 @@ def grid_heat(
     ``windows`` if given); a grid appears in every window in which it has a household, with an empty
     mapping when nothing happened there, so quiet months count as history for :func:`anomalies`.
     """
-    if window_kind not in WINDOW_KINDS:
-        raise ValueError(f"unknown window kind {window_kind!r}; expected one of {', '.join(WINDOW_KINDS)}")
-    tz = _zone(zone)
-    categories = categories or {}
-    members = list(memberships)
-    history = _by_subject(members)
-    sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    seen: set[str] = set()
-    for entry in entries:
-        amount = _signed(entry)
-        if not amount:
-            continue
-        moment = datetime.fromisoformat(entry.occurred_at)
-        grid = _grid_at(history, entry.subject, moment)
-        if grid is None:
-            continue
-        window = window_id(window_kind, local_date(moment, tz))
-        seen.add(window)
-        sums[grid, window][categories.get(entry.rule, entry.reason)] += amount
-    if windows is not None:
-        span = sorted(set(windows))
-        for window in span:
-            window_start(window_kind, window)
-    else:
-        span = _windows_between(window_kind, min(seen), max(seen)) if seen else []
-    heat: Heat = {}
-    for window in span:
-        start, end = _bounds(window_kind, window, tz)
-        households: dict[str, set[str]] = defaultdict(set)
-        for record in members:
-            if record.overlaps(start, end):
-                households[record.grid].add(_household(record))
-        for grid in sorted(households):
-            count = len(households[grid])
-            cell = sums.get((grid, window), {})
-            heat.setdefault(grid, {})[window] = {cat: points / count for cat, points in sorted(cell.items())}
-    return heat
+    tally = HeatTally(memberships, zone=zone, window_kind=window_kind, complete=True)
+    tally.add(entries)
+    return tally.result(categories=categories, windows=windows)
 
 
 def rule_categories(policy: Policy) -> dict[str, str]:
@@ -294,4 +355,5 @@ def proactive_service(
     return [subject for _, subject in sorted(quiet)]
 
 
-__all__ = ["ACTIVITY_REASONS", "Anomaly", "Heat", "anomalies", "grid_heat", "proactive_service", "rule_categories"]
+__all__ = ["ACTIVITY_REASONS", "Anomaly", "Heat", "HeatTally", "anomalies", "grid_heat", "proactive_service",
+           "rule_categories"]
