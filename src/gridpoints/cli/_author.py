@@ -40,6 +40,10 @@ _RULESET = click.Path(exists=True, dir_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 ROSTER_SUFFIX = ".roster.jsonl"
+#: The store URL of an in-process replay (live, unless --keep-ledger).
+MEMORY_URL = "memory:"
+_KEEP_LEDGER_HELP = ("Keep every ledger entry in memory and sum the figures up at the end, instead of replaying "
+                     "live (only the state later events read is kept; the figures are the same).")
 
 
 def default_ruleset(name: str) -> Path:
@@ -180,18 +184,28 @@ def _rosters(files: Sequence[Path], given: Sequence[Path]) -> list[Path | None]:
 
 
 def run_file(ruleset: Path, events: Path, roster: Path | None, store_url: str, tenant: str, batch: int,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Replay one events file and return the summary's dict (a process pool's unit of work)."""
+             progress: Callable[[int], None] | None = None, keep_ledger: bool = False,
+             entries_out: Path | None = None) -> dict[str, Any]:
+    """Replay one events file and return the summary's dict (a process pool's unit of work).
+
+    ``memory:`` replays live (a live-state store) unless ``keep_ledger``; any other store URL is the ledger.
+    ``entries_out``: write the committed entries there as JSON Lines."""
     policy = gridpoints.load_ruleset(ruleset)
     members = read_roster(roster) if roster is not None else None
-    store = gridpoints.open_store(store_url)
+    in_process = store_url.split(":", 1)[0].lower() == MEMORY_URL.rstrip(":")
+    store = None if in_process else gridpoints.open_store(store_url)
     try:
-        replay = Replay(policy, store, members, tenant=tenant, batch=batch, source=str(events), freeze_gc=True)
-        for line, event in read_jsonl(events, on_bytes=progress):
-            replay.feed(event, line)
-        return replay.finish().to_dict()
+        replay = Replay(policy, store, members, tenant=tenant, batch=batch, source=str(events), freeze_gc=True,
+                        keep_ledger=keep_ledger, entries_out=entries_out)
+        try:
+            for line, event in read_jsonl(events, on_bytes=progress):
+                replay.feed(event, line)
+            return replay.finish().to_dict()
+        finally:
+            replay.close()
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _progress() -> Progress:
@@ -200,7 +214,7 @@ def _progress() -> Progress:
 
 
 def _run_with_bar(ruleset: Path, events: Path, roster: Path | None, store_url: str, tenant: str,
-                  batch: int) -> dict[str, Any]:
+                  batch: int, keep_ledger: bool = False, entries_out: Path | None = None) -> dict[str, Any]:
     with _progress() as bar:
         task = bar.add_task(f"replaying {events.name}", total=events.stat().st_size)
         pending = [0]
@@ -211,9 +225,16 @@ def _run_with_bar(ruleset: Path, events: Path, roster: Path | None, store_url: s
                 bar.advance(task, pending[0])
                 pending[0] = 0
 
-        result = run_file(ruleset, events, roster, store_url, tenant, batch, advance)
+        result = run_file(ruleset, events, roster, store_url, tenant, batch, advance, keep_ledger, entries_out)
         bar.advance(task, pending[0])
     return result
+
+
+def _per_file(path: Path | None, events: Path, many: bool) -> Path | None:
+    """``path`` for one events file; ``NAME-<events>.SUFFIX`` beside it for each of several."""
+    if path is None or not many:
+        return path
+    return path.with_name(f"{path.stem}-{events.stem}{path.suffix}")
 
 
 def _store_for(store_url: str, events: Path, many: bool) -> str:
@@ -230,8 +251,13 @@ def _store_for(store_url: str, events: Path, many: bool) -> str:
 @click.option("--roster", "rosters", multiple=True, type=_FILE,
               help="Memberships (JSON Lines); one for all events files or one per file. Default: "
                    "EVENTS.roster.jsonl beside each file, else inferred from the events.")
-@click.option("--store", "store_url", default="memory:", show_default=True,
-              help="Store URL: memory:, sqlite:///FILE, postgresql://…")
+@click.option("--store", "store_url", default=MEMORY_URL, show_default=True,
+              help="Store URL: memory: (in process, replayed live unless --keep-ledger), sqlite:///FILE, "
+                   "postgresql://… (the store keeps the whole ledger).")
+@click.option("--keep-ledger", is_flag=True, help=_KEEP_LEDGER_HELP)
+@click.option("--entries-out", "entries_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every ledger entry here as JSON Lines, one object per line, hash-chained (one file "
+                   "per events file: NAME-<events>.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained HTML report here (one per file: NAME-<events>.html).")
@@ -239,24 +265,28 @@ def _store_for(store_url: str, events: Path, many: bool) -> str:
               help="Replay several events files (communities) in parallel processes.")
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
-def simulate(ruleset: Path, events: tuple[Path, ...], rosters: tuple[Path, ...], store_url: str, as_json: bool,
-             report_path: Path | None, workers: int, batch: int, lang: str) -> None:
+def simulate(ruleset: Path, events: tuple[Path, ...], rosters: tuple[Path, ...], store_url: str, keep_ledger: bool,
+             entries_out: Path | None, as_json: bool, report_path: Path | None, workers: int, batch: int,
+             lang: str) -> None:
     """Replay EVENTS (JSON Lines files, or directories of them) under RULESET and show what a community
     worker and an auditor look at: points by category and rule, limits that bit, participation per grid
-    and month, concentration, the leaderboard, repairs, redemptions and outstanding points."""
+    and month, concentration, the leaderboard, repairs, redemptions and outstanding points.
+
+    By default the replay is live: it keeps balances, open windows' counters and open items, not the
+    ledger's history, so a year of a large community fits in memory; --keep-ledger keeps every entry."""
     policy = load_policy(ruleset)
     writer = _report_writer("write_report") if report_path is not None else None
     files = _event_files(events)
     paired = _rosters(files, rosters)
     many = len(files) > 1
-    jobs = [(ruleset, f, r, _store_for(store_url, f, many), f.stem if many else "default", batch)
-            for f, r in zip(files, paired, strict=True)]
+    jobs = [(ruleset, f, r, _store_for(store_url, f, many), f.stem if many else "default", batch, keep_ledger,
+             _per_file(entries_out, f, many)) for f, r in zip(files, paired, strict=True)]
     results: list[dict[str, Any]] = []
     try:
         if workers > 1 and many:
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool, _progress() as bar:
                 task = bar.add_task(f"replaying {len(jobs)} communities", total=len(jobs))
-                futures = [pool.submit(run_file, *job) for job in jobs]
+                futures = [pool.submit(run_file, *job[:6], keep_ledger=job[6], entries_out=job[7]) for job in jobs]
                 for future in futures:
                     results.append(future.result())
                     bar.advance(task)
@@ -364,18 +394,24 @@ def participation_table(participation: Mapping[str, Mapping[str, float]]) -> Tab
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained before/after HTML report here.")
+@click.option("--keep-ledger", is_flag=True, help=_KEEP_LEDGER_HELP)
+@click.option("--entries-out", "entries_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each side's ledger entries as JSON Lines, one object per line, hash-chained: "
+                   "NAME-old.SUFFIX and NAME-new.SUFFIX beside FILE.")
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
 def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bool, report_path: Path | None,
-            batch: int, lang: str) -> None:
+            keep_ledger: bool, entries_out: Path | None, batch: int, lang: str) -> None:
     """Replay EVENTS under OLD and NEW in one pass and show who gains and loses, how rankings move, and how
-    totals, limits, concentration and outstanding points change."""
+    totals, limits, concentration and outstanding points change (live by default, as simulate)."""
     before, after = load_policy(old), load_policy(new)
     writer = _report_writer("write_compare_report") if report_path is not None else None
     roster = roster if roster is not None else _rosters([events], [])[0]
     members = read_roster(roster) if roster is not None else None
-    replays = [Replay(p, gridpoints.MemoryStore(), members, batch=batch, source=str(events), freeze_gc=True)
-               for p in (before, after)]
+    outs = ([entries_out.with_name(f"{entries_out.stem}-{side}{entries_out.suffix}") for side in ("old", "new")]
+            if entries_out is not None else [None, None])
+    replays = [Replay(p, None, members, batch=batch, source=str(events), freeze_gc=True, keep_ledger=keep_ledger,
+                      entries_out=out) for p, out in zip((before, after), outs, strict=True)]
     try:
         with _progress() as bar:
             task = bar.add_task(f"replaying {events.name} ×2", total=events.stat().st_size)
@@ -385,6 +421,9 @@ def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bo
             summaries: list[SimulationSummary] = [replay.finish() for replay in replays]
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        for replay in replays:
+            replay.close()
     comparison = Comparison.of(*summaries)
     data = comparison.to_dict()
     if writer is not None and report_path is not None:

@@ -3,12 +3,19 @@
 :func:`simulate` feeds events in order through an :class:`~gridpoints.Engine` (``submit_many`` batches;
 a batch is cut before an event that settles or repairs one in it, since the engine wants those in a later
 batch), closes every period the log passes (base points, challenges, expiry of unverified awards and of
-repairs) when the first event after its end arrives, and the last month after the last event. It keeps
-only tallies while the log streams by; the rest is read from the ledger at the end. The result is a
-:class:`SimulationSummary`, whose :meth:`~SimulationSummary.to_dict` is the document
+repairs) when the first event after its end arrives, and the last month after the last event. The result
+is a :class:`SimulationSummary`, whose :meth:`~SimulationSummary.to_dict` is the document
 :func:`gridpoints.whatif._report.write_report` draws and ``gridpoints simulate --json`` prints.
 
-:func:`compare` plays the same log through two rulesets in one pass (two memory stores) and returns a
+By default a replay keeps live state only (``keep_ledger=False``): a
+:class:`~gridpoints.storage._live.LiveStore` holds balances, counters of open windows, the chain head and
+what later decisions read back; each committed batch of entries is summed into the figures as it is
+written (and, with ``entries_out`` or ``sink``, streamed to a JSON Lines file or a callable), and after
+each period close the store drops what :func:`retention` says no later decision reads. The figures are
+those of a full replay: the same sums over the same entries in the same order. ``keep_ledger=True`` (or a
+store passed in, which is then the ledger) keeps every entry instead and sums them at the end.
+
+:func:`compare` plays the same log through two rulesets in one pass (two stores) and returns a
 :class:`Comparison`: per-resident deltas of points earned, winners and losers, rank agreement, and both
 summaries.
 
@@ -32,6 +39,10 @@ Definitions (each figure says what it counts):
 Without a roster the registered population is whoever appears in the log: each subject is registered as
 a resident of the grid and household of their first event, each unknown actor as that grid's worker.
 
+A live replay fails (:class:`ReplayError`) on an event that occurred before the oldest state it kept — a
+log out of order by more than :func:`retention`'s look-back — where a full replay would still decide it;
+replay such a log with ``keep_ledger=True``.
+
 Redemptions (积分商城) are not events: the host calls :meth:`~gridpoints.Engine.redeem`. A log carries one
 as a *redemption line*, an object whose only key is ``redeem`` (events never have that key)::
 
@@ -53,7 +64,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
@@ -61,13 +72,16 @@ from typing import Any, NoReturn
 import attrs
 
 from gridpoints.analytics import _concentration as analytics
-from gridpoints.calendar import WINDOW_KINDS, window_end, window_id
+from gridpoints.analytics._concentration import EarnedTally
+from gridpoints.analytics._grid import HeatTally
+from gridpoints.calendar import WINDOW_KINDS, months_before, previous_windows, window_end, window_id, window_start
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
-from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, Reason, held, pending, spendable
+from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore, Store
+from gridpoints.storage._live import JsonlSink, LiveStore, Sink
 
 DEFAULT_BATCH = 1000
 #: Trace step outcomes that mean a limit cut something.
@@ -82,6 +96,11 @@ LORENZ_POINTS = 201
 REDEEM_KEY = "redeem"
 REDEEM_FIELDS = ("request", "subject", "item", "at")
 _KIND_ORDER = {kind: i for i, kind in enumerate(WINDOW_KINDS)}
+#: Entries read back from the ledger per step of a full replay's summing-up.
+_CHUNK = 4096
+#: Places in a decision's compact limit steps (:class:`LimitStep` field order).
+_S_LIMIT, _S_KIND, _S_REQUESTED, _S_GRANTED, _S_CODE = (
+    LimitStep._fields.index(name) for name in ("limit_id", "kind", "requested", "granted", "code"))
 
 EventLike = Event | Mapping[str, Any]
 
@@ -205,11 +224,129 @@ class _Tally:
     refused: Counter[str] = attrs.field(factory=Counter)
 
 
+class _Figures:
+    """The summary's ledger figures, summed batch by batch of entries in sequence order: as they are
+    committed (live) or as they are read back from the ledger at the end (``keep_ledger``)."""
+
+    def __init__(self, zone: Any, heat: HeatTally) -> None:
+        self.by_rule: dict[str, Counter[str]] = defaultdict(Counter)
+        self.points_expired = 0
+        self.redemptions: Counter[str] = Counter()
+        self.by_item: dict[str, Counter[str]] = defaultdict(Counter)
+        #: Every subject an entry names (for the balances behind the liability).
+        self.subjects: set[str] = set()
+        self.earned = EarnedTally(zone=zone, reasons=Reason.EARNED)
+        self.heat = heat
+
+    def add(self, entries: Sequence[Entry]) -> None:
+        by_rule, redemptions, by_item, subjects = self.by_rule, self.redemptions, self.by_item, self.subjects
+        for entry in entries:
+            subjects.add(entry.subject)
+            account, reason, rule = spendable(entry.subject), entry.reason, entry.rule
+            if entry.credit == account and reason in ISSUED_REASONS:
+                by_rule[rule]["issued"] += entry.amount
+            elif entry.debit == account and entry.credit == DEDUCTIONS:
+                by_rule[rule]["deducted"] += entry.amount
+            elif reason == "repair-restored":
+                by_rule[rule]["restored"] += entry.amount
+            elif reason == "appeal-upheld":
+                by_rule[rule]["reversed"] += entry.amount
+            elif reason == "expired-points":
+                self.points_expired += entry.amount
+            if reason in REDEMPTION_REASONS:
+                redemptions[reason] += 1
+                redemptions[f"{reason}_points"] += entry.amount
+                by_item[rule.removeprefix("item:")][reason] += 1
+        self.earned.add(entries)
+        self.heat.add(entries)
+
+
+def closed_kinds(policy: Policy) -> list[str]:
+    """The window kinds a replay closes, shortest first: month (the summary's periods), and the windows of
+    scheduled awards, challenges and scarce-item allocation."""
+    spec = policy.spec
+    kinds = {"month", *policy.scheduled, *(c.window for c in spec.challenges),
+             *(i.allocate.window for i in spec.catalog if i.allocate is not None)}
+    return sorted(kinds, key=_KIND_ORDER.__getitem__)
+
+
+@attrs.frozen(slots=True)
+class Retention:
+    """What a live replay keeps after a period close (see :func:`retention`), as cutoffs in the policy's
+    zone: entries that occurred from ``entries``; deductions (their records, entries and markers) from
+    ``deductions``; counters of windows that end after ``counters``. ``earliest`` is the oldest event time
+    the replay still decides exactly as a full replay would."""
+
+    earliest: datetime
+    entries: datetime
+    deductions: datetime
+    counters: datetime
+
+
+def retention(policy: Policy, now: datetime) -> Retention | None:
+    """How far back what a replay decides after ``now`` (a period close's time) can read, or None when
+    nothing may be dropped (points expire: ``expire_after`` sums the whole ledger).
+
+    A later event may come out of order by up to one full window of the longest kind the replay closes
+    (:func:`closed_kinds`; usually a month): ``earliest`` is the start of the window before the one in
+    progress. Everything an event at or after ``earliest`` reads is kept:
+
+    - entries from the start of the window in progress of each kind the replay closes (its close ranks
+      that window's entries; the month's also give the summary's leaderboard), and over ``tier_months``
+      before ``earliest`` when an item's eligibility names tiers (a tier counts earned points and open
+      violations over that time). Entries and records of open items (pending awards, holds, applications,
+      repairs under way) are kept by the store until they are settled, whatever their age;
+    - deductions from ``earliest`` less the longest appeal or repair window (a dismissed appeal reads a
+      deduction however it was settled; a tier counts its settled marker);
+    - counters back to ``earliest`` less the longest verification or hold window (a verification reads the
+      report's limit windows, a returned hold the placement's), and to the first of the ``in_periods``
+      windows a challenge's or allocation's rotation looks at. A counter goes only once its window ended
+      before that: an event reads only windows containing its own time (or its report's, or its hold's).
+    """
+    spec = policy.spec
+    if spec.expire_after is not None:
+        return None
+    zone = policy.zone
+    day = now.astimezone(zone).date()
+
+    def start(kind: str, window: str) -> datetime:
+        return datetime.combine(window_start(kind, window), time(), zone)
+
+    kinds = closed_kinds(policy)
+    longest = kinds[-1]
+    earliest = start(longest, previous_windows(longest, window_id(longest, day), 1)[0])
+    entries = min(start(kind, window_id(kind, day)) for kind in kinds)
+    settling = [rule.spec.appeal.within for rule in policy.rules if rule.spec.appeal is not None]
+    settling += [repair.within for repair in spec.repairs]
+    deductions = earliest - max(settling, default=timedelta(0))
+    if spec.tiers and any(item.eligibility is not None and item.eligibility.tiers for item in spec.catalog):
+        tiers = months_before(earliest, spec.tier_months)
+        entries, deductions = min(entries, tiers), min(deductions, tiers)
+    reading = [rule.spec.verify.within for rule in policy.rules if rule.spec.verify is not None]
+    reading += [item.hold for item in spec.catalog if item.hold is not None]
+    counters = min(entries, earliest - max(reading, default=timedelta(0)))
+    rotations = [(c.window, c.rotation) for c in spec.challenges]
+    rotations += [(i.allocate.window, i.allocate.rotation) for i in spec.catalog if i.allocate is not None]
+    for kind, rotation in rotations:
+        if rotation is not None and rotation.in_periods > 1:
+            oldest = previous_windows(kind, window_id(kind, day), rotation.in_periods - 1)[-1]
+            counters = min(counters, start(kind, oldest))
+    return Retention(earliest, entries, deductions, counters)
+
+
 class Replay:
     """One engine replaying one log: batches, period closes and streaming tallies; :meth:`finish` sums up.
 
     ``roster`` registers memberships first; without it subjects and actors are registered as they appear
     (see the module docstring). ``source`` names the log in error messages.
+
+    The ledger: without ``store``, a :class:`~gridpoints.storage._live.LiveStore` (live state only, pruned
+    after each period close; see the module docstring), or with ``keep_ledger`` a memory store keeping
+    every entry. A store passed in is the ledger (every entry is read back at the end), unless it is a
+    ``LiveStore``, which is replayed live. The committed entries go to ``sink`` (a callable taking each
+    batch) and to a JSON Lines file at ``entries_out`` (one entry per line; see
+    :class:`~gridpoints.storage._live.JsonlSink`), as they are committed in a live replay, at the end
+    otherwise. :meth:`finish` (or :meth:`close`) closes that file.
 
     ``freeze_gc`` moves everything alive into the collector's permanent generation after each batch
     (``gc.freeze()``) and back at :meth:`finish` (``gc.unfreeze()``): a memory store keeps millions of
@@ -219,32 +356,44 @@ class Replay:
 
     def __init__(self, policy: Policy, store: Store | None = None, roster: Iterable[Membership] | None = None, *,
                  tenant: str = "default", batch: int = DEFAULT_BATCH, source: str = "events",
-                 freeze_gc: bool = False) -> None:
+                 freeze_gc: bool = False, keep_ledger: bool = False, sink: Sink | None = None,
+                 entries_out: str | Path | None = None) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.policy = policy
         self.registry = MemoryRegistry()
-        self.engine = Engine(policy, store if store is not None else MemoryStore(), tenant=tenant,
-                             registry=self.registry)
+        if store is None:
+            store = MemoryStore() if keep_ledger else LiveStore()
+        #: The live store being replayed into, or None when the store keeps the whole ledger.
+        self.live = store if isinstance(store, LiveStore) else None
+        # Every replay batch runs with the collector paused (its batches are cut short before settlements,
+        # so many are smaller than the engine's default threshold); a replay is one thread.
+        self.engine = Engine(policy, store, tenant=tenant, registry=self.registry, pause_collector=1)
         self.batch_size = batch
         self.source = source
         self.freeze_gc = freeze_gc
         self.inferred = roster is None
         self.members: list[Membership] = []
+        self._heat = HeatTally(zone=policy.zone, complete=not self.inferred)
         for record in roster or ():
             self.registry.add(record)
-            self.members.append(record)
+            self._member(record)
         self.known = {m.subject for m in self.members}
+        self._figures = _Figures(policy.zone, self._heat)
+        self._owned: list[JsonlSink] = [JsonlSink(entries_out)] if entries_out is not None else []
+        self._sinks: list[Sink] = [*([sink] if sink is not None else []), *self._owned]
+        if self.live is not None:
+            self.live.subscribe(self._committed)
+        #: The oldest event time the last prune kept what is needed to decide (:attr:`Retention.earliest`).
+        self._kept_from: datetime | None = None
+        self._closed_at: datetime | None = None
         self._batch: list[EventLike] = []
         self._lines: list[int | None] = []
         self._ids: set[str] = set()
         self._tally = _Tally()
         self._rules = set(policy.rules_by_id)
         self._settling = {name for name, t in policy.event_types.items() if t.settles or t.repairs}
-        spec = policy.spec
-        kinds = {"month", *policy.scheduled, *(c.window for c in spec.challenges),
-                 *(i.allocate.window for i in spec.catalog if i.allocate is not None)}
-        self._kinds = sorted(kinds, key=_KIND_ORDER.__getitem__)
+        self._kinds = closed_kinds(policy)
         self._windows: dict[str, str] = {}
         self._first: datetime | None = None
         self._last: datetime | None = None
@@ -266,7 +415,7 @@ class Replay:
         if moment is None:
             self._fail(EventError("missing or not an ISO time with offset", field="occurred_at",
                                   event_id=event_id), line)
-        self._advance(moment)
+        self._advance(moment, line, event_id)
         if self.inferred:
             self._infer(subject, grid, household, actor)
         target = attributes.get("event") or attributes.get("repair") if etype in self._settling else None
@@ -279,27 +428,58 @@ class Replay:
         if len(self._batch) >= self.batch_size:
             self.flush()
 
-    def _advance(self, moment: datetime) -> None:
-        """Move the replay's clock to ``moment``, closing the periods it passes (an earlier time is counted
-        out of order and closes nothing)."""
+    def _advance(self, moment: datetime, line: int | None, event_id: Any = None) -> None:
+        """Move the replay's clock to ``moment``, closing the periods it passes and, live, pruning after them
+        (an earlier time is counted out of order and closes nothing; live, one older than what was kept is
+        refused unless its id was recorded: a resubmission is answered from the id alone)."""
         if self._first is None:
             self._first = moment.astimezone(self.policy.zone)
             self._windows = {kind: window_id(kind, self._first.date()) for kind in self._kinds}
             self._next = self._next_close()
         if self._last is not None and moment < self._last:
             self._tally.out_of_order += 1
+            if self._kept_from is not None and moment < self._kept_from and not self._recorded(event_id):
+                self._fail(ReplayError(
+                    f"occurred at {moment.isoformat()}, before {self._kept_from.isoformat()}: a live replay "
+                    f"keeps what events up to one period out of order read, not older; replay this log with "
+                    f"keep_ledger=True (--keep-ledger)"), line)
         else:
             # Aware datetimes compare as instants: no zone conversion per event.
             self._last = moment
             if self._next is not None and self._next[0] <= moment:
                 self._close_until(moment)
+                self._prune()
+
+    def _recorded(self, event_id: Any) -> bool:
+        """Whether the store knows the id (a resubmission needs nothing older than that)."""
+        return isinstance(event_id, str) and self.engine.store.find_event(self.engine.tenant, event_id) is not None
+
+    def _prune(self) -> None:
+        """Live: drop what no later decision reads (see :func:`retention`), as of the last period close."""
+        if self.live is None or self._closed_at is None:
+            return
+        kept = retention(self.policy, self._closed_at)
+        if kept is None:
+            return
+        self.live.prune(kept.entries, deductions_cutoff=kept.deductions, counters_cutoff=kept.counters,
+                        tenant=self.engine.tenant)
+        self._kept_from = kept.earliest
+
+    def _committed(self, entries: Sequence[Entry]) -> None:
+        """A live store committed a batch: sum it up and pass it on."""
+        if entries[0].tenant != self.engine.tenant:
+            return
+        self._figures.add(entries)
+        for sink in self._sinks:
+            sink(entries)
 
     def _redeem(self, line_data: Mapping[str, Any], line: int | None) -> None:
         request = _redemption(line_data)
         if isinstance(request, str):
             self._fail(ValueError(f"redemption line: {request}"), line)
         request_id, subject, item, moment = request
-        self._advance(moment)
+        # The engine records a redemption under this id (gridpoints.engine.lifecycle._mall.redeem).
+        self._advance(moment, line, f"gp:redeem:{request_id}")
         self.flush()
         self._tally.requests += 1
         try:
@@ -344,8 +524,13 @@ class Replay:
 
     def _register(self, record: Membership) -> None:
         self.registry.add(record)
-        self.members.append(record)
+        self._member(record)
         self.known.add(record.subject)
+
+    def _member(self, record: Membership) -> None:
+        self.members.append(record)
+        if "resident" in record.roles:
+            self._heat.register(record)
 
     # -- closing periods --------------------------------------------------------------------------------
 
@@ -371,37 +556,46 @@ class Replay:
             self._count(decision)
         self._repairs_expired += len(report.repairs_expired)
         self._closed.append(window)
+        self._closed_at = end
         self._windows[kind] = window_id(kind, end.date())
 
     # -- tallies ----------------------------------------------------------------------------------------
 
     def _count(self, decision: Decision) -> None:
+        # The decision's compact trace (plain tuples): the replay reads every decision, and building
+        # its trace objects would cost more than the counting.
         tally = self._tally
         if decision.duplicate:
             tally.duplicates += 1
             return
-        trace = decision.trace
-        own = not trace.event_id.startswith("gp:") and trace.event_type not in self._settling
+        head, rules = decision.compact()
+        own = not decision.event_id.startswith("gp:") and head[0] not in self._settling
         active = False
-        for rule in trace.rules:
-            tally.categories.setdefault(rule.rule_id, rule.category)
-            if rule.rule_id in self._rules and own:
-                tally.matched[rule.rule_id] += 1
-                if (rule.status == "awarded" and rule.granted > 0) or (rule.status == "pending" and rule.base > 0):
+        categories, known = tally.categories, self._rules
+        # A compact rule is a RuleTrace's fields in order (gridpoints.model.RuleData).
+        for rule_id, _, category, base, _, _, steps, granted, status, _ in rules:
+            if rule_id not in categories:
+                categories[rule_id] = category
+            if own and rule_id in known:
+                tally.matched[rule_id] += 1
+                if (status == "awarded" and granted > 0) or (status == "pending" and base > 0):
                     active = True
-            if rule.status not in ("awarded",):
-                tally.statuses[rule.status] += 1
-            for step in rule.steps:
-                if step.kind == "repair":
-                    tally.repairs[step.code.rpartition(".")[2]] += 1
+            if status != "awarded":
+                tally.statuses[status] += 1
+            for step in steps:
+                code = step[_S_CODE]
+                if step[_S_KIND] == "repair":
+                    tally.repairs[code.rpartition(".")[2]] += 1
                     continue
-                counts = tally.limits.setdefault(step.limit_id, [0, 0, 0])
+                counts = tally.limits.get(step[_S_LIMIT])
+                if counts is None:
+                    counts = tally.limits[step[_S_LIMIT]] = [0, 0, 0]
                 counts[0] += 1
-                if step.code.endswith(LIMIT_BITS):
+                if code.endswith(LIMIT_BITS):
                     counts[1] += 1
-                    counts[2] += abs(step.requested - step.granted)
+                    counts[2] += abs(step[_S_REQUESTED] - step[_S_GRANTED])
         if active:
-            tally.active[trace.grid or "-", trace.occurred_local[:7]].add(trace.subject)
+            tally.active[head[3] or "-", head[1][:7]].add(decision.subject)
 
     # -- the summary ------------------------------------------------------------------------------------
 
@@ -414,10 +608,35 @@ class Replay:
                                        self.policy.zone)
             self._close_until(horizon)
         try:
+            if self.live is None:
+                self._read_back()
             return _summarise(self)
         finally:
+            self.close()
             if self.freeze_gc:
                 gc.unfreeze()
+
+    def _read_back(self) -> None:
+        """A full replay: sum the ledger's entries up (and pass them on), a chunk at a time."""
+        chunk: list[Entry] = []
+        for entry in self.engine.store.entries(self.engine.tenant):
+            chunk.append(entry)
+            if len(chunk) == _CHUNK:
+                self._read(chunk)
+                chunk = []
+        if chunk:
+            self._read(chunk)
+
+    def _read(self, entries: list[Entry]) -> None:
+        self._figures.add(entries)
+        for sink in self._sinks:
+            sink(entries)
+
+    def close(self) -> None:
+        """Close the ``entries_out`` file (the summary needs nothing more from it)."""
+        for sink in self._owned:
+            sink.close()
+        self._owned = []
 
 
 def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, Any], Any, Any, Any, Any]:
@@ -503,40 +722,16 @@ def _summarise(replay: Replay) -> SimulationSummary:
     last = replay._last.astimezone(zone).date() if replay._last is not None else None
     months = _months(first, last) if first is not None and last is not None else []
 
-    # One pass over the ledger for the money figures.
-    by_rule: dict[str, Counter[str]] = defaultdict(Counter)
-    totals: Counter[str] = Counter()
-    redemptions: Counter[str] = Counter()
-    by_item: dict[str, Counter[str]] = defaultdict(Counter)
-    subjects: set[str] = set(replay.known)
-    entries: list[Entry] = []
-    for entry in engine.store.entries(engine.tenant):
-        entries.append(entry)
-        subjects.add(entry.subject)
-        account, reason, rule = spendable(entry.subject), entry.reason, entry.rule
-        if entry.credit == account and reason in ISSUED_REASONS:
-            by_rule[rule]["issued"] += entry.amount
-        elif entry.debit == account and entry.credit == DEDUCTIONS:
-            by_rule[rule]["deducted"] += entry.amount
-        elif reason == "repair-restored":
-            by_rule[rule]["restored"] += entry.amount
-        elif reason == "appeal-upheld":
-            by_rule[rule]["reversed"] += entry.amount
-        elif reason == "expired-points":
-            totals["points_expired"] += entry.amount
-        if reason in REDEMPTION_REASONS:
-            redemptions[reason] += 1
-            redemptions[f"{reason}_points"] += entry.amount
-            by_item[rule.removeprefix("item:")][reason] += 1
+    figures = replay._figures
+    by_rule, redemptions, by_item = figures.by_rule, figures.redemptions, figures.by_item
+    subjects = figures.subjects | replay.known
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     for rule, counts in by_rule.items():
         by_category[categories.get(rule, rule)].update(counts)
 
-    earned = analytics.earned_by_subject(entries, zone=zone, grid_of=grid_of, population=grid_of,
-                                         reasons=Reason.EARNED)
+    earned = figures.earned.result(grid_of=grid_of, population=grid_of)
     concentration = analytics.concentration(earned.values())
-    heat = analytics.grid_heat(entries, residents, categories=categories, zone=zone, windows=months)
-    del entries
+    heat = figures.heat.result(categories=categories, windows=months)
 
     participation: dict[str, dict[str, float]] = {}
     for month in months:
@@ -585,8 +780,8 @@ def _summarise(replay: Replay) -> SimulationSummary:
         "residents": len(grid_of), "grids": len({m.grid for m in residents}),
         "households": len({m.household or f"subject:{m.subject}" for m in residents}),
         "points_issued": issued, "points_deducted": deducted, "points_restored": restored,
-        "points_reversed": reversed_, "points_expired": totals["points_expired"],
-        "points_net": issued - deducted + restored + reversed_ - totals["points_expired"],
+        "points_reversed": reversed_, "points_expired": figures.points_expired,
+        "points_net": issued - deducted + restored + reversed_ - figures.points_expired,
         "pending_verified": tally.statuses["verified"], "pending_rejected": tally.statuses["rejected"],
         "pending_expired": tally.statuses["expired"],
         "participation_mean": sum(rates) / len(rates) if rates else 0.0,
@@ -629,13 +824,20 @@ def _money(counts: Mapping[str, int]) -> dict[str, int]:
 
 def simulate(policy: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
              store: Store | None = None, tenant: str = "default", batch: int = DEFAULT_BATCH,
-             source: str = "events", freeze_gc: bool = False) -> SimulationSummary:
-    """Replay ``events`` (in time order; redemption lines among them) under ``policy`` into ``store`` (a
-    fresh memory store by default) and summarise. Raises :class:`ReplayError` at the first event the engine
-    refuses or the first malformed redemption line."""
-    replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source, freeze_gc=freeze_gc)
-    replay.feed_all(events)
-    return replay.finish()
+             source: str = "events", freeze_gc: bool = False, keep_ledger: bool = False, sink: Sink | None = None,
+             entries_out: str | Path | None = None) -> SimulationSummary:
+    """Replay ``events`` (in time order; redemption lines among them) under ``policy`` and summarise: live
+    (a fresh :class:`~gridpoints.storage._live.LiveStore`) by default, into a fresh memory store keeping
+    every entry with ``keep_ledger``, or into ``store`` (see :class:`Replay` for these, ``sink`` and
+    ``entries_out``). Raises :class:`ReplayError` at the first event the engine refuses or the first
+    malformed redemption line."""
+    replay = Replay(policy, store, roster, tenant=tenant, batch=batch, source=source, freeze_gc=freeze_gc,
+                    keep_ledger=keep_ledger, sink=sink, entries_out=entries_out)
+    try:
+        replay.feed_all(events)
+        return replay.finish()
+    finally:
+        replay.close()
 
 
 # -- comparing two rulesets -------------------------------------------------------------------------------
@@ -764,17 +966,25 @@ class Comparison:
 
 
 def compare(old: Policy, new: Policy, events: Iterable[EventLike], *, roster: Iterable[Membership] | None = None,
-            batch: int = DEFAULT_BATCH, source: str = "events", freeze_gc: bool = False) -> Comparison:
-    """Replay ``events`` under ``old`` and ``new`` at once (one pass, two memory stores) and compare."""
+            batch: int = DEFAULT_BATCH, source: str = "events", freeze_gc: bool = False, keep_ledger: bool = False,
+            entries_out: tuple[str | Path, str | Path] | None = None) -> Comparison:
+    """Replay ``events`` under ``old`` and ``new`` at once (one pass, two stores: live ones by default,
+    memory stores keeping every entry with ``keep_ledger``) and compare. ``entries_out`` names a JSON Lines
+    file for each side's entries (old, new)."""
     members = list(roster) if roster is not None else None
-    replays = [Replay(policy, MemoryStore(), members, batch=batch, source=source, freeze_gc=freeze_gc)
-               for policy in (old, new)]
-    for event in events:
+    outs = entries_out if entries_out is not None else (None, None)
+    replays = [Replay(policy, None, members, batch=batch, source=source, freeze_gc=freeze_gc,
+                      keep_ledger=keep_ledger, entries_out=out) for policy, out in zip((old, new), outs, strict=True)]
+    try:
+        for event in events:
+            for replay in replays:
+                replay.feed(event)
+        return Comparison.of(replays[0].finish(), replays[1].finish())
+    finally:
         for replay in replays:
-            replay.feed(event)
-    return Comparison.of(replays[0].finish(), replays[1].finish())
+            replay.close()
 
 
 __all__ = ["DEFAULT_BATCH", "LIMIT_BITS", "REDEEM_FIELDS", "REDEEM_KEY", "Comparison", "Replay", "ReplayError",
-           "SimulationSummary", "average_ranks", "compare", "memberships", "percentile", "read_jsonl", "read_roster",
-           "simulate", "spearman"]
+           "Retention", "SimulationSummary", "average_ranks", "closed_kinds", "compare", "memberships", "percentile",
+           "read_jsonl", "read_roster", "retention", "simulate", "spearman"]
