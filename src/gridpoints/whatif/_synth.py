@@ -42,14 +42,16 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from operator import itemgetter
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import attrs
 
 from gridpoints.engine.lifecycle._repair import restore_amount
 from gridpoints.policy._compile import AttributeCheck, CompiledRule, EventType, PointsInputError, Policy
-from gridpoints.ruleset._conditions import COMBINATORS
-from gridpoints.ruleset._models import PerUnitPoints, RangePoints, RepairSpec, TablePoints
+from gridpoints.ruleset._conditions import COMBINATORS, EVENT_FIELDS
+from gridpoints.ruleset._models import PerUnitPoints, RangePoints, RepairSpec, TablePoints, VerifySpec
 
 #: The offset every synthetic event carries (China Standard Time).
 CST = timezone(timedelta(hours=8))
@@ -228,7 +230,8 @@ class _Attribute:
 
     def draw(self, rng: random.Random) -> Any:
         if self.values:
-            return _pick(rng, self.values, self.cumulative)
+            cumulative = self.cumulative
+            return self.values[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
         if self.integer:
             return rng.randint(int(self.low), int(self.high))
         return round(rng.uniform(self.low, self.high), 1)
@@ -245,8 +248,17 @@ class _Kind:
     rules: tuple[CompiledRule, ...]
     #: Whether events of this kind may have follow-ups (verification, repair, appeal).
     follows: bool = False
-    #: Whether any rule's condition is tested (the event-level context is built only then).
+    #: Whether any rule's condition reads the event's own fields (the event-level context is built only then).
     conditional: bool = False
+    #: How each attribute is drawn, flat: (name, presence, values, cumulative, low, high, integer).
+    plan: tuple[tuple[Any, ...], ...] = attrs.field(init=False)
+    #: Whether every value drawn can be a dict key (numbers, text, booleans), so matches can be kept by them.
+    hashable: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "plan", tuple((a.name, a.presence, a.values, a.cumulative, a.low, a.high, a.integer)
+                                               for a in self.attributes))
+        object.__setattr__(self, "hashable", all(_hashable(v) for a in self.attributes for v in a.values))
 
 
 def _condition_literals(node: Any, found: dict[str, list[Any]]) -> None:
@@ -266,6 +278,27 @@ def _condition_literals(node: Any, found: dict[str, list[Any]]) -> None:
                     found.setdefault(key, []).extend(arg)
         else:
             found.setdefault(key, []).append(value)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _reads_event(node: Any) -> bool:
+    """Whether a ``when:`` condition reads one of the event's own fields (``event.subject`` …)."""
+    if not isinstance(node, Mapping):
+        return False
+    for key, value in node.items():
+        if key in COMBINATORS:
+            if any(_reads_event(item) for item in (value if isinstance(value, list) else [value])):
+                return True
+        elif key in EVENT_FIELDS:
+            return True
+    return False
 
 
 def _number_bounds(check: AttributeCheck | None, fallback: tuple[float, float]) -> tuple[float, float]:
@@ -388,7 +421,7 @@ class _Menu:
                 continue
             follows = deduction or any(rule.spec.verify is not None or _sign(rule) < 0 for rule in etype.rules)
             kind = _Kind(etype.name, deduction, weight, _attributes(policy, etype, value_weights), etype.rules,
-                         follows, any(rule.predicate is not None for rule in etype.rules))
+                         follows, any(_reads_event(rule.spec.when) for rule in etype.rules))
             (deductions if deduction else positive).append(kind)
         return cls(tuple(positive), tuple(itertools.accumulate(k.weight for k in positive)),
                    tuple(deductions), tuple(itertools.accumulate(k.weight for k in deductions)))
@@ -397,15 +430,76 @@ class _Menu:
 # -- the community --------------------------------------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class _Raw:
-    """A generated event before its id: time, resident index, kind, attributes, matched rules with base."""
+class _Matched(NamedTuple):
+    """The rules an event matches, each with its base points, and what its follow-ups need of them: the
+    verification of the first rule that parks positive points, if a grid worker may give it (and the latest
+    delay for it: an hour before the shortest such ``within``), and the deductions."""
 
-    at: datetime
-    resident: int
-    kind: _Kind
-    attributes: dict[str, Any]
-    matched: tuple[tuple[CompiledRule, int], ...]
+    rules: tuple[tuple[CompiledRule, int], ...]
+    verify: VerifySpec | None
+    by_worker: bool
+    latest: timedelta
+    deductions: tuple[tuple[CompiledRule, int], ...]
+
+    @classmethod
+    def of(cls, rules: tuple[tuple[CompiledRule, int], ...]) -> _Matched:
+        verified = [rule.spec.verify for rule, base in rules if base > 0 and rule.spec.verify is not None]
+        first = verified[0] if verified else None
+        return cls(rules, first, first is not None and "grid_worker" in first.by,
+                   min((v.within for v in verified), default=timedelta(0)) - timedelta(hours=1),
+                   tuple((rule, base) for rule, base in rules if base < 0))
+
+
+#: A generated event before its id: (order, second of its day, resident index, kind, attributes, matched rules)
+#: — a plain tuple: a year makes millions. ``order`` is second · 2³² + resident: the day's events sort by it
+#: (stably: one resident's events in the same second stay in the order drawn).
+_Raw = tuple[int, int, int, _Kind, dict[str, Any], _Matched]
+
+
+#: "MM:SS" of each second of an hour, and "HH:" of each hour: a whole-second time of day's ISO text is their
+#: concatenation (what ``datetime.isoformat`` writes for it), without formatting one per event.
+_MINUTES_SECONDS = tuple(f"{s // 60:02d}:{s % 60:02d}" for s in range(3600))
+_HOUR_TEXT = tuple(f"{h:02d}:" for h in range(24))
+#: The zero-padded thousands and units of a day's event number (``f"{n:05d}"`` below 100 000, in two pieces).
+_THOUSANDS = tuple(f"{n:02d}" for n in range(100))
+_UNITS = tuple(f"{n:03d}" for n in range(1000))
+#: Matched rules per kind and attribute values, kept until this many (a kind's values come from small sets).
+_MATCH_CACHE = 1 << 16
+
+
+def _clock(day: date) -> list[str]:
+    """``YYYY-MM-DDTHH:`` for each hour of ``day``."""
+    head = day.isoformat() + "T"
+    return [head + hour for hour in _HOUR_TEXT]
+
+
+_RAW_ORDER = itemgetter(0)
+_UNKNOWN: Any = object()
+_TEN_MINUTES, _NO_TIME = timedelta(minutes=10), timedelta(0)
+_EMPTY_CONTEXT: Mapping[str, Any] = MappingProxyType({})
+
+
+def _match(kind: _Kind, attributes: dict[str, Any], context: Mapping[str, Any] | None,
+           matches: dict[Any, Any]) -> _Matched | None:
+    """The kind's rules that match, each with its base points, or None when the attributes have no points (a
+    points table without that row), kept in ``matches`` for the next draw of the same values.
+
+    Rules are pure functions of the attributes (and of the event's own fields, for a ``conditional`` kind:
+    those are not kept), so a kind's results are kept per attribute values, with their types (1, 1.0 and
+    True are different values to a rule); the caller looks them up first (when ``kind.hashable``)."""
+    key = (kind.name, tuple(attributes.items()), tuple(map(type, attributes.values()))) \
+        if context is None and kind.hashable else None
+    matched: _Matched | None
+    try:
+        matched = _Matched.of(tuple((rule, rule.points(attributes)[0]) for rule in kind.rules
+                                    if rule.predicate is None or rule.predicate(attributes, context or _EMPTY_CONTEXT)))
+    except PointsInputError:
+        matched = None
+    if key is not None:
+        if len(matches) >= _MATCH_CACHE:
+            matches.clear()
+        matches[key] = matched
+    return matched
 
 
 class _State:
@@ -475,6 +569,9 @@ class Community:
                     self.resident_household.append(hh)
                     self.ages.append(age)
                     self.personas.append(persona)
+        #: Each resident's grid and household id (what every event of theirs names).
+        self._grid_of = [self.grid_ids[g] for g in self.resident_grid]
+        self._household_of = [self.household_ids[h] for h in self.resident_household]
         self._groups: dict[tuple[int, bool], list[int]] = {}
         for index, (persona, age) in enumerate(zip(self.personas, self.ages, strict=True)):
             self._groups.setdefault((persona, age >= OLD_AGE), []).append(index)
@@ -529,40 +626,56 @@ class Community:
                       if redemptions and item.cost <= CHEAP_ITEM_FACTOR * min(costs))
         end = add_months(start, months)
         state = _State()
-        due: list[tuple[datetime, int, dict[str, Any], tuple[int, int] | None]] = []
-        serial = itertools.count()
+        # Follow-ups not yet due: (microsecond since the first day's midnight, serial, line, restore).
+        due: list[tuple[int, int, dict[str, Any], tuple[int, int] | None]] = []
+        origin = datetime.combine(start, time(), CST)
+        serial = 0
+        subjects, grids, households = self.subjects, self._grid_of, self._household_of
+        matches: dict[Any, Any] = {}
         day = start
         while day < end:
             rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}")
-            ready: list[tuple[datetime, int, dict[str, Any]]] = []
-            raws = self._day(rng, policy, menu, day)
+            # (microsecond of the day, serial, line): every time below is on this day, in CST.
+            ready: list[tuple[int, int, dict[str, Any]]] = []
+            raws = self._day(rng, menu, day, matches)
             stamp = day.strftime("%y%m%d")
+            clock = _clock(day)
             if items:
                 # Whatever the day's requests may spend lowers the balance bound before the day's deductions:
                 # a follow-up must not count on points that may have gone to the mall.
-                for at, index, cost, request in self._redemptions(day, stamp, items):
+                for second, index, cost, request in self._redemptions(day, stamp, clock, items):
                     state.floor_bound[index] = state.floor_bound.get(index, 0) - cost
-                    ready.append((at, next(serial), request))
-            for n, raw in enumerate(raws):
-                index = raw.resident
+                    serial += 1
+                    ready.append((second * 1_000_000, serial, request))
+            prefix = f"{self.name}-{stamp}-"
+            midnight = datetime.combine(day, time(), CST)
+            for n, (_, second, index, kind, attributes, matched) in enumerate(raws):
                 event = {
-                    "id": f"{self.name}-{stamp}-{n:05d}", "type": raw.kind.name, "subject": self.subjects[index],
-                    "grid": self.grid_ids[self.resident_grid[index]],
-                    "household": self.household_ids[self.resident_household[index]],
-                    "occurred_at": raw.at.isoformat(), "attributes": raw.attributes,
+                    "id": prefix + _THOUSANDS[n // 1000] + _UNITS[n % 1000] if n < 100_000 else f"{prefix}{n:05d}",
+                    "type": kind.name, "subject": subjects[index], "grid": grids[index],
+                    "household": households[index],
+                    "occurred_at": clock[second // 3600] + _MINUTES_SECONDS[second % 3600] + "+08:00",
+                    "attributes": attributes,
                 }
-                ready.append((raw.at, next(serial), event))
-                if raw.kind.follows:
-                    for at, follow_up, restore in self._follow_ups(rng, policy, state, raw, event):
-                        heapq.heappush(due, (at, next(serial), follow_up, restore))
-            midnight = datetime.combine(day + timedelta(days=1), time(), CST)
+                serial += 1
+                ready.append((second * 1_000_000, serial, event))
+                if kind.follows:
+                    for at, follow_up, restore in self._follow_ups(rng, policy, state, index, matched,
+                                                                   midnight + timedelta(seconds=second), event):
+                        serial += 1
+                        since = at - origin
+                        heapq.heappush(due, ((since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds,
+                                             serial, follow_up, restore))
+            today = (day - start).days * 86_400_000_000
+            tomorrow = today + 86_400_000_000
             restores: list[tuple[int, int]] = []
-            while due and due[0][0] < midnight:
-                at, order, follow_up, restore = heapq.heappop(due)
-                ready.append((at, order, follow_up))
+            while due and due[0][0] < tomorrow:
+                # Follow-ups due today were pushed today or earlier and popped the first day they are due.
+                moment, order, follow_up, restore = heapq.heappop(due)
+                ready.append((moment - today, order, follow_up))
                 if restore is not None:
                     restores.append(restore)
-            ready.sort(key=lambda item: (item[0], item[1]))
+            ready.sort()  # by time, then serial: unique, so the lines themselves are never compared
             for _, _, event in ready:
                 yield event
             # A restore raises the lower bound only after the day it happens in: a deduction earlier that day
@@ -571,62 +684,72 @@ class Community:
                 state.floor_bound[index] = state.floor_bound.get(index, 0) + points
             day += timedelta(days=1)
 
-    def _day(self, rng: random.Random, policy: Policy, menu: _Menu, day: date) -> list[_Raw]:
+    def _day(self, rng: random.Random, menu: _Menu, day: date, matches: dict[Any, Any]) -> list[_Raw]:
         season = SEASON[day.month - 1]
         weekend = day.weekday() >= 5
         raws: list[_Raw] = []
+        random_, bisect_right, append = rng.random, bisect.bisect_right, raws.append
         for (persona_index, old), members in self._groups.items():
             persona = PERSONAS[persona_index]
+            size = len(members)
+            streams = []
             if menu.positive:
-                rate = persona.activity * season * WEEKDAY[old][weekend]
                 hours = _HOURS["old" if old else ("weekend" if weekend else "weekday")]
-                for _ in range(_poisson(rng, rate * len(members))):
-                    kind = _pick(rng, menu.positive, menu.positive_cumulative)
-                    self._draw(rng, day, members[int(rng.random() * len(members))], kind, hours, raws)
+                streams.append((persona.activity * season * WEEKDAY[old][weekend], menu.positive,
+                                menu.positive_cumulative, hours))
             if menu.deductions:
-                rate = persona.violations * season * VIOLATION_WEEKDAY[weekend]
-                for _ in range(_poisson(rng, rate * len(members))):
-                    kind = _pick(rng, menu.deductions, menu.deduction_cumulative)
-                    self._draw(rng, day, members[int(rng.random() * len(members))], kind, _HOURS["violation"], raws)
-        raws.sort(key=lambda raw: (raw.at, raw.resident))
+                streams.append((persona.violations * season * VIOLATION_WEEKDAY[weekend], menu.deductions,
+                                menu.deduction_cumulative, _HOURS["violation"]))
+            for rate, kinds, cumulative, (hour_values, hour_cumulative) in streams:
+                total, hour_total = cumulative[-1], hour_cumulative[-1]
+                for _ in range(_poisson(rng, rate * size)):
+                    kind = kinds[bisect_right(cumulative, random_() * total)]
+                    resident = members[int(random_() * size)]
+                    second = (hour_values[bisect_right(hour_cumulative, random_() * hour_total)] * 3600
+                              + int(random_() * 3600))
+                    context = self._context(resident) if kind.conditional else None
+                    # A value a points table has no row for would be an error, not a zero: draw again (a few
+                    # times). Each attribute: its presence (when optional), then its value, as declared.
+                    for _ in range(4):
+                        attributes: dict[str, Any] = {}
+                        for name, presence, values, weights, low, high, integer in kind.plan:
+                            if presence >= 1 or random_() < presence:
+                                if values:
+                                    attributes[name] = values[bisect_right(weights, random_() * weights[-1])]
+                                elif integer:
+                                    attributes[name] = rng.randint(int(low), int(high))
+                                else:
+                                    attributes[name] = round(rng.uniform(low, high), 1)
+                        matched = matches.get((kind.name, tuple(attributes.items()),
+                                               tuple(map(type, attributes.values()))), _UNKNOWN) \
+                            if context is None and kind.hashable else _UNKNOWN
+                        if matched is _UNKNOWN:
+                            matched = _match(kind, attributes, context, matches)
+                        if matched is not None:
+                            append((second << 32 | resident, second, resident, kind, attributes, matched))
+                            break
+        raws.sort(key=_RAW_ORDER)
         return raws
 
-    def _redemptions(self, day: date, stamp: str, items: tuple[tuple[str, int], ...]
-                     ) -> list[tuple[datetime, int, int, dict[str, Any]]]:
-        """The day's redemption requests (time, resident, cost, line), from a random stream of their own."""
+    def _redemptions(self, day: date, stamp: str, clock: list[str], items: tuple[tuple[str, int], ...]
+                     ) -> list[tuple[int, int, int, dict[str, Any]]]:
+        """The day's redemption requests (second of the day, resident, cost, line), from a random stream of
+        their own."""
         rng = random.Random(f"gridpoints.synth:{self.name}:{self.seed}:{day.isoformat()}:redeem")
         season = SEASON[day.month - 1]
         hours = _HOURS["mall"]
-        drawn: list[tuple[datetime, int, tuple[str, int]]] = []
+        drawn: list[tuple[int, int, tuple[str, int]]] = []
         for (persona_index, _), members in self._groups.items():
             for _ in range(_poisson(rng, PERSONAS[persona_index].redeems * season * len(members))):
                 resident = members[int(rng.random() * len(members))]
                 hour = hours[0][bisect.bisect_right(hours[1], rng.random() * hours[1][-1])]
-                second = int(rng.random() * 3600)
-                at = datetime.combine(day, time(hour, second // 60, second % 60), CST)
-                drawn.append((at, resident, items[int(rng.random() * len(items))]))
+                second = hour * 3600 + int(rng.random() * 3600)
+                drawn.append((second, resident, items[int(rng.random() * len(items))]))
         drawn.sort()
-        return [(at, resident, cost, {"redeem": {"request": f"{self.name}-{stamp}-r{n:04d}",
-                                                 "subject": self.subjects[resident], "item": item,
-                                                 "at": at.isoformat()}})
-                for n, (at, resident, (item, cost)) in enumerate(drawn)]
-
-    def _draw(self, rng: random.Random, day: date, resident: int, kind: _Kind, hours: tuple[list[int], list[float]],
-              raws: list[_Raw]) -> None:
-        hour = hours[0][bisect.bisect_right(hours[1], rng.random() * hours[1][-1])]
-        second = int(rng.random() * 3600)
-        at = datetime.combine(day, time(hour, second // 60, second % 60), CST)
-        context = self._context(resident) if kind.conditional else {}
-        # A value a points table has no row for would be an error, not a zero: draw again (a few times).
-        for _ in range(4):
-            attributes = {a.name: a.draw(rng) for a in kind.attributes if a.presence >= 1 or rng.random() < a.presence}
-            try:
-                matched = tuple((rule, rule.points(attributes)[0]) for rule in kind.rules
-                                if rule.predicate is None or rule.predicate(attributes, context))
-            except PointsInputError:
-                continue
-            raws.append(_Raw(at, resident, kind, attributes, matched))
-            return
+        return [(second, resident, cost, {"redeem": {
+                    "request": f"{self.name}-{stamp}-r{n:04d}", "subject": self.subjects[resident], "item": item,
+                    "at": clock[second // 3600] + _MINUTES_SECONDS[second % 3600] + "+08:00"}})
+                for n, (second, resident, (item, cost)) in enumerate(drawn)]
 
     def _context(self, resident: int) -> dict[str, Any]:
         """The event-level fields a rule's condition may read (``event.subject`` …), as the engine passes them."""
@@ -642,31 +765,27 @@ class Community:
                 "household": event["household"], "occurred_at": at.isoformat(), "attributes": attributes,
                 "actor": self.workers[self.resident_grid[index]]}
 
-    def _follow_ups(self, rng: random.Random, policy: Policy, state: _State, raw: _Raw, event: dict[str, Any]
+    def _follow_ups(self, rng: random.Random, policy: Policy, state: _State, index: int, matched: _Matched,
+                    at: datetime, event: dict[str, Any]
                     ) -> list[tuple[datetime, dict[str, Any], tuple[int, int] | None]]:
         found: list[tuple[datetime, dict[str, Any], tuple[int, int] | None]] = []
-        verified = [rule for rule, base in raw.matched if base > 0 and rule.spec.verify is not None]
-        if verified:
-            spec = verified[0].spec.verify
-            assert spec is not None
+        if matched.verify is not None:
             draw = rng.random()
-            if "grid_worker" in spec.by and draw < VERIFY_SHARE + REJECT_SHARE:
+            if matched.by_worker and draw < VERIFY_SHARE + REJECT_SHARE:
                 kind = "verify" if draw < VERIFY_SHARE else "reject"
-                within = min(rule.spec.verify.within for rule in verified if rule.spec.verify is not None)
-                delay = min(timedelta(minutes=10) + timedelta(hours=rng.expovariate(1 / 8)),
-                            within - timedelta(hours=1))
-                if delay > timedelta(0):
-                    found.append((raw.at + delay, self._settlement(event, kind, raw.at + delay, raw.resident,
-                                                                   event["id"], {"event": event["id"]}), None))
-        deductions = [(rule, base) for rule, base in raw.matched if base < 0]
-        if deductions:
-            found.extend(self._deduction(rng, policy, state, raw, event, deductions))
+                # rng.expovariate(1 / 8), spelled out as random.Random defines it (a Python-level call less).
+                delay = min(_TEN_MINUTES + timedelta(hours=-math.log(1.0 - rng.random()) / (1 / 8)), matched.latest)
+                if delay > _NO_TIME:
+                    settled = at + delay
+                    found.append((settled, self._settlement(event, kind, settled, index, event["id"],
+                                                            {"event": event["id"]}), None))
+        if matched.deductions:
+            found.extend(self._deduction(rng, policy, state, index, at, event, matched.deductions))
         return found
 
-    def _deduction(self, rng: random.Random, policy: Policy, state: _State, raw: _Raw, event: dict[str, Any],
-                   deductions: list[tuple[CompiledRule, int]]
+    def _deduction(self, rng: random.Random, policy: Policy, state: _State, index: int, when: datetime,
+                   event: dict[str, Any], deductions: tuple[tuple[CompiledRule, int], ...]
                    ) -> list[tuple[datetime, dict[str, Any], tuple[int, int] | None]]:
-        index = raw.resident
         requested = -sum(base for _, base in deductions)
         floor = policy.spec.floor
         bound = state.floor_bound.get(index, 0)
@@ -681,17 +800,17 @@ class Community:
         rule = deductions[0][0]
         found: list[tuple[datetime, dict[str, Any], tuple[int, int] | None]] = []
         opened = rule.spec.repair is not None and index not in state.uncertain and self._opens(
-            policy, state, index, policy.repair(rule.spec.repair), raw.at)
+            policy, state, index, policy.repair(rule.spec.repair), when)
         if opened and rng.random() < REPAIR_START:
             assert rule.spec.repair is not None
-            found.extend(self._tasks(rng, policy, policy.repair(rule.spec.repair), raw, event, requested))
+            found.extend(self._tasks(rng, policy, policy.repair(rule.spec.repair), index, when, event, requested))
         elif rule.spec.appeal is not None and rng.random() < APPEAL_SHARE:
             appeal = rule.spec.appeal
             if appeal.by is None or "grid_worker" in appeal.by:
                 delay = timedelta(hours=rng.uniform(2, max(2.0, appeal.within.total_seconds() / 3600 - 2)))
                 if delay < appeal.within:
                     upheld = rng.random() < APPEAL_UPHELD
-                    at = raw.at + delay
+                    at = when + delay
                     found.append((at, self._settlement(event, "appeal", at, index, event["id"], {
                         "event": event["id"], "outcome": "upheld" if upheld else "dismissed"}),
                         (index, requested) if upheld else None))
@@ -711,8 +830,8 @@ class Community:
         state.last_opened[index, spec.id] = moment
         return True
 
-    def _tasks(self, rng: random.Random, policy: Policy, spec: RepairSpec, raw: _Raw, event: dict[str, Any],
-               deducted: int) -> list[tuple[datetime, dict[str, Any], tuple[int, int] | None]]:
+    def _tasks(self, rng: random.Random, policy: Policy, spec: RepairSpec, index: int, when: datetime,
+               event: dict[str, Any], deducted: int) -> list[tuple[datetime, dict[str, Any], tuple[int, int] | None]]:
         complete = rng.random() < REPAIR_COMPLETE
         quantity = spec.quantity
         if spec.per is not None:
@@ -724,8 +843,8 @@ class Community:
             units = [1] * (needed if complete else needed - 1)
         etype = policy.event_types[spec.task[0]]
         extra = _attributes(policy, etype, {}, frozenset({"repair", *([spec.per] if spec.per else [])}))
-        deadline = raw.at + spec.within
-        at = raw.at + timedelta(days=rng.uniform(1, max(1.0, min(20.0, spec.within.days * 0.6))))
+        deadline = when + spec.within
+        at = when + timedelta(days=rng.uniform(1, max(1.0, min(20.0, spec.within.days * 0.6))))
         found: list[tuple[datetime, dict[str, Any], tuple[int, int] | None]] = []
         for number, amount in enumerate(units, start=1):
             if at >= deadline - timedelta(hours=1):
@@ -736,7 +855,7 @@ class Community:
             if spec.per is not None:
                 attributes[spec.per] = _nice(amount)
             last = complete and number == len(units)
-            restore = (raw.resident, restore_amount(spec, deducted)) if last else None
+            restore = (index, restore_amount(spec, deducted)) if last else None
             found.append((at, {"id": f"{event['id']}-t{number}", "type": etype.name, "subject": event["subject"],
                                "grid": event["grid"], "household": event["household"],
                                "occurred_at": at.isoformat(), "attributes": attributes}, restore))
