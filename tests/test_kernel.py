@@ -212,7 +212,8 @@ def test_fingerprints_come_before_the_lock_when_the_store_needs_them(monkeypatch
     memory store none is computed at all on a first submission."""
     calls: list[str] = []
     real_fingerprint = Event.fingerprint
-    monkeypatch.setattr(Event, "fingerprint", lambda self, *a: calls.append("fingerprint") or real_fingerprint(self, *a))
+    monkeypatch.setattr(Event, "fingerprint",
+                        lambda self, *a: calls.append("fingerprint") or real_fingerprint(self, *a))
 
     class Persisting(MemoryStore):
         capabilities = StoreCapabilities()

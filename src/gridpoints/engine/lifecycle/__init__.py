@@ -16,9 +16,9 @@ from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 MECHANISMS: tuple[Mechanism, ...] = (_settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM, _close.MECHANISM)
 
 __all__ = [
+    "MECHANISMS",
     "CloseAction",
     "CloseReport",
-    "MECHANISMS",
     "MallAction",
     "RepairAction",
     "RepairStatus",
