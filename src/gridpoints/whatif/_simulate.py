@@ -76,6 +76,7 @@ from gridpoints.analytics._concentration import EarnedTally
 from gridpoints.analytics._grid import HeatTally
 from gridpoints.calendar import WINDOW_KINDS, months_before, previous_windows, window_end, window_id, window_start
 from gridpoints.engine._engine import Engine
+from gridpoints.engine.lifecycle import redemption_event_id
 from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
 from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
@@ -478,8 +479,7 @@ class Replay:
         if isinstance(request, str):
             self._fail(ValueError(f"redemption line: {request}"), line)
         request_id, subject, item, moment = request
-        # The engine records a redemption under this id (gridpoints.engine.lifecycle._mall.redeem).
-        self._advance(moment, line, f"gp:redeem:{request_id}")
+        self._advance(moment, line, redemption_event_id(request_id))
         self.flush()
         self._tally.requests += 1
         try:

@@ -7,7 +7,14 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 from gridpoints.engine._kernel import Mechanism
 from gridpoints.engine.lifecycle import _close, _mall, _repair, _settle
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
-from gridpoints.engine.lifecycle._mall import MallAction, expire_holds, redeem, settle_hold, tier
+from gridpoints.engine.lifecycle._mall import (
+    MallAction,
+    expire_holds,
+    redeem,
+    redemption_event_id,
+    settle_hold,
+    tier,
+)
 from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, earned, leaderboard
 from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
@@ -32,6 +39,7 @@ __all__ = [
     "expire_repairs",
     "leaderboard",
     "redeem",
+    "redemption_event_id",
     "repairs",
     "restore_amount",
     "settle_hold",

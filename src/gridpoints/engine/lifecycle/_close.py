@@ -20,7 +20,7 @@ import attrs
 from gridpoints.calendar import months_before, previous_windows
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan
-from gridpoints.engine.lifecycle._mall import expire_holds, hold_settlement
+from gridpoints.engine.lifecycle._mall import REDEMPTION_PREFIX, expire_holds, hold_settlement
 from gridpoints.engine.lifecycle._ranking import Standing, bounds, earnings, grid_at, ranked, window_entries
 from gridpoints.engine.lifecycle._repair import expire_repairs
 from gridpoints.engine.lifecycle._settle import expire_pending
@@ -189,7 +189,7 @@ def _allocate(context: Context, item_id: str, kind: str, window: str, earnings: 
     applications: dict[str, tuple[str, datetime]] = {}
     for entry, placed in window_entries:
         if entry.reason == Reason.APPLIED and entry.rule == f"item:{item.id}":
-            applications.setdefault(entry.subject, (entry.event_id.removeprefix("gp:redeem:"), placed))
+            applications.setdefault(entry.subject, (entry.event_id.removeprefix(REDEMPTION_PREFIX), placed))
     ranked = sorted(applications, key=lambda s: (-earnings.get(s, (0, ""))[0], earnings.get(s, (0, ""))[1], s))
     winners: list[str] = []
     rotation = item.allocate.rotation

@@ -52,6 +52,15 @@ class ItemMove:
     applied: bool = False
 
 
+#: What a redemption's event id starts with; the rest is the host's request id.
+REDEMPTION_PREFIX = "gp:redeem:"
+
+
+def redemption_event_id(request_id: str) -> str:
+    """The event id a redemption is recorded under (its idempotency key within the tenant)."""
+    return REDEMPTION_PREFIX + request_id
+
+
 def _fingerprint(*parts: str) -> str:
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=32).hexdigest()
 
@@ -75,7 +84,7 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
         known = ", ".join(i.id for i in context.policy.spec.catalog) or "none"
         raise RedemptionRefused("unknown_item", f"no item {item_id!r} in the catalog (items: {known})",
                                 item=item_id, subject=subject)
-    event_id = f"gp:redeem:{request_id}"
+    event_id = redemption_event_id(request_id)
     # A retry is answered from the stored record (a different subject or item is a conflict), so the checks
     # below apply only to a first request.
     stored = context.record(event_id)
@@ -111,7 +120,7 @@ def settle_hold(context: Context, request_id: str, at: datetime, op: str) -> Dec
     """Fulfil or cancel a held redemption (``op``: ``fulfil`` | ``cancel``)."""
     if at.utcoffset() is None:
         raise ValueError("at must carry a UTC offset; the engine never guesses a zone")
-    target = f"gp:redeem:{request_id}"
+    target = redemption_event_id(request_id)
     original = context.original(target)
     if original is None:
         raise RedemptionRefused("unknown_request", f"no redemption with request id {request_id!r}")
@@ -135,7 +144,7 @@ def hold_settlement(context: Context, subject: str, item: ItemSpec, request_id: 
                     counts: tuple[CounterKey, ...] = ()) -> Plan:
     """The plan that settles a hold or an application: ``op`` fulfil, allocate (to the redemption account),
     cancel, release, expire (back to the subject)."""
-    target = f"gp:redeem:{request_id}"
+    target = redemption_event_id(request_id)
     hold_seq = next(e.seq for e in context.event_entries(subject, target)
                     if e.reason in (Reason.HELD, Reason.APPLIED))
     stock, limit = item_counters(context, item, subject, placed)
@@ -245,7 +254,7 @@ def expire_holds(context: Context, now: datetime) -> list[Decision]:
         deadline = placed + item.hold
         if now < deadline:
             continue
-        request = entry.event_id.removeprefix("gp:redeem:")
+        request = entry.event_id.removeprefix(REDEMPTION_PREFIX)
         plans.append(hold_settlement(context, entry.subject, item, request, placed, "expire", deadline,
                                      event_id=f"gp:hold-expired:{request}", reason="expired"))
     return context.commit(plans)
