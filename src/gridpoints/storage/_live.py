@@ -50,10 +50,10 @@ from typing import Any
 import attrs
 
 from gridpoints.calendar import window_end, window_kind
-from gridpoints.errors import IntegrityError
 from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord, Reason
 from gridpoints.model._codec import entry_json_line
 from gridpoints.storage._protocol import StoreCapabilities
+from gridpoints.storage._staged import StagedTransaction
 
 #: Something that receives each committed batch of entries, in sequence order.
 Sink = Callable[[Sequence[Entry]], None]
@@ -224,64 +224,24 @@ class _Tenant:
         return EventRecord(event_id, fingerprint, _thin_decision(event_id))
 
 
-class _LiveTransaction:
-    __slots__ = ("_counter_deltas", "_entries", "_events", "_head", "_tenant")
+class _LiveTransaction(StagedTransaction):
+    __slots__ = ("_tenant",)
 
     def __init__(self, tenant: _Tenant) -> None:
+        super().__init__(tenant.head, tenant.balances)
         self._tenant = tenant
-        self._entries: list[Entry] = []
-        self._counter_deltas: dict[CounterKey, int] = {}
-        self._events: dict[str, EventRecord] = {}
-        self._head = tenant.head
 
     def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
         found: dict[str, EventRecord] = {}
-        tenant, staged = self._tenant, self._events
-        targets, recent, known = tenant.targets, tenant.recent, tenant.thin.known
+        staged, stored = self.records, self._tenant.record
         for event_id in event_ids:
-            record = staged.get(event_id)
-            # Nearly every id is new: answer that from the dicts and the Bloom filter before building anything.
-            if record is None and (event_id in targets or event_id in recent or known(event_id)):
-                record = tenant.record(event_id)
+            record = staged.get(event_id) or stored(event_id)
             if record is not None:
                 found[event_id] = record
         return found
 
     def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
-        return self._tenant.read(keys, self._counter_deltas)
-
-    def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
-        stored = self._tenant.balances
-        result = {a: stored.get(a, 0) for a in accounts}
-        for entry in self._entries:
-            if entry.credit in result:
-                result[entry.credit] += entry.amount
-            if entry.debit in result:
-                result[entry.debit] -= entry.amount
-        return result
-
-    def head(self) -> Anchor:
-        return self._head
-
-    def append(
-        self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
-    ) -> None:
-        seq, digest = self._head.seq, self._head.hash
-        for entry in entries:
-            if entry.seq != seq + 1 or entry.prev_hash != digest:
-                raise IntegrityError(
-                    f"entry {entry.seq} does not continue the chain at {seq} "
-                    f"(expected seq {seq + 1} linked to {digest[:12]}…)"
-                )
-            seq, digest = entry.seq, entry.hash
-        if entries:
-            self._head = Anchor(seq, digest)
-        self._entries.extend(entries)
-        deltas = self._counter_deltas
-        for key, delta in counter_deltas.items():
-            deltas[key] = deltas.get(key, 0) + delta
-        for record in events:
-            self._events[record.event_id] = record
+        return self._tenant.read(keys, self.counter_deltas)
 
 
 @attrs.frozen(slots=True)
@@ -340,7 +300,7 @@ class LiveStore:
             self._apply(state, txn)
 
     def _apply(self, state: _Tenant, txn: _LiveTransaction) -> None:
-        entries = txn._entries
+        entries = txn.entries
         if entries:
             for sink in self.sinks:
                 sink(entries)
@@ -362,12 +322,12 @@ class LiveStore:
                 first = targets.get(entry.event_id)
                 targets[entry.event_id] = (first[0], first[1] | kind) if first else (entry.occurred_at, kind)
         state.written += len(entries)
-        state.head = txn._head
+        state.head = txn.head()
         counters = state.counters
-        for key, delta in txn._counter_deltas.items():
+        for key, delta in txn.counter_deltas.items():
             plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
             counters[plain] = counters.get(plain, 0) + delta
-        recent, events, kept_targets = state.recent, txn._events, state.targets
+        recent, events, kept_targets = state.recent, txn.records, state.targets
         for event_id, (occurred, kinds) in targets.items():
             record = events.get(event_id)
             prior = kept_targets.get(event_id)

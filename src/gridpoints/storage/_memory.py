@@ -19,9 +19,9 @@ from typing import Any
 
 import attrs
 
-from gridpoints.errors import IntegrityError
 from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord
 from gridpoints.storage._protocol import StoreCapabilities
+from gridpoints.storage._staged import StagedTransaction
 
 _EntryData = tuple[Any, ...]
 _make_entry = Entry._make
@@ -43,19 +43,16 @@ class _Tenant:
         return Anchor(last[0], last[13])
 
 
-class _MemoryTransaction:
-    __slots__ = ("_counter_deltas", "_entries", "_events", "_head", "_tenant")
+class _MemoryTransaction(StagedTransaction):
+    __slots__ = ("_tenant",)
 
     def __init__(self, tenant: _Tenant) -> None:
+        super().__init__(tenant.head(), tenant.balances)
         self._tenant = tenant
-        self._entries: list[Entry] = []
-        self._counter_deltas: dict[CounterKey, int] = {}
-        self._events: dict[str, EventRecord] = {}
-        self._head = tenant.head()
 
     def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
         found: dict[str, EventRecord] = {}
-        stored, staged = self._tenant.events, self._events
+        stored, staged = self._tenant.events, self.records
         for event_id in event_ids:
             record = staged.get(event_id)
             if record is None:
@@ -67,48 +64,15 @@ class _MemoryTransaction:
         return found
 
     def read_counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
-        stored, staged = self._tenant.counters, self._counter_deltas
+        stored, staged = self._tenant.counters, self.counter_deltas
         if not staged:
             return {k: stored.get(k, 0) for k in keys}
         return {k: stored.get(k, 0) + staged.get(k, 0) for k in keys}
 
-    def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
-        stored = self._tenant.balances
-        result = {a: stored.get(a, 0) for a in accounts}
-        for entry in self._entries:
-            if entry.credit in result:
-                result[entry.credit] += entry.amount
-            if entry.debit in result:
-                result[entry.debit] -= entry.amount
-        return result
-
-    def head(self) -> Anchor:
-        return self._head
-
-    def append(
-        self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
-    ) -> None:
-        seq, digest = self._head.seq, self._head.hash
-        for entry in entries:
-            if entry.seq != seq + 1 or entry.prev_hash != digest:
-                raise IntegrityError(
-                    f"entry {entry.seq} does not continue the chain at {seq} "
-                    f"(expected seq {seq + 1} linked to {digest[:12]}…)"
-                )
-            seq, digest = entry.seq, entry.hash
-        if entries:
-            self._head = Anchor(seq, digest)
-        self._entries.extend(entries)
-        deltas = self._counter_deltas
-        for key, delta in counter_deltas.items():
-            deltas[key] = deltas.get(key, 0) + delta
-        for record in events:
-            self._events[record.event_id] = record
-
     def _apply(self) -> None:
         tenant = self._tenant
         balances, by_subject, kept = tenant.balances, tenant.by_subject, tenant.entries
-        for entry in self._entries:
+        for entry in self.entries:
             data = tuple(entry)
             credit, debit, amount = entry.credit, entry.debit, entry.amount
             balances[credit] = balances.get(credit, 0) + amount
@@ -121,11 +85,11 @@ class _MemoryTransaction:
             else:
                 mine.append(data)
         counters = tenant.counters
-        for key, delta in self._counter_deltas.items():
+        for key, delta in self.counter_deltas.items():
             plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
             counters[plain] = counters.get(plain, 0) + delta
         events = tenant.events
-        for event_id, record in self._events.items():
+        for event_id, record in self.records.items():
             events[event_id] = record.compact()
 
 

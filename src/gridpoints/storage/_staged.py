@@ -1,0 +1,63 @@
+"""Writes staged in process memory until an in-process store applies them at commit.
+
+What the memory store and the live replay store share of a transaction: the chain check on append, balances
+read through the entries staged so far, and the staged counter deltas and records. Each store adds its own
+``find_events`` and ``read_counters`` over what it keeps, and applies :attr:`StagedTransaction.entries`,
+:attr:`~StagedTransaction.counter_deltas` and :attr:`~StagedTransaction.records` on a clean exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from gridpoints.errors import IntegrityError
+from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
+
+
+class StagedTransaction:
+    """The staged half of an in-process transaction (see the module docstring)."""
+
+    __slots__ = ("_balances", "_head", "counter_deltas", "entries", "records")
+
+    def __init__(self, head: Anchor, balances: Mapping[str, int]) -> None:
+        self._head = head
+        self._balances = balances
+        #: Entries appended, in order (they continue the chain from the head the transaction began at).
+        self.entries: list[Entry] = []
+        #: Counter increments appended, summed per key.
+        self.counter_deltas: dict[CounterKey, int] = {}
+        #: Records appended, by event id.
+        self.records: dict[str, EventRecord] = {}
+
+    def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
+        stored = self._balances
+        result = {a: stored.get(a, 0) for a in accounts}
+        for entry in self.entries:
+            if entry.credit in result:
+                result[entry.credit] += entry.amount
+            if entry.debit in result:
+                result[entry.debit] -= entry.amount
+        return result
+
+    def head(self) -> Anchor:
+        return self._head
+
+    def append(
+        self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
+    ) -> None:
+        seq, digest = self._head.seq, self._head.hash
+        for entry in entries:
+            if entry.seq != seq + 1 or entry.prev_hash != digest:
+                raise IntegrityError(
+                    f"entry {entry.seq} does not continue the chain at {seq} "
+                    f"(expected seq {seq + 1} linked to {digest[:12]}…)"
+                )
+            seq, digest = entry.seq, entry.hash
+        if entries:
+            self._head = Anchor(seq, digest)
+        self.entries.extend(entries)
+        deltas = self.counter_deltas
+        for key, delta in counter_deltas.items():
+            deltas[key] = deltas.get(key, 0) + delta
+        for record in events:
+            self.records[record.event_id] = record
