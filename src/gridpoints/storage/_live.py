@@ -304,29 +304,15 @@ class LiveStore:
         if entries:
             for sink in self.sinks:
                 sink(entries)
-        balances, by_subject, kept = state.balances, state.by_subject, state.entries
+        txn.apply_ledger(state.balances, state.entries, state.by_subject, state.counters)
         targets: dict[str, tuple[str, int]] = {}
         for entry in entries:
-            data = tuple(entry)
-            credit, debit, amount = entry.credit, entry.debit, entry.amount
-            balances[credit] = balances.get(credit, 0) + amount
-            balances[debit] = balances.get(debit, 0) - amount
-            kept.append(data)
-            mine = by_subject.get(entry.subject)
-            if mine is None:
-                by_subject[entry.subject] = [data]
-            else:
-                mine.append(data)
             if entry.reason in TARGET_REASONS:
                 kind = _DEDUCTION if entry.reason == Reason.DEDUCTION else _OTHER
                 first = targets.get(entry.event_id)
                 targets[entry.event_id] = (first[0], first[1] | kind) if first else (entry.occurred_at, kind)
         state.written += len(entries)
         state.head = txn.head()
-        counters = state.counters
-        for key, delta in txn.counter_deltas.items():
-            plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
-            counters[plain] = counters.get(plain, 0) + delta
         recent, events, kept_targets = state.recent, txn.records, state.targets
         for event_id, (occurred, kinds) in targets.items():
             record = events.get(event_id)

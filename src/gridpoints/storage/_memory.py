@@ -71,23 +71,7 @@ class _MemoryTransaction(StagedTransaction):
 
     def _apply(self) -> None:
         tenant = self._tenant
-        balances, by_subject, kept = tenant.balances, tenant.by_subject, tenant.entries
-        for entry in self.entries:
-            data = tuple(entry)
-            credit, debit, amount = entry.credit, entry.debit, entry.amount
-            balances[credit] = balances.get(credit, 0) + amount
-            balances[debit] = balances.get(debit, 0) - amount
-            kept.append(data)
-            subject = entry.subject
-            mine = by_subject.get(subject)
-            if mine is None:
-                by_subject[subject] = [data]
-            else:
-                mine.append(data)
-        counters = tenant.counters
-        for key, delta in self.counter_deltas.items():
-            plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
-            counters[plain] = counters.get(plain, 0) + delta
+        self.apply_ledger(tenant.balances, tenant.entries, tenant.by_subject, tenant.counters)
         events = tenant.events
         for event_id, record in self.records.items():
             events[event_id] = record.compact()

@@ -8,7 +8,8 @@ read through the entries staged so far, and the staged counter deltas and record
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from typing import Any
 
 from gridpoints.errors import IntegrityError
 from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
@@ -28,6 +29,26 @@ class StagedTransaction:
         self.counter_deltas: dict[CounterKey, int] = {}
         #: Records appended, by event id.
         self.records: dict[str, EventRecord] = {}
+
+    def apply_ledger(self, balances: MutableMapping[str, int], kept: list[tuple[Any, ...]],
+                     by_subject: dict[str, list[tuple[Any, ...]]],
+                     counters: MutableMapping[tuple[str, str, str, str], int]) -> None:
+        """Move the staged entries (as plain tuples, in order and by subject), their balances and the staged
+        counter deltas (keyed by plain tuples) into a store's kept state; records are the store's to keep."""
+        for entry in self.entries:
+            data = tuple(entry)
+            credit, debit, amount = entry.credit, entry.debit, entry.amount
+            balances[credit] = balances.get(credit, 0) + amount
+            balances[debit] = balances.get(debit, 0) - amount
+            kept.append(data)
+            mine = by_subject.get(entry.subject)
+            if mine is None:
+                by_subject[entry.subject] = [data]
+            else:
+                mine.append(data)
+        for key, delta in self.counter_deltas.items():
+            plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
+            counters[plain] = counters.get(plain, 0) + delta
 
     def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         stored = self._balances

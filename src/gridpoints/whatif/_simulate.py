@@ -248,11 +248,11 @@ class _Figures:
                 by_rule[rule]["issued"] += entry.amount
             elif entry.debit == account and entry.credit == DEDUCTIONS:
                 by_rule[rule]["deducted"] += entry.amount
-            elif reason == "repair-restored":
+            elif reason == Reason.REPAIR_RESTORED:
                 by_rule[rule]["restored"] += entry.amount
-            elif reason == "appeal-upheld":
+            elif reason == Reason.APPEAL_UPHELD:
                 by_rule[rule]["reversed"] += entry.amount
-            elif reason == "expired-points":
+            elif reason == Reason.EXPIRED_POINTS:
                 self.points_expired += entry.amount
             if reason in REDEMPTION_REASONS:
                 redemptions[reason] += 1
