@@ -1,5 +1,8 @@
 """Shared fixtures for the core tests: the small ruleset with caps (text and compiled), a fresh engine and an
-event factory. Importable helpers live in _support.py."""
+event factory. Importable helpers live in _support.py.
+
+The long reliability runs are opt-in: see _selection.py, whose hooks this conftest installs.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from gridpoints import Engine, MemoryStore, Policy
 
 pytest.register_assert_rewrite("_support")
 
+from _selection import pytest_collection_modifyitems, pytest_terminal_summary  # noqa: E402,F401  (the hooks)
 from _support import RULESET  # noqa: E402  (imported after registering assertion rewriting for it)
 
 
