@@ -333,7 +333,7 @@ def test_check_fails_an_unfair_ruleset_with_a_counter_example(tmp_path: Path) ->
     unfair.write_text("ruleset: unfair\nversion: 1\nname: unfair\nrules:\n"
                       "  - {id: a, on: patrol, points: 10}\n"
                       "  - {id: favour, on: patrol, when: {event.subject: s1}, points: 5}\n", encoding="utf-8")
-    result = invoke("check", str(unfair), "--examples", "50", "--seed", "1")
+    result = invoke("check", str(unfair), "--examples", "15", "--seed", "1")
     assert result.exit_code == 1, result.output
     assert "FAIL equal_treatment" in result.output
     example = [line for line in result.output.splitlines() if line.startswith('{"id"')]

@@ -169,9 +169,9 @@ def test_every_event_is_accepted_by_the_engine(preset: str) -> None:
 
 def test_repairs_and_appeals_follow_deductions_under_tianhe() -> None:
     """Under tianhe-vitality some deductions are repaired (tasks complete) and some appealed; all are accepted."""
-    community = _small("tianhe", households=600)
+    community = _small("tianhe", households=200)
     policy = RULESETS["tianhe"]
-    events = list(community.events(policy, START, 3))
+    events = list(community.events(policy, START, 2))
     assert any(e.get("type") == "community_service" for e in events)
     summary = simulate(policy, events, roster=memberships(community.roster()))
     assert summary.repairs["opened"] > 0 and summary.repairs["completed"] > 0
@@ -202,7 +202,7 @@ def _peak(community: Community, months: int) -> tuple[int, int]:
 
 def test_memory_stays_flat_however_long_the_period() -> None:
     """Streaming six months peaks at about the memory of two (follow-ups and counters only, never the period)."""
-    community = _small("tianhe", households=250)
+    community = _small("tianhe", households=100)
     short_count, short = _peak(community, 2)
     long_count, long = _peak(community, 6)
     assert long_count > 2.5 * short_count
