@@ -415,6 +415,34 @@ def test_demo_runs_end_to_end_on_sqlite(tmp_path: Path, monkeypatch: pytest.Monk
     assert "events" in result.output
 
 
+def test_piped_tables_do_not_wrap(tmp_path: Path) -> None:
+    """Piped (not a terminal), a table wider than 80 columns keeps each row on one line, and a narrow
+    table's title stays whole: a year of participation is 13 columns, every month in one header line."""
+    ruleset = tmp_path / "tiny.yaml"
+    ruleset.write_text(TINY.replace("LIMIT", "30"), encoding="utf-8")
+    events = tmp_path / "year.jsonl"
+    events.write_text("".join(json.dumps(_event(month, "mediation", "a", f"{month:02d}-05T09:00:00")) + "\n"
+                              for month in range(1, 13)), encoding="utf-8")
+    result = CliRunner().invoke(simulate_command, [str(ruleset), str(events)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "grid" in line and "2026-01" in line)
+    assert all(f"2026-{month:02d}" in header for month in range(1, 13)) and len(header) > 80
+    assert "Concentration of earned points (residents)" in lines
+    assert max(len(line) for line in lines) <= 300
+
+
+def test_demo_shows_progress_while_synthesising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo reports the days synthesised (30 of April) on stderr, then the events written."""
+    habits = PRESETS["pudong"]
+    small = Community(30, 1, seed=1, name="pudong", mix=habits.mix, elderly=habits.elderly, preset=habits)
+    monkeypatch.setattr(_cli_author.Community, "from_preset", classmethod(lambda cls, name, seed=1: small))
+    result = CliRunner().invoke(demo, ["--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "synthesising" in result.stderr and "30/30" in result.stderr
+    assert "redemption requests" in result.stdout
+
+
 def test_freezing_the_collector_changes_nothing_but_speed() -> None:
     """With freeze_gc the summary is the same, and the collector is unfrozen when the replay finishes."""
     import gc

@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import gridpoints
-from gridpoints.cli._commands import load_policy
+from gridpoints.cli._commands import heading, load_policy, output_console
 from gridpoints.errors import MissingExtra, StoreError
 from gridpoints.whatif._simulate import (
     DEFAULT_BATCH,
@@ -34,7 +43,7 @@ from gridpoints.whatif._simulate import (
     read_jsonl,
     read_roster,
 )
-from gridpoints.whatif._synth import PRESETS, Community
+from gridpoints.whatif._synth import PRESETS, Community, add_months
 
 _RULESET = click.Path(exists=True, dir_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -213,6 +222,28 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=Console(stderr=True), transient=False)
 
 
+def _day_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+
+
+def _days_done(rows: Iterator[dict[str, Any]], advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    """Pass ``rows`` (synthesised lines, in time order) through, calling ``advance(1)`` each time a day is
+    finished (the first line of a later day arrives) and for the last day at the end."""
+    current: str | None = None
+    for row in rows:
+        redeem = row.get(REDEEM_KEY)
+        moment = redeem.get("at") if isinstance(redeem, Mapping) else row.get("occurred_at")
+        day = moment[:10] if isinstance(moment, str) else current
+        if day != current:
+            if current is not None:
+                advance(1)
+            current = day
+        yield row
+    if current is not None:
+        advance(1)
+
+
 def _run_with_bar(ruleset: Path, events: Path, roster: Path | None, store_url: str, tenant: str,
                   batch: int, keep_ledger: bool = False, entries_out: Path | None = None) -> dict[str, Any]:
     with _progress() as bar:
@@ -308,14 +339,15 @@ def simulate(ruleset: Path, events: tuple[Path, ...], rosters: tuple[Path, ...],
             "runs": [{"events": str(p), "summary": r} for p, r in zip(files, results, strict=True)]}
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
-    console = Console(highlight=False)
+    console = output_console()
     for path, result in zip(files, results, strict=True):
-        console.rule(f"{result['ruleset']} · {path}")
+        heading(console, f"{result['ruleset']} · {path}")
         print_summary(console, result, policy)
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric_from: int = 1) -> Table:
-    table = Table(title=title, title_justify="left")
+    # At least as wide as its title, so a narrow table's title stays on one line.
+    table = Table(title=title, title_justify="left", min_width=cell_len(title))
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i >= numeric_from else "left")
     for row in rows:
@@ -432,12 +464,12 @@ def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bo
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    print_comparison(Console(highlight=False), data)
+    print_comparison(output_console(), data)
 
 
 def print_comparison(console: Console, data: Mapping[str, Any]) -> None:
     """A comparison dict as rich tables."""
-    console.rule(f"{data['old']['ruleset']} → {data['new']['ruleset']}")
+    heading(console, f"{data['old']['ruleset']} → {data['new']['ruleset']}")
     dist = data["deltas"]["distribution"]
     console.print(_table("Change in points earned per resident (new − old)", ("", "value"), list(dist.items())))
     for key, title in (("gainers", "Gain most"), ("losers", "Lose most")):
@@ -485,11 +517,15 @@ def demo(out: Path, lang: str) -> None:
     events_path, roster_path = out / "events.jsonl", out / f"events{ROSTER_SUFFIX}"
     _write_lines(roster_path, community.roster())
     requests: list[int] = [0]
-    count = _write_lines(events_path, _counting_redemptions(community.events(policy, date(2026, 4, 1), 1), requests))
-    console = Console(highlight=False)
+    console = output_console()
     console.print(f"阳光社区 (Pudong): {community.households:,} households, {community.residents:,} residents in "
-                  f"{len(community.grid_ids)} grids; {count - requests[0]:,} events and {requests[0]:,} redemption "
-                  f"requests in April 2026 → {events_path}", markup=False)
+                  f"{len(community.grid_ids)} grids; synthesising April 2026 → {events_path}", markup=False)
+    start = date(2026, 4, 1)
+    with _day_progress() as bar:
+        days = bar.add_task("synthesising", total=(add_months(start, 1) - start).days)
+        lines = _days_done(community.events(policy, start, 1), lambda n: bar.advance(days, n))
+        count = _write_lines(events_path, _counting_redemptions(lines, requests))
+    console.print(f"{count - requests[0]:,} events and {requests[0]:,} redemption requests", markup=False)
     try:
         data = _run_with_bar(ruleset, events_path, roster_path, f"sqlite:///{database}", "default", DEFAULT_BATCH)
     except ReplayError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import click
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +28,27 @@ DEFAULT_BATCH = 1000
 #: Limit kinds whose trace steps end in within / truncated / rejected.
 _COUNTED_LIMIT_KINDS = ("cap", "budget")
 _OUTCOMES = ("within", "truncated", "rejected")
+
+
+#: Width a table may take when the output is not a terminal (a pipe, a file): wide enough that no table
+#: wraps; tables are as wide as their cells, never padded to it.
+PIPED_WIDTH = 1000
+#: Width of a heading rule when the output is not a terminal.
+PIPED_RULE_WIDTH = 100
+
+
+def output_console() -> Console:
+    """The console the commands print their tables on: the terminal's width, or, piped, wide enough that
+    tables never wrap (a file or ``less -S`` shows each row on one line)."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=PIPED_WIDTH)
+    return console
+
+
+def heading(console: Console, title: str) -> None:
+    """A rule with ``title``, as wide as the terminal, or :data:`PIPED_RULE_WIDTH` when piped."""
+    console.print(Rule(title), width=None if console.is_terminal else PIPED_RULE_WIDTH)
 
 
 @attrs.frozen(slots=True)
@@ -272,7 +294,7 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
                    "balances": [{"subject": s, "balance": b} for s, b in ranked]}
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    console = Console(highlight=False)
+    console = output_console()
     console.print(f"{policy.ref}: {len(events)} event(s) from {events_file}", markup=False)
     console.print(_balances_table(ranked))
     for table in _summary_tables(summary, policy):
