@@ -145,6 +145,23 @@ Other kinds — `diminishing` (the nth award in a window earns a factor of its p
 takes more than a fraction of a pool, against 积分垄断) and `budget` (a community's or grid's points per
 window) — follow the same selection and ordering; their keys are in the reference below.
 
+## Campaigns and dated parts
+
+Rules, limits and catalog items take `valid_from` (inclusive) and `valid_until` (exclusive), date-times
+with their UTC offset (`2026-06-01T00:00:00+08:00`; one without an offset is refused). Outside its window
+a rule does not match, a limit does not bind (and does not count) and an item cannot be redeemed.
+
+A campaign (`campaigns:`) raises the positive base points of the rules (`rules`) or categories
+(`categories`) it selects, from `valid_from` to `valid_until` and where its optional `when:` holds:
+base × `multiplier` (rounded toward zero) + `bonus`. Of the campaigns in force for one award, **the one
+giving the most points wins** (the first listed on a tie); campaigns never stack. The raised points then
+go through verification, repair and the limits like any base, so a cap still caps a doubled award.
+Deductions and scheduled rules (`on: period.*`) are never raised. The explanation shows the plain points
+and the campaign. `when:` can read the event's local date, weekday and hour (`event.date`,
+`event.weekday` 1–7 from Monday, `event.hour` 0–23): a weekend campaign is
+`when: {event.weekday: {in: [6, 7]}}`, an evening one `when: {event.hour: {gte: 18}}`. See
+[mechanisms/campaigns.md](mechanisms/campaigns.md).
+
 ## Windows
 
 Windows are calendar periods in the ruleset's `timezone` (default `Asia/Shanghai`), computed from each event's

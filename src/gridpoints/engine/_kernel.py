@@ -94,6 +94,21 @@ class EventPlanner(Protocol):
         ...
 
 
+class BaseHook(Protocol):
+    def __call__(self, context: Context, rule: CompiledRule, event: Event, base: int, code: str,
+                 args: Mapping[str, Any], fields: Mapping[str, Any]) -> tuple[int, str, Mapping[str, Any]]:
+        """A matched rule's base points as the mechanism changes them (a campaign's multiplier), before the
+        award is shaped; ``fields`` are the event-level fields a condition reads. Return them unchanged
+        when the mechanism does not apply."""
+        ...
+
+
+class FollowHook(Protocol):
+    def __call__(self, context: Context, plan: Plan) -> Sequence[Award]:
+        """Awards to add after a plan's own (a streak's day, a milestone's progress); empty for none."""
+        ...
+
+
 class RuleHook(Protocol):
     def __call__(self, context: Context, rule: CompiledRule, event: Event, base: int, code: str,
                  args: Mapping[str, Any], day: date, windows: dict[str, str]) -> Award | None:
@@ -111,6 +126,13 @@ class Mechanism:
     events: tuple[tuple[Callable[[EventType], bool], EventPlanner], ...] = ()
     #: (does the hook apply to this rule?, the hook)
     rules: tuple[tuple[Callable[[CompiledRule], bool], RuleHook], ...] = ()
+    #: (does the hook apply to this rule of the policy?, the hook that changes its base points); every applicable
+    #: hook runs,
+    #: in the table's order, before the rule hook shapes the award.
+    bases: tuple[tuple[Callable[[Policy, CompiledRule], bool], BaseHook], ...] = ()
+    #: (does the mechanism follow plans under this policy?, the hook adding awards to every plan the kernel
+    #: makes — of submitted events and of engine-made ones).
+    follows: tuple[tuple[Callable[[Policy], bool], FollowHook], ...] = ()
 
 
 class Context:
@@ -223,6 +245,8 @@ class Kernel:
         handlers: dict[str, Handler] = {Action.AWARD.value: Handler(Action.AWARD, _award, limited=True)}
         self._event_planners: dict[str, EventPlanner] = {}
         self._rule_hooks: dict[str, RuleHook] = {}
+        base_hooks: dict[str, list[BaseHook]] = {}
+        follow_hooks: list[FollowHook] = []
         for mechanism in mechanisms:
             for handler in mechanism.handlers:
                 if handler.action.value in handlers:
@@ -236,6 +260,13 @@ class Kernel:
                 for rule in policy.rules:
                     if applies(rule):
                         self._rule_hooks.setdefault(rule.id, hook)
+            for changes, base_hook in mechanism.bases:
+                for rule in policy.rules:
+                    if changes(policy, rule):
+                        base_hooks.setdefault(rule.id, []).append(base_hook)
+            follow_hooks.extend(follow for follows, follow in mechanism.follows if follows(policy))
+        self._base_hooks: dict[str, tuple[BaseHook, ...]] = {k: tuple(v) for k, v in base_hooks.items()}
+        self._follow_hooks: tuple[FollowHook, ...] = tuple(follow_hooks)
         self.handlers: Mapping[str, Handler] = handlers
         # The decider looks a handler up by the action member's identity: members are singletons, and an
         # enum member's hash is a Python-level call.
@@ -274,19 +305,21 @@ class Kernel:
         local, utc, day = self._times.of(event.occurred_at, text)
         planner = self._event_planners.get(event.type)
         if planner is not None:
-            return Plan(event, None, local, utc, tuple(planner(self.context, event, index)))
+            return self._followed(Plan(event, None, local, utc, tuple(planner(self.context, event, index))))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
-            return Plan(event, None, local, utc, ())
+            return self._followed(Plan(event, None, local, utc, ()))
         awards: list[Award] = []
         context: dict[str, Any] | None = None
         windows: dict[str, str] = {}
         attributes = event.attributes
+        base_hooks = self._base_hooks
         for rule in etype.rules:
+            if (rule.valid_from is not None or rule.valid_until is not None) and not rule.in_force(event.occurred_at):
+                continue
             if rule.predicate is not None:
                 if context is None:
-                    context = {"subject": event.subject, "grid": event.grid, "household": event.household,
-                               "community": event.community, "actor": event.actor}
+                    context = self._fields(event, local, day)
                 if not rule.predicate(attributes, context):
                     continue
             try:
@@ -294,13 +327,35 @@ class Kernel:
             except PointsInputError as exc:
                 raise EventError(f"{exc} (rule {rule.id!r})", field=f"attributes.{exc.field}",
                                  event_id=event.id, index=index) from None
+            changers = base_hooks.get(rule.id) if base_hooks else None
+            if changers is not None:
+                if context is None:
+                    context = self._fields(event, local, day)
+                for change in changers:
+                    base, code, args = change(self.context, rule, event, base, code, args, context)
             awards.append(self.rule_award(rule, event, base, code, args, day, windows))
-        return Plan(event, None, local, utc, tuple(awards))
+        return self._followed(Plan(event, None, local, utc, tuple(awards)))
+
+    @staticmethod
+    def _fields(event: Event, local: str, day: date) -> dict[str, Any]:
+        # The local time text is ISO 8601 (YYYY-MM-DDTHH:…): its hour is characters 11–12.
+        return {"subject": event.subject, "grid": event.grid, "household": event.household,
+                "community": event.community, "actor": event.actor, "date": day.isoformat(),
+                "weekday": day.isoweekday(), "hour": int(local[11:13])}
+
+    def _followed(self, plan: Plan) -> Plan:
+        follows = self._follow_hooks
+        if not follows:
+            return plan
+        added: list[Award] = []
+        for follow in follows:
+            added.extend(follow(self.context, plan))
+        return plan._replace(awards=(*plan.awards, *added)) if added else plan
 
     def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
         """A plan for an engine-made event (period close, expiry, redemption …)."""
         local, utc, _ = self._times.of(event.occurred_at)
-        return Plan(event, fingerprint, local, utc, tuple(awards))
+        return self._followed(Plan(event, fingerprint, local, utc, tuple(awards)))
 
     def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
                    day: date, windows: dict[str, str]) -> Award:
@@ -316,7 +371,10 @@ class Kernel:
 
     def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str]) -> LimitKeys:
         applied = []
+        dated = rule.dated_limits
         for limit in rule.limits:
+            if dated and not limit.in_force(event.occurred_at):
+                continue
             window = windows.get(limit.window)
             if window is None:
                 window = windows[limit.window] = window_id(limit.window, day)
@@ -556,5 +614,5 @@ def _award(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[
 #: An entry from its 14 fields without the named tuple's argument handling (the fields are in order).
 _entry: Callable[[tuple[Any, ...]], Entry] = functools.partial(tuple.__new__, Entry)
 
-__all__ = ["Action", "ActionFunction", "Context", "Decider", "EventInput", "EventPlanner", "Handler", "Kernel",
-           "Mechanism", "RuleHook"]
+__all__ = ["Action", "ActionFunction", "BaseHook", "Context", "Decider", "EventInput", "EventPlanner", "FollowHook",
+           "Handler", "Kernel", "Mechanism", "RuleHook"]

@@ -82,6 +82,8 @@ _TEXT: dict[str, dict[str, str]] = {
     "base.range": {"en": "{field} = {value} within {low}..{high} → {base:+d}",
                    "zh": "{field} = {value}，范围 {low}–{high} → {base:+d} 分"},
     "base.range.clamped": {"en": " (clamped)", "zh": "（已限定在范围内）"},
+    "base.campaign": {"en": "; campaign {campaign_name} ({campaign}): × {multiplier} + {bonus} → {base:+d}",
+                      "zh": "；活动 {campaign_name}（{campaign}）：× {multiplier} + {bonus} → {base:+d} 分"},
     "step.cap": {
         "en": "  · {kind} {limit_id} ({scope} {scope_id}, {window}): {before} of {limit} used, "
               "{requested} requested → {granted}{outcome}",
@@ -130,13 +132,16 @@ def _t(code: str, lang: str, **args: Any) -> str:
 
 def _base(rule: RuleTrace, lang: str) -> str:
     args = dict(rule.base_args)
-    text = _t(rule.base_code, lang, base=rule.base, **args)
+    campaign = args.get("campaign")
+    text = _t(rule.base_code, lang, **{**args, "base": args["plain"] if campaign is not None else rule.base})
     if args.get("capped"):
         text += _t("base.per.capped", lang, **args)
     if args.get("clamped"):
         text += _t("base.range.clamped", lang)
     if args.get("rounded"):
         text += _t("base.rounded", lang)
+    if campaign is not None:
+        text += _t("base.campaign", lang, base=rule.base, **args)
     return text
 
 

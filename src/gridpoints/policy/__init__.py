@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gridpoints.policy._compile import (
     AttributeCheck,
+    CompiledCampaign,
     CompiledLimit,
     CompiledRule,
     EventType,
@@ -19,6 +20,7 @@ from gridpoints.ruleset import load_validated
 
 __all__ = [
     "AttributeCheck",
+    "CompiledCampaign",
     "CompiledLimit",
     "CompiledRule",
     "EventType",

@@ -7,6 +7,7 @@ which caps apply to which rule — so the hot path only looks things up.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
@@ -18,6 +19,7 @@ import attrs
 from gridpoints.ruleset._conditions import Predicate, compile_condition, referenced_fields
 from gridpoints.ruleset._models import (
     BudgetSpec,
+    CampaignSpec,
     CapSpec,
     DiminishingSpec,
     ItemSpec,
@@ -70,6 +72,12 @@ class CompiledLimit:
     pool: str | None = None
     max_share: Fraction | None = None
     min_total: int = 0
+    #: In force from (inclusive) / until (exclusive); an award of an event outside is not limited by it.
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def in_force(self, moment: datetime) -> bool:
+        return _within(moment, self.valid_from, self.valid_until)
 
     def selects(self, rule_id: str, category: str) -> bool:
         if self.rules is not None and rule_id not in self.rules:
@@ -88,6 +96,45 @@ class CompiledRule:
     #: Diminishing limits (applied first), then every other limit, each in the order the ruleset lists them.
     limits: tuple[CompiledLimit, ...]
     spec: RuleSpec
+    #: In force from (inclusive) / until (exclusive); outside, the rule does not match.
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    #: Whether any limit of the rule has a validity window (then the kernel checks each limit per event).
+    dated_limits: bool = False
+
+    def in_force(self, moment: datetime) -> bool:
+        return _within(moment, self.valid_from, self.valid_until)
+
+
+def _within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or moment >= start) and (end is None or moment < end)
+
+
+@attrs.frozen(slots=True)
+class CompiledCampaign:
+    """A campaign over a window: positive base points of the rules it selects × ``multiplier`` + ``bonus``."""
+
+    id: str
+    name: str
+    valid_from: datetime
+    valid_until: datetime
+    predicate: Predicate | None
+    multiplier: Decimal
+    bonus: int
+    spec: CampaignSpec
+
+    def in_force(self, moment: datetime) -> bool:
+        return self.valid_from <= moment < self.valid_until
+
+    def raised(self, base: int) -> int:
+        """The points of a positive base under this campaign (rounded toward zero)."""
+        return int(self.multiplier * base) + self.bonus
+
+    def selects(self, rule_id: str, category: str) -> bool:
+        spec = self.spec
+        if spec.rules is not None and rule_id not in spec.rules:
+            return False
+        return spec.categories is None or category in spec.categories
 
 
 #: Event types the engine handles itself: they settle an earlier event named by their ``event`` attribute.
@@ -118,6 +165,9 @@ class Policy:
     rules_by_id: Mapping[str, CompiledRule]
     #: Rules awarded at each period close, by window kind ("month" for ``on: period.month``).
     scheduled: Mapping[str, tuple[CompiledRule, ...]]
+    campaigns: tuple[CompiledCampaign, ...] = ()
+    #: Rule id → the campaigns that select it, in the order listed.
+    campaigns_by_rule: Mapping[str, tuple[CompiledCampaign, ...]] = attrs.field(factory=dict)
 
     def repair(self, repair_id: str) -> RepairSpec:
         return next(r for r in self.spec.repairs if r.id == repair_id)
@@ -144,6 +194,28 @@ class Policy:
 
     def category_name(self, category: str) -> str:
         return self.spec.categories.get(category, category)
+
+    def condition_fields(self, subject: str, grid: str, household: str | None, community: str | None,
+                         actor: str | None, occurred_at: datetime) -> dict[str, Any]:
+        """The event-level fields a ``when:`` condition reads (``event.subject`` … ``event.hour``)."""
+        local = occurred_at.astimezone(self.zone)
+        return {"subject": subject, "grid": grid, "household": household, "community": community, "actor": actor,
+                "date": local.date().isoformat(), "weekday": local.isoweekday(), "hour": local.hour}
+
+    def best_campaign(self, rule: CompiledRule, base: int, attributes: Mapping[str, Any],
+                      fields: Mapping[str, Any], moment: datetime) -> CompiledCampaign | None:
+        """The campaign that raises a positive award the most at ``moment`` (the first listed on a tie)."""
+        best: CompiledCampaign | None = None
+        most = base
+        for campaign in self.campaigns_by_rule.get(rule.id, ()):
+            if not campaign.in_force(moment):
+                continue
+            if campaign.predicate is not None and not campaign.predicate(attributes, fields):
+                continue
+            raised = campaign.raised(base)
+            if raised > most:
+                best, most = campaign, raised
+        return best
 
 
 def _points_function(points: Any) -> Callable[[Mapping[str, Any]], PointsResult]:
@@ -217,6 +289,7 @@ def _compile_limit(spec: LimitSpec) -> CompiledLimit:
         "rules": frozenset(spec.rules) if spec.rules is not None else None,
         "categories": frozenset(spec.categories) if spec.categories is not None else None,
     }
+    common["valid_from"], common["valid_until"] = spec.valid_from, spec.valid_until
     if isinstance(spec, CapSpec):
         return CompiledLimit(scope=spec.scope, limit=spec.limit, mode=spec.mode, **common)
     if isinstance(spec, BudgetSpec):
@@ -269,13 +342,21 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
     compiled: list[CompiledRule] = []
     for rule in spec.rules:
         category = spec.rule_category(rule)
+        selected = tuple(lim for lim in ordered if lim.selects(rule.id, category))
         compiled.append(CompiledRule(
             id=rule.id, name=rule.name or rule.id, on=rule.on, category=category,
             predicate=compile_condition(rule.when) if rule.when is not None else None,
             points=_points_function(rule.points),
-            limits=tuple(lim for lim in ordered if lim.selects(rule.id, category)),
-            spec=rule,
+            limits=selected,
+            spec=rule, valid_from=rule.valid_from, valid_until=rule.valid_until,
+            dated_limits=any(lim.valid_from is not None or lim.valid_until is not None for lim in selected),
         ))
+    campaigns = tuple(CompiledCampaign(
+        id=c.id, name=c.name or c.id, valid_from=c.valid_from, valid_until=c.valid_until,
+        predicate=compile_condition(c.when) if c.when is not None else None,
+        multiplier=Decimal(str(c.multiplier)), bonus=c.bonus, spec=c) for c in spec.campaigns)
+    campaigns_by_rule = {rule.id: found for rule in compiled
+                         if (found := tuple(c for c in campaigns if c.selects(rule.id, rule.category)))}
     scheduled: dict[str, tuple[CompiledRule, ...]] = {}
     for compiled_rule in compiled:
         if compiled_rule.on.startswith("period."):
@@ -320,4 +401,4 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
         event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
                   rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled},
-                  scheduled=scheduled)
+                  scheduled=scheduled, campaigns=campaigns, campaigns_by_rule=campaigns_by_rule)

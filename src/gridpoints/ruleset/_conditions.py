@@ -8,7 +8,10 @@ A condition is a mapping. Each key is either a combinator or an attribute name:
   ``gt``, ``gte``, ``lt``, ``lte``, ``exists`` (true/false).
 
 Several keys in one mapping must all hold. Fields name event attributes; ``event.subject``, ``event.grid``,
-``event.household``, ``event.community`` and ``event.actor`` name the event's own fields (a rule reading
+``event.household``, ``event.community`` and ``event.actor`` name the event's own fields, and
+``event.date`` (``YYYY-MM-DD``), ``event.weekday`` (1 Monday … 7 Sunday) and ``event.hour`` (0–23) its
+local date and time in the ruleset's zone; ``event.date`` compares as a date, so
+``event.date: {gte: 2026-06-01}`` holds from that day on (a rule reading
 ``event.subject`` or ``event.household`` treats residents unequally: the fairness kit's equal-treatment
 property exists to catch that). A comparison
 on a missing attribute is false (only ``exists: false`` and ``ne`` / ``not_in`` hold for it), and
@@ -18,13 +21,17 @@ ordering operators are false for values that are not numbers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Final
 
 import attrs
 
 COMBINATORS: Final = ("all", "any", "not")
 OPERATORS: Final = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
-EVENT_FIELDS: Final = ("event.subject", "event.grid", "event.household", "event.community", "event.actor")
+EVENT_FIELDS: Final = ("event.subject", "event.grid", "event.household", "event.community", "event.actor",
+                       "event.date", "event.weekday", "event.hour")
+#: The event fields read from the event's local time (the engine supplies them as ``date``, ``weekday``, ``hour``).
+TIME_FIELDS: Final = ("event.date", "event.weekday", "event.hour")
 
 #: A compiled predicate over (attributes, event-level fields).
 Predicate = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
@@ -98,7 +105,38 @@ def _suggest(name: str, options: Sequence[str]) -> str | None:
     return close[0] if close else None
 
 
+def _as_date_text(arg: Any, op: str, path: CondPath) -> Any:
+    """``event.date`` arguments as ISO text (YAML reads an unquoted 2026-06-01 as a date)."""
+    if isinstance(arg, list | tuple):
+        return [_as_date_text(item, op, path) for item in arg]
+    if isinstance(arg, datetime):
+        raise ConditionError(path, f"event.date compares with a date (YYYY-MM-DD), not a date-time {arg!r}")
+    if isinstance(arg, date):
+        return arg.isoformat()
+    if isinstance(arg, str):
+        try:
+            return date.fromisoformat(arg).isoformat()
+        except ValueError:
+            pass
+    if op == "exists":
+        return arg
+    raise ConditionError(path, f"event.date compares with a date like 2026-06-01, got {arg!r}")
+
+
+def _date_order(field: str, op: str, bound: str) -> Predicate:
+    get = _lookup(field)
+    compare: Callable[[str], bool] = {
+        "gt": lambda v: v > bound, "gte": lambda v: v >= bound,
+        "lt": lambda v: v < bound, "lte": lambda v: v <= bound,
+    }[op]
+    return lambda a, e: isinstance(value := get(a, e), str) and compare(value)
+
+
 def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
+    if field == "event.date":
+        arg = _as_date_text(arg, op, path)
+        if op in ("gt", "gte", "lt", "lte"):
+            return _date_order(field, op, arg)
     get = _lookup(field)
     if op == "exists":
         if not isinstance(arg, bool):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -11,7 +12,7 @@ from gridpoints.calendar import MAX_SUBWINDOWS
 from gridpoints.errors import Issue, RulesetError
 from gridpoints.ruleset._conditions import field_domain
 from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
-from gridpoints.ruleset._models import CapSpec, RulesetSpec, RuleSpec, TablePoints
+from gridpoints.ruleset._models import CampaignSpec, CapSpec, RulesetSpec, RuleSpec, TablePoints
 from gridpoints.ruleset._semantic import check
 
 Severity = Literal["error", "warning"]
@@ -40,6 +41,7 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _unreachable(spec, source)
     found += _table_gaps(spec, source)
     found += _caps_that_never_bind(spec, source)
+    found += _campaigns(spec, source)
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 
@@ -75,6 +77,9 @@ def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
             attr = declared.attributes.get(field) if declared else None
             if attr is not None and attr.enum is not None and domain.allowed is not None:
                 domain = attrs.evolve(domain, allowed=domain.allowed & frozenset(attr.enum))
+            natural = _TIME_VALUES.get(field)
+            if natural is not None:
+                domain = attrs.evolve(domain, allowed=natural if domain.allowed is None else domain.allowed & natural)
             if domain.empty():
                 found.append(_warn("unreachable-rule", source, ("rules", index, "when", field),
                                    f"rule {rule.id!r} can never match: no value of {field!r} satisfies its condition"))
@@ -82,13 +87,66 @@ def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     return found
 
 
-def _condition_fields(rule: RuleSpec) -> list[str]:
-    when = rule.when or {}
+#: The values the local-time fields of a condition can take.
+_TIME_VALUES: dict[str, frozenset[Any]] = {"event.weekday": frozenset(range(1, 8)),
+                                           "event.hour": frozenset(range(24))}
+
+
+def _campaigns(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    """Campaigns that can never raise an award, and campaigns that overlap (the larger award wins)."""
+    found = []
+    categories = {rule.id: spec.rule_category(rule) for rule in spec.rules}
+    awarding = [rule for rule in spec.rules if _can_award(rule) and not rule.on.startswith("period.")]
+
+    def selected(campaign: CampaignSpec) -> list[RuleSpec]:
+        return [rule for rule in awarding if (campaign.rules is None or rule.id in campaign.rules)
+                and (campaign.categories is None or categories[rule.id] in campaign.categories)]
+
+    def overlaps(a_from: datetime | None, a_until: datetime | None, b_from: datetime | None,
+                 b_until: datetime | None) -> bool:
+        return (a_until is None or b_from is None or b_from < a_until) and (
+            b_until is None or a_from is None or a_from < b_until)
+
+    chosen = [selected(c) for c in spec.campaigns]
+    for index, campaign in enumerate(spec.campaigns):
+        rules = chosen[index]
+        if not rules:
+            found.append(_warn("campaign-never-applies", source, ("campaigns", index),
+                               f"campaign {campaign.id!r} selects no rule that awards points on an event "
+                               "(scheduled rules and deductions are never raised)"))
+            continue
+        if not any(overlaps(campaign.valid_from, campaign.valid_until, r.valid_from, r.valid_until) for r in rules):
+            found.append(_warn("campaign-never-applies", source, ("campaigns", index, "valid_from"),
+                               f"campaign {campaign.id!r} runs while none of its rules is in force"))
+        for domain_field, natural in _TIME_VALUES.items():
+            domain = field_domain(campaign.when, domain_field)
+            if domain_field in _condition_keys(campaign.when) and attrs.evolve(
+                    domain, allowed=natural if domain.allowed is None else domain.allowed & natural).empty():
+                found.append(_warn("campaign-never-applies", source, ("campaigns", index, "when", domain_field),
+                                   f"campaign {campaign.id!r} can never apply: no {domain_field} satisfies its "
+                                   "condition"))
+        for other_index in range(index):
+            other = spec.campaigns[other_index]
+            shared = sorted({r.id for r in rules} & {r.id for r in chosen[other_index]})
+            if shared and overlaps(campaign.valid_from, campaign.valid_until, other.valid_from, other.valid_until):
+                found.append(_warn(
+                    "campaign-overlap", source, ("campaigns", index, "valid_from"),
+                    f"campaigns {other.id!r} and {campaign.id!r} overlap on {', '.join(shared)}: they never stack; "
+                    f"each award gets the one giving more points ({other.id!r} on a tie)"))
+    return found
+
+
+def _condition_keys(when: dict[str, Any] | None) -> list[str]:
+    when = when or {}
     fields = [k for k in when if k not in ("all", "any", "not")]
     for item in when.get("all", []) if isinstance(when.get("all"), list) else []:
         if isinstance(item, dict):
             fields.extend(k for k in item if k not in ("all", "any", "not") and k not in fields)
     return fields
+
+
+def _condition_fields(rule: RuleSpec) -> list[str]:
+    return _condition_keys(rule.when)
 
 
 def _table_gaps(spec: RulesetSpec, source: Source) -> list[Diagnostic]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -153,6 +154,35 @@ Duration = Annotated[
 ]
 
 
+def _zoned(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError(f"a date-time needs a UTC offset (e.g. {value.isoformat()}+08:00); "
+                         "the engine never guesses a zone")
+    return value
+
+
+ZonedDateTime = Annotated[
+    datetime,
+    AfterValidator(_zoned),
+    WithJsonSchema({"type": "string", "format": "date-time",
+                    "description": "A date-time with its UTC offset, e.g. 2026-06-01T00:00:00+08:00."}),
+]
+
+
+class _Validity(_Model):
+    """``valid_from`` / ``valid_until``: when something is in force (from inclusive, until exclusive)."""
+
+    valid_from: ZonedDateTime | None = Field(None, description="In force from this moment (inclusive).")
+    valid_until: ZonedDateTime | None = Field(None, description="In force until this moment (exclusive).")
+
+    @model_validator(mode="after")
+    def _ordered_window(self) -> _Validity:
+        if self.valid_from is not None and self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError(f"valid_until ({self.valid_until.isoformat()}) must be after valid_from "
+                             f"({self.valid_from.isoformat()})")
+        return self
+
+
 class VerifySpec(_Model):
     """The award waits in a pending account until a verifier confirms it (反馈问题并验证后获积分)."""
 
@@ -196,8 +226,9 @@ class RepairSpec(_Model):
     description: str | None = None
 
 
-class RuleSpec(_Model):
-    """One way to earn or lose points: an event type, an optional condition, and the points."""
+class RuleSpec(_Validity):
+    """One way to earn or lose points: an event type, an optional condition, and the points; outside
+    ``valid_from`` / ``valid_until`` the rule does not match."""
 
     id: Identifier
     name: str | None = Field(None, description="Display name; Chinese is normal.")
@@ -220,8 +251,9 @@ class RuleSpec(_Model):
     description: str | None = None
 
 
-class _Selective(_Model):
-    """Fields every limit shares: its id and which awards it applies to (all positive awards if neither filter)."""
+class _Selective(_Validity):
+    """Fields every limit shares: its id, which awards it applies to (all positive awards if neither filter),
+    and when it is in force (``valid_from`` / ``valid_until``: an award of an event outside it is not limited)."""
 
     id: Identifier
     categories: list[str] | None = Field(None, description="Apply to awards in these categories.")
@@ -338,8 +370,9 @@ class Eligibility(_Model):
     roles: list[str] | None = Field(None, description="Roles allowed to redeem (from the registry).")
 
 
-class ItemSpec(_Model):
-    """An item in the points mall (积分商城)."""
+class ItemSpec(_Validity):
+    """An item in the points mall (积分商城); it can be redeemed only between ``valid_from`` and
+    ``valid_until`` (``available_from`` / ``available_until`` are older names for the same)."""
 
     id: Identifier
     name: str | None = None
@@ -348,12 +381,56 @@ class ItemSpec(_Model):
     value: StrictFloat | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
     eligibility: Eligibility | None = None
     limit: ItemLimit | None = None
-    available_from: datetime | None = None
-    available_until: datetime | None = None
+    available_from: ZonedDateTime | None = Field(None, description="Older name of valid_from.")
+    available_until: ZonedDateTime | None = Field(None, description="Older name of valid_until.")
     hold: Duration | None = Field(
         None, description="Two-phase: points are held at request and must be fulfilled within this, else returned."
     )
     allocate: AllocateSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_name_each(self) -> ItemSpec:
+        if self.available_from is not None and self.valid_from is not None:
+            raise ValueError("give valid_from or its older name available_from, not both")
+        if self.available_until is not None and self.valid_until is not None:
+            raise ValueError("give valid_until or its older name available_until, not both")
+        return self
+
+    @property
+    def opens(self) -> datetime | None:
+        return self.valid_from if self.valid_from is not None else self.available_from
+
+    @property
+    def closes(self) -> datetime | None:
+        return self.valid_until if self.valid_until is not None else self.available_until
+
+
+class CampaignSpec(_Model):
+    """A named campaign (安全宣传周双倍积分): over a window, the positive points of the selected rules are
+    multiplied and/or get a bonus. Of the campaigns in force for one award, the one giving the most points
+    wins (a tie goes to the one listed first); campaigns never stack."""
+
+    id: Identifier
+    name: str | None = Field(None, description="Display name, shown in explanations.")
+    rules: list[str] | None = Field(None, description="Rules whose awards it raises.")
+    categories: list[str] | None = Field(None, description="Categories whose awards it raises (all if neither).")
+    valid_from: ZonedDateTime = Field(description="Campaign starts (inclusive).")
+    valid_until: ZonedDateTime = Field(description="Campaign ends (exclusive).")
+    when: dict[str, Any] | None = Field(
+        None, description="Further condition, e.g. {event.weekday: {in: [6, 7]}} or {event.hour: {gte: 18}}."
+    )
+    multiplier: StrictFloat = Field(1, ge=1, le=100, description="Base points × this, rounded toward zero.")
+    bonus: StrictInt = Field(0, ge=0, description="Points added to each raised award.")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CampaignSpec:
+        if self.valid_until <= self.valid_from:
+            raise ValueError(f"valid_until ({self.valid_until.isoformat()}) must be after valid_from "
+                             f"({self.valid_from.isoformat()})")
+        if self.multiplier == 1 and self.bonus == 0:
+            raise ValueError("a campaign needs a multiplier above 1 or a bonus")
+        return self
 
 
 class TierSpec(_Model):
@@ -396,6 +473,9 @@ class RulesetSpec(_Model):
     repairs: list[RepairSpec] = Field(default_factory=list)
     catalog: list[ItemSpec] = Field(default_factory=list)
     challenges: list[ChallengeSpec] = Field(default_factory=list)
+    campaigns: list[CampaignSpec] = Field(
+        default_factory=list, description="Time-bounded multipliers and bonuses; the largest award wins."
+    )
     tiers: list[TierSpec] = Field(default_factory=list, description="Lowest first; a subject gets the highest met.")
     tier_months: StrictInt = Field(12, ge=1, description="Months of earned points that tiers look back over.")
     expire_after: StrictInt | None = Field(

@@ -101,6 +101,22 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
                 issues.append(source.issue(("catalog", index, "eligibility", "tiers", tier_index),
                                            f"unknown tier {tier!r}", _near(tier, tier_ids)))
 
+    issues += _duplicates([c.id for c in spec.campaigns], "campaigns", source)
+    for index, campaign in enumerate(spec.campaigns):
+        for rule_index, name in enumerate(campaign.rules or ()):
+            if name not in rule_ids:
+                issues.append(source.issue(("campaigns", index, "rules", rule_index), f"unknown rule {name!r}",
+                                           _near(name, rule_ids)))
+        for cat_index, name in enumerate(campaign.categories or ()):
+            if name not in spec.categories:
+                issues.append(source.issue(("campaigns", index, "categories", cat_index),
+                                           f"unknown category {name!r}", _near(name, spec.categories)))
+        if campaign.when is not None:
+            try:
+                compile_condition(campaign.when)
+            except ConditionError as exc:
+                issues.append(source.issue(("campaigns", index, "when", *exc.path), exc.message, exc.suggestion))
+
     for index, limit in enumerate(spec.limits):
         for rule_index, name in enumerate(limit.rules or ()):
             if name not in rule_ids:

@@ -6,7 +6,7 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``. Host-declared intents, which need
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``. Host-declared intents, which need
 parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "EventLike",
     "FairnessViolation",
     "PropertyCheck",
+    "check_campaigns",
     "check_caps",
     "check_concentration",
     "check_conservation",
@@ -367,6 +369,58 @@ def check_positive_events(policy: Policy, events: Sequence[EventLike]) -> None:
                                    f"{before} to {after}{why}", events)
 
 
+def _campaign_expected(policy: Policy, rule_id: str, category: str, plain: int, event: Event
+                       ) -> tuple[str | None, int]:
+    """The campaign a positive award should get, worked out from the spec: (campaign id, points)."""
+    best: str | None = None
+    most = plain
+    fields = policy.condition_fields(event.subject, event.grid, event.household, event.community, event.actor,
+                                     event.occurred_at)
+    for compiled in policy.campaigns:
+        spec = compiled.spec
+        if spec.rules is not None and rule_id not in spec.rules:
+            continue
+        if spec.categories is not None and category not in spec.categories:
+            continue
+        if not spec.valid_from <= event.occurred_at < spec.valid_until:
+            continue
+        if compiled.predicate is not None and not compiled.predicate(event.attributes, fields):
+            continue
+        raised = int(Decimal(str(spec.multiplier)) * plain) + spec.bonus
+        if raised > most:
+            best, most = spec.id, raised
+    return best, most
+
+
+def check_campaigns(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Dated rules match only while in force, and every award of a rule on an event gets exactly the campaign
+    the ruleset says — the one in force (window, rules or categories, ``when``) giving the most points, the
+    first listed on a tie — with base × multiplier + bonus; none outside every campaign."""
+    if not policy.campaigns and not any(r.valid_from or r.valid_until for r in policy.rules):
+        return
+    engine = _engine(policy)
+    for raw in events:
+        event = coerce_event(policy, raw)
+        decision = engine.submit(raw)
+        for row in decision.trace.rules:
+            rule = policy.rules_by_id.get(row.rule_id)
+            if rule is None or rule.on != event.type:
+                continue
+            spec = rule.spec
+            if (spec.valid_from is not None and event.occurred_at < spec.valid_from) or (
+                    spec.valid_until is not None and event.occurred_at >= spec.valid_until):
+                raise FairnessViolation("campaigns", f"rule {rule.id!r} matched event {event.id!r} at "
+                                                     f"{event.occurred_at.isoformat()}, outside its validity", events)
+            args = dict(row.base_args)
+            plain = args.get("plain", row.base)
+            wanted, points = _campaign_expected(policy, rule.id, rule.category, plain, event) if plain > 0 \
+                else (None, plain)
+            if args.get("campaign") != wanted or row.base != points:
+                raise FairnessViolation(
+                    "campaigns", f"event {event.id!r}, rule {rule.id!r}: campaign {args.get('campaign')!r} gave "
+                                 f"{row.base}; the ruleset says {wanted!r} with {points}", events)
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -377,6 +431,7 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "conservation": check_conservation,
     "floor": check_floor,
     "positive_events": check_positive_events,
+    "campaigns": check_campaigns,
 }
 
 

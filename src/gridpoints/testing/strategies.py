@@ -226,7 +226,17 @@ def _boundaries(policy: Policy, start: date, days: int) -> tuple[list[datetime],
     midnights = [datetime.combine(start + timedelta(days=n), datetime.min.time(), tzinfo=policy.zone)
                  for n in range(days + 1)]
     special = [m for m in midnights if m.weekday() == 0 or m.day == 1]
+    # Where a rule, limit, item or campaign starts or stops being in force, if it falls in the days drawn.
+    first, last = midnights[0], midnights[-1]
+    special += sorted({moment for moment in _validity_edges(policy) if first <= moment <= last})
     return midnights, special or midnights
+
+
+def _validity_edges(policy: Policy) -> set[datetime]:
+    spec = policy.spec
+    dated: list[Any] = [*spec.rules, *spec.limits, *spec.catalog, *spec.campaigns]
+    return {moment.astimezone(policy.zone) for part in dated for moment in (part.valid_from, part.valid_until)
+            if moment is not None}
 
 
 def _times(policy: Policy, start: date, days: int) -> st.SearchStrategy[datetime]:
@@ -265,8 +275,8 @@ def _accepted(policy: Policy, event: Mapping[str, Any]) -> bool:
     etype = policy.event_types[checked.type]
     if etype.ignore:
         return True
-    context = {"subject": checked.subject, "grid": checked.grid, "household": checked.household,
-               "community": checked.community, "actor": checked.actor}
+    context = policy.condition_fields(checked.subject, checked.grid, checked.household, checked.community,
+                                      checked.actor, checked.occurred_at)
     for rule in etype.rules:
         if rule.predicate is not None and not rule.predicate(checked.attributes, context):
             continue

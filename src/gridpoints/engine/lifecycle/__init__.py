@@ -5,7 +5,7 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 """
 
 from gridpoints.engine._kernel import Mechanism
-from gridpoints.engine.lifecycle import _close, _mall, _repair, _settle
+from gridpoints.engine.lifecycle import _campaign, _close, _mall, _repair, _settle
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
 from gridpoints.engine.lifecycle._mall import (
     MallAction,
@@ -20,7 +20,8 @@ from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expi
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 
 #: Every mechanism the engine runs, in the order their registrations are read.
-MECHANISMS: tuple[Mechanism, ...] = (_settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM, _close.MECHANISM)
+MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
+                                     _close.MECHANISM)
 
 __all__ = [
     "MECHANISMS",

@@ -128,6 +128,8 @@ def _base_plans(context: Context, kind: str, window: str, start: datetime, end: 
             continue
         for rule in rules:
             assert isinstance(rule.spec.points, int)
+            if not rule.in_force(start):
+                continue
             event = Event(f"gp:period:{rule.id}:{window}:{membership.subject}", f"period.{kind}", membership.subject,
                           membership.grid, start, {}, membership.household)
             award = context.rule_award(rule, event, rule.spec.points, "base.fixed", {"points": rule.spec.points},

@@ -88,8 +88,8 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
     # A retry is answered from the stored record (a different subject or item is a conflict), so the checks
     # below apply only to a first request.
     stored = context.record(event_id)
-    early = item.available_from is not None and at < item.available_from
-    outside = early or (item.available_until is not None and at >= item.available_until)
+    opens, closes = item.opens, item.closes
+    outside = (opens is not None and at < opens) or (closes is not None and at >= closes)
     if stored is None and outside:
         raise RedemptionRefused("unavailable", f"{item_id!r} is not available at {at.isoformat()}", item=item_id,
                                 subject=subject)
