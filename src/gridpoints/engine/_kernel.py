@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -238,6 +239,8 @@ class Kernel:
         self.registry: Registry = registry if registry is not None else MemoryRegistry()
         self.pseudonymiser = pseudonymiser
         self.max_retries = max_retries
+        self._retried = 0
+        self._retry_lock = threading.Lock()
         self.index = LedgerIndex(self._store, tenant)
         self.context = Context(self)
         self._capabilities: StoreCapabilities = capabilities_of(self._store)
@@ -284,6 +287,12 @@ class Kernel:
         self._store = store
         self._capabilities = capabilities_of(store)
         self.index = LedgerIndex(store, self.tenant)
+
+    @property
+    def retries(self) -> int:
+        """Serialization failures retried since this kernel was made (monotonic; for a host's metrics).
+        Each was invisible to the caller; one that outlived ``max_retries`` was raised and is not counted."""
+        return self._retried
 
     # -- intake and planning -----------------------------------------------------------------------------
 
@@ -458,6 +467,8 @@ class Kernel:
             except SerializationFailure:
                 if tries + 1 == self.max_retries:
                     raise
+                with self._retry_lock:
+                    self._retried += 1
                 # Jittered exponential back-off spreads out writers that collided on the same rows.
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(tries, 8)))
         raise AssertionError("unreachable")
