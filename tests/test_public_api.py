@@ -79,7 +79,7 @@ def test_every_public_name_is_importable() -> None:
 
 @pytest.mark.parametrize("module", ["gridpoints.storage", "gridpoints.privacy", "gridpoints.model", "gridpoints.policy",
                                     "gridpoints.engine", "gridpoints.engine.lifecycle", "gridpoints.analytics",
-                                    "gridpoints.whatif", "gridpoints.storage.sql"])
+                                    "gridpoints.whatif", "gridpoints.storage.sql", "gridpoints.server"])
 def test_subpackage_all_is_importable(module: str) -> None:
     """Public subpackages' __all__ names all resolve, sorted."""
     mod = importlib.import_module(module)

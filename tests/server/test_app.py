@@ -1,0 +1,168 @@
+"""The service's parts in process: keys at rest, the error table, a retried conflict, the app's checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import gridpoints
+import gridpoints.errors as errors
+from gridpoints import MemoryStore, SerializationFailure
+from gridpoints.server import PROBLEMS, ApiKey, KeyRing, Role, create_app, hash_token, new_token, problem_of
+
+RULESET = "tests/server/ruleset.yaml"
+
+
+def test_keys_are_kept_as_digests() -> None:
+    """A key ring holds digests only, finds a key by its token, and refuses a wrong one."""
+    token = new_token()
+    ring = KeyRing.from_json(json.dumps([{"name": "p", "sha256": hash_token(token), "tenant": "t",
+                                          "roles": ["platform", "auditor"]}]))
+    key = ring.find(token)
+    assert key is not None and key.roles == {Role.PLATFORM, Role.AUDITOR} and key.tenant == "t"
+    assert ring.find(token + "x") is None and ring.find("") is None
+    assert token not in repr(ring) and token not in repr(key) and key.digest == hash_token(token)
+    assert hash_token(token).startswith("sha256:") and len(hash_token(token)) == 7 + 64
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"sha256": "ab", "tenant": "t", "roles": ["platform"]}, "SHA-256 digest"),
+    ({"sha256": "0" * 64, "tenant": "t", "roles": ["mayor"]}, "unknown role 'mayor'"),
+    ({"sha256": "0" * 64, "tenant": "t", "roles": ["resident"]}, "must name its subject"),
+    ({"sha256": "0" * 64, "tenant": "t", "roles": ["staff"], "subject": "r-1"}, "resident-only"),
+    ({"sha256": "0" * 64, "roles": ["staff"]}, "missing 'tenant'"),
+    ({"sha256": "0" * 64, "tenant": "t", "roles": ["staff"], "token": "x"}, "unknown field(s) token"),
+])
+def test_bad_key_configuration_names_the_entry(entry: dict[str, Any], message: str) -> None:
+    """A bad key entry is refused with its position and what is wrong."""
+    with pytest.raises(ValueError, match=r"keys\.json\[1\]") as caught:
+        KeyRing.from_json(json.dumps([{"sha256": "1" * 64, "tenant": "t", "roles": ["staff"]}, entry]),
+                          source="keys.json")
+    assert message in str(caught.value)
+
+
+def test_keys_from_the_environment() -> None:
+    """GRIDPOINTS_API_KEYS holds the same JSON; unset means no keys."""
+    text = json.dumps([{"sha256": hash_token("a"), "tenant": "t", "roles": ["staff"]}])
+    assert KeyRing.from_environment({"GRIDPOINTS_API_KEYS": text}).find("a") is not None
+    assert KeyRing.from_environment({}).keys == ()
+
+
+def _errors() -> list[type[errors.GridpointsError]]:
+    return [obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, errors.GridpointsError)]
+
+
+def _instance(cls: type[errors.GridpointsError]) -> errors.GridpointsError:
+    if issubclass(cls, errors.UnknownEventType):
+        return cls("patrl", event_id="e", known=["patrol"], index=2)  # type: ignore[call-arg]
+    if issubclass(cls, errors.EventError):
+        return cls("bad", field="attributes.hours", event_id="e", index=2)  # type: ignore[call-arg]
+    if issubclass(cls, errors.IdempotencyConflict):
+        return cls("e", stored="a" * 64, received="b" * 64)
+    if issubclass(cls, errors.RedemptionRefused):
+        return cls("out_of_stock", "none left", item="soap", subject="r")
+    if issubclass(cls, errors.RulesetError):
+        return cls([errors.Issue("rules[0].points", "expected an integer", "x.yaml", 4, 7)])
+    if issubclass(cls, errors.MissingExtra):
+        return cls("server", "the service")
+    return cls("it broke")
+
+
+@pytest.mark.parametrize("cls", _errors(), ids=lambda c: c.__name__)
+def test_every_error_maps_to_one_status_with_both_languages(cls: type[errors.GridpointsError]) -> None:
+    """Each gridpoints error has one status and a problem body in zh and en; store failures are 5xx, never a
+    business (4xx) rejection, and a serialization failure says to retry."""
+    problem = problem_of(_instance(cls), batch=True, batch_ids=["x", "e"])
+    zh = problem.body("zh", instance="/x", request_id="r")
+    en = problem.body("en", instance="/x", request_id="r")
+    assert zh["status"] == en["status"] == PROBLEMS[zh["code"]].status
+    assert zh["title"] != en["title"] and zh["detail"] and en["detail"]
+    if issubclass(cls, errors.StoreError):
+        assert zh["status"] >= 500
+    if issubclass(cls, SerializationFailure):
+        assert zh["status"] == 503 and problem.headers == {"Retry-After": "1"}
+    if issubclass(cls, errors.EventError):
+        assert zh["location"].startswith("events[2].")
+    if issubclass(cls, errors.IdempotencyConflict):
+        assert zh["location"] == "events[1].id"
+        assert (zh["stored_fingerprint"], zh["received_fingerprint"]) == ("a" * 64, "b" * 64)
+
+
+class _Conflicting(MemoryStore):
+    """A memory store whose first ``failures`` write transactions fail as a database serialization conflict
+    does (the engine must retry them without the caller seeing it)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    @contextlib.contextmanager
+    def transaction(self, tenant: str, **locks: Any) -> Iterator[Any]:  # type: ignore[override]
+        if self.failures:
+            self.failures -= 1
+            raise SerializationFailure("could not serialize access due to concurrent update")
+        with super().transaction(tenant, **locks) as txn:
+            yield txn
+
+
+def _request(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            return await client.request(method, path, **kwargs)
+    return asyncio.run(go())
+
+
+def _app(store: MemoryStore, max_retries: int = 8) -> Any:
+    engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), store=store, tenant="t", max_retries=max_retries)
+    return create_app(engine, keys=KeyRing((ApiKey.for_token("p", "tok", tenant="t", roles=["platform"]),)))
+
+
+EVENT = {"id": "e-1", "type": "patrol", "subject": "r-1", "grid": "g", "occurred_at": "2026-04-01T10:00:00+08:00",
+         "attributes": {"hours": 1}}
+AUTH = {"Authorization": "Bearer tok"}
+
+
+def test_a_retried_conflict_is_invisible_and_counted() -> None:
+    """Two serialization conflicts retried inside the engine: the caller gets the decision; metrics count 2."""
+    app = _app(_Conflicting(2))
+    response = _request(app, "POST", "/v1/t/events", json=EVENT, headers=AUTH)
+    assert response.status_code == 200 and response.json()["points"] == 10
+    metrics = _request(app, "GET", "/metrics").text
+    assert "gridpoints_serialization_retries_total 2.0" in metrics
+    assert 'gridpoints_store_errors_total{code="retry-later"}' not in metrics
+
+
+def test_a_conflict_outliving_the_retries_is_503_not_a_rejection() -> None:
+    """When the retries run out the answer is 503 retry-later with Retry-After; nothing was written."""
+    store = _Conflicting(5)
+    app = _app(store, max_retries=3)
+    response = _request(app, "POST", "/v1/t/events", json=EVENT, headers=AUTH)
+    assert response.status_code == 503 and response.json()["code"] == "retry-later"
+    assert response.headers["retry-after"] == "1"
+    assert store.find_event("t", "e-1") is None
+    metrics = _request(app, "GET", "/metrics").text
+    assert 'gridpoints_store_errors_total{code="retry-later"} 1.0' in metrics
+    assert 'gridpoints_events_total{outcome="failed"} 1.0' in metrics
+
+
+def test_create_app_checks_tenants() -> None:
+    """An engine listed under another tenant's name is refused."""
+    engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), tenant="a")
+    with pytest.raises(ValueError, match="bound to tenant 'a'"):
+        create_app({"b": engine}, keys=KeyRing(()))
+
+
+def test_unknown_tenant_with_a_key_for_it_is_404() -> None:
+    """A key for a tenant the service does not serve gets 404, not the other tenant's data."""
+    engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), tenant="t")
+    app = create_app(engine, keys=KeyRing((ApiKey.for_token("x", "tok", tenant="u", roles=["platform"]),)))
+    response = _request(app, "GET", "/v1/u/ruleset", headers=AUTH)
+    assert response.status_code == 404 and response.json()["location"] == "path:tenant"
