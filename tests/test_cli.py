@@ -364,11 +364,11 @@ def test_verify_usage_problems_exit_2(tmp_path: Path) -> None:
 
 
 def test_the_command_lists_every_tool() -> None:
-    """The installed `gridpoints` group carries the core, audit, fairness and policy-author commands."""
+    """The installed `gridpoints` group carries the core, audit, fairness, policy-author and service commands."""
     from gridpoints.cli import command
 
     assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "db", "synth",
-                                       "simulate", "compare", "demo"}
+                                       "simulate", "compare", "demo", "serve"}
 
 
 def test_db_upgrade_creates_prefixed_tables_and_is_repeatable(tmp_path: Path) -> None:

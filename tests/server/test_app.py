@@ -166,3 +166,15 @@ def test_unknown_tenant_with_a_key_for_it_is_404() -> None:
     app = create_app(engine, keys=KeyRing((ApiKey.for_token("x", "tok", tenant="u", roles=["platform"]),)))
     response = _request(app, "GET", "/v1/u/ruleset", headers=AUTH)
     assert response.status_code == 404 and response.json()["location"] == "path:tenant"
+
+
+def test_serve_refuses_a_bad_keys_file(tmp_path: Any) -> None:
+    """gridpoints serve names the keys file's problem and exits 1 before serving anything."""
+    from click.testing import CliRunner
+
+    from gridpoints.cli import command
+
+    keys = tmp_path / "keys.json"
+    keys.write_text('[{"sha256": "short", "tenant": "t", "roles": ["platform"]}]', encoding="utf-8")
+    result = CliRunner().invoke(command(), ["serve", RULESET, "--store", "memory:", "--keys", str(keys)])
+    assert result.exit_code == 1 and "keys.json[0]" in result.output and "SHA-256" in result.output
