@@ -32,6 +32,16 @@ ignored, with a note, when it does not). ``--profile MONTHS`` adds a cProfile of
 functions by own time and by cumulative time).
 
 Run ``python benchmarks/replay.py --help``; ``--quick`` is a smoke run on 1,200 households.
+
+``--communities N`` measures a district instead: N communities of ``--households`` (default 600) each,
+Pudong-like, seeds 1…N, their ``--months`` (the first value; default 1) written to JSON Lines files first
+(not timed), then replayed through ``gridpoints.whatif._district.simulate_district`` one community per task:
+in this one process one after another, and on a fresh Dask ``LocalCluster`` of ``--dask-workers`` worker
+processes (default: one per core), alternating ``--repeat`` times; medians are printed with the speed-up
+(one process ÷ Dask). CPU is this process's plus its finished children's (the workers') ``RUSAGE``; the
+cluster's start and stop are included in the Dask figures, since a command pays them. Both runs' merged
+figures are checked equal. On the 2-core machine the best a speed-up can be is 2× (less the cluster's start
+and the merge, and less again when other work shares the cores: the load average is printed beside).
 """
 
 from __future__ import annotations
@@ -182,10 +192,73 @@ def _verdict(kind: str, r: dict[str, Any]) -> tuple[bool, str]:
     return cpu_ok and rss_ok, text
 
 
+def _district(count: int, households: int, months: int, workers: int | None, repeat: int) -> int:
+    """The ``--communities`` measurement (see the module docstring)."""
+    import statistics
+    import tempfile
+
+    import gridpoints
+    from gridpoints.whatif import PRESETS, Community, community_logs, dask_client, simulate_district
+
+    ruleset = ROOT / "rulesets" / "pudong-sunshine.yaml"
+    text = ruleset.read_text(encoding="utf-8")
+    policy = gridpoints.load_ruleset(text)
+    habits = PRESETS["pudong"]
+    size = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="gridpoints-district-") as folder:
+        events = 0
+        for seed in range(1, count + 1):
+            community = Community(households, max(1, households // 200), seed=seed, name="pudong", mix=habits.mix,
+                                  elderly=habits.elderly, preset=habits)
+            with open(Path(folder) / f"c{seed:03d}.jsonl", "w", encoding="utf-8") as handle:
+                for row in community.events(policy, START, months):
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    events += 1
+            with open(Path(folder) / f"c{seed:03d}.roster.jsonl", "w", encoding="utf-8") as handle:
+                for row in community.roster():
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        logs = community_logs([folder])
+        print(f"district: {count} communities of {households} households ({events:,} events over {months} "
+              f"month(s)); ruleset {ruleset.name}; one task per community; Dask: LocalCluster of {size} worker "
+              f"process(es), 1 thread each")
+        print(f"load average (1 / 5 / 15 min) at the start: {_load_average()} on {os.cpu_count()} CPUs")
+        print(f"{'run':>12} {'CPU s':>8} {'wall s':>8}  {'load (1 min) after':>18}")
+        figures: dict[str, list[tuple[float, float]]] = {"one process": [], "dask": []}
+        merged: dict[str, Any] = {}
+        for _ in range(repeat):
+            for kind in figures:
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started, cpu_started = time.perf_counter(), time.process_time()
+                if kind == "dask":
+                    with dask_client(workers=size) as client:
+                        result = simulate_district(text, logs, client=client)
+                else:
+                    result = simulate_district(text, logs)
+                seconds = time.perf_counter() - started
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (time.process_time() - cpu_started + after.ru_utime - children.ru_utime
+                       + after.ru_stime - children.ru_stime)
+                merged[kind] = result.summary
+                figures[kind].append((cpu, seconds))
+                print(f"{kind:>12} {cpu:>8.1f} {seconds:>8.1f}  {_load_average().split(' / ')[0]:>18}", flush=True)
+        if merged["one process"] != merged["dask"]:
+            print("merged figures DIFFER between one process and Dask")
+            return 1
+    medians = {kind: (statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs))
+               for kind, runs in figures.items()}
+    (one_cpu, one_wall), (dask_cpu, dask_wall) = medians["one process"], medians["dask"]
+    print(f"medians of {repeat}: one process {one_cpu:.1f} s CPU, {one_wall:.1f} s wall; Dask {dask_cpu:.1f} s "
+          f"CPU, {dask_wall:.1f} s wall")
+    print(f"speed-up (wall, one process ÷ Dask): {one_wall / dask_wall:.2f}× on {size} worker(s); CPU ratio "
+          f"(Dask ÷ one process): {dask_cpu / one_cpu:.2f} (the cluster's own cost); merged figures equal")
+    print(f"load average (1 / 5 / 15 min) at the end: {_load_average()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--months", type=int, nargs="+", default=[1, 3, 6, 12],
-                        help="Periods to measure (default: 1 3 6 12).")
+    parser.add_argument("--months", type=int, nargs="+",
+                        help="Periods to measure (default: 1 3 6 12; with --communities, 1).")
     parser.add_argument("--households", type=int, help="A smaller community than Tianhe's 12,000 households.")
     parser.add_argument("--quick", action="store_true", help="Smoke run: 1,200 households, 1 and 2 months.")
     parser.add_argument("--no-compare", action="store_true", help="Skip the compare measurements.")
@@ -194,10 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-ledger", action="store_true",
                         help="Pass keep_ledger=True to simulate/compare (when the installed gridpoints takes it).")
     parser.add_argument("--profile", type=int, metavar="MONTHS", help="Also profile one simulate run of MONTHS.")
+    parser.add_argument("--communities", type=int, metavar="N",
+                        help="Measure a district of N communities on Dask against one process (see above).")
+    parser.add_argument("--dask-workers", type=int, help="Worker processes of the Dask LocalCluster (default: cores).")
+    parser.add_argument("--repeat", type=int, default=1, help="With --communities: alternating runs of each.")
     parser.add_argument("--child", choices=["synth", "simulate", "compare"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.communities is not None:
+        if args.communities < 1 or args.repeat < 1:
+            parser.error("--communities and --repeat must be at least 1")
+        months = args.months[0] if args.months else 1
+        return _district(args.communities, args.households or 600, months, args.dask_workers, args.repeat)
     households = args.households
-    months_list = args.months
+    months_list = args.months or [1, 3, 6, 12]
     if args.quick:
         households, months_list = households or 1200, [1, 2]
     if min(months_list) < 1 or (households is not None and households < 1):

@@ -47,3 +47,11 @@ def test_replay_tiny_run_measures_every_phase() -> None:
     phases = {row[1] for row in rows if len(row) > 2 and row[0] == "1"}
     assert {"synth", "simulate", "compare"} <= phases, done.stdout
     assert "load average" in done.stdout, done.stdout
+
+
+def test_replay_district_run_checks_the_merge_and_prints_the_speed_up() -> None:
+    """`replay.py --communities 2` on tiny communities: one process and a LocalCluster agree; both timed."""
+    done = _run("replay.py", "--communities", "2", "--households", "30", "--dask-workers", "2")
+    assert "merged figures equal" in done.stdout, done.stdout
+    assert "speed-up (wall, one process ÷ Dask)" in done.stdout, done.stdout
+    assert done.stdout.count("load average") == 2, done.stdout

@@ -368,20 +368,28 @@ def test_simulate_report_writes_html(log_files: tuple[Path, Path, Path], tmp_pat
     assert "chart-participation" in target.read_text(encoding="utf-8")
 
 
-def test_simulate_several_communities_in_parallel(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    """A directory of two communities' logs with --workers 2 reports each; same figures as one at a time."""
+def test_simulate_several_communities_on_a_local_cluster(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A directory of two communities' logs runs on a local Dask cluster: each community's figures, as one
+    at a time, and the merged ones over both (residents and grids named by community)."""
+    pytest.importorskip("distributed", reason="the dask extra (dask.distributed) is not installed")
     ruleset, events, roster = log_files
     folder = tmp_path / "logs"
     folder.mkdir()
     for name in ("east", "west"):
         (folder / f"{name}.jsonl").write_text(events.read_text(encoding="utf-8"), encoding="utf-8")
         (folder / f"{name}.roster.jsonl").write_text(roster.read_text(encoding="utf-8"), encoding="utf-8")
+    single = CliRunner().invoke(simulate_command, [str(ruleset), str(events), "--json"])
     result = CliRunner().invoke(simulate_command, [str(ruleset), str(folder), "--workers", "2", "--json"])
     assert result.exit_code == 0, result.output
-    runs = json.loads(result.stdout)["runs"]
+    document = json.loads(result.stdout)
+    runs = document["communities"]
     assert [Path(r["events"]).name for r in runs] == ["east.jsonl", "west.jsonl"]
-    assert runs[0]["summary"] == runs[1]["summary"]
-    assert runs[0]["summary"]["participation"]["g1"]["2026-01"] == 0.5
+    one = json.loads(single.stdout)
+    assert runs[0]["summary"] == runs[1]["summary"] == one
+    merged = document["merged"]
+    assert merged["participation"]["east/g1"]["2026-01"] == merged["participation"]["west/g1"]["2026-01"] == 0.5
+    assert merged["totals"]["points_issued"] == 2 * one["totals"]["points_issued"]
+    assert merged["concentration"]["gini"] == pytest.approx(one["concentration"]["gini"])  # twins: same inequality
 
 
 def test_compare_command_json_and_exit_codes(log_files: tuple[Path, Path, Path], tmp_path: Path) -> None:

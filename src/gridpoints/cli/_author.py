@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 from rich.cells import cell_len
 from rich.console import Console
@@ -32,7 +33,19 @@ from rich.table import Table
 
 import gridpoints
 from gridpoints.cli._commands import heading, load_policy, output_console
-from gridpoints.errors import MissingExtra, StoreError
+from gridpoints.errors import MissingExtra, RulesetError, StoreError
+from gridpoints.whatif._district import (
+    MEMORY_URL,
+    ROSTER_SUFFIX,
+    CommunityLog,
+    District,
+    DistrictComparison,
+    community_logs,
+    compare_district,
+    dask_client,
+    read_manifest,
+    simulate_district,
+)
 from gridpoints.whatif._simulate import (
     DEFAULT_BATCH,
     REDEEM_KEY,
@@ -48,9 +61,6 @@ from gridpoints.whatif._synth import PRESETS, Community, add_months
 _RULESET = click.Path(exists=True, dir_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-ROSTER_SUFFIX = ".roster.jsonl"
-#: The store URL of an in-process replay (live, unless --keep-ledger).
-MEMORY_URL = "memory:"
 _KEEP_LEDGER_HELP = ("Keep every ledger entry in memory and sum the figures up at the end, instead of replaying "
                      "live (only the state later events read is kept; the figures are the same).")
 
@@ -169,16 +179,21 @@ def _write_lines(path: Path | None, rows: Any) -> int:
 # -- simulate -------------------------------------------------------------------------------------------
 
 
-def _event_files(paths: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(p for p in sorted(path.glob("*.jsonl")) if not p.name.endswith(ROSTER_SUFFIX))
-        else:
-            found.append(path)
-    if not found:
-        raise click.UsageError("no events: the directories given hold no *.jsonl files")
-    return found
+def _communities(paths: Sequence[Path], manifest: Path | None, rosters: Sequence[Path]) -> list[CommunityLog]:
+    """The communities named on the command line: events files and directories, or a manifest; ``--roster``
+    (one for all, or one per file) replaces the rosters found beside the files."""
+    if manifest is not None and paths:
+        raise click.UsageError("give events files and directories, or --manifest, not both")
+    if manifest is None and not paths:
+        raise click.UsageError("give events files or directories (or --manifest FILE)")
+    try:
+        logs = read_manifest(manifest) if manifest is not None else community_logs(paths)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    if rosters:
+        paired = _rosters([log.events for log in logs], rosters)
+        logs = [attrs.evolve(log, roster=roster) for log, roster in zip(logs, paired, strict=True)]
+    return logs
 
 
 def _rosters(files: Sequence[Path], given: Sequence[Path]) -> list[Path | None]:
@@ -261,88 +276,128 @@ def _run_with_bar(ruleset: Path, events: Path, roster: Path | None, store_url: s
     return result
 
 
-def _per_file(path: Path | None, events: Path, many: bool) -> Path | None:
-    """``path`` for one events file; ``NAME-<events>.SUFFIX`` beside it for each of several."""
-    if path is None or not many:
-        return path
-    return path.with_name(f"{path.stem}-{events.stem}{path.suffix}")
+def _per_community(path: Path | None) -> str | None:
+    """``NAME-{name}.SUFFIX`` beside ``path``: one file per community (``{name}`` is the community's)."""
+    return None if path is None else str(path.with_name(f"{path.stem}-{{name}}{path.suffix}"))
 
 
-def _store_for(store_url: str, events: Path, many: bool) -> str:
-    if not many or not store_url.startswith("sqlite:///"):
+def _store_per_community(store_url: str) -> str:
+    if not store_url.startswith("sqlite:///"):
         return store_url
-    # One embedded database per community, beside the one named, so parallel processes do not contend.
-    base = Path(store_url.removeprefix("sqlite:///"))
-    return f"sqlite:///{base.with_name(f'{base.stem}-{events.stem}{base.suffix}')}"
+    # One embedded database per community, beside the one named, so parallel workers do not contend.
+    return f"sqlite:///{_per_community(Path(store_url.removeprefix('sqlite:///')))}"
+
+
+_SCHEDULER_HELP = ("With several communities: the address of a running dask.distributed scheduler "
+                   "(tcp://HOST:8786) whose workers see the same files. Default: a local cluster of --workers "
+                   "processes on this machine.")
+_WORKERS_HELP = "With several communities: worker processes of the local Dask cluster (default: one per core)."
+
+
+def _on_dask(scheduler: str | None, workers: int | None, count: int, job: Callable[..., Any]) -> Any:
+    """Run ``job(client, on_done)`` on a Dask client with a progress bar over ``count`` communities; a
+    refused event or unreadable file exits 1, a missing extra says which one."""
+    size = min(workers or os.cpu_count() or 1, count)
+    try:
+        with dask_client(scheduler, workers=size) as client, _progress() as bar:
+            where = scheduler or f"{size} local worker process(es)"
+            task = bar.add_task(f"replaying {count} communities on {where}", total=count)
+            return job(client, lambda _log: bar.advance(task))
+    except MissingExtra as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ReplayError, gridpoints.EventError, RulesetError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the Dask scheduler or read a log: {exc}") from None
+
+
+def _communities_table(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> Table:
+    return _table("Communities", ("community", "events", "residents", "points issued", "Gini"), [
+        (name, s["totals"]["events"], s["totals"]["residents"], s["totals"]["points_issued"],
+         s["concentration"]["gini"]) for name, s in rows])
 
 
 @click.command()
 @click.argument("ruleset", type=_RULESET)
-@click.argument("events", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("events", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--manifest", type=_FILE,
+              help="The communities as JSON Lines: {\"events\": PATH, \"roster\": PATH, \"name\": NAME} per line "
+                   "(paths relative to the manifest), instead of EVENTS.")
 @click.option("--roster", "rosters", multiple=True, type=_FILE,
               help="Memberships (JSON Lines); one for all events files or one per file. Default: "
                    "EVENTS.roster.jsonl beside each file, else inferred from the events.")
 @click.option("--store", "store_url", default=MEMORY_URL, show_default=True,
               help="Store URL: memory: (in process, replayed live unless --keep-ledger), sqlite:///FILE, "
-                   "postgresql://… (the store keeps the whole ledger).")
+                   "postgresql://… (the store keeps the whole ledger; several communities: one SQLite file each, "
+                   "or one tenant each).")
 @click.option("--keep-ledger", is_flag=True, help=_KEEP_LEDGER_HELP)
 @click.option("--entries-out", "entries_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every ledger entry here as JSON Lines, one object per line, hash-chained (one file "
-                   "per events file: NAME-<events>.jsonl).")
+                   "per community: NAME-<community>.jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a self-contained HTML report here (one per file: NAME-<events>.html).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Replay several events files (communities) in parallel processes.")
+              help="Write a self-contained HTML report here (of the merged figures, for several communities).")
+@click.option("--scheduler", help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=1), help=_WORKERS_HELP)
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
-def simulate(ruleset: Path, events: tuple[Path, ...], rosters: tuple[Path, ...], store_url: str, keep_ledger: bool,
-             entries_out: Path | None, as_json: bool, report_path: Path | None, workers: int, batch: int,
-             lang: str) -> None:
+def simulate(ruleset: Path, events: tuple[Path, ...], manifest: Path | None, rosters: tuple[Path, ...],
+             store_url: str, keep_ledger: bool, entries_out: Path | None, as_json: bool, report_path: Path | None,
+             scheduler: str | None, workers: int | None, batch: int, lang: str) -> None:
     """Replay EVENTS (JSON Lines files, or directories of them) under RULESET and show what a community
     worker and an auditor look at: points by category and rule, limits that bit, participation per grid
     and month, concentration, the leaderboard, repairs, redemptions and outstanding points.
 
     By default the replay is live: it keeps balances, open windows' counters and open items, not the
-    ledger's history, so a year of a large community fits in memory; --keep-ledger keeps every entry."""
+    ledger's history, so a year of a large community fits in memory; --keep-ledger keeps every entry.
+
+    Several communities (files, a directory, or --manifest) are replayed one task each on Dask (a local
+    cluster, or --scheduler) and their figures merged over all residents: the Gini coefficient and top
+    shares of the district, not an average of the communities'."""
     policy = load_policy(ruleset)
     writer = _report_writer("write_report") if report_path is not None else None
-    files = _event_files(events)
-    paired = _rosters(files, rosters)
-    many = len(files) > 1
-    jobs = [(ruleset, f, r, _store_for(store_url, f, many), f.stem if many else "default", batch, keep_ledger,
-             _per_file(entries_out, f, many)) for f, r in zip(files, paired, strict=True)]
-    results: list[dict[str, Any]] = []
-    try:
-        if workers > 1 and many:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool, _progress() as bar:
-                task = bar.add_task(f"replaying {len(jobs)} communities", total=len(jobs))
-                futures = [pool.submit(run_file, *job[:6], keep_ledger=job[6], entries_out=job[7]) for job in jobs]
-                for future in futures:
-                    results.append(future.result())
-                    bar.advance(task)
-        else:
-            results = [_run_with_bar(*job) for job in jobs]
-    except (ReplayError, gridpoints.EventError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except StoreError as exc:
-        raise click.ClickException(f"store: {exc}") from None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--store") from None
+    logs = _communities(events, manifest, rosters)
+    if len(logs) == 1 and manifest is None:
+        log = logs[0]
+        try:
+            result = _run_with_bar(ruleset, log.events, log.roster, store_url, "default", batch, keep_ledger,
+                                   entries_out)
+        except (ReplayError, gridpoints.EventError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except StoreError as exc:
+            raise click.ClickException(f"store: {exc}") from None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--store") from None
+        if writer is not None and report_path is not None:
+            _write_report(writer, report_path, result, policy, lang)
+            click.echo(f"report: {report_path}", err=True)
+        if as_json:
+            click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+            return
+        console = output_console()
+        heading(console, f"{result['ruleset']} · {log.events}")
+        print_summary(console, result, policy)
+        return
+    text = ruleset.read_text(encoding="utf-8")
+    district: District = _on_dask(scheduler, workers, len(logs), lambda client, done: simulate_district(
+        text, logs, client=client, store_url=_store_per_community(store_url), batch=batch, keep_ledger=keep_ledger,
+        entries_out=_per_community(entries_out), on_done=done))
+    merged = district.summary.to_dict()
     if writer is not None and report_path is not None:
-        for path, result in zip(files, results, strict=True):
-            target = report_path if not many else report_path.with_name(f"{report_path.stem}-{path.stem}.html")
-            _write_report(writer, target, result, policy, lang)
-            click.echo(f"report: {target}", err=True)
+        _write_report(writer, report_path, merged, policy, lang)
+        click.echo(f"report: {report_path}", err=True)
     if as_json:
-        document: Any = results[0] if not many else {
-            "runs": [{"events": str(p), "summary": r} for p, r in zip(files, results, strict=True)]}
+        document = district.to_dict()
+        for row, log in zip(document["communities"], logs, strict=True):
+            row["events"] = str(log.events)
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     console = output_console()
-    for path, result in zip(files, results, strict=True):
-        heading(console, f"{result['ruleset']} · {path}")
-        print_summary(console, result, policy)
+    heading(console, f"{merged['ruleset']} · {len(logs)} communities")
+    console.print(_communities_table([(c.name, c.summary.to_dict()) for c in district.communities]))
+    print_summary(console, merged, policy)
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric_from: int = 1) -> Table:
@@ -421,7 +476,8 @@ def participation_table(participation: Mapping[str, Mapping[str, float]]) -> Tab
 @click.command()
 @click.argument("old", type=_RULESET)
 @click.argument("new", type=_RULESET)
-@click.argument("events", type=_FILE)
+@click.argument("events", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--manifest", type=_FILE, help="The communities as JSON Lines (as simulate's), instead of EVENTS.")
 @click.option("--roster", "roster", type=_FILE, help="Memberships (default: EVENTS.roster.jsonl if present).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -429,17 +485,42 @@ def participation_table(participation: Mapping[str, Mapping[str, float]]) -> Tab
 @click.option("--keep-ledger", is_flag=True, help=_KEEP_LEDGER_HELP)
 @click.option("--entries-out", "entries_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write each side's ledger entries as JSON Lines, one object per line, hash-chained: "
-                   "NAME-old.SUFFIX and NAME-new.SUFFIX beside FILE.")
+                   "NAME-old.SUFFIX and NAME-new.SUFFIX beside FILE (one events file only).")
+@click.option("--scheduler", help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=1), help=_WORKERS_HELP)
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
-def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bool, report_path: Path | None,
-            keep_ledger: bool, entries_out: Path | None, batch: int, lang: str) -> None:
+def compare(old: Path, new: Path, events: tuple[Path, ...], manifest: Path | None, roster: Path | None,
+            as_json: bool, report_path: Path | None, keep_ledger: bool, entries_out: Path | None,
+            scheduler: str | None, workers: int | None, batch: int, lang: str) -> None:
     """Replay EVENTS under OLD and NEW in one pass and show who gains and loses, how rankings move, and how
-    totals, limits, concentration and outstanding points change (live by default, as simulate)."""
+    totals, limits, concentration and outstanding points change (live by default, as simulate). Several
+    communities run one task each on Dask, as simulate's, and are compared over all their residents."""
     before, after = load_policy(old), load_policy(new)
     writer = _report_writer("write_compare_report") if report_path is not None else None
-    roster = roster if roster is not None else _rosters([events], [])[0]
-    members = read_roster(roster) if roster is not None else None
+    logs = _communities(events, manifest, (roster,) if roster is not None else ())
+    if len(logs) > 1 or manifest is not None:
+        if entries_out is not None:
+            raise click.UsageError("--entries-out takes one events file")
+        texts = old.read_text(encoding="utf-8"), new.read_text(encoding="utf-8")
+        district: DistrictComparison = _on_dask(scheduler, workers, len(logs), lambda client, done: compare_district(
+            *texts, logs, client=client, batch=batch, keep_ledger=keep_ledger, on_done=done))
+        data = district.to_dict()
+    else:
+        data = _compare_one(before, after, logs[0], keep_ledger, entries_out, batch)
+    if writer is not None and report_path is not None:
+        _write_report(writer, report_path, data, after, lang)
+        click.echo(f"report: {report_path}", err=True)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    print_comparison(output_console(), data)
+
+
+def _compare_one(before: gridpoints.Policy, after: gridpoints.Policy, log: CommunityLog, keep_ledger: bool,
+                 entries_out: Path | None, batch: int) -> dict[str, Any]:
+    members = read_roster(log.roster) if log.roster is not None else None
+    events = log.events
     outs = ([entries_out.with_name(f"{entries_out.stem}-{side}{entries_out.suffix}") for side in ("old", "new")]
             if entries_out is not None else [None, None])
     replays = [Replay(p, None, members, batch=batch, source=str(events), freeze_gc=True, keep_ledger=keep_ledger,
@@ -456,15 +537,7 @@ def compare(old: Path, new: Path, events: Path, roster: Path | None, as_json: bo
     finally:
         for replay in replays:
             replay.close()
-    comparison = Comparison.of(*summaries)
-    data = comparison.to_dict()
-    if writer is not None and report_path is not None:
-        _write_report(writer, report_path, data, after, lang)
-        click.echo(f"report: {report_path}", err=True)
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    print_comparison(output_console(), data)
+    return Comparison.of(*summaries).to_dict()
 
 
 def print_comparison(console: Console, data: Mapping[str, Any]) -> None:

@@ -1,5 +1,18 @@
-"""What-if tools for policy authors: synthetic communities, replay and compare, the HTML report."""
+"""What-if tools for policy authors: synthetic communities, replay and compare (of one community, or of many
+on Dask), the HTML report."""
 
+from gridpoints.whatif._district import (
+    CommunityLog,
+    CommunityResult,
+    District,
+    DistrictComparison,
+    community_logs,
+    compare_district,
+    dask_client,
+    merge_communities,
+    read_manifest,
+    simulate_district,
+)
 from gridpoints.whatif._report import (
     COMPARE_CHARTS,
     REPORT_CHARTS,
@@ -54,7 +67,11 @@ __all__ = [
     "REPORT_CHARTS",
     "SEASON",
     "Community",
+    "CommunityLog",
+    "CommunityResult",
     "Comparison",
+    "District",
+    "DistrictComparison",
     "Persona",
     "Preset",
     "Replay",
@@ -64,15 +81,21 @@ __all__ = [
     "add_months",
     "average_ranks",
     "closed_kinds",
+    "community_logs",
     "compare",
+    "compare_district",
+    "dask_client",
     "memberships",
+    "merge_communities",
     "percentile",
     "read_jsonl",
+    "read_manifest",
     "read_roster",
     "render_compare_report",
     "render_report",
     "retention",
     "simulate",
+    "simulate_district",
     "spearman",
     "write_compare_report",
     "write_report",

@@ -730,7 +730,6 @@ def _summarise(replay: Replay) -> SimulationSummary:
         by_category[categories.get(rule, rule)].update(counts)
 
     earned = figures.earned.result(grid_of=grid_of, population=grid_of)
-    concentration = analytics.concentration(earned.values())
     heat = figures.heat.result(categories=categories, windows=months)
 
     participation: dict[str, dict[str, float]] = {}
@@ -758,17 +757,8 @@ def _summarise(replay: Replay) -> SimulationSummary:
         "negative_points": -sum(b for b in balances.values() if b < 0),
         "pending_points": sum(pendings.values()), "held_points": sum(helds.values()),
     }
-    resident_balances = [balances[spendable(s)] for s in grid_of]
-    liability.update({"balance_median": percentile(resident_balances, 0.5),
-                      "balance_p90": percentile(resident_balances, 0.9),
-                      "balance_max": max(resident_balances, default=0)})
-    valued = [(item.cost, item.id, item.value) for item in policy.spec.catalog if item.value is not None]
-    if valued:
-        cost, item_id, value = min(valued)
-        assert value is not None
-        rates = [v / c for c, _, v in valued if v is not None]
-        liability.update({"valued_at": item_id, "value_per_point": value / cost, "value": owed * value / cost,
-                          "value_low": owed * min(rates), "value_high": owed * max(rates)})
+    liability.update(balance_spread([balances[spendable(s)] for s in grid_of]))
+    liability.update(valuation(policy, owed))
 
     issued = sum(c["issued"] for c in by_rule.values())
     deducted = sum(c["deducted"] for c in by_rule.values())
@@ -804,9 +794,7 @@ def _summarise(replay: Replay) -> SimulationSummary:
         earned_by_subject=dict(sorted(earned.items())),
         grid_of=dict(sorted(grid_of.items())),
         heat=heat,
-        concentration={"gini": float(concentration.gini), "top10": float(concentration.top10),
-                       "top1": float(concentration.top1), "n": concentration.n, "total": concentration.total,
-                       "lorenz": _lorenz(concentration.lorenz)},
+        concentration=concentration_figures(earned.values()),
         leaderboard=leaderboard,
         repairs=repairs,
         redemptions={"count": redemptions["redeemed"], "points": redemptions["redeemed_points"],
@@ -816,6 +804,34 @@ def _summarise(replay: Replay) -> SimulationSummary:
                      "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
         liability=liability,
     )
+
+
+def concentration_figures(earned: Iterable[int]) -> dict[str, Any]:
+    """A summary's ``concentration`` of residents' earned points: gini, top10, top1, n, total and the Lorenz
+    curve (at most :data:`LORENZ_POINTS` points)."""
+    found = analytics.concentration(earned)
+    return {"gini": float(found.gini), "top10": float(found.top10), "top1": float(found.top1), "n": found.n,
+            "total": found.total, "lorenz": _lorenz(found.lorenz)}
+
+
+def balance_spread(resident_balances: Sequence[int]) -> dict[str, float | int]:
+    """A summary's ``balance_median``, ``balance_p90`` and ``balance_max`` of residents' spendable balances."""
+    return {"balance_median": percentile(resident_balances, 0.5), "balance_p90": percentile(resident_balances, 0.9),
+            "balance_max": max(resident_balances, default=0)}
+
+
+def valuation(policy: Policy, owed: int) -> dict[str, Any]:
+    """What ``owed`` outstanding points are worth at the catalog's values: ``valued_at`` (the cheapest valued
+    item), ``value_per_point``, ``value`` and the range over items (``value_low``, ``value_high``); empty when
+    no item has a value."""
+    valued = [(item.cost, item.id, item.value) for item in policy.spec.catalog if item.value is not None]
+    if not valued:
+        return {}
+    cost, item_id, value = min(valued)
+    assert value is not None
+    rates = [v / c for c, _, v in valued if v is not None]
+    return {"valued_at": item_id, "value_per_point": value / cost, "value": owed * value / cost,
+            "value_low": owed * min(rates), "value_high": owed * max(rates)}
 
 
 def _money(counts: Mapping[str, int]) -> dict[str, int]:
@@ -986,5 +1002,6 @@ def compare(old: Policy, new: Policy, events: Iterable[EventLike], *, roster: It
 
 
 __all__ = ["DEFAULT_BATCH", "LIMIT_BITS", "REDEEM_FIELDS", "REDEEM_KEY", "Comparison", "Replay", "ReplayError",
-           "Retention", "SimulationSummary", "average_ranks", "closed_kinds", "compare", "memberships", "percentile",
-           "read_jsonl", "read_roster", "retention", "simulate", "spearman"]
+           "Retention", "SimulationSummary", "average_ranks", "balance_spread", "closed_kinds", "compare",
+           "concentration_figures", "memberships", "percentile", "read_jsonl", "read_roster", "retention", "simulate",
+           "spearman", "valuation"]
