@@ -1,5 +1,5 @@
 """The ``gridpoints`` command: ``lint``, ``schema``, ``run``, ``explain``, ``check``, ``verify``, ``synth``,
-``simulate``, ``compare``, ``demo`` and ``serve``.
+``simulate``, ``compare``, ``demo``, ``serve`` and ``workbench``.
 
 The commands live in :mod:`gridpoints.cli._commands` and need the ``cli`` extra (click and rich); this module
 stays importable without them so that :func:`main` can say how to install the extra instead of failing
@@ -29,12 +29,14 @@ def command() -> click.Group:
         from gridpoints.cli._author import compare, demo, simulate, synth
         from gridpoints.cli._commands import cli
         from gridpoints.cli._serve import serve
+        from gridpoints.cli._workbench import workbench
     except ModuleNotFoundError as exc:
         if exc.name not in ("click", "rich") and not (exc.name or "").startswith(("click.", "rich.")):
             raise
         raise MissingExtra("cli", "the gridpoints command") from exc
-    # The policy-author tools and the service live in their own modules, on the core commands' helpers.
-    for author_command in (synth, simulate, compare, demo, serve):
+    # The policy-author tools, the service and the workbench live in their own modules, on the core commands'
+    # helpers.
+    for author_command in (synth, simulate, compare, demo, serve, workbench):
         cli.add_command(author_command)
     return cli
 
