@@ -39,7 +39,9 @@ Pudong-like, seeds 1…N, their ``--months`` (the first value; default 1) writte
 in this one process one after another, and on a fresh Dask ``LocalCluster`` of ``--dask-workers`` worker
 processes (default: one per core), alternating ``--repeat`` times; medians are printed with the speed-up
 (one process ÷ Dask). CPU is this process's plus its finished children's (the workers') ``RUSAGE``; the
-cluster's start and stop are included in the Dask figures, since a command pays them. Both runs' merged
+cluster's start and stop are included in the ``dask`` row, since a command pays them, and left out of the
+``dask: the tasks alone`` row (a running cluster to the merged result; the workers' CPU asked of each
+worker process, ``client.run(time.process_time)``, before and after). Both runs' merged
 figures are checked equal. On the 2-core machine the best a speed-up can be is 2× (less the cluster's start
 and the merge, and less again when other work shares the cores: the load average is printed beside).
 """
@@ -222,35 +224,49 @@ def _district(count: int, households: int, months: int, workers: int | None, rep
               f"month(s)); ruleset {ruleset.name}; one task per community; Dask: LocalCluster of {size} worker "
               f"process(es), 1 thread each")
         print(f"load average (1 / 5 / 15 min) at the start: {_load_average()} on {os.cpu_count()} CPUs")
-        print(f"{'run':>12} {'CPU s':>8} {'wall s':>8}  {'load (1 min) after':>18}")
-        figures: dict[str, list[tuple[float, float]]] = {"one process": [], "dask": []}
+        print(f"{'run':>22} {'CPU s':>8} {'wall s':>8}  {'load (1 min) after':>18}")
+        kinds = ("one process", "dask", "dask: the tasks alone")
+        figures: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
         merged: dict[str, Any] = {}
+
+        def row(kind: str, cpu: float, seconds: float) -> None:
+            figures[kind].append((cpu, seconds))
+            print(f"{kind:>22} {cpu:>8.1f} {seconds:>8.1f}  {_load_average().split(' / ')[0]:>18}", flush=True)
+
         for _ in range(repeat):
-            for kind in figures:
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                started, cpu_started = time.perf_counter(), time.process_time()
-                if kind == "dask":
-                    with dask_client(workers=size) as client:
-                        result = simulate_district(text, logs, client=client)
-                else:
-                    result = simulate_district(text, logs)
-                seconds = time.perf_counter() - started
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu = (time.process_time() - cpu_started + after.ru_utime - children.ru_utime
-                       + after.ru_stime - children.ru_stime)
-                merged[kind] = result.summary
-                figures[kind].append((cpu, seconds))
-                print(f"{kind:>12} {cpu:>8.1f} {seconds:>8.1f}  {_load_average().split(' / ')[0]:>18}", flush=True)
-        if merged["one process"] != merged["dask"]:
-            print("merged figures DIFFER between one process and Dask")
-            return 1
+            started, cpu_started = time.perf_counter(), time.process_time()
+            merged["one process"] = simulate_district(text, logs).summary
+            row("one process", time.process_time() - cpu_started, time.perf_counter() - started)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            with dask_client(workers=size) as client:
+                # The tasks alone: from a running cluster to the merged result, CPU of the workers (asked of
+                # each worker process) and of this process (scheduler, client and merge).
+                workers_before = client.run(time.process_time)
+                tasks_started, tasks_cpu = time.perf_counter(), time.process_time()
+                merged["dask"] = simulate_district(text, logs, client=client).summary
+                tasks_seconds, tasks_cpu = time.perf_counter() - tasks_started, time.process_time() - tasks_cpu
+                workers_after = client.run(time.process_time)
+            seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (time.process_time() - cpu_started + after.ru_utime - children.ru_utime
+                   + after.ru_stime - children.ru_stime)
+            row("dask", cpu, seconds)
+            row("dask: the tasks alone", tasks_cpu + sum(workers_after[w] - workers_before[w] for w in workers_after),
+                tasks_seconds)
+            if merged["one process"] != merged["dask"]:
+                print("merged figures DIFFER between one process and Dask")
+                return 1
     medians = {kind: (statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs))
                for kind, runs in figures.items()}
-    (one_cpu, one_wall), (dask_cpu, dask_wall) = medians["one process"], medians["dask"]
-    print(f"medians of {repeat}: one process {one_cpu:.1f} s CPU, {one_wall:.1f} s wall; Dask {dask_cpu:.1f} s "
-          f"CPU, {dask_wall:.1f} s wall")
-    print(f"speed-up (wall, one process ÷ Dask): {one_wall / dask_wall:.2f}× on {size} worker(s); CPU ratio "
-          f"(Dask ÷ one process): {dask_cpu / one_cpu:.2f} (the cluster's own cost); merged figures equal")
+    one_cpu, one_wall = medians["one process"]
+    print(f"medians of {repeat} run(s), CPU s / wall s: " + "; ".join(
+        f"{kind} {cpu:.1f} / {wall:.1f}" for kind, (cpu, wall) in medians.items()))
+    for kind in kinds[1:]:
+        cpu, wall = medians[kind]
+        print(f"speed-up (wall, one process ÷ {kind}): {one_wall / wall:.2f}× on {size} worker(s); CPU ratio "
+              f"({kind} ÷ one process): {cpu / one_cpu:.2f}")
+    print("merged figures equal (one process and Dask)")
     print(f"load average (1 / 5 / 15 min) at the end: {_load_average()}")
     return 0
 

@@ -53,5 +53,5 @@ def test_replay_district_run_checks_the_merge_and_prints_the_speed_up() -> None:
     """`replay.py --communities 2` on tiny communities: one process and a LocalCluster agree; both timed."""
     done = _run("replay.py", "--communities", "2", "--households", "30", "--dask-workers", "2")
     assert "merged figures equal" in done.stdout, done.stdout
-    assert "speed-up (wall, one process ÷ Dask)" in done.stdout, done.stdout
+    assert "speed-up (wall, one process ÷ dask)" in done.stdout, done.stdout
     assert done.stdout.count("load average") == 2, done.stdout

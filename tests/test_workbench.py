@@ -78,6 +78,9 @@ def test_lint_reports_the_loader_diagnostics_with_lines(client: TestClient) -> N
     assert found["errors"] >= 1
     clean = client.post("/api/lint", json={"text": RULESET.read_text(encoding="utf-8")}).json()
     assert clean["errors"] == 0
+    # A one-line draft naming a file is text to check, not a file to read.
+    named = client.post("/api/lint", json={"text": str(RULESET)}).json()
+    assert named["errors"] == 1 and "pudong" not in str(named["diagnostics"][0].get("path"))
 
 
 def test_a_run_compares_the_draft_with_the_current_version(client: TestClient, tmp_path: Path) -> None:
@@ -245,3 +248,23 @@ def test_typo_diagnostic_and_comparison_charts_in_chromium(served: str, tmp_path
         assert "limit: 30" in (tmp_path / "draft.yaml").read_text(encoding="utf-8")
     finally:
         browser.quit()
+
+
+def test_the_command_serves_the_ruleset_and_refuses_a_broken_one(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """`gridpoints workbench RULESET` serves it (serve is replaced here); a ruleset with errors exits 1."""
+    from click.testing import CliRunner
+
+    import gridpoints.workbench
+    from gridpoints.cli import command
+
+    served: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(gridpoints.workbench, "serve", lambda *args, **options: served.append((args, options)))
+    result = CliRunner().invoke(command(), ["workbench", str(RULESET), "--port", "9876"])
+    assert result.exit_code == 0, result.output
+    assert served == [((RULESET,), {"host": "127.0.0.1", "port": 9876, "save_to": None, "preset": "pudong"})]
+    assert "http://127.0.0.1:9876/" in result.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(_typo(RULESET.read_text(encoding="utf-8"))[0], encoding="utf-8")
+    refused = CliRunner().invoke(command(), ["workbench", str(broken)])
+    assert refused.exit_code == 1 and "pionts" in refused.output and len(served) == 1

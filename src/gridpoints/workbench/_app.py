@@ -77,15 +77,21 @@ class Workbench:
         return self.ruleset if self.ruleset is not None else self.rulesets / f"{PRESETS[preset].ruleset}.yaml"
 
 
+def _text(text: str) -> str:
+    """The editor's text as ruleset text: with a newline, so that the loader never takes a one-line draft
+    for the name of a file to read."""
+    return text if "\n" in text else text + "\n"
+
+
 def _diagnostics(text: str) -> list[dict[str, Any]]:
     return [{"severity": d.severity, "code": d.code, "line": d.issue.line, "column": d.issue.column,
              "path": d.issue.path, "message": d.issue.message, "suggestion": d.issue.suggestion}
-            for d in lint(text)]
+            for d in lint(_text(text))]
 
 
 def _policy(text: str) -> Policy:
     try:
-        return load_ruleset(text)
+        return load_ruleset(_text(text))
     except RulesetError as exc:
         raise HTTPException(422, {"diagnostics": _diagnostics(text),
                                   "message": f"invalid ruleset ({len(exc.issues)} problem(s))"}) from None
