@@ -368,7 +368,7 @@ def test_the_command_lists_every_tool() -> None:
     from gridpoints.cli import command
 
     assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "db", "synth",
-                                       "simulate", "compare", "demo", "serve"}
+                                       "simulate", "compare", "demo", "serve", "workbench"}
 
 
 def test_db_upgrade_creates_prefixed_tables_and_is_repeatable(tmp_path: Path) -> None:
