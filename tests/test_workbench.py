@@ -69,6 +69,20 @@ def test_page_is_chinese_by_default_and_english_on_request(client: TestClient) -
         assert "http://" not in page and "https://" not in page and "<script src" not in page
 
 
+def test_every_lint_code_has_a_label_in_both_languages() -> None:
+    """Each diagnostic code that lint can give is labelled in Chinese and in English on the page."""
+    import re
+
+    from gridpoints.ruleset import _lint
+
+    codes = set(re.findall(r'(?:_warn|Diagnostic)\("(?:error", )?"?([a-z-]+)"', Path(_lint.__file__).read_text(
+        encoding="utf-8"))) - {"error", "warning"}
+    codes |= {"duplicate-id", "unknown-rule", "unknown-category"}
+    assert {"invalid", "unhandled-event", "cap-never-binds"} <= codes
+    for lang in ("zh", "en"):
+        assert sorted(c for c in codes if f"code_{c}" not in TEXT[lang]) == [], lang
+
+
 def test_lint_reports_the_loader_diagnostics_with_lines(client: TestClient) -> None:
     """The lint endpoint answers with gridpoints.lint's own diagnostics: line, code, message, suggestion."""
     bad, line = _typo(RULESET.read_text(encoding="utf-8"))

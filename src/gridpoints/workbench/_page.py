@@ -71,6 +71,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-gap": "分值表缺项",
         "code_table-open": "分值表未覆盖全部取值",
         "code_cap-never-binds": "从不起作用的上限",
+        "code_campaign-never-applies": "从不生效的活动",
     },
     "en": {
         "title": "Ruleset workbench",
@@ -133,6 +134,7 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-gap": "table gap",
         "code_table-open": "open table",
         "code_cap-never-binds": "cap never binds",
+        "code_campaign-never-applies": "campaign never applies",
     },
 }
 
