@@ -342,13 +342,17 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
 @click.argument("url")
 @click.option("--tenant", default="default", show_default=True, help="Tenant whose ledger to audit.")
 @click.option("--anchor", metavar="HASH@SEQ", help="A head recorded earlier (Engine.head()): detects truncation.")
-def verify(url: str, tenant: str, anchor: str | None) -> None:
-    """Audit the ledger at URL: walk the hash chain and recompute every balance; report the first bad
-    sequence number of an edited, deleted or reordered entry (exit 1), or a store that cannot be read (2)."""
+@click.option("--anchors", "anchors_file", metavar="FILE",
+              help="A JSON Lines file of anchors an anchor sink kept (gridpoints run --anchors).")
+@click.option("--key-file", metavar="F", help="The tenant's sealing key, for a keyed ledger.")
+def verify(url: str, tenant: str, anchor: str | None, anchors_file: str | None, key_file: str | None) -> None:
+    """Audit the ledger at URL without writing to it: walk the entries' and the records' chains, recompute
+    every balance and counter, check each decision against its entries and every anchor; report the first
+    bad sequence number and event (exit 1), or a store that cannot be read (2)."""
     from gridpoints.audit import run_verify
 
     out = io.StringIO()
-    status = run_verify(url, tenant, anchor, out)
+    status = run_verify(url, tenant, anchor, out, anchors_file=anchors_file, key_file=key_file)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
 

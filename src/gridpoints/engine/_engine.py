@@ -12,7 +12,7 @@ table (:data:`gridpoints.engine.lifecycle.MECHANISMS`); its lifecycle methods pl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -39,6 +39,12 @@ class Engine(Kernel):
     planned and committed, Python's cyclic garbage collector is paused (see :mod:`._collector`: a batch
     makes no reference cycles, and collections during it were ~40 % of its time); ``None`` never pauses it.
 
+    Sealing: with a store that seals records (the SQL store), every event record is sealed into the
+    tenant's chain with its entries (see :mod:`gridpoints.audit`). ``seal_key`` (16–64 bytes, the host's,
+    never stored) makes every entry's and record's hash keyed BLAKE2b, so a writer without the key cannot
+    append to the chain or re-seal it; ``clock`` (default: the UTC system clock) gives each record its
+    ``recorded_at``, which no decision depends on.
+
     Privacy: with a ``pseudonymiser``, subject, actor and household ids are replaced by keyed pseudonyms
     as events enter, before anything is hashed or stored; readers (``balance``, ``history`` …) take raw
     ids and pseudonymise them the same way.
@@ -47,10 +53,11 @@ class Engine(Kernel):
     def __init__(
         self, policy: Policy, store: Store | None = None, *, tenant: str = "default",
         registry: Registry | None = None, pseudonymiser: Pseudonymiser | None = None, max_retries: int = 8,
-        pause_collector: int | None = 64,
+        pause_collector: int | None = 64, seal_key: bytes | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
-                         max_retries=max_retries, mechanisms=lifecycle.MECHANISMS)
+                         max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock)
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
         self.pause_collector = pause_collector

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from hashlib import blake2b
 from typing import Any, Protocol, TypeVar
@@ -48,12 +48,13 @@ from gridpoints.model import (
     Membership,
     MemoryRegistry,
     Reason,
+    RecordSeal,
     Registry,
     RuleData,
     Trace,
     spendable,
 )
-from gridpoints.model._codec import entry_canonical_bytes_of_text
+from gridpoints.model._codec import attributes_json, deltas_json, entry_canonical_bytes_of_text
 from gridpoints.policy import CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
@@ -230,9 +231,17 @@ class Kernel:
     """
 
     def __init__(self, policy: Policy, store: Store | None, *, tenant: str, registry: Registry | None,
-                 pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism]) -> None:
+                 pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism],
+                 seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
+        if seal_key is not None and (not isinstance(seal_key, bytes) or not 16 <= len(seal_key) <= 64):
+            raise ValueError("seal_key must be 16 to 64 bytes (BLAKE2b's keyed mode), "
+                             f"got {type(seal_key).__name__} of length {len(seal_key) if seal_key else 0}")
+        #: The tenant's sealing key (never stored): entries and records are sealed with BLAKE2b keyed by it.
+        self._seal_key = seal_key or b""
+        #: When records are written (``recorded_at``); no decision depends on it.
+        self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
         self.policy = policy
         self._store: Store = store if store is not None else MemoryStore()
         self.tenant = tenant
@@ -485,6 +494,7 @@ class Kernel:
             # Most batches hold new, distinct ids: then no event needs looking up one by one.
             look = bool(stored) or len({plan.event.id for plan in plans}) < len(plans)
             of = EventRecord.of
+            sealer = _Sealer(self, txn.record_head(), decider) if self._capabilities.seals_records else None
             for plan, fingerprint in zip(plans, fingerprints, strict=True):
                 event = plan.event
                 if look:
@@ -495,14 +505,69 @@ class Kernel:
                             raise IdempotencyConflict(event.id, stored=record.fingerprint, received=received)
                         decisions.append(record.original())
                         continue
+                if sealer is not None:
+                    sealer.start()
                 decision = decide(plan)
                 record = of(event, decision, fingerprint, utc=plan.occurred_utc)
+                if sealer is not None:
+                    sealer.seal(event, record)
                 if look:
                     batch[event.id] = record
                 records.append(record)
                 decisions.append(decision)
+            if sealer is not None:
+                sealer.finish()
             txn.append(decider.entries, decider.deltas, records)
         return decisions
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Sealer:
+    """Seals each new record of a transaction onto the records' chain, bound to its entries, with the
+    counter increments its decision made (collected per record: the decider's deltas are swapped for each)."""
+
+    __slots__ = ("_batch", "_decider", "_first", "_from", "_hash", "_key", "_mine", "_recorded_at", "_seq",
+                 "_tenant")
+
+    def __init__(self, kernel: Kernel, head: Any, decider: Decider) -> None:
+        self._decider = decider
+        self._seq, self._hash = head.seq, head.hash
+        self._key = kernel._seal_key
+        self._tenant = kernel.tenant
+        moment = kernel.clock()
+        if moment.tzinfo is None:
+            raise ValueError(f"the engine's clock must return an aware datetime, got {moment!r}")
+        self._recorded_at = moment.astimezone(UTC).isoformat()
+        self._batch = decider.deltas
+        self._mine: dict[CounterKey, int] = {}
+        self._first = 0
+        self._from = 0
+
+    def start(self) -> None:
+        decider = self._decider
+        self._first, self._from = len(decider.entries), decider.seq + 1
+        self._mine = decider.deltas = {}
+
+    def seal(self, event: Event, record: EventRecord) -> None:
+        decider, mine, batch = self._decider, self._mine, self._batch
+        for key, delta in mine.items():
+            batch[key] = batch.get(key, 0) + delta
+        self._seq += 1
+        made = RecordSeal.make(
+            seq=self._seq, tenant=self._tenant, event_id=record.event_id, fingerprint=record.fingerprint,
+            decision=record.decision, actor=event.actor, attributes=attributes_json(event.attributes.items()),
+            recorded_at=self._recorded_at, deltas=deltas_json(mine.items()), entry_from=self._from,
+            entry_hashes="".join(entry.hash for entry in decider.entries[self._first:]), prev_hash=self._hash,
+            key=self._key)
+        self._hash = made.hash
+        record.sealed(made)
+        decider.deltas = batch
+
+    def finish(self) -> None:
+        self._decider.deltas = self._batch
 
 
 class Decider:
@@ -512,7 +577,7 @@ class Decider:
     :attr:`context` gives them the policy and the rest of the seam.
     """
 
-    __slots__ = ("_categories", "_floor", "_handlers", "_ref", "_tenant", "balances", "context", "counters",
+    __slots__ = ("_categories", "_floor", "_handlers", "_key", "_ref", "_tenant", "balances", "context", "counters",
                  "deltas", "entries", "hash", "seq", "watch", "watched")
 
     def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
@@ -525,6 +590,7 @@ class Decider:
         self.counters = counters
         self.balances = balances
         self.seq, self.hash = head.seq, head.hash
+        self._key = kernel._seal_key
         self.deltas: dict[CounterKey, int] = {}
         self.entries: list[Entry] = []
         #: The account being decided for, and its net change so far.
@@ -543,7 +609,7 @@ class Decider:
         tenant, ref, occurred = self._tenant, self._ref, plan.occurred_utc
         self.hash = digest = blake2b(entry_canonical_bytes_of_text(
             seq, tenant, event_id, subject, debit, credit, amount, ref, rule, reason, occurred, reverses, prev),
-            digest_size=32).hexdigest()
+            digest_size=32, key=self._key).hexdigest()
         self.entries.append(_entry((seq, tenant, event_id, subject, debit, credit, amount, ref, rule, reason,
                                     occurred, reverses, prev, digest)))
         balances = self.balances

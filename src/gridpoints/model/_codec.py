@@ -81,9 +81,37 @@ def entry_json_line(entry: Sequence[Any]) -> str:
             f'"hash":{enc(digest)}}}\n')
 
 
-def seal(canonical: bytes) -> str:
-    """An entry's hash: BLAKE2b-256 of its canonical bytes, as hex."""
-    return hashlib.blake2b(canonical, digest_size=32).hexdigest()
+def seal(canonical: bytes, key: bytes = b"") -> str:
+    """An entry's or a record's hash: BLAKE2b-256 of its canonical bytes, as hex; with a ``key`` (up to 64
+    bytes), BLAKE2b's keyed mode, so that only a holder of the key can seal (an empty key is the unkeyed
+    hash)."""
+    return hashlib.blake2b(canonical, digest_size=32, key=key).hexdigest()
+
+
+def record_canonical_bytes(
+    seq: int, tenant: str, event_id: str, fingerprint: str, decision: str, actor: str | None, attributes: str,
+    recorded_at: str, deltas: str, entry_from: int, entry_hashes: str, prev_hash: str,
+) -> bytes:
+    """The bytes an event record's seal covers: a compact JSON array of the record's fields in
+    :data:`~gridpoints.model.RECORD_HASHED_FIELDS` order, the previous record's hash last. ``decision``,
+    ``attributes`` and ``deltas`` are JSON texts and are hashed as strings, as stored; ``entry_hashes`` is
+    the hashes of the record's own entries (from ``entry_from``), concatenated, which binds the record to
+    them."""
+    return CANONICAL.encode((seq, tenant, event_id, fingerprint, decision, actor, attributes, recorded_at, deltas,
+                             entry_from, entry_hashes, prev_hash)).encode()
+
+
+def attributes_json(attributes: Iterable[tuple[str, Any]]) -> str:
+    """An event's attributes as a record keeps them: a JSON object sorted by name (values ``json`` cannot
+    write are written as their text, as the fingerprint does)."""
+    items = sorted(attributes)
+    return FINGERPRINT.encode(dict(items)) if items else "{}"
+
+
+def deltas_json(deltas: Iterable[tuple[Sequence[str], int]]) -> str:
+    """A record's counter increments: ``[[scope, scope_id, metric, window, delta], …]`` sorted by key."""
+    rows = sorted((tuple(key), delta) for key, delta in deltas if delta)
+    return CANONICAL.encode([[*key, delta] for key, delta in rows]) if rows else "[]"
 
 
 def fingerprint_text(fields: Sequence[str | None], attributes: list[tuple[str, Any]]) -> str:

@@ -15,7 +15,13 @@ from typing import Any, Literal, NamedTuple
 
 import attrs
 
-from gridpoints.model._codec import entry_canonical_bytes, fingerprint_text, record_json, seal
+from gridpoints.model._codec import (
+    entry_canonical_bytes,
+    fingerprint_text,
+    record_canonical_bytes,
+    record_json,
+    seal,
+)
 from gridpoints.model._explain import render
 
 Scope = Literal["subject", "household", "grid", "community"]
@@ -155,6 +161,48 @@ class Anchor:
         return cls(int(seq), digest)
 
 
+@attrs.frozen(slots=True)
+class LedgerAnchor:
+    """Both chain heads of a tenant at one moment, for the host to keep outside the database (an anchor sink):
+    the entries' head (``seq``, ``hash``) and the records' head (``records``, ``record_hash``), ``at`` (UTC
+    ISO text) and why it was taken (``reason``: ``"close:2026-04"``, ``"every"``). With a sealing key the
+    hashes are keyed, so only the key's holder could have produced them. One JSON object per line in a
+    JSON Lines file (:meth:`to_json`, :meth:`from_json`)."""
+
+    tenant: str
+    seq: int
+    hash: str
+    records: int
+    record_hash: str
+    at: str
+    reason: str
+
+    @property
+    def entries(self) -> Anchor:
+        return Anchor(self.seq, self.hash)
+
+    def to_json(self) -> str:
+        return json.dumps(attrs.asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> LedgerAnchor:
+        """Read one anchor line; raises ``ValueError`` naming what is wrong."""
+        try:
+            data = json.loads(text)
+            fields = {f.name for f in attrs.fields(cls)}
+            if not isinstance(data, dict) or set(data) != fields:
+                raise ValueError(f"expected an object with {sorted(fields)}")
+            if not all(type(data[k]) is int and data[k] >= 0 for k in ("seq", "records")):
+                raise ValueError("seq and records must be non-negative integers")
+            if not all(type(data[k]) is str for k in fields - {"seq", "records"}):
+                raise ValueError("tenant, hash, record_hash, at and reason must be strings")
+            if len(data["hash"]) != 64 or len(data["record_hash"]) != 64:
+                raise ValueError("hash and record_hash must be 64 hex digits")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from exc
+        return cls(**data)
+
+
 #: Field order of the canonical form that an entry's hash covers.
 ENTRY_HASHED_FIELDS = (
     "seq", "tenant", "event_id", "subject", "debit", "credit", "amount",
@@ -189,8 +237,9 @@ class Entry(NamedTuple):
     def canonical_bytes(self) -> bytes:
         return entry_canonical_bytes(*self[:13])
 
-    def expected_hash(self) -> str:
-        return seal(self.canonical_bytes())
+    def expected_hash(self, key: bytes = b"") -> str:
+        """The hash the entry's contents call for (keyed with the tenant's sealing ``key``, if it has one)."""
+        return seal(self.canonical_bytes(), key)
 
     def to_dict(self) -> dict[str, Any]:
         return self._asdict()
@@ -409,6 +458,63 @@ class Decision:
 CompactRecord = tuple[Any, ...]
 
 
+#: Field order of the canonical form that an event record's seal covers.
+RECORD_HASHED_FIELDS = (
+    "seq", "tenant", "event_id", "fingerprint", "decision", "actor", "attributes", "recorded_at", "deltas",
+    "entry_from", "entry_hashes", "prev_hash",
+)
+
+
+@attrs.frozen(slots=True)
+class RecordSeal:
+    """What seals an event record into its tenant's chain of records, beside the record's decision.
+
+    Records form their own hash chain (``seq`` from 1, each linked to the previous record's ``hash``), and
+    each is bound to its own entries: ``entry_from`` is the first entry's seq and ``entry_hashes`` their
+    hashes, concatenated (empty for a decision that posted nothing, with ``entry_from`` the seq the next entry
+    will take). ``actor`` and ``attributes`` (JSON, sorted by name) are the event's, kept so that separation
+    of duties can be re-audited; ``deltas`` the counter increments the decision made (JSON, see
+    :func:`~gridpoints.model._codec.deltas_json`); ``recorded_at`` when the engine wrote it (UTC ISO text;
+    no decision depends on it). The hash covers :data:`RECORD_HASHED_FIELDS`.
+    """
+
+    seq: int
+    recorded_at: str
+    actor: str | None
+    attributes: str
+    deltas: str
+    entry_from: int
+    entry_hashes: str
+    prev_hash: str
+    hash: str
+
+    def canonical_bytes(self, tenant: str, event_id: str, fingerprint: str, decision: str) -> bytes:
+        return record_canonical_bytes(self.seq, tenant, event_id, fingerprint, decision, self.actor,
+                                      self.attributes, self.recorded_at, self.deltas, self.entry_from,
+                                      self.entry_hashes, self.prev_hash)
+
+    def expected_hash(self, tenant: str, event_id: str, fingerprint: str, decision: str, key: bytes = b"") -> str:
+        """The hash the record's contents call for (keyed with the tenant's sealing ``key``, if it has one)."""
+        return seal(self.canonical_bytes(tenant, event_id, fingerprint, decision), key)
+
+    def entry_count(self) -> int:
+        return len(self.entry_hashes) // 64
+
+    def hashes(self) -> list[str]:
+        """The record's entries' hashes, in order."""
+        text = self.entry_hashes
+        return [text[i:i + 64] for i in range(0, len(text), 64)]
+
+    @classmethod
+    def make(cls, *, seq: int, tenant: str, event_id: str, fingerprint: str, decision: str, actor: str | None,
+             attributes: str, recorded_at: str, deltas: str, entry_from: int, entry_hashes: str, prev_hash: str,
+             key: bytes = b"") -> RecordSeal:
+        """Seal a record: its hash over the canonical form, keyed with ``key`` if given."""
+        digest = seal(record_canonical_bytes(seq, tenant, event_id, fingerprint, decision, actor, attributes,
+                                             recorded_at, deltas, entry_from, entry_hashes, prev_hash), key)
+        return cls(seq, recorded_at, actor, attributes, deltas, entry_from, entry_hashes, prev_hash, digest)
+
+
 class EventRecord:
     """What a store keeps per event id: the event's fingerprint and its decision, to answer a resubmission.
 
@@ -423,15 +529,18 @@ class EventRecord:
       collector nothing).
     """
 
-    __slots__ = ("_decision", "_event", "_fingerprint", "_json", "_utc", "event_id")
+    __slots__ = ("_decision", "_event", "_fingerprint", "_json", "_utc", "event_id", "seal")
 
-    def __init__(self, event_id: str, fingerprint: str, decision: str) -> None:
+    def __init__(self, event_id: str, fingerprint: str, decision: str, seal: RecordSeal | None = None) -> None:
         self.event_id = event_id
         self._fingerprint: str | None = fingerprint
         self._json: str | None = decision
         self._decision: Decision | None = None
         self._event: Event | None = None
         self._utc: str | None = None
+        #: How the record is sealed into the chain (``None``: a store that does not seal records, or a
+        #: record written before records were sealed).
+        self.seal = seal
 
     @classmethod
     def of(cls, event: Event, decision: Decision, fingerprint: str | None = None, *,
@@ -445,7 +554,13 @@ class EventRecord:
         record._decision = decision
         record._event = event
         record._utc = utc
+        record.seal = None
         return record
+
+    def sealed(self, seal: RecordSeal) -> EventRecord:
+        """This record with its seal (the engine seals a record once its place in the chain is known)."""
+        self.seal = seal
+        return self
 
     @property
     def fingerprint(self) -> str:
@@ -504,6 +619,7 @@ class EventRecord:
         record._fingerprint = fingerprint
         record._json = None
         record._utc = None
+        record.seal = None
         record._decision = Decision(event_id, subject, points, (), head=head, rules=rules)
         if event is None:
             record._event = None

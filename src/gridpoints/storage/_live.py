@@ -53,7 +53,7 @@ from gridpoints.calendar import window_end, window_kind
 from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord, Reason
 from gridpoints.model._codec import entry_json_line
 from gridpoints.storage._protocol import StoreCapabilities
-from gridpoints.storage._staged import StagedTransaction
+from gridpoints.storage._staged import UNSEALED, StagedTransaction
 
 #: Something that receives each committed batch of entries, in sequence order.
 Sink = Callable[[Sequence[Entry]], None]
@@ -358,6 +358,14 @@ class LiveStore:
         state = self._tenant(tenant)
         with state.lock:
             return state.head
+
+    def record_head(self, tenant: str) -> Anchor:
+        """Records are not sealed by a replay: genesis."""
+        return UNSEALED
+
+    def records(self, tenant: str) -> Iterator[EventRecord]:
+        """Nothing: a replay keeps only the records later decisions read (see :meth:`find_event`)."""
+        return iter(())
 
     def close(self) -> None:
         """Nothing to release (sinks belong to whoever made them); present for the protocol."""

@@ -21,7 +21,7 @@ import attrs
 
 from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord
 from gridpoints.storage._protocol import StoreCapabilities
-from gridpoints.storage._staged import StagedTransaction
+from gridpoints.storage._staged import UNSEALED, StagedTransaction
 
 _EntryData = tuple[Any, ...]
 _make_entry = Entry._make
@@ -133,6 +133,17 @@ class MemoryStore:
         state = self._tenant(tenant)
         with state.lock:
             return state.head()
+
+    def record_head(self, tenant: str) -> Anchor:
+        """Records are not sealed in memory: genesis."""
+        return UNSEALED
+
+    def records(self, tenant: str) -> Iterator[EventRecord]:
+        """Every record, unsealed (a snapshot taken under the tenant's lock)."""
+        state = self._tenant(tenant)
+        with state.lock:
+            kept = list(state.events.items())
+        return (EventRecord.from_compact(event_id, data) for event_id, data in kept)
 
     def close(self) -> None:
         """Nothing to release; present for the protocol."""

@@ -5,7 +5,9 @@ adapter locks them (sorted, so two writers cannot deadlock) plus the tenant's ch
 
 1. looks up the event ids (idempotency),
 2. reads counters and balances,
-3. reads the chain head and seals new entries onto it,
+3. reads the chain head and seals new entries onto it (and, for a store that
+   :attr:`~StoreCapabilities.seals_records`, reads the record head and seals each record onto the records'
+   chain, bound to its entries),
 4. appends entries, counter deltas and event records,
 
 and the context manager commits on a clean exit or rolls everything back on an exception. Reads outside a
@@ -32,12 +34,17 @@ class StoreCapabilities:
     the transaction takes its locks (a store that keeps the event object can compute one only when an id
     is resubmitted). ``persists_records``: records are serialised (their decision's JSON text is read).
     ``keeps_history``: :meth:`Store.entries` returns every entry ever committed (a live-state replay store
-    keeps only what later decisions read).
+    keeps only what later decisions read). ``seals_records``: the store keeps each record's
+    :class:`~gridpoints.model.RecordSeal` and its records' chain head (:meth:`Transaction.record_head`,
+    :meth:`Store.records`, :meth:`Store.record_head`), so the engine seals every record into the chain and
+    an audit can check them; a store without it keeps records unsealed (off by default, so an adapter
+    written before seals existed keeps working).
     """
 
     needs_fingerprints: bool = True
     persists_records: bool = True
     keeps_history: bool = True
+    seals_records: bool = False
 
 
 def capabilities_of(store: object) -> StoreCapabilities:
@@ -67,6 +74,11 @@ class Transaction(Protocol):
         """The chain head the next entry must link to."""
         ...
 
+    def record_head(self) -> Anchor:
+        """The records' chain head (the number of sealed records and the last one's hash) the next sealed
+        record must link to; genesis for a store that does not seal records."""
+        ...
+
     def append(
         self,
         entries: Sequence[Entry],
@@ -75,7 +87,8 @@ class Transaction(Protocol):
     ) -> None:
         """Stage entries (contiguous, linking to :meth:`head`), counter increments and event records.
 
-        Raises :class:`~gridpoints.errors.IntegrityError` if the entries do not continue the chain.
+        Raises :class:`~gridpoints.errors.IntegrityError` if the entries do not continue the chain, or if
+        sealed records do not continue the records' chain from :meth:`record_head`.
         """
         ...
 
@@ -108,6 +121,15 @@ class Store(Protocol):
 
     def head(self, tenant: str) -> Anchor:
         """The committed chain head."""
+        ...
+
+    def record_head(self, tenant: str) -> Anchor:
+        """The committed records' chain head (genesis for a store that does not seal records)."""
+        ...
+
+    def records(self, tenant: str) -> Iterator[EventRecord]:
+        """Every committed record: unsealed ones (written before sealing) first, then sealed ones in seal
+        order. A store that does not seal records may return nothing."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from gridpoints.errors import IntegrityError
-from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
+
+#: The records' chain head of a store that does not seal records.
+UNSEALED = Anchor(0, GENESIS_HASH)
 
 
 class StagedTransaction:
@@ -62,6 +65,10 @@ class StagedTransaction:
 
     def head(self) -> Anchor:
         return self._head
+
+    def record_head(self) -> Anchor:
+        """In-process stores do not seal records (see :class:`~gridpoints.storage.StoreCapabilities`)."""
+        return UNSEALED
 
     def append(
         self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]

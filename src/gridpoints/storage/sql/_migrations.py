@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, inspect, select, update
+from sqlalchemy import Connection, Table, inspect, select, update
 
 from gridpoints.errors import IntegrityError, StoreError
 from gridpoints.storage.sql._schema import Tables, dialect_family
@@ -57,9 +57,75 @@ def _append_only_triggers(conn: Connection, tables: Tables) -> None:
         conn.exec_driver_sql(f"CREATE TRIGGER {trigger} BEFORE {op} ON {entries} FOR EACH ROW {body}")
 
 
+_SEALED_EVENT_COLUMNS = ("seq", "recorded_at", "actor", "attributes", "deltas", "entry_from", "entry_hashes",
+                         "prev_hash", "hash")
+_HEAD_COLUMNS = ("records", "record_hash")
+
+
+def _seal_records(conn: Connection, tables: Tables) -> None:
+    """v3: event records sealed into the chain, and every ledger table protected inside the database.
+
+    Adds the record's seal columns and the records' chain head (existing records stay unsealed, and an audit
+    says so); makes event records append-only like entries (no UPDATE or DELETE); forbids DELETE on
+    balances, counters and chain heads, which gridpoints only ever inserts and adds to; and on PostgreSQL
+    forbids TRUNCATE of every one of them. MySQL and MariaDB have no TRUNCATE trigger: there an audit
+    catches a truncated table by the chain heads' lengths (see :mod:`gridpoints.audit`).
+    """
+    inspector = inspect(conn)
+    for table, names in ((tables.events, _SEALED_EVENT_COLUMNS), (tables.heads, _HEAD_COLUMNS)):
+        have = {column["name"] for column in inspector.get_columns(table.name)}
+        for name in names:
+            if name in have:
+                continue
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            default = "" if column.server_default is None else f" DEFAULT '{column.server_default.arg}'"  # type: ignore[attr-defined]
+            null = " NULL" if column.nullable else " NOT NULL"
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {_quote(conn, name)} {kind}{default}{null}")
+    indexes = {index["name"] for index in inspect(conn).get_indexes(tables.events.name)}
+    for index in tables.events.indexes:
+        if index.name not in indexes:
+            index.create(conn)
+    _protect(conn, tables, tables.events, ("UPDATE", "DELETE"))
+    for table in (tables.balances, tables.counters, tables.heads):
+        _protect(conn, tables, table, ("DELETE",))
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _protect(conn: Connection, tables: Tables, table: Table, ops: tuple[str, ...]) -> None:
+    """Triggers rejecting ``ops`` on ``table`` (and TRUNCATE on PostgreSQL), named after the table."""
+    family = dialect_family(conn.dialect.name)
+    stem = table.name
+    message = f"gridpoints ledger table {stem} is append-only"
+    if family == "postgresql":
+        function = f"{stem}_append_only"
+        conn.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'restrict_violation'; END $$"
+        )
+        for name, timing in (("row", f"{' OR '.join(ops)} ON {stem} FOR EACH ROW"),
+                             ("truncate", f"TRUNCATE ON {stem} FOR EACH STATEMENT")):
+            trigger = f"{stem}_no_{name}"
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {stem}")
+            conn.exec_driver_sql(f"CREATE TRIGGER {trigger} BEFORE {timing} EXECUTE FUNCTION {function}()")
+        return
+    for op in ops:
+        trigger = f"{stem}_no_{op.lower()}"
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        if family == "mysql":
+            body = f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+        else:
+            body = f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        conn.exec_driver_sql(f"CREATE TRIGGER {trigger} BEFORE {op} ON {stem} FOR EACH ROW {body}")
+
+
 MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (1, _create_tables),
     (2, _append_only_triggers),
+    (3, _seal_records),
 )
 
 #: The schema version this code reads and writes.

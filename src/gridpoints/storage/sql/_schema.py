@@ -13,6 +13,8 @@ import attrs
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
 
+from gridpoints.model import GENESIS_HASH
+
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}\Z")
 
 # Lengths keep every composite key under InnoDB's 3072-byte index limit at 4 bytes a character.
@@ -119,6 +121,17 @@ def build_tables(prefix: str, *, collation: str = "utf8mb4_bin") -> Tables:
         Column("event_id", String(ID_LEN), primary_key=True),
         Column("fingerprint", String(KEY_PART_LEN), nullable=False),
         Column("decision", decision_text, nullable=False),
+        # The record's seal (schema v3; NULL on a record written before records were sealed).
+        Column("seq", BigInteger, nullable=True),
+        Column("recorded_at", String(SHORT_LEN * 2), nullable=True),
+        Column("actor", String(ID_LEN), nullable=True),
+        Column("attributes", decision_text, nullable=True),
+        Column("deltas", decision_text, nullable=True),
+        Column("entry_from", BigInteger, nullable=True),
+        Column("entry_hashes", decision_text, nullable=True),
+        Column("prev_hash", String(HASH_LEN), nullable=True),
+        Column("hash", String(HASH_LEN), nullable=True),
+        Index(f"ux_{prefix}events_seq", "tenant", "seq", unique=True),
         **options,
     )
     heads = Table(
@@ -126,6 +139,9 @@ def build_tables(prefix: str, *, collation: str = "utf8mb4_bin") -> Tables:
         Column("tenant", String(TENANT_LEN), primary_key=True),
         Column("seq", BigInteger, nullable=False),
         Column("hash", String(HASH_LEN), nullable=False),
+        # The records' chain head (schema v3).
+        Column("records", BigInteger, nullable=False, server_default="0"),
+        Column("record_hash", String(HASH_LEN), nullable=False, server_default=GENESIS_HASH),
         **options,
     )
     schema_version = Table(

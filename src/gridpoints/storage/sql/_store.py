@@ -52,8 +52,11 @@ import functools
 import itertools
 import json
 import operator
+import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure, StoreError, StoreUnavailable
@@ -67,7 +70,8 @@ from sqlalchemy import Connection, Dialect, Engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, RecordSeal
+from gridpoints.storage._protocol import StoreCapabilities
 from gridpoints.storage.sql import _migrations as _sql_migrations
 from gridpoints.storage.sql._errors import map_error
 from gridpoints.storage.sql._schema import Family, build_tables, check_prefix, dialect_family, mysql_collation
@@ -101,7 +105,7 @@ def normalise_url(url: str) -> str:
     return f"{_SCHEMES.get(scheme.lower(), scheme)}://{rest}"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine configured the way the SQL store needs it.
 
     SQLite gets the pysqlite recipe for real transactions (the driver's own BEGIN handling is switched off
@@ -109,9 +113,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     failing at commit, a plain deferred BEGIN for reads) and WAL journaling so readers never wait for the
     writer. MySQL/MariaDB run at READ COMMITTED, which avoids InnoDB's gap locks on the keys gridpoints
     locks explicitly anyway. ``kwargs`` go to :func:`sqlalchemy.create_engine` and win over these defaults.
+
+    ``read_only``: an engine that cannot write. SQLite opens the file with ``mode=ro`` (``immutable=1`` when
+    the file is not writable, so SQLite does not even look for its journal), keeps its journal mode, and a
+    missing file raises :class:`~gridpoints.errors.StoreError` naming it instead of creating it; PostgreSQL
+    and MySQL/MariaDB sessions start read-only.
     """
     normalised = make_url(normalise_url(url))
     family = dialect_family(normalised.get_backend_name())
+    if read_only:
+        return _read_only_engine(normalised, family, kwargs)
     options: dict[str, Any] = {}
     if family != "sqlite":
         options["pool_pre_ping"] = True
@@ -128,6 +139,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _read_only_engine(url: sa.URL, family: Family, kwargs: dict[str, Any]) -> Engine:
+    if family == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise StoreError(f"a read-only audit needs a SQLite file path, got {database or 'an in-memory database'!r}")
+        path = Path(database)
+        if not path.is_file():
+            raise StoreError(f"{path}: no such SQLite file; create or upgrade a ledger there with "
+                             f"'gridpoints db upgrade sqlite:///{database}'")
+        flags = "mode=ro" if os.access(path, os.W_OK) else "mode=ro&immutable=1"
+        target = f"{path.resolve().as_uri()}?{flags}"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(target, uri=True, check_same_thread=False)
+
+        engine = sa.create_engine("sqlite://", creator=connect, **kwargs)
+        event.listen(engine, "connect", _sqlite_connect_read_only)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if family == "postgresql":
+        options["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    else:
+        options["isolation_level"] = "READ COMMITTED"
+        options["connect_args"] = {"init_command": "SET SESSION TRANSACTION READ ONLY"}
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+    options.update(kwargs)
+    try:
+        return sa.create_engine(url, **options)
+    except ImportError as exc:
+        raise MissingExtra(_EXTRAS[family], f"a {family} store") from exc
+
+
+def _sqlite_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -181,7 +230,7 @@ def _entry(row: Any) -> Entry:
 class _SQLTransaction:
     """A write transaction on one tenant; every method runs on the transaction's connection."""
 
-    __slots__ = ("_conn", "_family", "_head", "_sql", "_tenant")
+    __slots__ = ("_conn", "_family", "_head", "_records", "_sql", "_tenant")
 
     def __init__(self, conn: Connection, sql: Mapping[str, str], family: Family, tenant: str) -> None:
         self._conn = conn
@@ -189,6 +238,7 @@ class _SQLTransaction:
         self._family = family
         self._tenant = tenant
         self._head = Anchor(0, GENESIS_HASH)
+        self._records = Anchor(0, GENESIS_HASH)
 
     def _lock(self) -> None:
         """Lock the tenant's chain-head row (creating it first for a new tenant) and read the head."""
@@ -203,6 +253,7 @@ class _SQLTransaction:
             conn.exec_driver_sql(sql["insert_head"], genesis)
             row = conn.exec_driver_sql(sql["lock_head"], (tenant,)).one()
         self._head = Anchor(int(row[0]), row[1])
+        self._records = Anchor(int(row[2]), row[3])
 
     def find_events(self, event_ids: Sequence[str]) -> Mapping[str, EventRecord]:
         with _guard("reading event records"):
@@ -219,18 +270,25 @@ class _SQLTransaction:
     def head(self) -> Anchor:
         return self._head
 
+    def record_head(self) -> Anchor:
+        return self._records
+
     def append(
         self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
     ) -> None:
         head = self._check_chain(entries)
+        records = self._check_records(events)
         conn, sql, tenant, family = self._conn, self._sql, self._tenant, self._family
-        if entries:
-            with _guard("appending ledger entries"):
+        if entries or records != self._records:
+            with _guard("moving the chain head"):
                 # The head moves first, guarded by the seq this transaction read, so a writer that slipped
                 # in (possible only on a host's SQLite engine in the driver's legacy mode) means a re-run.
-                moved = conn.exec_driver_sql(sql["move_head"], (head.seq, head.hash, tenant, self._head.seq))
+                moved = conn.exec_driver_sql(sql["move_head"], (head.seq, head.hash, records.seq, records.hash,
+                                                                tenant, self._head.seq, self._records.seq))
                 if moved.rowcount != 1:
                     raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
+        if entries:
+            with _guard("appending ledger entries"):
                 try:
                     _insert_entries(conn, sql, family, entries)
                 except sa.exc.IntegrityError as exc:
@@ -260,6 +318,22 @@ class _SQLTransaction:
                         "was recorded concurrently"
                     ) from exc
         self._head = head
+        self._records = records
+
+    def _check_records(self, events: Sequence[EventRecord]) -> Anchor:
+        """The records' head after the sealed records among ``events``, which must continue its chain."""
+        head = self._records
+        for record in events:
+            seal = record.seal
+            if seal is None:
+                continue
+            if seal.seq != head.seq + 1 or seal.prev_hash != head.hash:
+                raise IntegrityError(
+                    f"the record of event {record.event_id!r} (record {seal.seq}) does not continue the "
+                    f"records' chain at {head.seq} (expected record {head.seq + 1} linked to {head.hash[:12]}…)"
+                )
+            head = Anchor(seal.seq, seal.hash)
+        return head
 
     def _check_chain(self, entries: Sequence[Entry]) -> Anchor:
         head = self._head
@@ -297,7 +371,10 @@ _Flavour = Literal["sqlite", "postgresql", "mysql", "mysql-alias"]
 
 _ENTRY_COLUMNS = ("tenant", "seq", "event_id", "subject", "debit", "credit", "amount", "ruleset", "rule", "reason",
                  "occurred_at", "reverses", "prev_hash", "hash")
-_BIGINT_COLUMNS = frozenset({"seq", "amount", "reverses"})
+_BIGINT_COLUMNS = frozenset({"seq", "amount", "reverses", "entry_from"})
+_EVENT_COLUMNS = ("tenant", "event_id", "fingerprint", "decision", "seq", "recorded_at", "actor", "attributes",
+                  "deltas", "entry_from", "entry_hashes", "prev_hash", "hash")
+_NO_SEAL = (None,) * 9
 _COUNTER_KEY = ("scope", "scope_id", "metric", "window")
 _entry_row = operator.attrgetter(*_ENTRY_COLUMNS)
 
@@ -327,10 +404,11 @@ def _statements(prefix: str, flavour: _Flavour) -> dict[str, str]:
         return f"INSERT INTO {p}{table} ({names(*columns)}) VALUES ({', '.join([mark] * len(columns))})"
 
     head = {
-        "lock_head": f"SELECT {names('seq', 'hash')} FROM {p}chain_heads WHERE {q}tenant{q} = {mark}"
-                     + ("" if flavour == "sqlite" else " FOR UPDATE"),
-        "move_head": f"UPDATE {p}chain_heads SET {q}seq{q} = {mark}, {q}hash{q} = {mark} "
-                     f"WHERE {q}tenant{q} = {mark} AND {q}seq{q} = {mark}",
+        "lock_head": f"SELECT {names('seq', 'hash', 'records', 'record_hash')} FROM {p}chain_heads "
+                     f"WHERE {q}tenant{q} = {mark}" + ("" if flavour == "sqlite" else " FOR UPDATE"),
+        "move_head": f"UPDATE {p}chain_heads SET {q}seq{q} = {mark}, {q}hash{q} = {mark}, "
+                     f"{q}records{q} = {mark}, {q}record_hash{q} = {mark} "
+                     f"WHERE {q}tenant{q} = {mark} AND {q}seq{q} = {mark} AND {q}records{q} = {mark}",
     }
     insert_head = insert("chain_heads", "tenant", "seq", "hash")
     if flavour == "postgresql":
@@ -361,7 +439,7 @@ def _statements(prefix: str, flavour: _Flavour) -> dict[str, str]:
         "insert_entries": insert("entries", *_ENTRY_COLUMNS),
         "add_balances": add_to("balances", ("account",), "balance"),
         "add_counters": add_to("counters", _COUNTER_KEY, "value"),
-        "insert_events": insert("events", "tenant", "event_id", "fingerprint", "decision"),
+        "insert_events": insert("events", *_EVENT_COLUMNS),
     }
     if flavour == "sqlite":
         # CROSS JOIN keeps json_each outermost, so each key is one primary-key probe.
@@ -402,9 +480,9 @@ def _pg_bulk(p: str) -> dict[str, str]:
                         f"%(metrics)b::text[], %(windows)b::text[], %(deltas)b::bigint[]) "
                         f'ON CONFLICT (tenant, scope, scope_id, metric, "window") '
                         f"DO UPDATE SET value = {p}counters.value + EXCLUDED.value",
-        "insert_events": f"INSERT INTO {p}events (tenant, event_id, fingerprint, decision) "
-                         f"SELECT %(tenant)s, * FROM unnest(%(ids)b::text[], %(fingerprints)b::text[], "
-                         f"%(decisions)b::text[])",
+        "insert_events": f"INSERT INTO {p}events ({', '.join(_EVENT_COLUMNS)}) SELECT %(tenant)s, * FROM unnest("
+                         + ", ".join(f"%({name})b::{'bigint' if name in _BIGINT_COLUMNS else 'text'}[]"
+                                     for name in _EVENT_COLUMNS[1:]) + ")",
     }
 
 
@@ -504,21 +582,47 @@ def _add_counters(conn: Connection, sql: Mapping[str, str], family: Family, tena
 
 def _insert_events(conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                    events: Sequence[EventRecord]) -> None:
+    rows = [(r.event_id, r.fingerprint, r.decision, *_seal_row(r.seal)) for r in events]
     if family == "postgresql":
-        conn.exec_driver_sql(sql["insert_events"], {
-            "tenant": tenant, "ids": [r.event_id for r in events],
-            "fingerprints": [r.fingerprint for r in events], "decisions": [r.decision for r in events]})
+        params: dict[str, Any] = {"tenant": tenant}
+        for index, name in enumerate(_EVENT_COLUMNS[1:]):
+            params[name] = [row[index] for row in rows]
+        conn.exec_driver_sql(sql["insert_events"], params)
         return
-    conn.exec_driver_sql(sql["insert_events"], [(tenant, r.event_id, r.fingerprint, r.decision) for r in events])
+    conn.exec_driver_sql(sql["insert_events"], [(tenant, *row) for row in rows])
+
+
+def _seal_row(seal: RecordSeal | None) -> tuple[Any, ...]:
+    if seal is None:
+        return _NO_SEAL
+    return (seal.seq, seal.recorded_at, seal.actor, seal.attributes, seal.deltas, seal.entry_from,
+            seal.entry_hashes, seal.prev_hash, seal.hash)
+
+
+def _record(row: Any) -> EventRecord:
+    """A stored record with its seal, if it has one."""
+    if row.seq is None:
+        return EventRecord(row.event_id, row.fingerprint, row.decision)
+    return EventRecord(row.event_id, row.fingerprint, row.decision, RecordSeal(
+        int(row.seq), row.recorded_at, row.actor, row.attributes, row.deltas, int(row.entry_from),
+        row.entry_hashes, row.prev_hash, row.hash))
 
 
 class SQLStore:
     """A :class:`~gridpoints.storage.Store` on SQLite, PostgreSQL or MySQL/MariaDB (see the module docs).
 
+    It seals records (:attr:`~gridpoints.storage.StoreCapabilities.seals_records`): each event record is
+    kept with its :class:`~gridpoints.model.RecordSeal`, and the chain-head row carries the records' head.
+
     ``bind`` is a URL, an Engine or an open Connection. ``table_prefix`` namespaces the tables, so one
     database can hold several independent gridpoints schemas. With ``auto_upgrade=False`` a schema older
-    than this code raises :class:`~gridpoints.errors.StoreError` instead of being upgraded.
+    than this code raises :class:`~gridpoints.errors.StoreError` instead of being upgraded. With
+    ``read_only=True`` (a URL only; what ``gridpoints verify`` uses) the store never writes: SQLite is opened
+    ``mode=ro`` (see :func:`make_engine`) and :meth:`transaction` and :meth:`upgrade` refuse.
     """
+
+    capabilities = StoreCapabilities(needs_fingerprints=True, persists_records=True, keeps_history=True,
+                                     seals_records=True)
 
     def __init__(
         self,
@@ -526,13 +630,17 @@ class SQLStore:
         *,
         table_prefix: str = DEFAULT_PREFIX,
         auto_upgrade: bool = True,
+        read_only: bool = False,
     ) -> None:
         check_prefix(table_prefix)
         self._owns_engine = isinstance(bind, str)
         self._engine: Engine | None
         self._conn: Connection | None
+        self._read_only = read_only
+        if read_only and not isinstance(bind, str):
+            raise TypeError("read_only=True needs a URL: the store opens its own read-only connections")
         if isinstance(bind, str):
-            self._engine, self._conn = make_engine(bind), None
+            self._engine, self._conn = make_engine(bind, read_only=read_only), None
         elif isinstance(bind, Engine):
             self._engine, self._conn = bind, None
         elif isinstance(bind, Connection):
@@ -555,7 +663,7 @@ class SQLStore:
             if not auto_upgrade:
                 raise StoreError(
                     f"the {table_prefix}* schema is at version {version}, this gridpoints needs "
-                    f"{_sql_migrations.CURRENT_VERSION}: run SQLStore.upgrade() or gridpoints.storage.sql.upgrade()"
+                    f"{_sql_migrations.CURRENT_VERSION}: run 'gridpoints db upgrade URL' (or SQLStore.upgrade())"
                 )
             self.upgrade()
 
@@ -589,8 +697,13 @@ class SQLStore:
             with conn.begin():
                 yield conn
 
+    def _writable(self, doing: str) -> None:
+        if self._read_only:
+            raise StoreError(f"{doing}: this store was opened read-only")
+
     def upgrade(self) -> int:
         """Apply pending schema migrations (idempotent) and return the schema version."""
+        self._writable("upgrading the schema")
         with _guard("upgrading the schema"), self._begin(write=True) as conn:
             return _sql_migrations.upgrade(conn, self._tables)
 
@@ -605,6 +718,7 @@ class SQLStore:
     ) -> Iterator[_SQLTransaction]:
         """See the module docs: the tenant's head row is locked; ``counters`` and ``accounts`` need no locks
         of their own, because every writer of the tenant queues on that row first."""
+        self._writable(f"a transaction on tenant {tenant!r}")
         with _guard(f"transaction on tenant {tenant!r}"), self._begin(write=True) as conn:
             txn = _SQLTransaction(conn, self._sql, self._family, tenant)
             txn._lock()
@@ -642,6 +756,39 @@ class SQLStore:
         with _guard("reading the chain head"), self._begin(write=False) as conn:
             row = conn.execute(select(h.c.seq, h.c.hash).where(h.c.tenant == tenant)).one_or_none()
         return Anchor(0, GENESIS_HASH) if row is None else Anchor(int(row.seq), row.hash)
+
+    def record_head(self, tenant: str) -> Anchor:
+        h = self._tables.heads
+        with _guard("reading the records' chain head"), self._begin(write=False) as conn:
+            row = conn.execute(select(h.c.records, h.c.record_hash).where(h.c.tenant == tenant)).one_or_none()
+        return Anchor(0, GENESIS_HASH) if row is None else Anchor(int(row.records), row.record_hash)
+
+    def records(self, tenant: str) -> Iterator[EventRecord]:
+        """Every record with its seal: unsealed ones (by event id) first, then sealed ones in seal order,
+        fetched a page at a time."""
+        e = self._tables.events
+        last: str | None = None
+        while True:
+            query = select(e).where(e.c.tenant == tenant, e.c.seq.is_(None))
+            if last is not None:
+                query = query.where(e.c.event_id > last)
+            with _guard("reading event records"), self._begin(write=False) as conn:
+                page = [_record(row) for row in conn.execute(query.order_by(e.c.event_id).limit(_PAGE))]
+            yield from page
+            if len(page) < _PAGE:
+                break
+            last = page[-1].event_id
+        after = 0
+        while True:
+            query = select(e).where(e.c.tenant == tenant, e.c.seq > after)
+            with _guard("reading event records"), self._begin(write=False) as conn:
+                page = [_record(row) for row in conn.execute(query.order_by(e.c.seq).limit(_PAGE))]
+            yield from page
+            if len(page) < _PAGE:
+                return
+            seal = page[-1].seal
+            assert seal is not None
+            after = seal.seq
 
     def close(self) -> None:
         """Dispose of the engine if the store created it; a host's Engine or Connection is left open."""
