@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import sqlite3
 import sys
 import uuid
@@ -16,11 +17,13 @@ from typing import Any, Protocol
 import attrs
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from gridpoints import Engine as PointsEngine
 from gridpoints import MemoryStore, Policy, Store
 from gridpoints.audit import AuditReport, run_verify, verify
-from gridpoints.model import Anchor, Entry
+from gridpoints.errors import StoreError
+from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, spendable
 from gridpoints.storage.sql._store import SQLStore, make_engine
 
 
@@ -98,6 +101,9 @@ class MemoryTamper:
         self.state.balances[entry.debit] -= amount - old
 
 
+LEDGER_TABLES = ("entries", "events", "balances", "counters", "chain_heads")
+
+
 class SQLTamper:
     """Raw SQL as the owner: PostgreSQL's triggers are disabled, SQLite's and MariaDB's dropped."""
 
@@ -106,17 +112,23 @@ class SQLTamper:
         self.family = engine.dialect.name
 
     def _run(self, *statements: tuple[str, dict[str, Any]]) -> None:
-        entries = f"{self.prefix}entries"
+        tables = [f"{self.prefix}{name}" for name in LEDGER_TABLES]
         with self.engine.begin() as conn:
-            if self.family == "postgresql":
-                conn.exec_driver_sql(f"ALTER TABLE {entries} DISABLE TRIGGER ALL")
-            else:
-                for op in ("update", "delete"):
-                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {self.prefix}entries_no_{op}")
+            for table in tables:
+                if self.family == "postgresql":
+                    conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+                else:
+                    for op in ("update", "delete"):
+                        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
             for sql, params in statements:
                 conn.execute(text(sql.format(p=self.prefix)), {"tenant": self.tenant, **params})
             if self.family == "postgresql":
-                conn.exec_driver_sql(f"ALTER TABLE {entries} ENABLE TRIGGER ALL")
+                for table in tables:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+
+    def run(self, *statements: tuple[str, dict[str, Any]]) -> None:
+        """Any raw statements, ``{p}`` the table prefix and ``:tenant`` the tenant, with protection off."""
+        self._run(*statements)
 
     def edit_amount(self, seq: int, amount: int) -> None:
         self._run(("UPDATE {p}entries SET amount = :amount WHERE tenant = :tenant AND seq = :seq",
@@ -231,12 +243,17 @@ def _report(ledger: Ledger, anchor: Anchor | None = None) -> AuditReport:
 
 
 def test_untouched_ledger_verifies(ledger: Ledger) -> None:
-    """An untouched ledger verifies, against its current head and an earlier anchor alike."""
+    """An untouched ledger verifies, against its current head and an earlier anchor alike; a store that
+    seals records has every record checked, and the report says the chain is unkeyed."""
     head = ledger.engine.head()
     earlier = list(ledger.store.entries(ledger.engine.tenant))[4]
+    sealed = not isinstance(ledger.store, MemoryStore)
     for anchor in (None, head, Anchor(earlier.seq, earlier.hash)):
         report = _report(ledger, anchor)
-        assert report == AuditReport(True, 12, None, (), head)
+        assert (report.ok, report.entries_checked, report.first_bad_seq, report.problems, report.head) == (
+            True, 12, None, (), head)
+        assert report.records_checked == (12 if sealed else 0)
+        assert not report.keyed and any("unkeyed" in note for note in report.notes)
 
 
 def test_edited_amount_is_reported_at_its_seq(ledger: Ledger) -> None:
@@ -267,23 +284,35 @@ def test_swapped_entries_are_reported_at_the_earlier(ledger: Ledger) -> None:
 
 
 def test_truncated_tail_is_caught_by_the_anchor(ledger: Ledger) -> None:
-    """A tail cut off with head and balances covered up passes the internal checks, not the recorded anchor."""
+    """A tail cut off with head and balances covered up: the records of its events still name its entries
+    (a store that seals records catches it without an anchor); the recorded anchor catches it anyway."""
     anchor = ledger.engine.head()
     ledger.tamper.truncate_after(7, cover_up=True)
-    assert _report(ledger).ok
+    alone = _report(ledger)
+    if isinstance(ledger.store, MemoryStore):
+        assert alone.ok
+    else:
+        assert (alone.ok, alone.first_bad_seq, alone.first_bad_event) == (False, 8, "e8")
+        assert "its entries seq 8..8 are missing" in alone.problems[0]
     report = _report(ledger, anchor)
     assert (report.ok, report.first_bad_seq, report.entries_checked) == (False, 8, 7)
-    assert "beyond the ledger's end" in report.problems[0]
+    assert any("beyond the ledger's end" in p for p in report.problems)
 
 
-def test_resealed_history_is_caught_by_the_anchor_hash(ledger: Ledger) -> None:
-    """A rewritten and re-hashed chain is consistent in itself but no longer has the anchor's hash."""
+def test_resealed_history_is_caught_at_the_edited_seq(ledger: Ledger) -> None:
+    """A rewritten and re-hashed chain is consistent in itself. Its records sealed the entries as they were,
+    so a store that seals records names the edited seq; the memory store only sees that the anchor's hash
+    is gone."""
     anchor_entry = list(ledger.store.entries(ledger.engine.tenant))[8]
     ledger.tamper.reseal_from(3, 1)
-    assert _report(ledger).ok
     report = _report(ledger, Anchor(anchor_entry.seq, anchor_entry.hash))
-    assert (report.ok, report.first_bad_seq) == (False, 9)
-    assert "differs from the recorded anchor" in report.problems[0]
+    if isinstance(ledger.store, MemoryStore):
+        assert _report(ledger).ok
+        assert (report.ok, report.first_bad_seq) == (False, 9)
+        assert "differs from the recorded anchor" in report.problems[0]
+    else:
+        assert (report.ok, report.first_bad_seq, report.first_bad_event) == (False, 3, "e3")
+        assert report.problems[0].startswith("seq 3: is not the entry the record of event 'e3'")
 
 
 @pytest.mark.parametrize("ledger", ["sqlite", "postgresql", "mysql"], indirect=True)
@@ -322,7 +351,8 @@ def test_run_verify_reports_ok_with_exit_0(sqlite_url: str) -> None:
     store.close()
     code, out = _run(sqlite_url, anchor=str(head))
     assert code == 0
-    assert out == f"tenant 't1': ok: 6 entries verified, head {head}\n"
+    assert out.splitlines()[0] == f"tenant 't1': ok: 6 entries, 6 records verified (unkeyed chain), head {head}"
+    assert "note: the chain is unkeyed" in out
 
 
 def test_run_verify_lists_problems_with_exit_1(sqlite_url: str) -> None:
@@ -341,18 +371,26 @@ def test_run_verify_lists_problems_with_exit_1(sqlite_url: str) -> None:
 @pytest.mark.parametrize(
     ("target", "anchor", "expected"),
     [("ledger", "not-an-anchor", "anchor must look like HASH@SEQ"),
-     ("empty", None, "schema is at version 0")],
+     ("empty", None, "schema is at version 0"),
+     ("missing", None, "no such SQLite file; create or upgrade a ledger there with 'gridpoints db upgrade")],
 )
 def test_run_verify_exits_2_when_it_cannot_audit(
     sqlite_url: str, tmp_path: Path, target: str, anchor: str | None, expected: str
 ) -> None:
-    """A malformed anchor or a database without a gridpoints schema exits 2, and the audit creates nothing."""
-    url = sqlite_url if target == "ledger" else f"sqlite:///{tmp_path / 'empty.db'}"
+    """A malformed anchor, a database without a gridpoints schema or a missing file exits 2, and the audit
+    creates nothing: no tables in an empty file, no file where there was none."""
+    path = tmp_path / f"{target}.db"
+    if target == "empty":
+        sqlite3.connect(path).close()
+    url = sqlite_url if target == "ledger" else f"sqlite:///{path}"
     code, out = _run(url, anchor=anchor)
     assert code == 2
     assert expected in out
+    if target == "missing":
+        assert str(path) in out
+        assert not path.exists()
     if target == "empty":
-        with sqlite3.connect(tmp_path / "empty.db") as conn:
+        with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
 
 
@@ -361,3 +399,290 @@ def test_run_verify_redacts_the_password() -> None:
     code, out = _run("postgresql://auditor:s3cret@127.0.0.1:1/none")
     assert code == 2
     assert "s3cret" not in out
+
+
+# -- the tampering table: what an owner of the database does below the engine, on every SQL backend ---------
+
+SQL_BACKENDS = ("sqlite", "postgresql", "mysql")
+
+
+def _sql(ledger: Ledger) -> SQLTamper:
+    assert isinstance(ledger.tamper, SQLTamper)
+    return ledger.tamper
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_edited_decision_is_caught_by_its_event(ledger: Ledger) -> None:
+    """A decision record's JSON edited (points × 100): the engine now answers 4000-style points, the audit
+    names the event and its record, and says the decision disagrees with its entries."""
+    tenant = ledger.engine.tenant
+    record = ledger.store.find_event(tenant, "e5")
+    assert record is not None
+    data = json.loads(record.decision)
+    forged = {**data, "points": data["points"] * 100}
+    _sql(ledger).run(("UPDATE {p}events SET decision = :decision WHERE tenant = :tenant AND event_id = 'e5'",
+                      {"decision": json.dumps(forged, ensure_ascii=False, separators=(",", ":"))}))
+    assert ledger.engine.decision("e5").points == data["points"] * 100  # type: ignore[union-attr]
+    report = _report(ledger)
+    assert (report.ok, report.first_bad_event, report.first_bad_seq) == (False, "e5", 5)
+    assert report.problems[0].startswith("event 'e5', record 5: the record's seal does not match")
+    assert any(p.startswith("event 'e5', record 5, seq 5: the decision says") for p in report.problems)
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_zeroed_counters_are_caught_by_the_first_event_that_moved_them(ledger: Ledger) -> None:
+    """Every window counter set to 0 (so that caps would let a resident earn again): each counter is
+    recomputed from the records' sealed increments and named with the first event that moved it."""
+    _sql(ledger).run(("UPDATE {p}counters SET value = 0 WHERE tenant = :tenant", {}))
+    report = _report(ledger)
+    assert (report.ok, report.first_bad_event, report.first_bad_seq) == (False, "e1", None)
+    assert report.problems[0].startswith("event 'e1', record 1: counter ")
+    assert ": stored 0, the records' increments sum to " in report.problems[0]
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_deleted_record_then_resubmitted_is_caught(ledger: Ledger, make_event: Any) -> None:
+    """One event record deleted and the event resubmitted: decided and awarded a second time, but the
+    records' chain has a gap at the deleted record and its entry belongs to no sealed record."""
+    tenant = ledger.engine.tenant
+    _sql(ledger).run(("DELETE FROM {p}events WHERE tenant = :tenant AND event_id = 'e4'", {}))
+    again = ledger.engine.submit(make_event("mediation", id="e4", subject="r0"))
+    assert not again.duplicate and again.entries
+    report = _report(ledger)
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert any(p.startswith("seq 4: belongs to no sealed event record (event 'e4')") for p in report.problems)
+    assert any(p.startswith("record 4: missing (the records jump from 3 to 5)") for p in report.problems)
+    assert ledger.store.find_event(tenant, "e4") is not None
+
+
+def _forge_credit(ledger: Ledger, amount: int, *, key: bytes = b"") -> Entry:
+    """Append an entry crediting r0 with its hash recomputed (with ``key``, as a writer holding it would),
+    moving the head and the balances to match."""
+    tenant = ledger.engine.tenant
+    head = ledger.store.head(tenant)
+    forged = Entry(head.seq + 1, tenant, "forged", "r0", ISSUANCE, spendable("r0"), amount, "x", "x", "award",
+                   "2026-04-01T02:00:00+00:00", None, head.hash, "")
+    forged = forged._replace(hash=forged.expected_hash(key))
+    columns = ", ".join(f'"{c}"' if c != "rule" else '"rule"' for c in Entry._fields)
+    if _sql(ledger).family == "mysql":
+        columns = columns.replace('"', "`")
+    values = ", ".join(f":{c}" for c in Entry._fields)
+    _sql(ledger).run(
+        (f"INSERT INTO {{p}}entries ({columns}) VALUES ({values})", forged._asdict()),
+        ("UPDATE {p}chain_heads SET seq = :seq, hash = :hash WHERE tenant = :tenant",
+         {"seq": forged.seq, "hash": forged.hash}),
+        ("UPDATE {p}balances SET balance = balance + :amount WHERE tenant = :tenant AND account = :account",
+         {"amount": amount, "account": spendable("r0")}),
+        ("UPDATE {p}balances SET balance = balance - :amount WHERE tenant = :tenant AND account = :account",
+         {"amount": amount, "account": ISSUANCE}),
+    )
+    return forged
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_forged_credit_with_its_hash_recomputed_is_caught(ledger: Ledger) -> None:
+    """A +5000 entry appended with its hash recomputed, head and balances moved to match: it continues the
+    entries' chain, but no sealed record sealed it."""
+    forged = _forge_credit(ledger, 5000)
+    report = _report(ledger)
+    assert (report.ok, report.first_bad_seq) == (False, forged.seq)
+    assert report.problems == (f"seq {forged.seq}: belongs to no sealed event record (event 'forged'): it was "
+                               "appended outside the engine, or its record was deleted",)
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_tail_deleted_with_every_head_and_record_is_caught_by_the_anchors(ledger: Ledger) -> None:
+    """The last 5 entries deleted with their records, both heads, balances and counters made to match: the
+    ledger is consistent in itself, and only the anchors kept outside it show the cut, at the first entry
+    past the last anchor that still holds."""
+    tenant = ledger.engine.tenant
+    entries = list(ledger.store.entries(tenant))
+    records = list(ledger.store.records(tenant))
+    anchors = [_anchor_at(tenant, entries, records, seq) for seq in (4, 8, 12)]
+    kept_entries, gone = entries[:7], entries[7:]
+    kept_records = records[:7]
+    last_seal = kept_records[-1].seal
+    assert last_seal is not None
+    sums = _recomputed(kept_entries)
+    counters: dict[tuple[str, ...], int] = {}
+    for record in kept_records:
+        assert record.seal is not None
+        for *key, delta in json.loads(record.seal.deltas):
+            counters[tuple(key)] = counters.get(tuple(key), 0) + delta
+    window = '`window`' if _sql(ledger).family == "mysql" else '"window"'
+    _sql(ledger).run(
+        ("DELETE FROM {p}entries WHERE tenant = :tenant AND seq > 7", {}),
+        ("DELETE FROM {p}events WHERE tenant = :tenant AND seq > 7", {}),
+        ("UPDATE {p}chain_heads SET seq = 7, hash = :hash, records = 7, record_hash = :rhash WHERE tenant = :tenant",
+         {"hash": kept_entries[-1].hash, "rhash": last_seal.hash}),
+        *[("UPDATE {p}balances SET balance = :balance WHERE tenant = :tenant AND account = :account",
+           {"balance": sums.get(account, 0), "account": account}) for account in _recomputed(gone)],
+        ("UPDATE {p}counters SET value = 0 WHERE tenant = :tenant", {}),
+        *[(f"UPDATE {{p}}counters SET value = :value WHERE tenant = :tenant AND scope = :scope AND "
+           f"scope_id = :scope_id AND metric = :metric AND {window} = :window",
+           {"value": value, "scope": k[0], "scope_id": k[1], "metric": k[2], "window": k[3]})
+          for k, value in counters.items()],
+    )
+    assert _report(ledger).ok
+    report = verify(ledger.store, tenant, anchors=anchors)
+    assert (report.ok, report.first_bad_seq) == (False, 8)
+    assert "the anchor taken" in report.problems[0] and "beyond the ledger's end at seq 7" in report.problems[0]
+
+
+def _anchor_at(tenant: str, entries: list[Entry], records: list[Any], seq: int) -> LedgerAnchor:
+    """The anchor a sink would have kept when the ledger ended at ``seq``."""
+    upto = [r for r in records if r.seal.entry_from <= seq]
+    last = upto[-1].seal
+    return LedgerAnchor(tenant, seq, entries[seq - 1].hash, last.seq, last.hash, "2026-04-01T00:00:00+00:00", "every")
+
+
+@pytest.mark.parametrize("ledger", ["mysql"], indirect=True)
+def test_truncate_on_mariadb_is_caught_by_the_heads(ledger: Ledger) -> None:
+    """TRUNCATE fires no trigger on MariaDB: a truncated entries or events table is caught by the chain
+    heads' lengths."""
+    _sql(ledger).run(("TRUNCATE TABLE {p}events", {}))
+    report = _report(ledger)
+    assert not report.ok
+    assert any(p.startswith("record 1: missing: the records' head says 12 records") for p in report.problems)
+    _sql(ledger).run(("TRUNCATE TABLE {p}entries", {}))
+    report = _report(ledger)
+    assert (report.ok, report.first_bad_seq) == (False, 1)
+    assert "seq 1: missing: the chain head says" in report.problems[0]
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+@pytest.mark.parametrize(("table", "statement"), [
+    ("events", "UPDATE {p}events SET decision = '{{}}' WHERE tenant = :tenant"),
+    ("events", "DELETE FROM {p}events WHERE tenant = :tenant"),
+    ("entries", "DELETE FROM {p}entries WHERE tenant = :tenant"),
+    ("balances", "DELETE FROM {p}balances WHERE tenant = :tenant"),
+    ("counters", "DELETE FROM {p}counters WHERE tenant = :tenant"),
+    ("chain_heads", "DELETE FROM {p}chain_heads WHERE tenant = :tenant"),
+    ("events", "TRUNCATE TABLE {p}events"),
+])
+def test_every_ledger_table_refuses_rewrites_inside_the_database(
+    backend: str, table: str, statement: str, policy: Policy, make_event: Any, stem: str,
+    sql_engines: dict[str, Engine], tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Append-only protection in the database itself, whoever connects: UPDATE and DELETE of entries and
+    records, DELETE of balances, counters and heads (PostgreSQL: TRUNCATE too). MariaDB and SQLite have no
+    TRUNCATE trigger (SQLite has no TRUNCATE); there the audit catches it (test above)."""
+    engine = _sql_engine(sql_engines, backend, tmp_path_factory.getbasetemp())
+    if statement.startswith("TRUNCATE") and engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL has TRUNCATE triggers; MariaDB's TRUNCATE is caught by verify")
+    prefix = f"{stem}{backend[:2]}p_"  # tables of their own: the tampering tests drop the module's triggers
+    store = SQLStore(engine, table_prefix=prefix)
+    points = PointsEngine(policy, store, tenant="t")
+    points.submit(make_event("mediation", subject="r0"))
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(statement.format(p=prefix)), {"tenant": "t"})
+    assert verify(store, "t").ok
+    store.close()
+
+
+# -- keyed seals ------------------------------------------------------------------------------------------
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def keyed(tmp_path: Path, policy: Policy, make_event: Any) -> Iterator[Ledger]:
+    """A SQLite ledger of 6 entries sealed with a key the database never sees."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'keyed.db'}")
+    store = SQLStore(engine)
+    points = PointsEngine(policy, store, tenant="t", seal_key=KEY)
+    for n in range(6):
+        points.submit(make_event("mediation", subject=f"r{n % 2}"))
+    yield Ledger(points, SQLTamper(engine, store, "gridpoints_", "t"))
+    store.close()
+    engine.dispose()
+
+
+def test_keyed_ledger_verifies_only_with_its_key(keyed: Ledger) -> None:
+    """A keyed ledger verifies with its key (and says so); without it, the first hash fails with a hint."""
+    report = verify(keyed.store, "t", key=KEY)
+    assert (report.ok, report.keyed, report.records_checked) == (True, True, 6)
+    assert not any("unkeyed" in note for note in report.notes)
+    bare = verify(keyed.store, "t")
+    assert (bare.ok, bare.first_bad_seq) == (False, 1)
+    assert "pass its sealing key" in bare.problems[0]
+    assert (verify(keyed.store, "t", key=b"w" * 32).first_bad_seq) == 1
+
+
+def test_keyed_ledger_catches_a_forgery_with_a_forged_record(keyed: Ledger) -> None:
+    """Without the key a writer cannot seal: a forged credit with an unkeyed hash, and a record forged to
+    seal it, fail at the forged entry and record."""
+    forged = _forge_credit(keyed, 5000)
+    records = list(keyed.store.records("t"))
+    last = records[-1].seal
+    assert last is not None
+    fake = RecordSeal.make(seq=last.seq + 1, tenant="t", event_id="forged", fingerprint="f" * 64,
+                           decision=json.dumps({"points": 5000, "trace": {"subject": "r0"}}), actor=None,
+                           attributes="{}", recorded_at=last.recorded_at, deltas="[]", entry_from=forged.seq,
+                           entry_hashes=forged.hash, prev_hash=last.hash)
+    _sql(keyed).run(
+        ("INSERT INTO {p}events (tenant, event_id, fingerprint, decision, seq, recorded_at, actor, attributes, "
+         "deltas, entry_from, entry_hashes, prev_hash, hash) VALUES (:tenant, 'forged', :fp, :decision, :seq, "
+         ":at, NULL, '{{}}', '[]', :start, :hashes, :prev, :hash)",
+         {"fp": "f" * 64, "decision": json.dumps({"points": 5000, "trace": {"subject": "r0"}}), "seq": fake.seq,
+          "at": fake.recorded_at, "start": forged.seq, "hashes": forged.hash, "prev": fake.prev_hash,
+          "hash": fake.hash}),
+        ("UPDATE {p}chain_heads SET records = :seq, record_hash = :hash WHERE tenant = :tenant",
+         {"seq": fake.seq, "hash": fake.hash}),
+    )
+    assert verify(keyed.store, "t").problems[-1:] != ()  # unkeyed, everything fails from seq 1
+    report = verify(keyed.store, "t", key=KEY)
+    assert (report.ok, report.first_bad_seq, report.first_bad_event) == (False, forged.seq, "forged")
+    assert report.problems[0] == (f"seq {forged.seq}: the stored hash does not match the entry's contents: the "
+                                  "entry was edited or moved to another sequence number")
+    assert any(p.startswith(f"event 'forged', record {fake.seq}: the record's seal does not match")
+               for p in report.problems)
+
+
+def test_seal_key_must_fit_blake2b(policy: Policy) -> None:
+    """A key BLAKE2b cannot take (or one too short to be a secret) is refused when the engine is made."""
+    for bad in (b"short", b"x" * 65):
+        with pytest.raises(ValueError, match="seal_key must be 16 to 64 bytes"):
+            PointsEngine(policy, seal_key=bad)
+
+
+def test_run_verify_reads_the_key_file(keyed: Ledger, tmp_path: Path) -> None:
+    """``--key-file``: the key's bytes (a trailing newline dropped); a key of the wrong size exits 2."""
+    url = f"sqlite:///{tmp_path / 'keyed.db'}"
+    (tmp_path / "key").write_bytes(KEY + b"\n")
+    out = io.StringIO()
+    assert run_verify(url, "t", None, out, key_file=str(tmp_path / "key")) == 0
+    assert "(keyed chain)" in out.getvalue()
+    (tmp_path / "bad").write_bytes(b"tiny")
+    out = io.StringIO()
+    assert run_verify(url, "t", None, out, key_file=str(tmp_path / "bad")) == 2
+    assert "a sealing key must be 16 to 64 bytes" in out.getvalue()
+
+
+# -- verify never writes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_verify_leaves_the_sqlite_file_byte_for_byte(sqlite_url: str, tmp_path: Path, writable: bool) -> None:
+    """A DELETE-journal SQLite file stays one, byte for byte, and no journal or WAL file appears; a file the
+    auditor cannot write is opened immutable."""
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    before = path.read_bytes()
+    if not writable:
+        path.chmod(0o444)
+    try:
+        code, out = _run(sqlite_url)
+        assert code == 0, out
+    finally:
+        path.chmod(0o644)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
+    with pytest.raises(StoreError, match="opened read-only"):
+        store = SQLStore(sqlite_url, auto_upgrade=False, read_only=True)
+        try:
+            with store.transaction("t1"):
+                pass
+        finally:
+            store.close()

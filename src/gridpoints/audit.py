@@ -109,17 +109,24 @@ class _Findings:
         self.first_event: str | None = None
         self._first_record: int | None = None
 
-    def chain(self, seq: int, message: str) -> None:
+    def chain(self, seq: int, message: str, *, event: tuple[str, int] | None = None) -> None:
+        """An entry problem at ``seq`` (and the record implicated, by event id and record number)."""
         if self.first_bad is None or seq < self.first_bad:
             self.first_bad = seq
+        if event is not None:
+            self._event(*event)
         self.problems.append(f"seq {seq}: {message}")
+
+    def _event(self, event_id: str, number: int) -> None:
+        if self._first_record is None or number < self._first_record:
+            self.first_event, self._first_record = event_id, number
 
     def record(self, event_id: str | None, number: int | None, message: str, *, seq: int | None = None) -> None:
         """A record problem, by event id and record number (and an entry seq, when entries are implicated)."""
         if seq is not None and (self.first_bad is None or seq < self.first_bad):
             self.first_bad = seq
-        if event_id is not None and (self._first_record is None or (number or 0) < self._first_record):
-            self.first_event, self._first_record = event_id, number or 0
+        if event_id is not None:
+            self._event(event_id, number or 0)
         where = [f"event {event_id!r}" if event_id is not None else None,
                  f"record {number}" if number is not None else None, f"seq {seq}" if seq is not None else None]
         self.problems.append(f"{', '.join(w for w in where if w)}: {message}")
@@ -249,11 +256,13 @@ class _Records:
         record = span.record
         if entry.hash != span.hashes[entry.seq - span.start]:
             found.chain(entry.seq, f"is not the entry the record of event {record.event_id!r} (record "
-                                   f"{span.number}) sealed: it was edited or re-sealed after the event was recorded")
+                                   f"{span.number}) sealed: it was edited or re-sealed after the event was recorded",
+                        event=(record.event_id, span.number))
             span.bad = True
         if entry.event_id != record.event_id:
             found.chain(entry.seq, f"names event {entry.event_id!r}, but the record that sealed it is "
-                                   f"{record.event_id!r}'s (record {span.number})")
+                                   f"{record.event_id!r}'s (record {span.number})",
+                        event=(record.event_id, span.number))
         if entry.credit == span.account:
             span.net += entry.amount
         elif entry.debit == span.account:
