@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -21,9 +22,10 @@ from sqlalchemy.exc import DBAPIError
 
 from gridpoints import Engine as PointsEngine
 from gridpoints import MemoryStore, Policy, Store
-from gridpoints.audit import AuditReport, run_verify, verify
+from gridpoints.audit import AuditReport, read_anchors, run_verify, verify
 from gridpoints.errors import StoreError
 from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, spendable
+from gridpoints.storage import JsonlAnchors
 from gridpoints.storage.sql._store import SQLStore, make_engine
 
 
@@ -686,3 +688,69 @@ def test_verify_leaves_the_sqlite_file_byte_for_byte(sqlite_url: str, tmp_path: 
                 pass
         finally:
             store.close()
+
+
+# -- anchors kept outside the database ----------------------------------------------------------------------
+
+
+def test_engine_sends_anchors_every_n_entries_and_after_a_close(policy: Policy, make_event: Any) -> None:
+    """The sink gets both heads after the first commit, each time the ledger passes a multiple of
+    ``anchor_every`` entries, and after a period close."""
+    kept: list[LedgerAnchor] = []
+    points = PointsEngine(policy, tenant="t", anchor_sink=kept.append, anchor_every=4)
+    for n in range(10):
+        points.submit(make_event("mediation", subject=f"r{n % 3}"))
+    assert [(a.seq, a.reason) for a in kept] == [(1, "every"), (4, "every"), (8, "every")]
+    points.close_period("2026-04", now=datetime(2026, 5, 1, tzinfo=UTC))
+    assert kept[-1].reason == "close:2026-04" and kept[-1].seq == points.head().seq
+    assert verify(points.store, "t", anchors=kept).ok
+
+
+def test_anchor_file_round_trip_and_bad_lines(tmp_path: Path) -> None:
+    """JsonlAnchors appends one line per anchor; read_anchors reads them back and names a bad line."""
+    path = tmp_path / "anchors.jsonl"
+    sink = JsonlAnchors(path)
+    one = LedgerAnchor("t", 3, "a" * 64, 2, "b" * 64, "2026-04-01T00:00:00+00:00", "every")
+    sink(one)
+    sink(attrs.evolve(one, seq=5))
+    assert read_anchors(path) == [one, attrs.evolve(one, seq=5)]
+    path.write_text(path.read_text() + '{"tenant": "t"}\n')
+    with pytest.raises(ValueError, match=r"anchors.jsonl:3: not an anchor"):
+        read_anchors(path)
+
+
+def test_rewrite_that_only_anchors_show_names_the_first_seq_after_the_last_good_anchor(
+    policy: Policy, make_event: Any
+) -> None:
+    """A chain re-sealed end to end is consistent in itself; the anchors date the rewrite: the first bad
+    seq is the first entry after the last anchor that still holds, not the anchor's own seq."""
+    kept: list[LedgerAnchor] = []
+    store = MemoryStore()
+    points = PointsEngine(policy, store, tenant="t", anchor_sink=kept.append, anchor_every=4)
+    for n in range(12):
+        points.submit(make_event("mediation", subject=f"r{n % 3}"))
+    MemoryTamper(store, "t").reseal_from(6, 1)
+    assert verify(store, "t").ok
+    report = verify(store, "t", anchors=kept)
+    assert (report.ok, report.first_bad_seq) == (False, 5)
+    assert report.problems[0].startswith("seq 5: the ledger was rewritten after seq 4: the anchor taken")
+
+
+def test_run_writes_anchors_that_verify_reads(tmp_path: Path, policy: Policy) -> None:
+    """``gridpoints run --anchors`` then ``gridpoints verify --anchors``: the file's anchors hold."""
+    from click.testing import CliRunner
+
+    from gridpoints.cli import command
+
+    root = Path(__file__).resolve().parents[1]
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    anchors = tmp_path / "anchors.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(command(), ["run", str(root / "rulesets" / "pudong-sunshine.yaml"),
+                                       str(root / "examples" / "pudong-events.jsonl"), "--store", url,
+                                       "--anchors", str(anchors), "--anchor-every", "25", "--batch", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = read_anchors(anchors)
+    assert [a.reason for a in lines][-1] == "run" and len(lines) >= 3
+    out = io.StringIO()
+    assert run_verify(url, "default", None, out, anchors_file=str(anchors)) == 0, out.getvalue()

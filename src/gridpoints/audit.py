@@ -58,7 +58,7 @@ from gridpoints.errors import GridpointsError
 from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, LedgerAnchor, spendable
 from gridpoints.storage import Store, capabilities_of, open_store
 
-__all__ = ["AuditReport", "read_anchors", "run_verify", "verify"]
+__all__ = ["AuditReport", "read_anchors", "read_key", "run_verify", "verify"]
 
 _GENESIS = Anchor(0, GENESIS_HASH)
 

@@ -18,9 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 import gridpoints
+from gridpoints.audit import read_key
 from gridpoints.errors import EventError, IdempotencyConflict, RulesetError, StoreError
 from gridpoints.model import Decision
 from gridpoints.ruleset import json_schema_text
+from gridpoints.storage import JsonlAnchors
 
 #: The store ``run`` uses unless ``--store`` says otherwise.
 DEFAULT_STORE = "sqlite:///gridpoints.db"
@@ -114,14 +116,23 @@ def _submit(engine: gridpoints.Engine, path: Path, events: Sequence[EventLine], 
     return decisions
 
 
-def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str) -> gridpoints.Engine:
+def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str, *, anchors: str | None = None,
+                 anchor_every: int = 1000, key_file: str | None = None) -> gridpoints.Engine:
+    key = None
+    if key_file is not None:
+        try:
+            key = read_key(key_file)
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--key-file") from None
     try:
         store = gridpoints.open_store(store_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--store") from None
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
-    return gridpoints.Engine(policy, store=store, tenant=tenant)
+    sink = JsonlAnchors(anchors) if anchors is not None else None
+    return gridpoints.Engine(policy, store=store, tenant=tenant, seal_key=key, anchor_sink=sink,
+                             anchor_every=anchor_every)
 
 
 @attrs.define
@@ -275,13 +286,20 @@ def schema(output: Path | None, check: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of tables.")
 @click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(min=1),
               help="Events per submit_many transaction.")
-def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: bool, batch: int) -> None:
+@click.option("--anchors", metavar="FILE", help="Append the chain's heads to this JSON Lines file (for verify "
+                                                "--anchors): every --anchor-every entries and at the end.")
+@click.option("--anchor-every", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Entries between anchors.")
+@click.option("--key-file", metavar="F", help="Seal the ledger with the tenant's key from this file (16-64 bytes).")
+def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: bool, batch: int,
+        anchors: str | None, anchor_every: int, key_file: str | None) -> None:
     """Submit the events in EVENTS.jsonl under RULESET; print balances and a summary."""
     policy = load_policy(ruleset)
     events = read_events(events_file)
-    engine = _open_engine(policy, store_url, tenant)
+    engine = _open_engine(policy, store_url, tenant, anchors=anchors, anchor_every=anchor_every, key_file=key_file)
     try:
         decisions = _submit(engine, events_file, events, batch)
+        engine.anchor("run")
         balances = engine.balances(sorted({d.subject for d in decisions}))
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None

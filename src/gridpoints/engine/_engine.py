@@ -20,7 +20,7 @@ from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
 from gridpoints.engine.lifecycle import CloseReport, RepairStatus, Standing
-from gridpoints.model import Anchor, Decision, Entry, Membership, MemoryRegistry, Registry, spendable
+from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.storage import Store
@@ -45,6 +45,11 @@ class Engine(Kernel):
     append to the chain or re-seal it; ``clock`` (default: the UTC system clock) gives each record its
     ``recorded_at``, which no decision depends on.
 
+    Anchors: an ``anchor_sink`` (a callable, e.g. :class:`gridpoints.storage.JsonlAnchors`) receives a
+    :class:`~gridpoints.model.LedgerAnchor` — both chain heads — after the first commit, whenever the ledger
+    passes a multiple of ``anchor_every`` entries, and after each period close; keep them where the
+    database's owner cannot reach, and audit with ``verify(…, anchors=…)``.
+
     Privacy: with a ``pseudonymiser``, subject, actor and household ids are replaced by keyed pseudonyms
     as events enter, before anything is hashed or stored; readers (``balance``, ``history`` …) take raw
     ids and pseudonymise them the same way.
@@ -54,10 +59,12 @@ class Engine(Kernel):
         self, policy: Policy, store: Store | None = None, *, tenant: str = "default",
         registry: Registry | None = None, pseudonymiser: Pseudonymiser | None = None, max_retries: int = 8,
         pause_collector: int | None = 64, seal_key: bytes | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Callable[[], datetime] | None = None, anchor_sink: Callable[[LedgerAnchor], None] | None = None,
+        anchor_every: int = 1000,
     ) -> None:
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
-                         max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock)
+                         max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock,
+                         anchor_sink=anchor_sink, anchor_every=anchor_every)
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
         self.pause_collector = pause_collector
@@ -130,11 +137,15 @@ class Engine(Kernel):
     def close_period(self, window: str, *, now: datetime) -> CloseReport:
         """Close a calendar window (e.g. ``"2026-04"``): scheduled base points for registered subjects,
         challenges, scarce-item allocation, point expiry, and the repair deadlines, verification windows
-        and redemption holds that passed ``now``. Idempotent per (ruleset, window)."""
+        and redemption holds that passed ``now``. Idempotent per (ruleset, window). The anchor sink, if any,
+        then receives the heads (reason ``close:WINDOW``)."""
         if self.pause_collector is None:
-            return lifecycle.close_period(self.context, window, now)
-        with collector_paused():
-            return lifecycle.close_period(self.context, window, now)
+            report = lifecycle.close_period(self.context, window, now)
+        else:
+            with collector_paused():
+                report = lifecycle.close_period(self.context, window, now)
+        self.anchor(f"close:{window}")
+        return report
 
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""

@@ -39,11 +39,13 @@ from gridpoints.errors import EventError, IdempotencyConflict, SegregationError,
 from gridpoints.model import (
     DEDUCTIONS,
     ISSUANCE,
+    Anchor,
     CounterKey,
     Decision,
     Entry,
     Event,
     EventRecord,
+    LedgerAnchor,
     LimitStep,
     Membership,
     MemoryRegistry,
@@ -232,7 +234,8 @@ class Kernel:
 
     def __init__(self, policy: Policy, store: Store | None, *, tenant: str, registry: Registry | None,
                  pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism],
-                 seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
+                 anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
         if seal_key is not None and (not isinstance(seal_key, bytes) or not 16 <= len(seal_key) <= 64):
@@ -242,6 +245,12 @@ class Kernel:
         self._seal_key = seal_key or b""
         #: When records are written (``recorded_at``); no decision depends on it.
         self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
+        if anchor_every < 1:
+            raise ValueError(f"anchor_every must be at least 1, got {anchor_every}")
+        #: Where the chain's heads go to be kept outside the database (see :meth:`anchor`).
+        self.anchor_sink = anchor_sink
+        self.anchor_every = anchor_every
+        self._anchored = -1
         self.policy = policy
         self._store: Store = store if store is not None else MemoryStore()
         self.tenant = tenant
@@ -467,7 +476,29 @@ class Kernel:
         # its locks. One that keeps the event computes a fingerprint only if the id is resubmitted.
         fingerprints: list[str | None] = ([plan.fingerprint for plan in plans] if self._capabilities.needs_fingerprints
                         else [plan.custom_fingerprint for plan in plans])
-        return self._retrying(lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints))
+        decisions, head, records = self._retrying(
+            lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints))
+        if self.anchor_sink is not None:
+            # Every ``anchor_every`` entries (the first anchor after the first commit that crosses a multiple).
+            done = self._anchored
+            if done < 0 or head.seq // self.anchor_every > done // self.anchor_every:
+                self._emit(head, records, "every")
+        return decisions
+
+    def anchor(self, reason: str) -> LedgerAnchor | None:
+        """Send the committed heads to the anchor sink now (the engine does after each period close and every
+        ``anchor_every`` entries); returns the anchor, or ``None`` without a sink."""
+        if self.anchor_sink is None:
+            return None
+        return self._emit(self._store.head(self.tenant), self._store.record_head(self.tenant), reason)
+
+    def _emit(self, head: Anchor, records: Anchor, reason: str) -> LedgerAnchor:
+        assert self.anchor_sink is not None
+        made = LedgerAnchor(self.tenant, head.seq, head.hash, records.seq, records.hash,
+                            self.clock().astimezone(UTC).isoformat(), reason)
+        self._anchored = max(self._anchored, head.seq)
+        self.anchor_sink(made)
+        return made
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for tries in range(self.max_retries):
@@ -483,7 +514,7 @@ class Kernel:
         raise AssertionError("unreachable")
 
     def _commit(self, plans: list[Plan], keys: list[CounterKey], accounts: list[str],
-                fingerprints: list[str | None]) -> list[Decision]:
+                fingerprints: list[str | None]) -> tuple[list[Decision], Anchor, Anchor]:
         with self._store.transaction(self.tenant, counters=keys, accounts=accounts) as txn:
             stored = txn.find_events([plan.event.id for plan in plans])
             decider = Decider(self, txn.read_counters(keys), txn.read_balances(accounts), txn.head())
@@ -518,7 +549,8 @@ class Kernel:
             if sealer is not None:
                 sealer.finish()
             txn.append(decider.entries, decider.deltas, records)
-        return decisions
+            heads = txn.head(), txn.record_head()
+        return decisions, *heads
 
 
 def _utc_now() -> datetime:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from gridpoints.storage._live import JsonlSink, LiveStore, Retained, Sink
+from gridpoints.storage._live import JsonlAnchors, JsonlSink, LiveStore, Retained, Sink
 from gridpoints.storage._memory import MemoryStore
 from gridpoints.storage._protocol import Store, StoreCapabilities, Transaction, capabilities_of
 
-__all__ = ["JsonlSink", "LiveStore", "MemoryStore", "Retained", "Sink", "Store", "StoreCapabilities", "Transaction",
-           "capabilities_of", "open_store"]
+__all__ = ["JsonlAnchors", "JsonlSink", "LiveStore", "MemoryStore", "Retained", "Sink", "Store", "StoreCapabilities",
+           "Transaction", "capabilities_of", "open_store"]
 
 
 def open_store(url: str) -> Store:

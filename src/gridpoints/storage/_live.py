@@ -36,6 +36,7 @@ replay of millions) would be mistaken for one another.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
@@ -50,7 +51,16 @@ from typing import Any
 import attrs
 
 from gridpoints.calendar import window_end, window_kind
-from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord, Reason
+from gridpoints.model import (
+    GENESIS_HASH,
+    Anchor,
+    CompactRecord,
+    CounterKey,
+    Entry,
+    EventRecord,
+    LedgerAnchor,
+    Reason,
+)
 from gridpoints.model._codec import entry_json_line
 from gridpoints.storage._protocol import StoreCapabilities
 from gridpoints.storage._staged import UNSEALED, StagedTransaction
@@ -462,6 +472,20 @@ def _prune(state: _Tenant, cutoff: datetime, deductions_cutoff: datetime, counte
         elif key[0] == "event" and key[1] not in targets and key[1] not in held:
             doomed.append(key)
     state.doomed = doomed
+
+
+class JsonlAnchors:
+    """An anchor sink appending each :class:`~gridpoints.model.LedgerAnchor` to a JSON Lines file, one line
+    each, flushed and synced as written (``gridpoints verify --anchors FILE`` reads it back)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __call__(self, anchor: LedgerAnchor) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(anchor.to_json() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
 
 
 class JsonlSink:
