@@ -14,6 +14,7 @@ import gridpoints
 PUBLIC = [
     "Anchor",
     "CloseReport",
+    "CorrectionRefused",
     "CounterKey",
     "Decision",
     "Diagnostic",

@@ -9,6 +9,7 @@ Load a ruleset, build an engine over a store, submit events, read balances and t
 
 from gridpoints.engine import CloseReport, Engine, RepairStatus, Standing
 from gridpoints.errors import (
+    CorrectionRefused,
     EventError,
     GridpointsError,
     IdempotencyConflict,
@@ -46,6 +47,7 @@ from gridpoints.storage import MemoryStore, Store, StoreCapabilities, open_store
 __all__ = [
     "Anchor",
     "CloseReport",
+    "CorrectionRefused",
     "CounterKey",
     "Decision",
     "Diagnostic",

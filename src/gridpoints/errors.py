@@ -127,6 +127,18 @@ class RedemptionRefused(GridpointsError, ValueError):
         super().__init__(f"{reason}: {message}")
 
 
+class CorrectionRefused(GridpointsError, ValueError):
+    """A correction (冲正) or staff adjustment (人工调整) was refused and nothing was written. ``reason`` is one
+    of: ``unknown_event``, ``not_correctable``, ``nothing_to_correct``, ``cap_reached``, ``below_floor``,
+    ``invalid``."""
+
+    def __init__(self, reason: str, message: str, *, event_id: str | None = None, subject: str | None = None):
+        self.reason = reason
+        self.event_id = event_id
+        self.subject = subject
+        super().__init__(f"{reason}: {message}")
+
+
 class StoreError(GridpointsError):
     """The storage backend failed. Raised from the driver error (``__cause__``)."""
 

@@ -1,9 +1,11 @@
 """A hypothesis state machine drives each store against a pure-Python model of balances, caps and
-idempotency: awards, deductions, replays, conflicting replays and batches, in any order."""
+idempotency: awards, deductions, replays, conflicting replays, batches, corrections (冲正) and staff
+adjustments (人工调整), in any order."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from gridpoints import Engine, IdempotencyConflict
+from gridpoints import CorrectionRefused, Engine, IdempotencyConflict
 from gridpoints.audit import verify
 from gridpoints.storage import Store
 
@@ -33,6 +35,8 @@ class Model:
         self.balances = dict.fromkeys(SUBJECTS, 0)
         self.used: dict[tuple[str, str, int], int] = {}
         self.decided: dict[str, tuple[dict[str, Any], int]] = {}
+        self.corrected: dict[str, int] = {}
+        self.adjusted: dict[str, tuple[str, int]] = {}
 
     def decide(self, item: dict[str, Any]) -> int:
         subject, kind, day = item["subject"], item["type"], int(item["occurred_at"][8:10])
@@ -46,6 +50,17 @@ class Model:
         self.decided[item["id"]] = (item, points)
         return points
 
+    def correct(self, event_id: str) -> int:
+        """A correction gives the points back and the room under the caps; what it moved, negated."""
+        item, points = self.decided[event_id]
+        subject, day = item["subject"], int(item["occurred_at"][8:10])
+        self.balances[subject] -= points
+        if points > 0:
+            for key in (("subject", subject, day), ("grid", item["grid"], day)):
+                self.used[key] -= points
+        self.corrected[event_id] = -points
+        return -points
+
 
 class LedgerMachine(RuleBasedStateMachine):
     store: Store
@@ -55,6 +70,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.engine = Engine(policy(), self.store, tenant=f"sm-{uuid.uuid4().hex[:10]}")
+        self.engine.register("staff", grid="g0", household="h-staff", roles=("staff",))
         self.model = Model()
         self.serial = 0
         self.steps = 0
@@ -123,6 +139,41 @@ class LedgerMachine(RuleBasedStateMachine):
             self.engine.submit_many(batch)
         assert self.engine.head() == head  # all or nothing: the new events in the batch were not written
         self.steps += len(batch)
+
+    @rule(item=submitted)
+    def correct(self, item: dict[str, Any]) -> None:
+        """冲正: a first correction reverses the event (nothing to reverse: refused); a repeat is a duplicate."""
+        event_id = item["id"]
+        at = datetime(2026, 4, 28, 9, tzinfo=UTC)
+        if event_id in self.model.corrected:
+            decision = self.engine.correct(event_id, reason="mistake", actor="staff", at=at)
+            assert decision.duplicate and decision.points == self.model.corrected[event_id]
+        elif self.model.decided[event_id][1] == 0:
+            with pytest.raises(CorrectionRefused, match="nothing_to_correct"):
+                self.engine.correct(event_id, reason="mistake", actor="staff", at=at)
+        else:
+            decision = self.engine.correct(event_id, reason="mistake", actor="staff", at=at)
+            assert not decision.duplicate and decision.points == self.model.correct(event_id)
+            assert all(e.reverses is not None for e in decision.entries)
+        self.steps += 1
+
+    @rule(subject=st.sampled_from(SUBJECTS), points=st.integers(1, 40), again=st.booleans())
+    def adjust(self, subject: str, points: int, again: bool) -> None:
+        """人工调整: credits through the adjustments account; a retry by request id is a duplicate."""
+        if again and self.model.adjusted:
+            request, (subject, points) = sorted(self.model.adjusted.items())[0]
+        else:
+            request = f"adj-{len(self.model.adjusted)}"
+        at = datetime(2026, 4, 28, 9, tzinfo=UTC)
+        decision = self.engine.adjust(subject, points, reason="missed", actor="staff", at=at, request_id=request)
+        if request in self.model.adjusted:
+            assert decision.duplicate
+        else:
+            assert not decision.duplicate
+            self.model.adjusted[request] = (subject, points)
+            self.model.balances[subject] += points
+        assert decision.points == points
+        self.steps += 1
 
     @invariant()
     def balances_match_the_model(self) -> None:

@@ -134,6 +134,25 @@ class Engine(Kernel):
         """Cancel a held redemption: points and stock are returned."""
         return lifecycle.settle_hold(self.context, request_id, at, "cancel")
 
+    def correct(self, event_id: str, *, reason: str, actor: str, at: datetime) -> Decision:
+        """Correct (冲正) a recorded event: reverse its entries (each linked to the one it reverses) and the
+        counter increments its limits made, and leave it out of rankings and challenges not yet closed.
+        Idempotent by the event corrected. ``actor`` needs a role the ruleset's ``corrections.roles`` names
+        (default ``staff``) and may be neither the beneficiary nor in their household; ``reason`` is kept
+        and explained. Raises :class:`~gridpoints.errors.CorrectionRefused` (nothing written) for an unknown
+        event or one that is not a plain award or deduction, :class:`~gridpoints.errors.SegregationError`
+        for an actor who may not, :class:`~gridpoints.errors.SettlementError` for an event already settled
+        (repaired, appealed)."""
+        return lifecycle.correct(self.context, event_id, reason, self._id(actor), at)
+
+    def adjust(self, subject: str, points: int, *, reason: str, actor: str, at: datetime,
+               request_id: str) -> Decision:
+        """A staff adjustment (人工调整): credit (``points`` > 0) or debit a resident through the adjustments
+        account; idempotent by ``request_id``. The same role and household rules as :meth:`correct`; the
+        ruleset says whether adjustments count as earned (default no) and may cap them per staff member and
+        window (:class:`~gridpoints.errors.CorrectionRefused` ``cap_reached``); a debit stops at the floor."""
+        return lifecycle.adjust(self.context, self._id(subject), points, reason, self._id(actor), at, request_id)
+
     def close_period(self, window: str, *, now: datetime) -> CloseReport:
         """Close a calendar window (e.g. ``"2026-04"``): scheduled base points for registered subjects,
         challenges, scarce-item allocation, point expiry, and the repair deadlines, verification windows

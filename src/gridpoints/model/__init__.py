@@ -5,6 +5,7 @@ from gridpoints.model._codec import entry_canonical_bytes
 from gridpoints.model._reasons import Reason
 from gridpoints.model._registry import Membership, MemoryRegistry, Registry
 from gridpoints.model._values import (
+    ADJUSTMENTS,
     DEDUCTIONS,
     ENTRY_HASHED_FIELDS,
     EXPIRED,
@@ -35,6 +36,7 @@ from gridpoints.model._values import (
 )
 
 __all__ = [
+    "ADJUSTMENTS",
     "DEDUCTIONS",
     "ENTRY_HASHED_FIELDS",
     "EXPIRED",

@@ -51,6 +51,12 @@ _TEXT: dict[str, dict[str, str]] = {
     "challenge.bonus": {"en": "challenge {challenge} {window}: rank {rank} with {earned} earned → {base:+d} {title}",
                         "zh": "积分挑战赛 {challenge}（{window}）：第 {rank} 名，"
                               "获得 {earned} 分 → {base:+d} 分 {title}"},
+    "correct.reversed": {"en": "corrects event {event} ({reason}, by {actor}): its entries reversed, {base:+d}",
+                         "zh": "冲正事件 {event}（{reason}，经办 {actor}）：原分录全部冲回，{base:+d} 分"},
+    "adjust.credit": {"en": "staff adjustment by {actor} ({reason}): {points} points credited",
+                      "zh": "人工调整（{reason}，经办 {actor}）：增加 {points} 分"},
+    "adjust.debit": {"en": "staff adjustment by {actor} ({reason}): {points} points debited",
+                     "zh": "人工调整（{reason}，经办 {actor}）：扣减 {points} 分"},
     "expiry.points": {"en": "points earned before {cutoff} expire, oldest first",
                       "zh": "{cutoff} 之前获得的积分按先进先出过期"},
     "step.repair": {

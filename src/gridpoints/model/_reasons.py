@@ -46,6 +46,10 @@ class Reason(StrEnum):
     APPLIED = "applied"
     #: Held points given back (a cancelled or expired hold, an application not allocated).
     RETURNED = "returned"
+    #: An entry reversed by a correction (冲正): the reversing entry, linked to it by ``reverses``.
+    CORRECTED = "corrected"
+    #: A staff adjustment (人工调整), credit or debit, through the adjustments account.
+    ADJUSTED = "adjusted"
 
     EARNED: ClassVar[frozenset[Reason]]
     ISSUED: ClassVar[frozenset[Reason]]

@@ -37,6 +37,8 @@ DEDUCTIONS = "community:deductions"
 REDEMPTIONS = "community:redemptions"
 #: Where expired points go.
 EXPIRED = "community:expired"
+#: The account staff adjustments (人工调整) are credited from and debited to.
+ADJUSTMENTS = "community:adjustments"
 
 
 # Account names, one string object per subject and kind: entries, balances and counters in a long replay

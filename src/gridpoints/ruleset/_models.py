@@ -442,6 +442,23 @@ class TierSpec(_Model):
     max_open_violations: StrictInt | None = Field(None, ge=0)
 
 
+class AdjustmentCap(_Model):
+    """Most points (credits and debits alike) one staff member may adjust per window."""
+
+    limit: StrictInt = Field(ge=1, description="Points per staff member per window.")
+    window: Window = Field("month", description="Calendar window the cap renews in.")
+
+
+class CorrectionsSpec(_Model):
+    """Corrections (冲正) and staff adjustments (人工调整)."""
+
+    roles: list[str] = Field(default_factory=lambda: ["staff"], min_length=1,
+                             description="Roles allowed to correct events and adjust balances.")
+    adjustments_earned: bool = Field(
+        False, description="Whether adjustment credits count as earned (rankings, challenges, tiers).")
+    adjustment_cap: AdjustmentCap | None = Field(None, description="A cap on adjustments per staff member.")
+
+
 class RulesetSpec(_Model):
     """A community's points policy."""
 
@@ -480,6 +497,9 @@ class RulesetSpec(_Model):
     tier_months: StrictInt = Field(12, ge=1, description="Months of earned points that tiers look back over.")
     expire_after: StrictInt | None = Field(
         None, ge=1, description="Months after which earned points expire, oldest first."
+    )
+    corrections: CorrectionsSpec = Field(
+        default_factory=CorrectionsSpec, description="Who may correct events and adjust balances, and how."
     )
 
     @field_validator("timezone")

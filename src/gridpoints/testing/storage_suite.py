@@ -31,9 +31,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
+from gridpoints.audit import verify
+from gridpoints.engine import Engine
 from gridpoints.errors import IntegrityError, SerializationFailure
 from gridpoints.model import (
     GENESIS_HASH,
@@ -42,10 +45,13 @@ from gridpoints.model import (
     CounterKey,
     Entry,
     EventRecord,
+    Reason,
+    RecordSeal,
     make_entry,
     spendable,
 )
-from gridpoints.storage import Store, Transaction
+from gridpoints.policy import load_ruleset
+from gridpoints.storage import Store, Transaction, capabilities_of
 
 __all__ = ["StoreConformance", "chain"]
 
@@ -83,6 +89,17 @@ def _record(event_id: str, fingerprint: str = "f" * 64) -> EventRecord:
 
 KEY = CounterKey("subject", "alice", "points:reward", "2024-05-01")
 
+_CORRECTIONS_RULESET = """\
+ruleset: conformance
+version: 1
+name: conformance
+rules:
+  - {id: patrol, on: patrol, points: 30}
+limits:
+  - {id: daily, kind: cap, scope: subject, window: day, limit: 30}
+"""
+_AT = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
 
 class _Boom(Exception):
     """Raised inside a transaction to abort it."""
@@ -113,6 +130,57 @@ class StoreConformance:
             txn.append(entries, deltas, events)
 
     # -- the protocol ------------------------------------------------------------------------------
+
+    def test_sealed_records_continue_the_records_chain(self, store: Store, tenant: str) -> None:
+        """A store that seals records keeps each seal as given, moves the records' head with them, returns
+        them in seal order, and refuses a record that does not continue the records' chain."""
+        if not capabilities_of(store).seals_records:
+            assert store.record_head(tenant) == Anchor(0, GENESIS_HASH)
+            return
+        assert store.record_head(tenant) == Anchor(0, GENESIS_HASH)
+        with store.transaction(tenant, accounts=[ISSUANCE, spendable("alice")]) as txn:
+            entries = chain(txn.head(), tenant, 2)
+            record = _record("ev-1")
+            seal = RecordSeal.make(seq=1, tenant=tenant, event_id="ev-1", fingerprint=record.fingerprint,
+                                   decision=record.decision, actor="w-1", attributes='{"hours":2}',
+                                   recorded_at="2024-05-01T00:00:00+00:00", deltas='[["subject","alice","m","-",5]]',
+                                   entry_from=1, entry_hashes="".join(e.hash for e in entries),
+                                   prev_hash=GENESIS_HASH)
+            txn.append(entries, {}, [record.sealed(seal)])
+            assert txn.record_head() == Anchor(1, seal.hash)
+        assert store.record_head(tenant) == Anchor(1, seal.hash)
+        (kept,) = list(store.records(tenant))
+        assert (kept.event_id, kept.fingerprint, kept.decision, kept.seal) == ("ev-1", record.fingerprint,
+                                                                              record.decision, seal)
+        stale = RecordSeal.make(seq=1, tenant=tenant, event_id="ev-2", fingerprint="f" * 64, decision="{}",
+                                actor=None, attributes="{}", recorded_at=seal.recorded_at, deltas="[]",
+                                entry_from=3, entry_hashes="", prev_hash=GENESIS_HASH)
+        with pytest.raises(IntegrityError), store.transaction(tenant) as txn:
+            txn.append([], {}, [EventRecord("ev-2", "f" * 64, "{}", stale)])
+        assert store.record_head(tenant) == Anchor(1, seal.hash)
+
+    def test_corrections_and_adjustments_through_the_engine(self, store: Store, tenant: str) -> None:
+        """冲正 and 人工调整 on this store: the reversal links each entry it reverses and gives the cap's room
+        back, an adjustment credits through the adjustments account, retries write nothing, and the
+        ledger still audits."""
+        policy = load_ruleset(_CORRECTIONS_RULESET)
+        engine = Engine(policy, store, tenant=tenant)
+        engine.register("staff-1", grid="g1", household="hs", roles=("staff",))
+        at = "2024-05-01T10:00:00+08:00"
+        award = engine.submit({"id": "ev-1", "type": "patrol", "subject": "alice", "grid": "g1",
+                               "occurred_at": at, "attributes": {}})
+        fixed = engine.correct("ev-1", reason="not done", actor="staff-1", at=_AT)
+        assert [(e.reverses, e.reason, e.amount) for e in fixed.entries] == [
+            (e.seq, Reason.CORRECTED, e.amount) for e in award.entries]
+        assert engine.correct("ev-1", reason="not done", actor="staff-1", at=_AT).duplicate
+        again = engine.submit({"id": "ev-2", "type": "patrol", "subject": "alice", "grid": "g1",
+                               "occurred_at": at, "attributes": {}})
+        assert again.points == 30  # the cap's room came back with the correction
+        engine.adjust("alice", 7, reason="missed", actor="staff-1", at=_AT, request_id="a-1")
+        assert engine.adjust("alice", 7, reason="missed", actor="staff-1", at=_AT, request_id="a-1").duplicate
+        assert engine.balance("alice") == 37
+        report = verify(store, tenant)
+        assert report.ok, report.problems
 
     def test_satisfies_the_protocol(self, store: Store, tenant: str) -> None:
         """The store and its transactions are runtime-checkable Store and Transaction objects."""

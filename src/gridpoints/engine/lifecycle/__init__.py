@@ -5,8 +5,15 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 """
 
 from gridpoints.engine._kernel import Mechanism
-from gridpoints.engine.lifecycle import _campaign, _close, _mall, _repair, _settle
+from gridpoints.engine.lifecycle import _campaign, _close, _correct, _mall, _repair, _settle
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
+from gridpoints.engine.lifecycle._correct import (
+    CorrectionAction,
+    adjust,
+    adjustment_event_id,
+    correct,
+    correction_event_id,
+)
 from gridpoints.engine.lifecycle._mall import (
     MallAction,
     expire_holds,
@@ -21,18 +28,23 @@ from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 
 #: Every mechanism the engine runs, in the order their registrations are read.
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
-                                     _close.MECHANISM)
+                                     _close.MECHANISM, _correct.MECHANISM)
 
 __all__ = [
     "MECHANISMS",
     "CloseAction",
     "CloseReport",
+    "CorrectionAction",
     "MallAction",
     "RepairAction",
     "RepairStatus",
     "SettleAction",
     "Standing",
+    "adjust",
+    "adjustment_event_id",
     "close_period",
+    "correct",
+    "correction_event_id",
     "counts_as_earned",
     "earned",
     "expire_holds",

@@ -30,6 +30,8 @@ class Standing:
 def counts_as_earned(context: Context, reason: str, rule_id: str) -> bool:
     if reason in Reason.EARNED:
         return True
+    if reason == Reason.ADJUSTED:
+        return context.policy.spec.corrections.adjustments_earned
     if reason == Reason.REPAIR_RESTORED:
         rule = context.policy.rules_by_id.get(rule_id)
         if rule is not None and rule.spec.repair is not None:
@@ -38,15 +40,11 @@ def counts_as_earned(context: Context, reason: str, rule_id: str) -> bool:
 
 
 def earned(context: Context, subject: str, start: datetime, end: datetime) -> int:
-    """Points the subject earned in ``[start, end)``."""
-    total = 0
-    account = spendable(subject)
-    for entry in context.entries(subject=subject):
-        if entry.credit == account and counts_as_earned(context, entry.reason, entry.rule):
-            moment = datetime.fromisoformat(entry.occurred_at)
-            if start <= moment < end:
-                total += entry.amount
-    return total
+    """Points the subject earned in ``[start, end)``, less those a correction in the same span reversed."""
+    window = [(entry, moment) for entry in context.entries(subject=subject)
+              if start <= (moment := datetime.fromisoformat(entry.occurred_at)) < end]
+    found = earnings(context, window).get(subject)
+    return found[0] if found is not None else 0
 
 
 def bounds(context: Context, window: str) -> tuple[str, datetime, datetime]:
@@ -75,10 +73,14 @@ def window_entries(context: Context, start: datetime, end: datetime) -> list[tup
 
 
 def earnings(context: Context, window: list[tuple[Entry, datetime]]) -> dict[str, tuple[int, str]]:
-    """Subject → (points earned in the window's entries, time of the last earning entry)."""
+    """Subject → (points earned in the window's entries, time of the last earning entry). An earning entry
+    that a correction in the same window reversed (冲正) does not count."""
+    corrected = {entry.reverses for entry, _ in window if entry.reason == Reason.CORRECTED}
     found: dict[str, tuple[int, str]] = {}
     for entry, _ in window:
         if entry.credit != spendable(entry.subject) or not counts_as_earned(context, entry.reason, entry.rule):
+            continue
+        if corrected and entry.seq in corrected:
             continue
         points, last = found.get(entry.subject, (0, ""))
         found[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
