@@ -25,7 +25,7 @@ from gridpoints import MemoryStore, Policy, Store
 from gridpoints.audit import AuditReport, read_anchors, run_verify, verify
 from gridpoints.errors import StoreError
 from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, spendable
-from gridpoints.storage import JsonlAnchors
+from gridpoints.storage import JsonlAnchors, StoreCapabilities
 from gridpoints.storage.sql._store import SQLStore, make_engine
 
 
@@ -754,3 +754,65 @@ def test_run_writes_anchors_that_verify_reads(tmp_path: Path, policy: Policy) ->
     assert [a.reason for a in lines][-1] == "run" and len(lines) >= 3
     out = io.StringIO()
     assert run_verify(url, "default", None, out, anchors_file=str(anchors)) == 0, out.getvalue()
+
+
+# -- ledgers from before records were sealed ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_a_v2_ledger_upgrades_and_audits_with_its_old_records_noted(
+    backend: str, policy: Policy, make_event: Any, stem: str, sql_engines: dict[str, Engine],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A schema v2 ledger (no seal columns, no records' head, entries-only triggers) upgrades to v3 in place;
+    its old records stay unsealed and are noted, their entries accepted by event id, and new events are
+    sealed after them."""
+    engine = _sql_engine(sql_engines, backend, tmp_path_factory.getbasetemp())
+    prefix = f"{stem}{backend[:2]}v_"
+    store = SQLStore(engine, table_prefix=prefix)
+    old = PointsEngine(policy, _Unsealed(store), tenant="t")
+    for n in range(3):
+        old.submit(make_event("mediation", subject=f"r{n}"))
+    with engine.begin() as conn:  # back to what v2 left: drop what v3 added
+        family = engine.dialect.name
+        if family == "postgresql":
+            for table in ("events", "balances", "counters", "chain_heads"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {prefix}{table}_no_row ON {prefix}{table}")
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {prefix}{table}_no_truncate ON {prefix}{table}")
+        else:
+            for table in ("events", "balances", "counters", "chain_heads"):
+                for op in ("update", "delete"):
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {prefix}{table}_no_{op}")
+        index = f"ux_{prefix}events_seq"
+        conn.exec_driver_sql(f"DROP INDEX {index} ON {prefix}events" if family == "mysql" else f"DROP INDEX {index}")
+        for column in ("seq", "recorded_at", "actor", "attributes", "deltas", "entry_from", "entry_hashes",
+                       "prev_hash", "hash"):
+            conn.exec_driver_sql(f"ALTER TABLE {prefix}events DROP COLUMN {column}")
+        for column in ("records", "record_hash"):
+            conn.exec_driver_sql(f"ALTER TABLE {prefix}chain_heads DROP COLUMN {column}")
+        conn.exec_driver_sql(f"UPDATE {prefix}schema_version SET version = 2")
+    store.close()
+    with pytest.raises(StoreError, match="gridpoints db upgrade"):
+        SQLStore(engine, table_prefix=prefix, auto_upgrade=False)
+    upgraded = SQLStore(engine, table_prefix=prefix)
+    assert upgraded.schema_version() == 3
+    new = PointsEngine(policy, upgraded, tenant="t")
+    new.submit(make_event("mediation", subject="r9"))
+    report = verify(upgraded, "t")
+    assert (report.ok, report.entries_checked, report.records_checked) == (True, 4, 1), report.problems
+    assert any("3 record(s) were written before records were sealed" in note for note in report.notes)
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM {prefix}events WHERE tenant = 't'"))
+    upgraded.close()
+
+
+class _Unsealed:
+    """A store as a v2 gridpoints saw it: the SQL store without record sealing."""
+
+    capabilities = StoreCapabilities(seals_records=False)
+
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

@@ -211,6 +211,9 @@ class _Records:
             self.last = Anchor(seal.seq, seal.hash)
             self._count_deltas(record, seal.seq)
             points, account = _decision_points(record)
+            if self._next_from == 1 and self.legacy:
+                # The first sealed entries follow those of records written before sealing.
+                self._next_from = seal.entry_from
             if seal.entry_count() and seal.entry_from != self._next_from:
                 found.record(record.event_id, seal.seq, f"its entries start at seq {seal.entry_from}, but the "
                                                         f"records before it end at seq {self._next_from - 1}",
