@@ -68,6 +68,8 @@ def _instance(cls: type[errors.GridpointsError]) -> errors.GridpointsError:
         return cls("e", stored="a" * 64, received="b" * 64)
     if issubclass(cls, errors.RedemptionRefused):
         return cls("out_of_stock", "none left", item="soap", subject="r")
+    if issubclass(cls, errors.CorrectionRefused):
+        return cls("cap_reached", "over the cap", subject="r")
     if issubclass(cls, errors.RulesetError):
         return cls([errors.Issue("rules[0].points", "expected an integer", "x.yaml", 4, 7)])
     if issubclass(cls, errors.MissingExtra):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import attrs
 
 from gridpoints.errors import (
+    CorrectionRefused,
     EventError,
     GridpointsError,
     IdempotencyConflict,
@@ -64,6 +65,7 @@ PROBLEMS: dict[str, ProblemKind] = {k.code: k for k in (
     _kind("invalid-event", 422, "事件无效", "Invalid event"),
     _kind("idempotency-conflict", 409, "事件编号已用于不同内容", "Event id reused with different content"),
     _kind("redemption-refused", 409, "兑换被拒绝", "Redemption refused"),
+    _kind("correction-refused", 409, "冲正或人工调整被拒绝", "Correction or adjustment refused"),
     _kind("invalid-ruleset", 422, "规则集无效", "Invalid ruleset"),
     _kind("store-unavailable", 503, "存储暂不可用", "Store unavailable"),
     _kind("retry-later", 503, "并发冲突，请原样重试", "Concurrent conflict: retry the same request"),
@@ -85,6 +87,7 @@ _BY_ERROR: tuple[tuple[type[GridpointsError], str], ...] = (
     (EventError, "invalid-event"),
     (IdempotencyConflict, "idempotency-conflict"),
     (RedemptionRefused, "redemption-refused"),
+    (CorrectionRefused, "correction-refused"),
     (RulesetError, "invalid-ruleset"),
     (StoreUnavailable, "store-unavailable"),
     (SerializationFailure, "retry-later"),
@@ -103,6 +106,17 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "unknown_item": ("积分商城中没有该商品", "no such item in the catalog"),
     "unknown_request": ("没有该兑换申请", "no such redemption request"),
     "already_settled": ("该兑换已结算", "the redemption is already settled"),
+}
+
+
+_CORRECTION_REFUSALS: dict[str, tuple[str, str]] = {
+    "unknown_event": ("没有该事件的记录", "no such recorded event"),
+    "not_correctable": ("该事件不能冲正（仅限普通加分和扣分）",
+                        "the event cannot be corrected (plain awards and deductions only)"),
+    "nothing_to_correct": ("该事件没有可冲正的分录或计数", "the event posted and counted nothing"),
+    "cap_reached": ("已达本期人工调整上限", "the staff member's adjustment cap for the window is reached"),
+    "below_floor": ("扣减后余额将低于下限", "the debit would take the balance below the floor"),
+    "invalid": ("请求参数无效", "the request is invalid"),
 }
 
 
@@ -175,6 +189,10 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
         return Problem(kind, f"兑换被拒绝：{zh}（商品 {error.item!r}）；未写入任何内容",
                        f"redemption refused: {en} ({text})", "item" if error.reason != "unknown_request" else None,
                        {"reason": error.reason, "item": error.item})
+    if isinstance(error, CorrectionRefused):
+        zh, en = _CORRECTION_REFUSALS.get(error.reason, (error.reason, error.reason))
+        return Problem(kind, f"冲正或人工调整被拒绝：{zh}；未写入任何内容", f"correction refused: {en} ({text})", None,
+                       {"reason": error.reason, "event_id": error.event_id})
     if isinstance(error, RulesetError):
         issues = [str(issue) for issue in error.issues]
         return Problem(kind, f"规则集有 {len(issues)} 处问题", text, error.issues[0].where() if error.issues else None,
