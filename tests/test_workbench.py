@@ -83,6 +83,18 @@ def test_every_lint_code_has_a_label_in_both_languages() -> None:
         assert sorted(c for c in codes if f"code_{c}" not in TEXT[lang]) == [], lang
 
 
+def test_the_first_preset_offered_is_the_rulesets_own(tmp_path: Path) -> None:
+    """Given tianhe's ruleset, the page offers tianhe's community first; without a ruleset, pudong's is current."""
+    tianhe = create_app(ROOT / "rulesets" / "tianhe-vitality.yaml", work=tmp_path)
+    with TestClient(tianhe) as found:
+        assert '<option value="tianhe" selected>' in found.get("/").text
+    bare = create_app(rulesets=ROOT / "rulesets", work=tmp_path)
+    with TestClient(bare) as found:
+        page = found.get("/").text
+        assert '<option value="pudong" selected>' in page and "pudong-sunshine.yaml" in page
+    assert bare.state.workbench.save_to == ROOT / "rulesets" / "pudong-sunshine.draft.yaml"
+
+
 def test_lint_reports_the_loader_diagnostics_with_lines(client: TestClient) -> None:
     """The lint endpoint answers with gridpoints.lint's own diagnostics: line, code, message, suggestion."""
     bad, line = _typo(RULESET.read_text(encoding="utf-8"))
@@ -276,7 +288,7 @@ def test_the_command_serves_the_ruleset_and_refuses_a_broken_one(monkeypatch: py
     monkeypatch.setattr(gridpoints.workbench, "serve", lambda *args, **options: served.append((args, options)))
     result = CliRunner().invoke(command(), ["workbench", str(RULESET), "--port", "9876"])
     assert result.exit_code == 0, result.output
-    assert served == [((RULESET,), {"host": "127.0.0.1", "port": 9876, "save_to": None, "preset": "pudong"})]
+    assert served == [((RULESET,), {"host": "127.0.0.1", "port": 9876, "save_to": None, "preset": None})]
     assert "http://127.0.0.1:9876/" in result.output
     broken = tmp_path / "broken.yaml"
     broken.write_text(_typo(RULESET.read_text(encoding="utf-8"))[0], encoding="utf-8")

@@ -18,15 +18,17 @@ from gridpoints.whatif import PRESETS
               "default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(min=0, max=65535))
 @click.option("--save-to", "save_to", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where Save writes the draft (default: RULESET's NAME.draft.yaml beside it, or ./draft.yaml).")
-@click.option("--preset", default="pudong", show_default=True, type=click.Choice(sorted(PRESETS)),
-              help="The synthetic community offered first (and, without RULESET, the ruleset to start from).")
+              help="Where Save writes the draft (default: NAME.draft.yaml beside the current version).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)),
+              help="The synthetic community offered first (default: the one whose ruleset RULESET is, else "
+                   "pudong); without RULESET, its ruleset is the current version.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-def workbench(ruleset: Path | None, host: str, port: int, save_to: Path | None, preset: str,
+def workbench(ruleset: Path | None, host: str, port: int, save_to: Path | None, preset: str | None,
               open_browser: bool) -> None:
     """Edit RULESET in a local web page with live lint, replay a synthetic community or an uploaded log under
     the draft and the current version, and read the report and each resident's change; Save writes the
-    draft as YAML. Without RULESET, each preset's own ruleset is the current version. Stop with Ctrl-C."""
+    draft as YAML (never over RULESET). Without RULESET, --preset's ruleset is the current version. Stop with
+    Ctrl-C."""
     if ruleset is not None:
         load_policy(ruleset)
     try:

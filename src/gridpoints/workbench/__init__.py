@@ -18,7 +18,7 @@ __all__ = ["DEFAULT_HOUSEHOLDS", "TEXT", "create_app", "residents", "serve"]
 
 
 def serve(ruleset: Path | None = None, *, host: str = "127.0.0.1", port: int = 8765, save_to: Path | None = None,
-          preset: str = "pudong") -> None:
+          preset: str | None = None) -> None:
     """Serve the workbench with uvicorn until interrupted (see :func:`create_app` for the arguments)."""
     import uvicorn
 

@@ -66,15 +66,12 @@ class _RunRequest(BaseModel):
 
 @attrs.frozen(slots=True)
 class Workbench:
-    """What one workbench edits: the ruleset file of the current version (None: each preset's own
-    ``rulesets/<name>.yaml``), where Save writes the draft, and the rulesets folder of the presets."""
+    """What one workbench edits: the ruleset file of the current version (the draft starts as its text and
+    every run compares with it), where Save writes the draft, and the preset offered first."""
 
-    ruleset: Path | None
+    current: Path
     save_to: Path
-    rulesets: Path
-
-    def current_path(self, preset: str) -> Path:
-        return self.ruleset if self.ruleset is not None else self.rulesets / f"{PRESETS[preset].ruleset}.yaml"
+    preset: str
 
 
 def _text(text: str) -> str:
@@ -98,17 +95,22 @@ def _policy(text: str) -> Policy:
 
 
 def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rulesets: Path | None = None,
-               preset: str = "pudong", work: Path | None = None) -> FastAPI:
-    """The workbench app for ``ruleset`` (the current version; None: start from ``preset``'s ruleset, and
-    compare each preset against its own). ``save_to`` defaults to ``NAME.draft.yaml`` beside the ruleset
-    (``draft.yaml`` in the working directory without one); ``work`` is where runs keep their logs (a fresh
-    temporary folder by default, removed at shutdown)."""
-    if preset not in PRESETS:
+               preset: str | None = None, work: Path | None = None) -> FastAPI:
+    """The workbench app for ``ruleset``, the current version (None: ``preset``'s own ruleset, from
+    ``rulesets``, by default ``rulesets/`` here or beside the source tree). ``preset`` is the synthetic
+    community offered first (default: the one whose ruleset ``ruleset`` is, else ``pudong``). ``save_to``
+    defaults to ``NAME.draft.yaml`` beside the current version; ``work`` is where runs keep their logs (a
+    fresh temporary folder by default, removed at shutdown)."""
+    if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    folder = rulesets if rulesets is not None else _rulesets_folder()
+    if preset is None:
+        stem = ruleset.stem if ruleset is not None else ""
+        preset = next((name for name, p in PRESETS.items() if p.ruleset == stem), "pudong")
+    if ruleset is None:
+        ruleset = (rulesets if rulesets is not None else _rulesets_folder()) / f"{PRESETS[preset].ruleset}.yaml"
     if save_to is None:
-        save_to = ruleset.with_name(f"{ruleset.stem}.draft.yaml") if ruleset is not None else Path("draft.yaml")
-    bench = Workbench(ruleset, save_to, folder)
+        save_to = ruleset.with_name(f"{ruleset.stem}.draft.yaml")
+    bench = Workbench(ruleset, save_to, preset)
     owned = tempfile.TemporaryDirectory(prefix="gridpoints-workbench-") if work is None else None
     runs = Runs(Path(owned.name) if owned is not None else Path(str(work)))
     uploads: dict[str, Uploaded] = {}
@@ -125,9 +127,9 @@ def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rule
 
     @app.get("/", response_class=HTMLResponse)
     def page(lang: str = "zh") -> str:
-        current = bench.current_path(preset)
+        current = bench.current
         return render_page(lang=lang_of(lang), text=current.read_text(encoding="utf-8"), current=str(current),
-                           presets=sorted(PRESETS), preset=preset, draft_name=bench.save_to.name,
+                           presets=sorted(PRESETS), preset=bench.preset, draft_name=bench.save_to.name,
                            households=DEFAULT_HOUSEHOLDS)
 
     @app.post("/api/lint")
@@ -160,15 +162,14 @@ def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rule
             found = uploads.get(choice.upload)
             if found is None:
                 raise HTTPException(404, f"no upload {choice.upload!r}")
-            source, current_path = found, bench.current_path(preset)
+            source = found
         else:
-            name = choice.preset or preset
+            name = choice.preset or bench.preset
             if name not in PRESETS:
                 raise HTTPException(400, f"unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}")
             source = Synthetic(name, choice.households, choice.months, choice.seed)
-            current_path = bench.current_path(name)
         draft = _policy(body.text)
-        current = load_ruleset(current_path)
+        current = load_ruleset(bench.current)
         run = runs.start(current, draft, source)
         return run.status()
 
