@@ -180,3 +180,26 @@ def test_serve_refuses_a_bad_keys_file(tmp_path: Any) -> None:
     keys.write_text('[{"sha256": "short", "tenant": "t", "roles": ["platform"]}]', encoding="utf-8")
     result = CliRunner().invoke(command(), ["serve", RULESET, "--store", "memory:", "--keys", str(keys)])
     assert result.exit_code == 1 and "keys.json[0]" in result.output and "SHA-256" in result.output
+
+
+def test_a_pseudonymising_engine_still_serves_a_resident_their_own_data(caplog: pytest.LogCaptureFixture) -> None:
+    """With the engine pseudonymising subjects, a resident key (raw id) reads its own decision and balance,
+    not another's, and the log names the subject by the engine's pseudonym only."""
+    from gridpoints import Pseudonymiser
+
+    pseudonymiser = Pseudonymiser(b"k" * 32)
+    engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), tenant="t", pseudonymiser=pseudonymiser)
+    keys = KeyRing((ApiKey.for_token("p", "tok", tenant="t", roles=["platform"]),
+                    ApiKey.for_token("r", "res", tenant="t", roles=["resident"], subject="r-1")))
+    app = create_app(engine, keys=keys)
+    resident = {"Authorization": "Bearer res"}
+    with caplog.at_level("INFO", logger="gridpoints.server"):
+        assert _request(app, "POST", "/v1/t/events", json=EVENT, headers=AUTH).status_code == 200
+        other = {**EVENT, "id": "e-2", "subject": "r-2"}
+        assert _request(app, "POST", "/v1/t/events", json=other, headers=AUTH).status_code == 200
+        own = _request(app, "GET", "/v1/t/events/e-1", headers=resident)
+        assert own.status_code == 200 and own.json()["decision"]["subject"] == pseudonymiser.subject("r-1")
+        assert _request(app, "GET", "/v1/t/events/e-2", headers=resident).status_code == 404
+        assert _request(app, "GET", "/v1/t/subjects/r-1/balance", headers=resident).json()["balance"] == 10
+    subjects = {getattr(record, "subject", None) for record in caplog.records} - {None}
+    assert subjects == {pseudonymiser.subject("r-1"), pseudonymiser.subject("r-2")}
