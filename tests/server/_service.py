@@ -34,6 +34,10 @@ TENANT, OTHER = "t1", "t2"
 TOKENS = {"platform": "tok-platform", "staff": "tok-staff", "auditor": "tok-auditor", "resident": "tok-resident",
           "other-tenant": "tok-other"}
 RESIDENT = "r-1"
+#: The registered staff member who corrects and adjusts (the engine checks the actor's role and household).
+STAFF_MEMBER = "w-1"
+MEMBERS = [{"subject": STAFF_MEMBER, "grid": "g01", "household": "hw-1", "roles": ["staff", "grid_worker"],
+            "since": "2026-01-01T00:00:00+08:00"}]
 KEYS = [
     {"name": "platform", "sha256": hash_token(TOKENS["platform"]), "tenant": TENANT, "roles": ["platform"]},
     {"name": "staff", "sha256": hash_token(TOKENS["staff"]), "tenant": TENANT, "roles": ["staff"]},
@@ -75,10 +79,12 @@ def start_service(tmp: Path, store: str, *, table_prefix: str | None = None, wor
                   extra_env: dict[str, str] | None = None, backend: str = "sqlite") -> Service:
     keys = tmp / "keys.json"
     keys.write_text(json.dumps(KEYS), encoding="utf-8")
+    registry = tmp / "registry.json"
+    registry.write_text(json.dumps(MEMBERS), encoding="utf-8")
     log = tmp / f"serve-{uuid.uuid4().hex[:6]}.log"
     command = [sys.executable, "-c", "from gridpoints.cli import main; main()", "serve", str(RULESET),
-               "--store", store, "--tenant", TENANT, "--tenant", OTHER, "--keys", str(keys), "--port", "0",
-               "--workers", str(workers), "--grace", "30"]
+               "--store", store, "--tenant", TENANT, "--tenant", OTHER, "--keys", str(keys),
+               "--registry", str(registry), "--port", "0", "--workers", str(workers), "--grace", "30"]
     if table_prefix is not None:
         command += ["--table-prefix", table_prefix]
     env = {**os.environ, **(extra_env or {})}

@@ -203,3 +203,19 @@ def test_a_pseudonymising_engine_still_serves_a_resident_their_own_data(caplog: 
         assert _request(app, "GET", "/v1/t/subjects/r-1/balance", headers=resident).json()["balance"] == 10
     subjects = {getattr(record, "subject", None) for record in caplog.records} - {None}
     assert subjects == {pseudonymiser.subject("r-1"), pseudonymiser.subject("r-2")}
+
+
+def test_verify_uses_the_tenants_sealing_key() -> None:
+    """A keyed ledger verifies with the sealing key the app was given, and not without it."""
+    seal = b"s" * 32
+    keys = KeyRing((ApiKey.for_token("p", "tok", tenant="t", roles=["platform", "auditor"]),))
+
+    def served(seal_keys: dict[str, bytes]) -> Any:
+        engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), store=store, tenant="t", seal_key=seal)
+        return create_app(engine, keys=keys, seal_keys=seal_keys)
+
+    store = MemoryStore()
+    assert _request(served({"t": seal}), "POST", "/v1/t/events", json=EVENT, headers=AUTH).status_code == 200
+    keyed = _request(served({"t": seal}), "GET", "/v1/t/verify", headers=AUTH).json()
+    assert keyed["ok"] and "keyed chain" in keyed["summary"]
+    assert not _request(served({}), "GET", "/v1/t/verify", headers=AUTH).json()["ok"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _service import OTHER, RESIDENT, TENANT, TOKENS, Service, start_service, stop_service
+from _service import OTHER, RESIDENT, STAFF_MEMBER, TENANT, TOKENS, Service, start_service, stop_service
 
 BASE = f"/v1/{TENANT}"
 
@@ -28,6 +28,8 @@ EXPECTED: dict[str, set[str]] = {
     "redeem": {"platform"},
     "fulfil_redemption": {"platform", "staff"},
     "cancel_redemption": {"platform", "staff"},
+    "correct_event": {"staff"},
+    "adjust_balance": {"staff"},
     "close_period": {"staff"},
     "get_ruleset": {"platform", "staff", "auditor"},
     "lint_ruleset": {"staff"},
@@ -69,12 +71,13 @@ def fixtures(service: Service) -> dict[str, str]:
     for day in (1, 2, 3):
         ok(service.call("POST", f"{BASE}/events", json=patrol(f"seed-{run}-{day}", day=day)))
     ok(service.call("POST", f"{BASE}/events", json=patrol(f"seed-{run}-other", "r-2")))
+    ok(service.call("POST", f"{BASE}/events", json=patrol(f"seed-{run}-mistake", "r-3")))
     for name in ("fulfil", "cancel"):
         ok(service.call("POST", f"{BASE}/redemptions", json={"subject": RESIDENT, "item": "checkup",
                                                              "request_id": f"hold-{name}-{run}",
                                                              "at": "2026-04-04T10:00:00+08:00"}))
-    return {"event": f"seed-{run}-1", "other_event": f"seed-{run}-other", "fulfil": f"hold-fulfil-{run}",
-            "cancel": f"hold-cancel-{run}", "run": run}
+    return {"event": f"seed-{run}-1", "other_event": f"seed-{run}-other", "mistake": f"seed-{run}-mistake",
+            "fulfil": f"hold-fulfil-{run}", "cancel": f"hold-cancel-{run}", "run": run}
 
 
 def _requests(facts: dict[str, str]) -> dict[str, Callable[[Service, str | None, str], httpx.Response]]:
@@ -95,6 +98,11 @@ def _requests(facts: dict[str, str]) -> dict[str, Callable[[Service, str | None,
                                                     json=at),
         "cancel_redemption": lambda s, r, t: s.call("POST", f"/v1/{t}/redemptions/{facts['cancel']}/cancel", r,
                                                     json=at),
+        "correct_event": lambda s, r, t: s.call("POST", f"/v1/{t}/events/{facts['mistake']}/correct", r, json={
+            "reason": "录入错误", "actor": STAFF_MEMBER, "at": "2026-04-05T10:00:00+08:00"}),
+        "adjust_balance": lambda s, r, t: s.call("POST", f"/v1/{t}/adjustments", r, json={
+            "subject": "r-3", "points": 5, "reason": "补录", "actor": STAFF_MEMBER,
+            "at": "2026-04-05T11:00:00+08:00", "request_id": f"adj-{run}"}),
         "close_period": lambda s, r, t: s.call("POST", f"/v1/{t}/periods/2026-03/close", r,
                                                json={"now": "2026-04-01T00:00:00+08:00"}),
         "get_ruleset": lambda s, r, t: s.call("GET", f"/v1/{t}/ruleset", r),
@@ -264,6 +272,31 @@ def test_redemption_is_idempotent_by_request_id_and_refusals_are_409(service: Se
     unknown = problem(service.call("POST", f"{BASE}/redemptions/none-{run}/fulfil", json=at), 409,
                       "redemption-refused")
     assert unknown["reason"] == "unknown_request"
+
+
+def test_corrections_and_adjustments(service: Service) -> None:
+    """Staff correct an event (its points reversed, a retry replayed) and adjust a balance; an unknown event,
+    an actor adjusting themselves and an unregistered actor are refused with their own problems."""
+    subject, run = f"s-{uid()}", uid()
+    ok(service.call("POST", f"{BASE}/events", json=patrol(f"c-{run}", subject, hours=3)))
+    body = {"reason": "重复录入", "actor": STAFF_MEMBER, "at": "2026-04-06T09:00:00+08:00"}
+    first = service.call("POST", f"{BASE}/events/c-{run}/correct", "staff", json=body)
+    assert ok(first)["points"] == -30 and first.headers["idempotent-replayed"] == "false"
+    again = service.call("POST", f"{BASE}/events/c-{run}/correct", "staff", json=body)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert ok(service.call("GET", f"{BASE}/subjects/{subject}/balance"))["balance"] == 0
+    refused = problem(service.call("POST", f"{BASE}/events/none-{run}/correct", "staff", json=body), 409,
+                      "correction-refused")
+    assert refused["reason"] == "unknown_event"
+    adjust = {"subject": subject, "points": 15, "reason": "补录巡逻", "actor": STAFF_MEMBER,
+              "at": "2026-04-06T10:00:00+08:00", "request_id": f"a-{run}"}
+    assert ok(service.call("POST", f"{BASE}/adjustments", "staff", json=adjust))["points"] == 15
+    assert ok(service.call("GET", f"{BASE}/subjects/{subject}/balance"))["balance"] == 15
+    self_adjust = {**adjust, "subject": STAFF_MEMBER, "request_id": f"self-{run}"}
+    problem(service.call("POST", f"{BASE}/adjustments", "staff", json=self_adjust), 422, "segregation-of-duties")
+    stranger = {**adjust, "actor": "nobody", "request_id": f"n-{run}"}
+    problem(service.call("POST", f"{BASE}/adjustments", "staff", json=stranger), 422, "segregation-of-duties")
+    assert ok(service.call("GET", f"{BASE}/verify", "auditor"))["ok"]
 
 
 def test_leaderboard_close_lint_check_verify(service: Service, fixtures: dict[str, str]) -> None:

@@ -23,6 +23,8 @@ DEFAULT_GRACE = 30
               help="A tenant to serve (repeat for several; each key is bound to one).")
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON file of API keys (digests); default: the GRIDPOINTS_API_KEYS variable.")
+@click.option("--registry", "registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON file of memberships (subject, grid, household, roles) for the engines' registries.")
 @click.option("--table-prefix", default=None, help="Table name prefix of a SQL store (default gridpoints_).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -31,8 +33,9 @@ DEFAULT_GRACE = 30
               help="Seconds to let in-flight requests finish after SIGTERM/SIGINT.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Path | None, table_prefix: str | None,
-          host: str, port: int, workers: int, grace: int, log_level: str) -> None:
+def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Path | None,
+          registry_file: Path | None, table_prefix: str | None, host: str, port: int, workers: int, grace: int,
+          log_level: str) -> None:
     """Serve RULESET over HTTP on the store at --store (see docs/service.md).
 
     Logs are JSON lines on stderr. Keys are never given on the command line: only their SHA-256 digests,
@@ -41,7 +44,7 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
     try:
         import uvicorn
 
-        from gridpoints.server import KeyRing, open_store
+        from gridpoints.server import KeyRing, open_store, read_registry
     except (ModuleNotFoundError, MissingExtra) as exc:
         raise click.ClickException("gridpoints serve needs the server extra: pip install 'gridpoints[server]'") from exc
     load_policy(ruleset)
@@ -49,6 +52,11 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
         keys = KeyRing.from_file(keys_file) if keys_file is not None else KeyRing.from_environment()
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"keys: {exc}") from None
+    try:
+        if registry_file is not None:
+            read_registry(str(registry_file))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"registry: {exc}") from None
     if not keys.keys:
         click.echo("gridpoints serve: no API keys configured; every request will be refused", err=True)
     try:
@@ -60,7 +68,8 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
     os.environ["GRIDPOINTS_SERVE"] = json.dumps({
         "ruleset": str(ruleset.resolve()), "store": store_url, "table_prefix": table_prefix,
         "tenants": list(dict.fromkeys(tenants)),
-        "keys_file": str(keys_file.resolve()) if keys_file is not None else None})
+        "keys_file": str(keys_file.resolve()) if keys_file is not None else None,
+        "registry_file": str(registry_file.resolve()) if registry_file is not None else None})
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gridpoints-metrics-")
     log_config = {

@@ -17,6 +17,7 @@ try:
         create_app,
         decision_json,
         open_store,
+        read_registry,
     )
     from gridpoints.server._keys import KEYS_ENV, ApiKey, KeyRing, Role, hash_token, new_token
     from gridpoints.server._ops import JsonFormatter, Metrics
@@ -45,4 +46,5 @@ __all__ = [
     "new_token",
     "open_store",
     "problem_of",
+    "read_registry",
 ]

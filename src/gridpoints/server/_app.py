@@ -40,7 +40,8 @@ from gridpoints.server._keys import ApiKey, KeyRing, Role
 from gridpoints.server._ops import LOGGER, Metrics, RetryWatch
 from gridpoints.server._problems import Lang, Problem, Refusal, problem_of
 
-__all__ = ["OPERATIONS", "Principal", "app_from_environment", "create_app", "decision_json", "open_store"]
+__all__ = ["OPERATIONS", "Principal", "app_from_environment", "create_app", "decision_json", "open_store",
+           "read_registry"]
 
 PLATFORM, STAFF, AUDITOR, RESIDENT = Role.PLATFORM, Role.STAFF, Role.AUDITOR, Role.RESIDENT
 
@@ -55,6 +56,8 @@ OPERATIONS: dict[str, tuple[Role, ...]] = {
     "redeem": (PLATFORM,),
     "fulfil_redemption": (PLATFORM, STAFF),
     "cancel_redemption": (PLATFORM, STAFF),
+    "correct_event": (STAFF,),
+    "adjust_balance": (STAFF,),
     "close_period": (STAFF,),
     "get_ruleset": (PLATFORM, STAFF, AUDITOR),
     "lint_ruleset": (STAFF,),
@@ -114,6 +117,24 @@ class AtBody(BaseModel):
     at: AwareDatetime
 
 
+class CorrectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, description="Why, kept with the correction and explained")
+    actor: str = Field(min_length=1, description="The staff member (a registered subject with a role the ruleset "
+                                                  "names for corrections, default staff)")
+    at: AwareDatetime
+
+
+class AdjustBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field(min_length=1)
+    points: int = Field(description="Positive credits, negative debits (stops at the floor)")
+    reason: str = Field(min_length=1)
+    actor: str = Field(min_length=1, description="The staff member, as for a correction")
+    at: AwareDatetime
+    request_id: str = Field(min_length=1, description="Idempotency key of the adjustment")
+
+
 class CloseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now: AwareDatetime
@@ -165,8 +186,10 @@ def _state(request: Request) -> dict[str, Any]:
 class _Service:
     """What the routes share: the engines, keys, metrics, the log pseudonymiser, the shutdown flag."""
 
-    def __init__(self, engines: Mapping[str, Engine], keys: KeyRing, log_pseudonymiser: Pseudonymiser) -> None:
+    def __init__(self, engines: Mapping[str, Engine], keys: KeyRing, log_pseudonymiser: Pseudonymiser,
+                 seal_keys: Mapping[str, bytes]) -> None:
         self.engines = engines
+        self.seal_keys = seal_keys
         self.keys = keys
         self.metrics = Metrics()
         self.retry_watch = RetryWatch(self.metrics)
@@ -292,20 +315,21 @@ def _problem_response(request: Request, problem: Problem) -> JSONResponse:
 
 def create_app(
     engines: Engine | Mapping[str, Engine], *, keys: KeyRing, log_pseudonymiser: Pseudonymiser | None = None,
-    close_stores: bool = False, title: str = "gridpoints",
+    close_stores: bool = False, title: str = "gridpoints", seal_keys: Mapping[str, bytes] | None = None,
 ) -> FastAPI:
     """The service over ``engines`` (one, or one per tenant keyed by its tenant), admitting ``keys``.
 
     ``log_pseudonymiser`` pseudonymises subjects in the logs of a tenant whose engine has no pseudonymiser
     of its own (a random per-process key if not given, so log lines link within one run only).
     ``close_stores``: close each engine's store when the app shuts down (after in-flight requests end).
+    ``seal_keys``: each keyed tenant's sealing key (the one its engine seals with), for ``verify``.
     Mount the result in a host's ASGI app, or serve it with uvicorn (``gridpoints serve``).
     """
     table = {engines.tenant: engines} if isinstance(engines, Engine) else dict(engines)
     for tenant, engine in table.items():
         if engine.tenant != tenant:
             raise ValueError(f"engine for tenant {tenant!r} is bound to tenant {engine.tenant!r}")
-    service = _Service(table, keys, log_pseudonymiser or Pseudonymiser(os.urandom(32)))
+    service = _Service(table, keys, log_pseudonymiser or Pseudonymiser(os.urandom(32)), dict(seal_keys or {}))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -496,6 +520,30 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
             observed(who.engine)
         return JSONResponse(decision_json(decision), headers=_replayed([decision]))
 
+    @app.post("/v1/{tenant}/events/{event_id}/correct", **_doc("Correct (冲正) a recorded event", "correct_event",
+              "Reverses the event's entries (linked to them) and its counter increments, and leaves it out of "
+              "rankings not yet closed. Idempotent by the event corrected."))
+    def correct_event(request: Request, event_id: str, body: CorrectBody,
+                      who: Annotated[Principal, guard("correct_event")]) -> Response:
+        _state(request)["subject"] = body.actor
+        try:
+            decision = who.engine.correct(event_id, reason=body.reason, actor=body.actor, at=body.at)
+        finally:
+            observed(who.engine)
+        return JSONResponse(decision_json(decision), headers=_replayed([decision]))
+
+    @app.post("/v1/{tenant}/adjustments", **_doc("A staff adjustment (人工调整) of a balance", "adjust_balance",
+              "Credits or debits a resident through the adjustments account. Idempotent by request_id."))
+    def adjust_balance(request: Request, body: AdjustBody,
+                       who: Annotated[Principal, guard("adjust_balance")]) -> Response:
+        _state(request)["subject"] = body.subject
+        try:
+            decision = who.engine.adjust(body.subject, body.points, reason=body.reason, actor=body.actor,
+                                         at=body.at, request_id=body.request_id)
+        finally:
+            observed(who.engine)
+        return JSONResponse(decision_json(decision), headers=_replayed([decision]))
+
     @app.post("/v1/{tenant}/periods/{window}/close", **_doc("Close a calendar window", "close_period",
               "Scheduled base points, challenges, allocation, expiry and deadlines; idempotent per window."))
     def close_period(window: str, body: CloseBody, who: Annotated[Principal, guard("close_period")]) -> Response:
@@ -549,7 +597,8 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
         except ValueError as exc:
             raise Refusal(Problem.of("invalid-request", f"anchor 格式应为 HASH@SEQ：{exc}", str(exc),
                                      location="query:anchor")) from None
-        report = verify_ledger(who.engine.store, who.engine.tenant, anchor=parsed)
+        report = verify_ledger(who.engine.store, who.engine.tenant, anchor=parsed,
+                               key=service.seal_keys.get(who.engine.tenant))
         return JSONResponse({"ok": report.ok, "entries_checked": report.entries_checked,
                              "first_bad_seq": report.first_bad_seq, "problems": list(report.problems),
                              "head": str(report.head), "summary": report.summary()})
@@ -638,16 +687,66 @@ def open_store(url: str, table_prefix: str | None = None) -> gridpoints.Store:
 
 def app_from_environment() -> FastAPI:
     """The app ``gridpoints serve`` runs in each uvicorn worker, configured by ``GRIDPOINTS_SERVE`` (JSON:
-    ruleset, store, table_prefix, tenants, keys_file) and the keys and pseudonym key variables (see docs/service.md)."""
+    ruleset, store, table_prefix, tenants, keys_file, registry_file) and the keys, pseudonym and seal key
+    variables (see docs/service.md)."""
     config = json.loads(os.environ["GRIDPOINTS_SERVE"])
     policy = gridpoints.load_ruleset(config["ruleset"])
     store = open_store(config["store"], config.get("table_prefix"))
     keys = KeyRing.from_file(config["keys_file"]) if config.get("keys_file") else KeyRing.from_environment()
     master = os.environ.get("GRIDPOINTS_PSEUDONYM_KEY")
+    seal = os.environ.get("GRIDPOINTS_SEAL_KEY")
+    members = read_registry(config["registry_file"]) if config.get("registry_file") else []
     engines: dict[str, Engine] = {}
+    seal_keys: dict[str, bytes] = {}
     for tenant in config["tenants"]:
         pseudonymiser = Pseudonymiser.for_tenant(bytes.fromhex(master), tenant) if master else None
-        engines[tenant] = Engine(policy, store=store, tenant=tenant, pseudonymiser=pseudonymiser)
+        if seal:
+            seal_keys[tenant] = bytes.fromhex(seal)
+        engine = Engine(policy, store=store, tenant=tenant, pseudonymiser=pseudonymiser,
+                        seal_key=seal_keys.get(tenant))
+        for member in members:
+            if member.get("tenant", tenant) == tenant:
+                engine.register(member["subject"], grid=member["grid"], household=member.get("household"),
+                                roles=member.get("roles", ("resident",)), since=_when(member.get("since")),
+                                until=_when(member.get("until")))
+        engines[tenant] = engine
     log_key = os.environ.get("GRIDPOINTS_LOG_KEY")
-    return create_app(engines, keys=keys, close_stores=True,
+    return create_app(engines, keys=keys, close_stores=True, seal_keys=seal_keys,
                       log_pseudonymiser=Pseudonymiser(bytes.fromhex(log_key)) if log_key else None)
+
+
+_MEMBER_FIELDS = frozenset({"tenant", "subject", "grid", "household", "roles", "since", "until"})
+
+
+def read_registry(path: str) -> list[dict[str, Any]]:
+    """Memberships for the engines' registries from a JSON file: a list of ``{"subject", "grid",
+    "household"?, "roles"?, "since"?, "until"?, "tenant"?}`` (a member without a tenant is in every one);
+    a bad entry raises ``ValueError`` naming its position."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of memberships")
+    for position, member in enumerate(data):
+        where = f"{path}[{position}]"
+        if not isinstance(member, dict):
+            raise ValueError(f"{where}: expected an object")
+        if set(member) - _MEMBER_FIELDS:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(set(member) - _MEMBER_FIELDS))}")
+        if not isinstance(member.get("subject"), str) or not isinstance(member.get("grid"), str):
+            raise ValueError(f"{where}: subject and grid are required strings")
+        for field in ("since", "until"):
+            if member.get(field) is not None:
+                try:
+                    _when(member[field])
+                except ValueError as exc:
+                    raise ValueError(f"{where}.{field}: {exc}") from None
+    return data
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.utcoffset() is None:
+        raise ValueError(f"{text!r} needs a UTC offset")
+    return moment
