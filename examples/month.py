@@ -33,17 +33,21 @@ class Person:
     household: str
     grid: str
     worker: bool = False
+    #: Registry tags (every fourth household's first member is elderly: 精准服务 targets them).
+    tags: tuple[str, ...] = ()
 
 
 def community(prefix: str, grids: int, households: int, rng: random.Random) -> list[Person]:
     people = []
     for g in range(1, grids + 1):
-        grid = f"{prefix}-g{g}"
+        grid = f"g{g:02d}"
         people.append(Person(f"{prefix}-w{g}", f"{prefix}-wh{g}", grid, worker=True))
         for h in range(1, households + 1):
             household = f"{prefix}-g{g}h{h:02d}"
             for member in range(rng.choice((1, 2, 2, 3))):
-                people.append(Person(f"{household}{'abc'[member]}", household, grid))
+                elderly = h % 4 == 0 and member == 0
+                people.append(Person(f"{household}{'abc'[member]}", household, grid,
+                                     tags=("elderly",) if elderly else ()))
     return people
 
 
@@ -62,7 +66,7 @@ class Month:
         self.redeemed: list[tuple[str, str, str]] = []
         for p in people:
             self.engine.register(p.subject, grid=p.grid, household=p.household,
-                                 roles=("grid_worker",) if p.worker else ("resident",), since=SINCE)
+                                 roles=("grid_worker",) if p.worker else ("resident",), since=SINCE, tags=p.tags)
 
     def at(self, day: int, hour: int | None = None) -> datetime:
         hour = self.rng.randint(8, 20) if hour is None else hour
@@ -121,6 +125,9 @@ def pudong(m: Month) -> None:
     m.redeem(top[-1], "haircut", m.at(27))
     for who in top[:6]:
         m.redeem(who, "parking-priority", m.at(28))
+    # Entitlements tied to 社区信用 cost nothing and need the trusted tier.
+    m.redeem(top[0], "school-recommendation", m.at(28))
+    m.redeem(top[-1], "medical-appointment", m.at(28))
 
 
 def chaoyang(m: Month) -> None:
@@ -142,7 +149,11 @@ def chaoyang(m: Month) -> None:
     top = sorted(m.residents, key=lambda p: -m.engine.balance(p.subject))
     for who in top[:5]:
         m.redeem(who, "activity-ticket", m.at(28))
+    # 精准服务: home care is for grid g01's elderly who earned little this month; the top earner is refused.
     m.redeem(top[0], "home-care", m.at(28))
+    elderly = [p for p in top if "elderly" in p.tags and p.grid == "g01" and m.engine.balance(p.subject) >= 40]
+    if elderly:
+        m.redeem(elderly[0], "home-care", m.at(28))
 
 
 def tianhe(m: Month) -> None:

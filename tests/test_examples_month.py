@@ -46,8 +46,9 @@ def test_month_exercises_the_programme(programme: str) -> None:
     module.run(programme, out)
     text = out.getvalue()
     expected = {
-        "pudong": ["challenge monthly-top10: pu-", "base awards 72", "daily-goods           ok", "not_eligible"],
-        "chaoyang": ["activity-ticket       ok", "insufficient_balance"],
+        "pudong": ["challenge monthly-top10: pu-", "base awards 72", "daily-goods           ok", "not_eligible",
+                   "school-recommendation not_eligible"],
+        "chaoyang": ["activity-ticket       ok", "home-care             not_eligible", "home-care             ok"],
         "tianhe": ["completed   done 2/2", "allocation parking-reservation: ti-"],
     }[programme]
     for fragment in expected:

@@ -118,12 +118,16 @@ class IdempotencyConflict(GridpointsError, ValueError):
 class RedemptionRefused(GridpointsError, ValueError):
     """A redemption was refused and nothing was written. ``reason`` is one of: ``insufficient_balance``,
     ``out_of_stock``, ``limit_reached``, ``not_eligible``, ``unavailable``, ``unknown_item``,
-    ``unknown_request``, ``already_settled``."""
+    ``unknown_request``, ``already_settled``. For ``not_eligible``, ``condition`` names the eligibility
+    key that failed (``roles``, ``grids``, ``tags``, ``age_bands``, ``tiers``, ``earned``, ``min_balance``,
+    ``max_balance``)."""
 
-    def __init__(self, reason: str, message: str, *, item: str | None = None, subject: str | None = None):
+    def __init__(self, reason: str, message: str, *, item: str | None = None, subject: str | None = None,
+                 condition: str | None = None):
         self.reason = reason
         self.item = item
         self.subject = subject
+        self.condition = condition
         super().__init__(f"{reason}: {message}")
 
 

@@ -74,14 +74,15 @@ class Engine(Kernel):
 
     def register(
         self, subject: str, *, grid: str, household: str | None = None, roles: Iterable[str] = ("resident",),
-        since: datetime | None = None, until: datetime | None = None,
+        since: datetime | None = None, until: datetime | None = None, tags: Iterable[str] = (),
+        age_band: str | None = None,
     ) -> Membership:
         """Add a membership to the engine's in-process registry (a host registry is managed by the host)."""
         if not isinstance(self.registry, MemoryRegistry):
             raise TypeError("this engine reads a host-managed registry; register subjects there")
         if self.pseudonymiser is not None:
             household = self.pseudonymiser.household(household) if household is not None else None
-        record = Membership(self._id(subject), grid, household, roles, since, until)
+        record = Membership(self._id(subject), grid, household, roles, since, until, tags, age_band)
         self.registry.add(record)
         return record
 

@@ -37,6 +37,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "repair.expired": {"en": "the repair of event {event} expired; the deduction stands",
                        "zh": "事件 {event} 的积分修复已过期，扣分维持"},
     "redeem.redeem": {"en": "redeems {item} for {cost} points", "zh": "兑换 {item}，{cost} 积分"},
+    "redeem.entitle": {"en": "claims the entitlement {item} (no points spent)", "zh": "领取权益 {item}（不扣积分）"},
     "redeem.hold": {"en": "holds {cost} points for {item}", "zh": "为 {item} 冻结 {cost} 积分"},
     "redeem.apply": {"en": "applies for {item}, holding {cost} points until allocation",
                      "zh": "申请 {item}，冻结 {cost} 积分待分配"},

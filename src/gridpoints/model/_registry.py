@@ -19,13 +19,16 @@ import attrs
 
 def _roles(value: Iterable[str]) -> frozenset[str]:
     if isinstance(value, str):
-        raise TypeError(f"roles must be a collection of role names, got the string {value!r}")
+        raise TypeError(f"roles and tags must be collections of names, got the string {value!r}")
     return frozenset(value)
 
 
 @attrs.frozen(slots=True)
 class Membership:
-    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive)."""
+    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive).
+
+    ``tags`` (e.g. ``elderly``, ``living_alone``) and ``age_band`` (a label the host derives, e.g. ``65+``;
+    gridpoints keeps no birth date) are what targeted items' eligibility reads (精准服务)."""
 
     subject: str
     grid: str
@@ -33,6 +36,8 @@ class Membership:
     roles: frozenset[str] = attrs.field(default=frozenset({"resident"}), converter=_roles)
     since: datetime | None = None
     until: datetime | None = None
+    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
+    age_band: str | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("since", "until"):

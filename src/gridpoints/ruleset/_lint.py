@@ -42,6 +42,7 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _table_gaps(spec, source)
     found += _caps_that_never_bind(spec, source)
     found += _campaigns(spec, source)
+    found += _open_entitlements(spec, source)
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 
@@ -205,6 +206,13 @@ def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]
                 ))
                 break
     return found
+
+
+def _open_entitlements(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    """A free benefit anyone may claim is seldom meant: entitlements are usually targeted (精准服务)."""
+    return [_warn("open-entitlement", source, ("catalog", index, "cost"),
+                  f"entitlement {item.id!r} (cost 0) has no eligibility: every registered subject may claim it")
+            for index, item in enumerate(spec.catalog) if item.cost == 0 and item.eligibility is None]
 
 
 def _can_award(rule: RuleSpec) -> bool:

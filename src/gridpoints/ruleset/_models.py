@@ -364,10 +364,45 @@ class ItemLimit(_Model):
     window: Window = "year"
 
 
+class EarnedBound(_Model):
+    """Points the subject earned in the current ``window`` (of the redemption's time), bounded."""
+
+    window: Window = Field("month", description="Calendar window the earned points are counted in.")
+    min: StrictInt | None = Field(None, ge=0, description="At least this many earned points.")
+    max: StrictInt | None = Field(None, ge=0, description="At most this many earned points (精准服务 for the "
+                                                          "low-point).")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> EarnedBound:
+        if self.min is None and self.max is None:
+            raise ValueError("give 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
 class Eligibility(_Model):
-    min_balance: StrictInt | None = Field(None, ge=0)
+    """Who may redeem: registry conditions (grid, tags, age band, role) at the redemption's time and the
+    subject's own figures (balance, tier, points earned this window). Every condition given must hold."""
+
+    min_balance: StrictInt | None = Field(None, ge=0, description="Spendable balance at least this.")
+    max_balance: StrictInt | None = Field(None, ge=0, description="Spendable balance at most this.")
     tiers: list[str] | None = Field(None, description="Tiers allowed to redeem.")
     roles: list[str] | None = Field(None, description="Roles allowed to redeem (from the registry).")
+    grids: list[str] | None = Field(None, min_length=1, description="Grids whose members may redeem.")
+    tags: list[str] | None = Field(
+        None, min_length=1, description="Registry tags of which the subject must hold at least one (e.g. elderly)."
+    )
+    age_bands: list[str] | None = Field(
+        None, min_length=1, description="Age bands (the registry's label, e.g. '65+') allowed to redeem."
+    )
+    earned: EarnedBound | None = Field(None, description="Points earned in the current window, bounded.")
+
+    @model_validator(mode="after")
+    def _balance_range(self) -> Eligibility:
+        if self.min_balance is not None and self.max_balance is not None and self.min_balance > self.max_balance:
+            raise ValueError(f"min_balance ({self.min_balance}) must not exceed max_balance ({self.max_balance})")
+        return self
 
 
 class ItemSpec(_Validity):
@@ -376,7 +411,10 @@ class ItemSpec(_Validity):
 
     id: Identifier
     name: str | None = None
-    cost: StrictInt = Field(gt=0)
+    cost: StrictInt = Field(
+        ge=0, description="Points spent. 0 makes the item an entitlement (a free benefit such as a school "
+                          "recommendation): it needs a 'stock' or a per-subject 'limit', and no hold or allocate."
+    )
     stock: StrictInt | None = Field(None, ge=0, description="Units available in all; absent means unlimited.")
     value: StrictFloat | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
     eligibility: Eligibility | None = None

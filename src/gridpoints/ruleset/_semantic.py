@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from gridpoints.errors import Issue
 from gridpoints.ruleset._conditions import ConditionError, compile_condition, referenced_fields
 from gridpoints.ruleset._loader import PathKey, Source
-from gridpoints.ruleset._models import PerUnitPoints, RangePoints, RulesetSpec, TablePoints
+from gridpoints.ruleset._models import ItemSpec, PerUnitPoints, RangePoints, RulesetSpec, TablePoints
 
 
 def _near(name: str, options: Iterable[str]) -> str | None:
@@ -100,6 +100,7 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
             if tier not in tier_ids:
                 issues.append(source.issue(("catalog", index, "eligibility", "tiers", tier_index),
                                            f"unknown tier {tier!r}", _near(tier, tier_ids)))
+        issues += _item(item, index, source)
 
     issues += _duplicates([c.id for c in spec.campaigns], "campaigns", source)
     for index, campaign in enumerate(spec.campaigns):
@@ -127,6 +128,24 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
                 issues.append(source.issue(("limits", index, "categories", cat_index),
                                            f"unknown category {name!r}", _near(name, spec.categories)))
     return sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
+
+
+def _item(item: ItemSpec, index: int, source: Source) -> list[Issue]:
+    """An entitlement (cost 0) must be bounded and moves no points; a balance bound must leave room to pay."""
+    issues = []
+    if item.cost == 0:
+        if item.stock is None and item.limit is None:
+            issues.append(source.issue(("catalog", index, "cost"), "an entitlement (cost 0) needs a 'stock' or a "
+                                                                   "per-subject 'limit'; otherwise it is unbounded"))
+        for key in ("hold", "allocate"):
+            if getattr(item, key) is not None:
+                issues.append(source.issue(("catalog", index, key), f"an entitlement (cost 0) holds no points: "
+                                                                    f"remove {key!r} or give the item a cost"))
+    ceiling = item.eligibility.max_balance if item.eligibility is not None else None
+    if ceiling is not None and ceiling < item.cost:
+        issues.append(source.issue(("catalog", index, "eligibility", "max_balance"),
+                                   f"max_balance {ceiling} is below the cost {item.cost}: nobody could redeem it"))
+    return issues
 
 
 def _attribute_types(spec: RulesetSpec, index: int, source: Source) -> list[Issue]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         check_idempotency,
         check_positive_events,
         check_shares,
+        check_targeting,
         events_jsonl,
     )
     from gridpoints.testing.strategies import event_streams
@@ -50,6 +51,7 @@ __all__ = [
     "check_positive_events",
     "check_ruleset",
     "check_shares",
+    "check_targeting",
     "event_streams",
     "events_jsonl",
     "run_check",

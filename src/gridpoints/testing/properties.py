@@ -6,7 +6,8 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``. Host-declared intents, which need
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``targeting``. Host-declared
+intents, which need
 parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
@@ -29,8 +30,9 @@ from gridpoints.calendar import window_id
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
-from gridpoints.model import Decision, Entry, Event, Reason, spendable
+from gridpoints.model import Decision, Entry, Event, Membership, MemoryRegistry, Reason, spendable
 from gridpoints.policy._compile import Policy
+from gridpoints.ruleset import ItemSpec
 from gridpoints.storage import MemoryStore
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "check_idempotency",
     "check_positive_events",
     "check_shares",
+    "check_targeting",
     "event_json",
     "events_jsonl",
 ]
@@ -419,6 +422,101 @@ def check_campaigns(policy: Policy, events: Sequence[EventLike]) -> None:
                 raise FairnessViolation(
                     "campaigns", f"event {event.id!r}, rule {rule.id!r}: campaign {args.get('campaign')!r} gave "
                                  f"{row.base}; the ruleset says {wanted!r} with {points}", events)
+def _roster(policy: Policy, events: Mapping[str, Event]) -> list[Membership]:
+    """Every subject of the stream, registered in its last event's grid; every other subject (by the order
+    they appear) holds all the tags and the first age band the catalog's eligibility names, so targeted items
+    have both eligible and ineligible claimants."""
+    tags = sorted({t for item in policy.spec.catalog if item.eligibility for t in item.eligibility.tags or ()})
+    bands = sorted({b for item in policy.spec.catalog if item.eligibility for b in item.eligibility.age_bands or ()})
+    places: dict[str, Event] = {}
+    for event in events.values():
+        places[event.subject] = event
+    return [Membership(subject, event.grid, event.household, ("resident",), tags=tags if n % 2 else (),
+                       age_band=bands[0] if bands and n % 2 else None)
+            for n, (subject, event) in enumerate(places.items())]
+
+
+def check_targeting(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Targeted items (精准服务) and entitlements: after the stream, every subject claims every item one more
+    time than its per-subject limit allows; each granted claim must meet the item's eligibility as
+    recomputed from the registry and the ledger (grid, tags, age band, balance bounds, earned this window),
+    no subject exceeds its limit nor the item its stock, and an entitlement (cost 0) moves no points."""
+    catalog = [item for item in policy.spec.catalog if item.hold is None and item.allocate is None
+               and (item.eligibility is None or item.eligibility.tiers is None)]
+    if not catalog:
+        return
+    checked = _checked(policy, events)
+    engine = Engine(policy, store=MemoryStore(), registry=MemoryRegistry(_roster(policy, checked)))
+    for event in events:
+        engine.submit(event)
+    moments = [event.occurred_at for event in checked.values()]
+    at = max(moments) if moments else datetime.fromisoformat("2026-01-01T00:00:00+08:00")
+    members = {m.subject: m for m in engine.registry.memberships()}
+    for item in catalog:
+        tries = (item.limit.per_subject if item.limit else 1) + 1
+        taken = 0
+        for subject, member in sorted(members.items()):
+            won = 0
+            for attempt in range(tries):
+                balance = engine.balance(subject)
+                window_earned = _earned_in_window(policy, engine, subject, item, at)
+                try:
+                    decision = engine.redeem(subject, item.id, f"fair:{item.id}:{subject}:{attempt}", at=at)
+                except GridpointsError:
+                    continue
+                won += 1
+                taken += 1
+                why = _ineligible(item, member, balance, window_earned)
+                if why is not None:
+                    raise FairnessViolation("targeting", f"{subject!r} was granted {item.id!r} although {why}",
+                                            events)
+                if item.cost == 0 and decision.entries:
+                    raise FairnessViolation("targeting", f"entitlement {item.id!r} moved points for {subject!r}",
+                                            events)
+            if item.limit is not None and won > item.limit.per_subject:
+                raise FairnessViolation("targeting", f"{subject!r} claimed {item.id!r} {won} times, over its limit "
+                                                     f"{item.limit.per_subject}", events)
+        if item.stock is not None and taken > item.stock:
+            raise FairnessViolation("targeting", f"{taken} units of {item.id!r} went out of a stock of {item.stock}",
+                                    events)
+
+
+def _earned_in_window(policy: Policy, engine: Engine, subject: str, item: ItemSpec, at: datetime) -> int:
+    bound = item.eligibility.earned if item.eligibility is not None else None
+    if bound is None:
+        return 0
+    window = window_id(bound.window, at.astimezone(policy.zone).date())
+    account = spendable(subject)
+    total = 0
+    for entry in engine.history(subject):
+        moment = datetime.fromisoformat(entry.occurred_at)
+        if (entry.credit == account and entry.reason in Reason.EARNED and moment < at
+                and window_id(bound.window, moment.astimezone(policy.zone).date()) == window):
+            total += entry.amount
+    return total
+
+
+def _ineligible(item: ItemSpec, member: Membership, balance: int, earned: int) -> str | None:
+    rules = item.eligibility
+    if rules is None:
+        return None
+    if rules.grids is not None and member.grid not in rules.grids:
+        return f"its grid {member.grid!r} is not in {rules.grids}"
+    if rules.tags is not None and not member.tags & set(rules.tags):
+        return f"it holds none of the tags {rules.tags}"
+    if rules.age_bands is not None and member.age_band not in rules.age_bands:
+        return f"its age band {member.age_band!r} is not in {rules.age_bands}"
+    if rules.roles is not None and not member.roles & set(rules.roles):
+        return f"it holds none of the roles {rules.roles}"
+    if rules.min_balance is not None and balance < rules.min_balance:
+        return f"its balance {balance} is below {rules.min_balance}"
+    if rules.max_balance is not None and balance > rules.max_balance:
+        return f"its balance {balance} is above {rules.max_balance}"
+    bound = rules.earned
+    if bound is not None and ((bound.min is not None and earned < bound.min)
+                              or (bound.max is not None and earned > bound.max)):
+        return f"it earned {earned} this {bound.window}, outside [{bound.min}, {bound.max}]"
+    return None
 
 
 #: The standard properties by name, in the order they are run and reported.
@@ -432,6 +530,7 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "floor": check_floor,
     "positive_events": check_positive_events,
     "campaigns": check_campaigns,
+    "targeting": check_targeting,
 }
 
 

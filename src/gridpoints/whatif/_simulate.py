@@ -185,7 +185,8 @@ def read_jsonl(path: str | Path, *, on_bytes: Callable[[int], None] | None = Non
 
 def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") -> list[Membership]:
     """Memberships from roster rows (``subject``, ``grid``, optional ``household``, ``roles`` [default
-    resident], ``since`` / ``until`` ISO times); other keys (``age`` …) are host attributes and ignored."""
+    resident], ``since`` / ``until`` ISO times, ``tags``, ``age_band``); other keys (``age`` …) are host
+    attributes and ignored."""
     found: list[Membership] = []
     for number, row in enumerate(rows, start=1):
         try:
@@ -194,6 +195,7 @@ def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") ->
                 str(row["subject"]), str(row["grid"]), row.get("household"), tuple(row.get("roles", ("resident",))),
                 datetime.fromisoformat(since) if isinstance(since, str) else since,
                 datetime.fromisoformat(until) if isinstance(until, str) else until,
+                tuple(row.get("tags", ())), row.get("age_band"),
             ))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplayError(f"{source}:{number}: not a membership ({exc!r})") from None

@@ -1,5 +1,11 @@
 """积分商城 — the points mall: redemption, two-phase holds, stock, per-subject limits, eligibility, tiers.
 
+Eligibility (精准服务) reads the registry at the redemption's time (roles, grids, tags, age band) and the
+subject's own figures (tier, points earned in the current window, and the balance bounds, which are checked
+under the transaction's locks). An item with ``cost: 0`` is an entitlement (a school recommendation, a
+priority medical appointment): it moves no points; its record and its stock and per-subject counters are
+what it leaves, so it needs a stock or a limit.
+
 A redemption is idempotent by its request id (its event id is ``redeem:<request id>``; a retry with the
 same subject and item returns the original decision whatever its time). Stock and balance are checked
 under the transaction's locks, so they never go negative and the last unit goes to exactly one
@@ -13,17 +19,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 
 import attrs
 
-from gridpoints.calendar import months_before, window_id
+from gridpoints.calendar import months_before, window_id, window_start
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.engine.lifecycle._ranking import earned
 from gridpoints.errors import RedemptionRefused
-from gridpoints.model import REDEMPTIONS, CounterKey, Decision, Event, LimitStep, Reason, held, spendable
+from gridpoints.model import (
+    REDEMPTIONS,
+    CounterKey,
+    Decision,
+    Event,
+    LimitStep,
+    Membership,
+    Reason,
+    held,
+    spendable,
+)
 from gridpoints.ruleset import ItemSpec
 
 
@@ -95,17 +111,12 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
                                 subject=subject)
     membership = context.registry.membership(subject, at)
     if stored is None and item.eligibility is not None:
-        rules = item.eligibility
-        if rules.roles is not None and (membership is None or not membership.roles & set(rules.roles)):
-            raise RedemptionRefused("not_eligible", f"{item_id!r} is for {', '.join(rules.roles)}", item=item_id,
-                                    subject=subject)
-        if rules.tiers is not None and tier(context, subject, at) not in rules.tiers:
-            raise RedemptionRefused("not_eligible", f"{item_id!r} needs tier {' or '.join(rules.tiers)}",
-                                    item=item_id, subject=subject)
+        _check_eligibility(context, item, subject, membership, at)
     stock, limit = item_counters(context, item, subject, at)
     action = (MallAction.APPLY if item.allocate is not None
               else MallAction.HOLD if item.hold is not None else MallAction.REDEEM)
-    award = Award(f"item:{item.id}", item.name or item.id, "redemption", -item.cost, f"redeem.{action.value}",
+    code = "redeem.entitle" if item.cost == 0 else f"redeem.{action.value}"
+    award = Award(f"item:{item.id}", item.name or item.id, "redemption", -item.cost, code,
                   {"item": item.id, "request": request_id, "cost": item.cost}, action=action,
                   counters=tuple(k for k in (stock, limit) if k is not None),
                   payload=ItemMove(item, stock, limit))
@@ -114,6 +125,38 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
                   membership.household if membership else None)
     plan = context.plan(event, [award], fingerprint=_fingerprint("redeem", subject, item.id, request_id))
     return context.commit([plan])[0]
+
+
+def _check_eligibility(context: Context, item: ItemSpec, subject: str, membership: Membership | None,
+                       at: datetime) -> None:
+    """The registry's and the subject's own conditions that do not move under the transaction's locks
+    (the balance bounds are checked under them, in :func:`_take`)."""
+    rules = item.eligibility
+    assert rules is not None
+
+    def refuse(condition: str, message: str) -> RedemptionRefused:
+        return RedemptionRefused("not_eligible", message, item=item.id, subject=subject, condition=condition)
+
+    if rules.roles is not None and (membership is None or not membership.roles & set(rules.roles)):
+        raise refuse("roles", f"{item.id!r} is for {', '.join(rules.roles)}")
+    if rules.grids is not None and (membership is None or membership.grid not in rules.grids):
+        where = membership.grid if membership is not None else "no grid"
+        raise refuse("grids", f"{item.id!r} is for grids {', '.join(rules.grids)}; {subject!r} is in {where}")
+    if rules.tags is not None and (membership is None or not membership.tags & set(rules.tags)):
+        raise refuse("tags", f"{item.id!r} is for residents tagged {' or '.join(rules.tags)}")
+    if rules.age_bands is not None and (membership is None or membership.age_band not in rules.age_bands):
+        raise refuse("age_bands", f"{item.id!r} is for age bands {', '.join(rules.age_bands)}")
+    if rules.tiers is not None and tier(context, subject, at) not in rules.tiers:
+        raise refuse("tiers", f"{item.id!r} needs tier {' or '.join(rules.tiers)}")
+    bound = rules.earned
+    if bound is not None:
+        window = window_id(bound.window, context.local_date(at))
+        start = datetime.combine(window_start(bound.window, window), time(), context.policy.zone)
+        points = earned(context, subject, start, at)
+        if bound.min is not None and points < bound.min:
+            raise refuse("earned", f"{points} points earned in {window}, below the minimum {bound.min}")
+        if bound.max is not None and points > bound.max:
+            raise refuse("earned", f"{points} points earned in {window}, above the maximum {bound.max}")
 
 
 def settle_hold(context: Context, request_id: str, at: datetime, op: str) -> Decision:
@@ -169,15 +212,22 @@ def _take(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[L
     subject = plan.event.subject
     account = spendable(subject)
     balance = decider.balances.get(account, 0)
-    minimum = item.eligibility.min_balance if item.eligibility and item.eligibility.min_balance else 0
+    rules = item.eligibility
+    minimum = rules.min_balance if rules and rules.min_balance else 0
     if balance < item.cost:
         raise RedemptionRefused("insufficient_balance", f"balance {balance} is below the cost {item.cost}",
                                 item=item.id, subject=subject)
     if balance < minimum:
         raise RedemptionRefused("not_eligible", f"balance {balance} is below the minimum {minimum}",
-                                item=item.id, subject=subject)
+                                item=item.id, subject=subject, condition="min_balance")
+    if rules is not None and rules.max_balance is not None and balance > rules.max_balance:
+        raise RedemptionRefused("not_eligible", f"balance {balance} is above the maximum {rules.max_balance}",
+                                item=item.id, subject=subject, condition="max_balance")
     if award.action != MallAction.APPLY:
         _take_stock(decider, move, subject, steps)
+    if item.cost == 0:
+        # An entitlement moves no points: its record and the stock and limit counters are what it leaves.
+        return "entitled"
     reason = _TAKES[MallAction(award.action)]
     target = REDEMPTIONS if award.action == MallAction.REDEEM else held(subject)
     decider.post(plan, subject, account, target, item.cost, award.rule_id, reason)
