@@ -7,7 +7,7 @@ Load a ruleset, build an engine over a store, submit events, read balances and t
     decision = engine.submit({...})
 """
 
-from gridpoints.engine import CloseReport, Engine, RepairStatus, Standing
+from gridpoints.engine import CloseReport, Engine, RepairStatus, ResidentStanding, Standing, Statement, WorkerView
 from gridpoints.errors import (
     CorrectionRefused,
     EventError,
@@ -70,18 +70,21 @@ __all__ = [
     "RedemptionRefused",
     "Registry",
     "RepairStatus",
+    "ResidentStanding",
     "RuleTrace",
     "RulesetError",
     "SegregationError",
     "SerializationFailure",
     "SettlementError",
     "Standing",
+    "Statement",
     "Store",
     "StoreCapabilities",
     "StoreError",
     "StoreUnavailable",
     "Trace",
     "UnknownEventType",
+    "WorkerView",
     "json_schema",
     "lint",
     "load_ruleset",

@@ -3,7 +3,17 @@
 from gridpoints.engine._engine import Engine, EventInput
 from gridpoints.engine._kernel import Context, Handler, Kernel, Mechanism
 from gridpoints.engine._plan import Action, Award, Plan
-from gridpoints.engine.lifecycle import CloseReport, RepairStatus, Standing
+from gridpoints.engine.lifecycle import (
+    CloseReport,
+    OpenVerification,
+    RepairDue,
+    RepairStatus,
+    ResidentStanding,
+    Standing,
+    Statement,
+    WorkerView,
+)
 
 __all__ = ["Action", "Award", "CloseReport", "Context", "Engine", "EventInput", "Handler", "Kernel", "Mechanism",
-           "Plan", "RepairStatus", "Standing"]
+           "OpenVerification", "Plan", "RepairDue", "RepairStatus", "ResidentStanding", "Standing", "Statement",
+           "WorkerView"]

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
+from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
-from gridpoints.engine.lifecycle import CloseReport, RepairStatus, Standing
+from gridpoints.engine.lifecycle import CloseReport, RepairStatus, ResidentStanding, Standing, Statement, WorkerView
 from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
@@ -180,6 +181,30 @@ class Engine(Kernel):
             raise ValueError(f"unknown metric {metric!r}; leaderboards rank by 'earned'")
         return lifecycle.leaderboard(self.context, window, scope=scope, grid=grid, top=top)
 
+    def standing(self, subject: str, window: str, *, scope: Literal["community", "grid"] = "community",
+                 at: datetime | None = None) -> ResidentStanding:
+        """A resident's rank in ``window`` (by points earned, as :meth:`leaderboard` ranks, community-wide or
+        in their grid), the points to pass the one above, and the 社区信用 tier at ``at`` (default: the
+        window's end) with the earned points still missing for the next one."""
+        return lifecycle.standing(self.context, self._id(subject), window, scope=scope, at=at)
+
+    def statement(self, subject: str, window: str) -> Statement:
+        """A resident's statement for ``window`` (e.g. ``"2026-04"``): opening and closing spendable balance,
+        the entries that occurred in it, and what was pending verification and held at its end."""
+        return lifecycle.statement(self.context, self._id(subject), window)
+
+    def worker_view(self, grid: str, *, now: datetime, window: str | None = None,
+                    visit_tags: Iterable[str] = ("elderly",), visit_max_earned: int = 0) -> WorkerView:
+        """A grid worker's view at ``now``: open verifications of the grid's events, repairs under way of
+        its residents, and the residents to visit (主动上门): holding one of ``visit_tags`` and having earned
+        at most ``visit_max_earned`` in ``window`` so far (default: the month of ``now``)."""
+        if window is None:
+            window = window_id("month", self.context.local_date(now))
+        if isinstance(visit_tags, str):
+            raise TypeError(f"visit_tags must be a collection of tags, got the string {visit_tags!r}")
+        return lifecycle.worker_view(self.context, grid, now, window=window, visit_tags=frozenset(visit_tags),
+                                     visit_max_earned=visit_max_earned)
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def balance(self, subject: str) -> int:
@@ -213,4 +238,5 @@ class Engine(Kernel):
         return self.store.head(self.tenant)
 
 
-__all__ = ["CloseReport", "Engine", "EventInput", "RepairStatus", "Standing"]
+__all__ = ["CloseReport", "Engine", "EventInput", "RepairStatus", "ResidentStanding", "Standing", "Statement",
+           "WorkerView"]

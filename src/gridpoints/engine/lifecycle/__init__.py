@@ -25,6 +25,16 @@ from gridpoints.engine.lifecycle._mall import (
 from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, earned, leaderboard
 from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
+from gridpoints.engine.lifecycle._views import (
+    OpenVerification,
+    RepairDue,
+    ResidentStanding,
+    Statement,
+    WorkerView,
+    standing,
+    statement,
+    worker_view,
+)
 
 #: Every mechanism the engine runs, in the order their registrations are read.
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
@@ -36,10 +46,15 @@ __all__ = [
     "CloseReport",
     "CorrectionAction",
     "MallAction",
+    "OpenVerification",
     "RepairAction",
+    "RepairDue",
     "RepairStatus",
+    "ResidentStanding",
     "SettleAction",
     "Standing",
+    "Statement",
+    "WorkerView",
     "adjust",
     "adjustment_event_id",
     "close_period",
@@ -56,5 +71,8 @@ __all__ = [
     "repairs",
     "restore_amount",
     "settle_hold",
+    "standing",
+    "statement",
     "tier",
+    "worker_view",
 ]
