@@ -171,7 +171,8 @@ def tianhe(m: Month) -> None:
             if fine is not None and day < 20:
                 # Two hours of community service in two visits restores the deduction.
                 for offset in (2, 4):
-                    m.submit("community_service", who, m.at(day + offset), repair=fine.event_id, hours=1)
+                    m.submit("community_service", who, m.at(day + offset), actor=m.worker_of[who.grid].subject,
+                             repair=fine.event_id, hours=1)
         if day % 4 == 1:
             m.submit("parking_violation", rng.choice(m.residents), m.at(day), points=rng.choice((-5, -10, -20)))
     for who in sorted(m.residents, key=lambda p: -m.engine.balance(p.subject))[:8]:

@@ -34,6 +34,11 @@ def appealed_marker(event_id: str) -> CounterKey:
     return CounterKey("event", event_id, "appealed", "-")
 
 
+def lodged_marker(event_id: str) -> CounterKey:
+    """Set once the resident lodged an appeal against an event (its window is then measured at lodging)."""
+    return CounterKey("event", event_id, "appeal-lodged", "-")
+
+
 class Award(NamedTuple):
     """One movement an event causes, for one rule (or item, challenge …), decided by its action's handler."""
 

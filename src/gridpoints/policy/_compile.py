@@ -396,7 +396,7 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
         settlement["verify"] = settlement["reject"] = {"event": target}
     if any(rule.appeal is not None for rule in spec.rules):
         settlement["appeal"] = {"event": target, "outcome": AttributeCheck(
-            "outcome", "string", frozenset({"upheld", "dismissed"}), required=True)}
+            "outcome", "string", frozenset({"lodged", "upheld", "dismissed"}), required=True)}
     for name, checks in settlement.items():
         event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,

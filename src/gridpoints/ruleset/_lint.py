@@ -43,6 +43,7 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _caps_that_never_bind(spec, source)
     found += _campaigns(spec, source)
     found += _open_entitlements(spec, source)
+    found += _self_reported_repairs(spec, source)
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 
@@ -213,6 +214,14 @@ def _open_entitlements(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     return [_warn("open-entitlement", source, ("catalog", index, "cost"),
                   f"entitlement {item.id!r} (cost 0) has no eligibility: every registered subject may claim it")
             for index, item in enumerate(spec.catalog) if item.cost == 0 and item.eligibility is None]
+
+
+def _self_reported_repairs(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    """A repair without ``verify`` restores on the violator's own word: the task's hours are not attested."""
+    return [_warn("unverified-repair", source, ("repairs", index, "task"),
+                  f"repair {repair.id!r} restores on task events nobody attests (a violator can self-report "
+                  "them); add 'verify: {by: [grid_worker]}'")
+            for index, repair in enumerate(spec.repairs) if repair.verify is None]
 
 
 def _can_award(rule: RuleSpec) -> bool:

@@ -196,7 +196,8 @@ class VerifySpec(_Model):
 class AppealSpec(_Model):
     """A deduction may be appealed within a window; an upheld appeal reverses it with a linked entry."""
 
-    within: Duration = Field(description="How long after the deduction an appeal may be decided.")
+    within: Duration = Field(description="How long after the deduction the resident may lodge an appeal (staff "
+                                         "decide a lodged one later) or, if none was lodged, staff may decide one.")
     by: list[str] | None = Field(None, description="Roles allowed to decide appeals (any registered actor if absent).")
 
 
@@ -206,6 +207,15 @@ class WorkerCreditSpec(_Model):
     points: StrictInt = Field(gt=0, description="Points credited to the worker.")
     within: Duration = Field(description="The report must be verified this soon after it was made.")
     category: str = Field("performance", description="Category of the worker's award.")
+
+
+class RepairVerifySpec(_Model):
+    """Each task event must be attested by a verifier (its ``actor``): evidence, not self-reported hours."""
+
+    by: list[str] = Field(min_length=1, description="Roles allowed to attest a repair task, e.g. [grid_worker].")
+    not_beneficiary: bool = Field(
+        True, description="The verifier may not live in the violator's household (never the violator)."
+    )
 
 
 class RepairSpec(_Model):
@@ -223,6 +233,9 @@ class RepairSpec(_Model):
     max_per_year: StrictInt | None = Field(None, ge=0, description="Repairs a subject may open per calendar year.")
     cooldown: Duration | None = Field(None, description="Least time between two repairs' openings.")
     counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
+    verify: RepairVerifySpec | None = Field(
+        None, description="Task events count only when attested by a verifier of these roles (the event's actor)."
+    )
     description: str | None = None
 
 

@@ -6,8 +6,8 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``targeting``. Host-declared
-intents, which need
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``targeting``,
+``appeals_and_repairs``. Host-declared intents, which need
 parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
@@ -31,7 +31,7 @@ from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
 from gridpoints.model import Decision, Entry, Event, Membership, MemoryRegistry, Reason, spendable
-from gridpoints.policy._compile import Policy
+from gridpoints.policy._compile import CompiledRule, Policy
 from gridpoints.ruleset import ItemSpec
 from gridpoints.storage import MemoryStore
 
@@ -42,6 +42,7 @@ __all__ = [
     "EventLike",
     "FairnessViolation",
     "PropertyCheck",
+    "check_appeals_and_repairs",
     "check_campaigns",
     "check_caps",
     "check_concentration",
@@ -519,6 +520,87 @@ def _ineligible(item: ItemSpec, member: Membership, balance: int, earned: int) -
     return None
 
 
+def check_appeals_and_repairs(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Residents' appeals and repair evidence: after the stream, each appealable deduction of one subject
+    in two is appealed by staff one second after its window closed (refused, nothing written), the other's
+    is lodged by the resident at the last second of the window and decided by staff after it (accepted: the
+    window is measured at lodging); every open repair whose spec has ``verify`` is sent a self-reported
+    task covering all it needs (refused, nothing written)."""
+    checked = _checked(policy, events)
+    roster = [Membership(m.subject, m.grid, m.household, ("resident",)) for m in _roster(policy, checked)]
+    staff = Membership("gp-fair-staff", "-", None, ("grid_worker", *_appeal_roles(policy)))
+    engine = Engine(policy, store=MemoryStore(), registry=MemoryRegistry([*roster, staff]))
+    for event in events:
+        engine.submit(event)
+    for n, (entry, rule) in enumerate(_appealable(policy, engine)):
+        assert rule.spec.appeal is not None
+        occurred = datetime.fromisoformat(entry.occurred_at)
+        closes = occurred + rule.spec.appeal.within
+        base = {"type": "appeal", "subject": entry.subject, "grid": checked[entry.event_id].grid}
+        before = len(_entries(engine))
+        if n % 2:
+            try:
+                engine.submit({**base, "id": f"fair-late:{entry.event_id}", "actor": staff.subject,
+                               "occurred_at": (closes + timedelta(seconds=1)).isoformat(),
+                               "attributes": {"event": entry.event_id, "outcome": "upheld"}})
+            except GridpointsError:
+                pass
+            else:
+                raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} decided after its "
+                                                               "window closed, never lodged, was accepted", events)
+            if len(_entries(engine)) != before:
+                raise FairnessViolation("appeals_and_repairs", "a refused appeal wrote entries", events)
+            continue
+        try:
+            engine.submit({**base, "id": f"fair-lodge:{entry.event_id}", "occurred_at": closes.isoformat(),
+                           "attributes": {"event": entry.event_id, "outcome": "lodged"}})
+            decided = engine.submit({**base, "id": f"fair-decide:{entry.event_id}", "actor": staff.subject,
+                                     "occurred_at": (closes + timedelta(days=2)).isoformat(),
+                                     "attributes": {"event": entry.event_id, "outcome": "upheld"}})
+        except GridpointsError as exc:
+            raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} lodged at the last "
+                                                           f"second of its window was refused: {exc}", events) from None
+        if decided.points != entry.amount:
+            raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} lodged in time and "
+                                                           f"upheld later gave back {decided.points}, not "
+                                                           f"{entry.amount}", events)
+    for member in roster:
+        for status in engine.repairs(member.subject):
+            spec = policy.repair(status.repair)
+            if spec.verify is None or status.status not in ("open", "in_progress"):
+                continue
+            before_balance, before = engine.balance(member.subject), len(_entries(engine))
+            task = {"type": spec.task[0], "subject": member.subject, "grid": member.grid,
+                    "occurred_at": status.deadline,
+                    "attributes": {"repair": status.event_id, **({spec.per: float(status.remaining)}
+                                                                if spec.per is not None else {})}}
+            # Unattested, and attested by the violator themself (what a host app filling in its user does).
+            for tag, actor in (("none", None), ("self", member.subject)):
+                try:
+                    engine.submit({**task, "id": f"fair-self-{tag}:{status.event_id}", "actor": actor})
+                except GridpointsError:
+                    continue
+                raise FairnessViolation("appeals_and_repairs", f"a self-reported task ({tag}) counted toward the "
+                                                               f"repair of {status.event_id!r}, which needs a "
+                                                               "verifier", events)
+            if engine.balance(member.subject) != before_balance or len(_entries(engine)) != before:
+                raise FairnessViolation("appeals_and_repairs", "a refused repair task wrote entries", events)
+
+
+def _appeal_roles(policy: Policy) -> tuple[str, ...]:
+    return tuple(sorted({r for rule in policy.spec.rules if rule.appeal is not None for r in rule.appeal.by or ()}))
+
+
+def _appealable(policy: Policy, engine: Engine) -> list[tuple[Entry, CompiledRule]]:
+    """Each stream deduction (first entry per event) whose rule allows an appeal, in ledger order."""
+    found: dict[str, tuple[Entry, CompiledRule]] = {}
+    for entry in _entries(engine):
+        rule = policy.rules_by_id.get(entry.rule)
+        if entry.reason == Reason.DEDUCTION and rule is not None and rule.spec.appeal is not None:
+            found.setdefault(entry.event_id, (entry, rule))
+    return list(found.values())
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -531,6 +613,7 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "positive_events": check_positive_events,
     "campaigns": check_campaigns,
     "targeting": check_targeting,
+    "appeals_and_repairs": check_appeals_and_repairs,
 }
 
 

@@ -856,9 +856,13 @@ class Community:
                 attributes[spec.per] = _nice(amount)
             last = complete and number == len(units)
             restore = (index, restore_amount(spec, deducted)) if last else None
-            found.append((at, {"id": f"{event['id']}-t{number}", "type": etype.name, "subject": event["subject"],
-                               "grid": event["grid"], "household": event["household"],
-                               "occurred_at": at.isoformat(), "attributes": attributes}, restore))
+            task = {"id": f"{event['id']}-t{number}", "type": etype.name, "subject": event["subject"],
+                    "grid": event["grid"], "household": event["household"], "occurred_at": at.isoformat(),
+                    "attributes": attributes}
+            if spec.verify is not None:
+                # The grid's worker attests the task (a repair with ``verify`` counts no self-reported task).
+                task["actor"] = self.workers[self.resident_grid[index]]
+            found.append((at, task, restore))
             at += timedelta(hours=rng.uniform(20, 72))
         return found
 

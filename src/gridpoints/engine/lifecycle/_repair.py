@@ -5,7 +5,9 @@ Lifecycle of one repair, keyed by the deduction's event id:
 ``open`` (the deduction opened it: within the per-year limit and the cooldown) → ``in_progress`` (task
 events accumulate units: hours of community service, or a count of task events) → ``completed`` (restore
 entries, each linked to the deduction entry it restores) | ``expired`` (at the deadline, on period close) |
-``cancelled`` (an appeal against the deduction was upheld). A deduction is repaired at most once; a task
+``cancelled`` (an appeal against the deduction was upheld). A repair with ``verify`` counts a task event
+only when its ``actor`` holds one of the verifier roles and is neither the violator nor of their household
+(积分修复需核实: no self-reported hours). A deduction is repaired at most once; a task
 event naming no open repair is a typed error. Restored points carry the reason ``repair-restored`` and do
 not count as earned in rankings unless the repair says ``counts_for_ranking``.
 
@@ -150,6 +152,14 @@ def task_awards(context: Context, event: Event, index: int | None) -> list[Award
     if event.subject != original.subject:
         raise EventError(f"must be the deduction's subject {original.subject!r}", field="subject",
                          event_id=event.id, index=index)
+    verifier = None
+    if spec.verify is not None:
+        if event.actor is None:
+            raise EventError(f"repair {spec.id!r} counts a task only when a verifier ("
+                             f"{', '.join(spec.verify.by)}) attests it: set 'actor'", field="actor",
+                             event_id=event.id, index=index)
+        context.check_duties(event, original, spec.verify.by, spec.verify.not_beneficiary, index)
+        verifier = str(event.actor)
     deadline = _deadline(original, spec)
     if event.occurred_at > deadline:
         raise fail(f"the repair of event {target!r} closed at {step.param or deadline.isoformat()}", "occurred_at")
@@ -159,8 +169,11 @@ def task_awards(context: Context, event: Event, index: int | None) -> list[Award
     units = event.attributes[spec.per] if spec.per is not None else 1
     moved = tuple((e.seq, e.amount) for e in context.event_entries(original.subject, target)
                   if e.reason == Reason.DEDUCTION)
-    return [Award(rule_trace.rule_id, spec.name or spec.id, "repair", _milli(units), "repair.task",
-                  {"event": target, "repair": spec.id}, action=RepairAction.TASK,
+    args: dict[str, Any] = {"event": target, "repair": spec.id}
+    if verifier is not None:
+        args["verifier"] = verifier
+    return [Award(rule_trace.rule_id, spec.name or spec.id, "repair", _milli(units),
+                  "repair.task_verified" if verifier is not None else "repair.task", args, action=RepairAction.TASK,
                   counters=(_progress_key(target), marker),
                   payload=RepairTask(spec, -rule_trace.granted, moved))]
 

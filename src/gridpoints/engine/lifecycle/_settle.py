@@ -1,5 +1,10 @@
 """Verification and appeal: events that settle an earlier event, and expiry of unverified awards.
 
+An appeal is either decided at once by staff (``outcome: upheld | dismissed`` within the rule's
+``appeal.within`` of the deduction), or first lodged by the resident (``outcome: lodged``, no actor or the
+resident as actor, within the window) and decided later by staff: a lodged appeal's window was measured
+at lodging, so a decision after it closed is still in time.
+
 A settled event's record and entries are immutable once written, so they are read before the
 transaction; the "settled" marker counter is read again under lock, so two racing settlements settle once.
 """
@@ -12,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
-from gridpoints.engine._plan import Award, Plan, appealed_marker, settled_marker
+from gridpoints.engine._plan import Award, Plan, appealed_marker, lodged_marker, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import DEDUCTIONS, ISSUANCE, Decision, Event, LimitStep, Reason, pending, spendable
 from gridpoints.policy import CompiledRule
@@ -33,6 +38,8 @@ class SettleAction(StrEnum):
     DISMISS = "dismiss"
     #: A grid worker's performance credit for a verification.
     CREDIT = "credit"
+    #: A resident lodged an appeal: nothing moves; the decision may come after the window.
+    LODGE = "lodge"
 
 
 def _pending(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
@@ -72,6 +79,10 @@ def _dismiss(decider: Decider, plan: Plan, award: Award, amount: int, steps: lis
     return "dismissed"
 
 
+def _lodge(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    return "lodged"
+
+
 def _credit(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
     decider.grant(plan, award, amount, steps, Reason.CREDIT.value)
     return "awarded"
@@ -99,12 +110,24 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
         raise fail(f"no recorded event {target!r} to {event.type}")
     if event.subject != original.subject:
         raise fail(f"must be the settled event's subject {original.subject!r}", "subject", EventError)
-    if event.actor is None:
-        raise fail(f"required: who decided the {event.type}", "actor", EventError)
     verifying = event.type in ("verify", "reject")
+    lodging = not verifying and event.attributes.get("outcome") == "lodged"
+    if lodging:
+        if event.actor is not None and event.actor != original.subject:
+            raise fail(f"an appeal is lodged by the resident {original.subject!r}; staff decide it with "
+                       "outcome upheld or dismissed", "actor", EventError)
+    elif event.actor is None:
+        raise fail(f"required: who decided the {event.type}", "actor", EventError)
     guards = (settled_marker(target),) if verifying else (appealed_marker(target),)
-    if any(context.counters(guards).values()):
+    lodged = lodged_marker(target)
+    found = context.counters((*guards, lodged)) if not verifying else context.counters(guards)
+    if any(found[g] for g in guards):
         raise fail(f"event {target!r} was already {'settled' if verifying else 'appealed'}")
+    was_lodged = not verifying and found[lodged] > 0
+    if lodging and was_lodged:
+        raise fail(f"an appeal against event {target!r} was already lodged")
+    if lodging:
+        guards = (lodged,)
     occurred = datetime.fromisoformat(original.occurred_local)
     traces = [r for r in original.rules
               if (r.status == "pending" if verifying else (r.status == "awarded" and r.granted < 0))]
@@ -121,13 +144,16 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
             raise fail(f"rule {trace.rule_id!r} of event {target!r} has no "
                        f"{'verify' if verifying else 'appeal'} in {policy.ref}")
         deadline = occurred + spec.within
-        if event.occurred_at > deadline:
+        if event.occurred_at > deadline and not was_lodged:
             raise fail(f"the {event.type} window of event {target!r} closed at {deadline.isoformat()}",
                        "occurred_at")
-        membership = context.check_duties(event, original, spec.by, getattr(spec, "not_beneficiary", True), index)
-        moved = tuple((e.seq, e.amount) for e in entries if e.rule == rule.id)
         args = {"event": target}
         first = guards if not awards else ()
+        if lodging:
+            awards.append(Award.of(rule, 0, "settle.lodged", args, action=SettleAction.LODGE, guards=first))
+            continue
+        membership = context.check_duties(event, original, spec.by, getattr(spec, "not_beneficiary", True), index)
+        moved = tuple((e.seq, e.amount) for e in entries if e.rule == rule.id)
         if event.type == "verify":
             scoped = Event(target, original.event_type, original.subject, original.grid or "-", occurred,
                            household=original.household, community=original.community)
@@ -205,6 +231,7 @@ MECHANISM = Mechanism(
         Handler(SettleAction.REVERSE, _reverse),
         Handler(SettleAction.DISMISS, _dismiss),
         Handler(SettleAction.CREDIT, _credit, limited=True),
+        Handler(SettleAction.LODGE, _lodge),
     ),
     events=((lambda etype: etype.settles, settlement_awards),),
     rules=((lambda rule: rule.spec.verify is not None, _pending_award),),
