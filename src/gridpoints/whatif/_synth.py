@@ -111,7 +111,7 @@ PERSONAS = (
     Persona("inactive", 0.005, 0.001, redeems=0.0005),
     Persona("violator", 0.05, 0.07, elder_weight=0.3, redeems=0.004),
 )
-#: Items a synthetic resident asks for: those costing at most this many times the cheapest item.
+#: Items a synthetic resident asks for: those costing at most this many times the cheapest priced item.
 CHEAP_ITEM_FACTOR = 2
 _PERSONA_INDEX = {p.name: i for i, p in enumerate(PERSONAS)}
 
@@ -621,8 +621,12 @@ class Community:
         if months < 0:
             raise ValueError(f"months must not be negative, got {months}")
         menu = _Menu.of(policy, self.preset)
-        costs = [item.cost for item in policy.spec.catalog]
-        items = tuple((item.id, item.cost) for item in policy.spec.catalog
+        # Entitlements (cost 0) and targeted services (grid, tag or age band) are for the few they target,
+        # whom the synthetic roster does not mark; residents buy the rest.
+        priced = [item for item in policy.spec.catalog if item.cost > 0 and not (
+            item.eligibility and (item.eligibility.grids or item.eligibility.tags or item.eligibility.age_bands))]
+        costs = [item.cost for item in priced]
+        items = tuple((item.id, item.cost) for item in priced
                       if redemptions and item.cost <= CHEAP_ITEM_FACTOR * min(costs))
         end = add_months(start, months)
         state = _State()
