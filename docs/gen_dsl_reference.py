@@ -267,6 +267,8 @@ def _default(info: FieldInfo) -> str:
     value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
     if value is None or value is PydanticUndefined:
         return "—"
+    if isinstance(value, timedelta):
+        return f"`{value.days}d`" if value == timedelta(days=value.days) else f"`{int(value.total_seconds() // 3600)}h`"
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
     return f"`{json.dumps(value, ensure_ascii=False)}`"

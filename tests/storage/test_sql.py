@@ -148,7 +148,7 @@ def test_pseudonymised_subject_leaves_no_trace(sql_engine: Engine, prefix: str) 
         for table in metadata.sorted_tables:
             for row in conn.execute(select(table)):
                 cells.extend(str(value) for value in row)
-    assert len(metadata.sorted_tables) == 6
+    assert len(metadata.sorted_tables) == 8
     assert not [cell for cell in cells if raw in cell]
     # Two entries (subject and credit account each), one balance, one counter, one event record.
     assert sum(pseudo in cell for cell in cells) == 2 * 2 + 1 + 1 + 1
@@ -191,7 +191,7 @@ def test_upgrade_is_idempotent(store: SQLStore, sql_engine: Engine, prefix: str)
     assert store.upgrade() == CURRENT_VERSION
     assert sql_module.upgrade(sql_engine, table_prefix=prefix) == CURRENT_VERSION
     assert _tables(sql_engine, prefix) == before
-    assert len(before) == 6
+    assert len(before) == 8
     assert store.schema_version() == CURRENT_VERSION
     assert store.head("t").seq == 3
 
@@ -211,6 +211,29 @@ def test_upgrade_from_first_version(sql_engine: Engine, prefix: str) -> None:
     assert store.schema_version() == CURRENT_VERSION
     with pytest.raises(DBAPIError, match="append-only"), sql_engine.begin() as conn:
         conn.execute(update(tables.entries).values(reason="editable at v2"))
+
+
+def test_a_v2_ledger_upgrades_to_the_notices_outbox(sql_engine: Engine, prefix: str) -> None:
+    """A ledger written at v2 gains the outbox on open, keeps its entries, and an engine writes notices to it."""
+    import gridpoints
+
+    tables = build_tables(prefix)
+    with sql_engine.begin() as conn:
+        tables.schema_version.create(conn)
+        for _, step in MIGRATIONS[:2]:
+            step(conn, tables)
+        conn.execute(tables.schema_version.insert().values(id=1, version=2))
+    policy = gridpoints.load_ruleset("ruleset: t\nversion: 1\nname: t\nrules:\n  - {id: p, on: patrol, points: 5}\n")
+    event = {"type": "patrol", "subject": "li", "grid": "g1", "occurred_at": "2026-04-01T09:00:00+08:00"}
+    with pytest.raises(StoreError, match="version 2"):
+        SQLStore(sql_engine, table_prefix=prefix, auto_upgrade=False)
+    store = SQLStore(sql_engine, table_prefix=prefix)
+    assert store.schema_version() == CURRENT_VERSION == 3
+    engine = gridpoints.Engine(policy, store, notify=True)
+    engine.submit({**event, "id": "e1"})
+    (notice,) = engine.notices()
+    assert (notice.cursor, notice.kind, notice.points) == (1, "points_awarded", 5)
+    store.close()
 
 
 def test_fresh_database_with_auto_upgrade_off_is_refused(sql_engine: Engine, prefix: str) -> None:

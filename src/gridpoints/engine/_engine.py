@@ -13,18 +13,28 @@ table (:data:`gridpoints.engine.lifecycle.MECHANISMS`); its lifecycle methods pl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Literal, cast
 
 from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
 from gridpoints.engine.lifecycle import CloseReport, RepairStatus, ResidentStanding, Standing, Statement, WorkerView
-from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
+from gridpoints.model import (
+    Anchor,
+    Decision,
+    Entry,
+    LedgerAnchor,
+    Membership,
+    MemoryRegistry,
+    Notice,
+    Registry,
+    spendable,
+)
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.storage import Store
+from gridpoints.storage import NoticeOutbox, Store
 
 
 class Engine(Kernel):
@@ -61,11 +71,11 @@ class Engine(Kernel):
         registry: Registry | None = None, pseudonymiser: Pseudonymiser | None = None, max_retries: int = 8,
         pause_collector: int | None = 64, seal_key: bytes | None = None,
         clock: Callable[[], datetime] | None = None, anchor_sink: Callable[[LedgerAnchor], None] | None = None,
-        anchor_every: int = 1000,
+        anchor_every: int = 1000, notify: bool = False,
     ) -> None:
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
                          max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock,
-                         anchor_sink=anchor_sink, anchor_every=anchor_every)
+                         anchor_sink=anchor_sink, anchor_every=anchor_every, notify=notify)
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
         self.pause_collector = pause_collector
@@ -204,6 +214,32 @@ class Engine(Kernel):
             raise TypeError(f"visit_tags must be a collection of tags, got the string {visit_tags!r}")
         return lifecycle.worker_view(self.context, grid, now, window=window, visit_tags=frozenset(visit_tags),
                                      visit_max_earned=visit_max_earned)
+
+    # -- notices ---------------------------------------------------------------------------------------
+
+    def remind(self, now: datetime, *, within: timedelta | None = None) -> list[Decision]:
+        """Write reminders to the outbox for deadlines in ``[now, now + within]`` (default: the ruleset's
+        ``notices.remind_within``): a repair due, a hold expiring, a verification due (told to the grid's
+        verifiers). Each is told once, however often this runs; run it daily. Needs ``notify=True``."""
+        self._needs_notices()
+        return lifecycle.remind(self.context, now, within if within is not None else
+                                self.policy.spec.notices.remind_within)
+
+    def notices(self, *, after: int | None = None, limit: int | None = 100) -> list[Notice]:
+        """Notices in the outbox after ``after`` (default: after the last acknowledged), in cursor order."""
+        outbox = self._needs_notices()
+        start = outbox.acknowledged(self.tenant) if after is None else after
+        return outbox.notices(self.tenant, after=start, limit=limit)
+
+    def acknowledge(self, cursor: int) -> int:
+        """Mark every notice up to ``cursor`` delivered; idempotent, never moves back. Returns the cursor."""
+        return self._needs_notices().acknowledge(self.tenant, cursor)
+
+    def _needs_notices(self) -> NoticeOutbox:
+        if not self.notify:
+            raise ValueError("this engine writes no notices: make it with Engine(..., notify=True)")
+        # The kernel checked the store's keeps_notices when the engine was made.
+        return cast(NoticeOutbox, self.store)
 
     # -- reading ---------------------------------------------------------------------------------------
 

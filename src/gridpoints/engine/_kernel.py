@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from hashlib import blake2b
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import attrs
 
@@ -49,6 +49,8 @@ from gridpoints.model import (
     LimitStep,
     Membership,
     MemoryRegistry,
+    Notice,
+    NoticeKind,
     Reason,
     RecordSeal,
     Registry,
@@ -60,7 +62,7 @@ from gridpoints.model._codec import attributes_json, deltas_json, entry_canonica
 from gridpoints.policy import CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.storage import MemoryStore, Store, StoreCapabilities, capabilities_of
+from gridpoints.storage import MemoryStore, NoticeTransaction, Store, StoreCapabilities, capabilities_of
 
 T = TypeVar("T")
 
@@ -235,7 +237,8 @@ class Kernel:
     def __init__(self, policy: Policy, store: Store | None, *, tenant: str, registry: Registry | None,
                  pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism],
                  seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
-                 anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000) -> None:
+                 anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000,
+                 notify: bool = False) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
         if seal_key is not None and (not isinstance(seal_key, bytes) or not 16 <= len(seal_key) <= 64):
@@ -253,6 +256,14 @@ class Kernel:
         self._anchored = -1
         self.policy = policy
         self._store: Store = store if store is not None else MemoryStore()
+        if notify and not capabilities_of(self._store).keeps_notices:
+            raise ValueError(f"notify=True needs a store with a notices outbox; {type(self._store).__name__} "
+                             "does not declare capabilities.keeps_notices")
+        #: Whether each commit writes notices to the store's outbox (see :mod:`gridpoints.model._notices`).
+        self.notify = notify
+        wanted = policy.spec.notices.kinds
+        #: The kinds the ruleset's ``notices.kinds`` lets through.
+        self.notice_kinds = frozenset(NoticeKind(k) for k in wanted) if wanted is not None else frozenset(NoticeKind)
         self.tenant = tenant
         self.registry: Registry = registry if registry is not None else MemoryRegistry()
         self.pseudonymiser = pseudonymiser
@@ -302,6 +313,8 @@ class Kernel:
     @store.setter
     def store(self, store: Store) -> None:
         # The index belongs to a store and tenant: a new store starts a new one.
+        if self.notify and not capabilities_of(store).keeps_notices:
+            raise ValueError("this engine writes notices; the new store has no notices outbox")
         self._store = store
         self._capabilities = capabilities_of(store)
         self.index = LedgerIndex(store, self.tenant)
@@ -549,6 +562,9 @@ class Kernel:
             if sealer is not None:
                 sealer.finish()
             txn.append(decider.entries, decider.deltas, records)
+            if decider.notices:
+                # The store declared keeps_notices (checked when the engine was made).
+                cast(NoticeTransaction, txn).append_notices(decider.notices)
             heads = txn.head(), txn.record_head()
         return decisions, *heads
 
@@ -609,8 +625,8 @@ class Decider:
     :attr:`context` gives them the policy and the rest of the seam.
     """
 
-    __slots__ = ("_categories", "_floor", "_handlers", "_key", "_ref", "_tenant", "balances", "context", "counters",
-                 "deltas", "entries", "hash", "seq", "watch", "watched")
+    __slots__ = ("_categories", "_floor", "_handlers", "_key", "_ref", "_tenant", "_told", "balances", "context",
+                 "counters", "deltas", "entries", "hash", "notices", "seq", "watch", "watched")
 
     def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
         self.context = kernel.context
@@ -628,6 +644,16 @@ class Decider:
         #: The account being decided for, and its net change so far.
         self.watch = ""
         self.watched = 0
+        #: Notices for the outbox, or None when the engine writes none.
+        self.notices: list[Notice] | None = [] if kernel.notify else None
+        self._told = kernel.notice_kinds
+
+    def notify(self, plan: Plan, kind: NoticeKind, subject: str, points: int = 0, *, about: str | None = None,
+               **details: Any) -> None:
+        """Add a notice for the outbox (written in this transaction), if the engine writes notices. It tells of
+        the plan's event, or of the event ``about`` (a reminder's item)."""
+        if self.notices is not None and kind in self._told:
+            self.notices.append(Notice(kind, subject, about or plan.event.id, plan.occurred_local, points, details))
 
     def add(self, key: CounterKey, amount: int) -> None:
         self.counters[key] = self.counters.get(key, 0) + amount
@@ -674,6 +700,7 @@ class Decider:
     def decide(self, plan: Plan) -> Decision:
         event = plan.event
         first = len(self.entries)
+        told = len(self.notices) if self.notices is not None else 0
         net = 0
         rules: list[RuleData] = []
         subject = event.subject
@@ -683,9 +710,33 @@ class Decider:
             if award.subject is None or award.subject == subject:
                 net += data[7]
         entries = tuple(self.entries[first:]) if len(self.entries) > first else ()
+        if self.notices is not None and entries:
+            self._points_notices(plan, entries, rules, told)
         return Decision(event.id, subject, net, entries,
                         head=(event.type, plan.occurred_local, self._ref, event.grid, event.household,
                               event.community), rules=tuple(rules))
+
+    def _points_notices(self, plan: Plan, entries: tuple[Entry, ...], rules: list[RuleData], told: int) -> None:
+        """Points awarded or deducted per subject by one decision, told before what its handlers told (from
+        index ``told``); the mall's own movements (spending, held and returned points) tell nothing new."""
+        assert self.notices is not None
+        theirs = self.notices[told:]
+        del self.notices[told:]
+        net: dict[str, int] = {}
+        for entry in entries:
+            if entry.reason in Reason.REDEMPTION:
+                continue
+            account = spendable(entry.subject)
+            if entry.credit == account:
+                net[entry.subject] = net.get(entry.subject, 0) + entry.amount
+            elif entry.debit == account:
+                net[entry.subject] = net.get(entry.subject, 0) - entry.amount
+        names = ", ".join(dict.fromkeys(str(r[1] or r[0]) for r in rules))
+        for subject, points in net.items():
+            if points:
+                kind = NoticeKind.POINTS_AWARDED if points > 0 else NoticeKind.POINTS_DEDUCTED
+                self.notify(plan, kind, subject, points, rule=names)
+        self.notices.extend(theirs)
 
     def _apply(self, plan: Plan, award: Award) -> RuleData:
         counters = self.counters

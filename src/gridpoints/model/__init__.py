@@ -2,6 +2,7 @@
 account names, memberships and the registry protocol, and the rendering of explanations."""
 
 from gridpoints.model._codec import entry_canonical_bytes
+from gridpoints.model._notices import Notice, NoticeKind
 from gridpoints.model._reasons import Reason
 from gridpoints.model._registry import Membership, MemoryRegistry, Registry
 from gridpoints.model._values import (
@@ -55,6 +56,8 @@ __all__ = [
     "LimitStep",
     "Membership",
     "MemoryRegistry",
+    "Notice",
+    "NoticeKind",
     "Reason",
     "RecordSeal",
     "Registry",

@@ -36,6 +36,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "settle.worker_credit": {"en": "grid worker performance for verifying event {event} in time: {base:+d}",
                              "zh": "网格员及时核实事件 {event}，绩效 {base:+d} 分"},
     "repair.task": {"en": "task for the repair of event {event}", "zh": "为事件 {event} 的积分修复完成任务"},
+    "notice.remind": {"en": "reminder ({kind}) for event {event}", "zh": "提醒（{kind}）：事件 {event}"},
     "repair.task_verified": {"en": "task for the repair of event {event}, attested by {verifier}",
                              "zh": "为事件 {event} 的积分修复完成任务（{verifier} 核实）"},
     "repair.expired": {"en": "the repair of event {event} expired; the deduction stands",

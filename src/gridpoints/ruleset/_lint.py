@@ -44,6 +44,7 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _campaigns(spec, source)
     found += _open_entitlements(spec, source)
     found += _self_reported_repairs(spec, source)
+    found += _notices_never_sent(spec, source)
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 
@@ -222,6 +223,21 @@ def _self_reported_repairs(spec: RulesetSpec, source: Source) -> list[Diagnostic
                   f"repair {repair.id!r} restores on task events nobody attests (a violator can self-report "
                   "them); add 'verify: {by: [grid_worker]}'")
             for index, repair in enumerate(spec.repairs) if repair.verify is None]
+
+
+def _notices_never_sent(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    """A notice kind chosen under ``notices.kinds`` that nothing in the ruleset can cause."""
+    causes = {
+        "verification_due": any(rule.verify is not None for rule in spec.rules),
+        "repair_opened": bool(spec.repairs), "repair_due": bool(spec.repairs), "repair_expired": bool(spec.repairs),
+        "hold_expiring": any(item.hold is not None for item in spec.catalog),
+        "honour_earned": any(challenge.title for challenge in spec.challenges),
+        "points_deducted": any(spec.rule_category(rule) == "deduction" for rule in spec.rules)
+                           or spec.expire_after is not None,
+    }
+    return [_warn("notice-never-sent", source, ("notices", "kinds", index),
+                  f"no part of the ruleset can cause a {kind!r} notice")
+            for index, kind in enumerate(spec.notices.kinds or ()) if not causes.get(kind, True)]
 
 
 def _can_award(rule: RuleSpec) -> bool:

@@ -484,6 +484,20 @@ class CampaignSpec(_Model):
         return self
 
 
+NoticeKindName = Literal["points_awarded", "points_deducted", "repair_opened", "repair_due", "repair_expired",
+                         "hold_expiring", "verification_due", "honour_earned"]
+
+
+class NoticesSpec(_Model):
+    """Which notices an engine with ``notify=True`` writes to the store's outbox, and how early reminders
+    (repair due, hold expiring, verification due) go out."""
+
+    kinds: list[NoticeKindName] | None = Field(None, min_length=1, description="Kinds written (all if absent).")
+    remind_within: Duration = Field(
+        default=timedelta(days=3), description="engine.remind(now) tells of deadlines up to this far ahead."
+    )
+
+
 class TierSpec(_Model):
     """社区信用 tier: earned points over the last ``months`` and open violations decide it."""
 
@@ -551,6 +565,9 @@ class RulesetSpec(_Model):
     )
     corrections: CorrectionsSpec = Field(
         default_factory=CorrectionsSpec, description="Who may correct events and adjust balances, and how."
+    )
+    notices: NoticesSpec = Field(
+        default_factory=NoticesSpec, description="The notices outbox: which kinds are written, when reminders go."
     )
 
     @field_validator("timezone")

@@ -10,10 +10,17 @@ from importlib.metadata import entry_points
 
 from gridpoints.storage._live import JsonlAnchors, JsonlSink, LiveStore, Retained, Sink
 from gridpoints.storage._memory import MemoryStore
-from gridpoints.storage._protocol import Store, StoreCapabilities, Transaction, capabilities_of
+from gridpoints.storage._protocol import (
+    NoticeOutbox,
+    NoticeTransaction,
+    Store,
+    StoreCapabilities,
+    Transaction,
+    capabilities_of,
+)
 
-__all__ = ["JsonlAnchors", "JsonlSink", "LiveStore", "MemoryStore", "Retained", "Sink", "Store", "StoreCapabilities",
-           "Transaction", "capabilities_of", "open_store"]
+__all__ = ["JsonlAnchors", "JsonlSink", "LiveStore", "MemoryStore", "NoticeOutbox", "NoticeTransaction", "Retained",
+           "Sink", "Store", "StoreCapabilities", "Transaction", "capabilities_of", "open_store"]
 
 
 def open_store(url: str) -> Store:

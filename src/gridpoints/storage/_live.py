@@ -59,11 +59,12 @@ from gridpoints.model import (
     Entry,
     EventRecord,
     LedgerAnchor,
+    Notice,
     Reason,
 )
 from gridpoints.model._codec import entry_json_line
 from gridpoints.storage._protocol import StoreCapabilities
-from gridpoints.storage._staged import UNSEALED, StagedTransaction
+from gridpoints.storage._staged import UNSEALED, Outbox, StagedTransaction
 
 #: Something that receives each committed batch of entries, in sequence order.
 Sink = Callable[[Sequence[Entry]], None]
@@ -213,6 +214,7 @@ class _Tenant:
     #: Event-scoped counters whose event's record went at the last prune: dropped at the next.
     doomed: list[tuple[str, str, str, str]] = attrs.field(factory=list)
     written: int = 0
+    outbox: Outbox = attrs.field(factory=Outbox)
 
     def read(self, keys: Iterable[CounterKey], staged: Mapping[CounterKey, int] | None = None
              ) -> dict[CounterKey, int]:
@@ -277,7 +279,8 @@ class LiveStore:
 
     #: Fingerprints are kept for every event (they are what idempotency needs once a record goes); no record
     #: is serialised; entries are kept only as long as later decisions read them.
-    capabilities = StoreCapabilities(needs_fingerprints=True, persists_records=False, keeps_history=False)
+    capabilities = StoreCapabilities(needs_fingerprints=True, persists_records=False, keeps_history=False,
+                                     keeps_notices=True)
 
     def __init__(self, sinks: Iterable[Sink] = (), *, recent_records: int = 4096) -> None:
         if recent_records < 0:
@@ -315,6 +318,8 @@ class LiveStore:
             for sink in self.sinks:
                 sink(entries)
         txn.apply_ledger(state.balances, state.entries, state.by_subject, state.counters)
+        if txn.notices:
+            txn.apply_notices(state.outbox)
         targets: dict[str, tuple[str, int]] = {}
         for entry in entries:
             if entry.reason in TARGET_REASONS:
@@ -376,6 +381,19 @@ class LiveStore:
     def records(self, tenant: str) -> Iterator[EventRecord]:
         """Nothing: a replay keeps only the records later decisions read (see :meth:`find_event`)."""
         return iter(())
+
+    def notices(self, tenant: str, *, after: int = 0, limit: int | None = None) -> list[Notice]:
+        state = self._tenant(tenant)
+        with state.lock:
+            return state.outbox.after(after, limit)
+
+    def acknowledge(self, tenant: str, cursor: int) -> int:
+        state = self._tenant(tenant)
+        with state.lock:
+            return state.outbox.acknowledge(cursor)
+
+    def acknowledged(self, tenant: str) -> int:
+        return self._tenant(tenant).outbox.acknowledged
 
     def close(self) -> None:
         """Nothing to release (sinks belong to whoever made them); present for the protocol."""

@@ -19,9 +19,9 @@ from typing import Any
 
 import attrs
 
-from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord
+from gridpoints.model import GENESIS_HASH, Anchor, CompactRecord, CounterKey, Entry, EventRecord, Notice
 from gridpoints.storage._protocol import StoreCapabilities
-from gridpoints.storage._staged import UNSEALED, StagedTransaction
+from gridpoints.storage._staged import UNSEALED, Outbox, StagedTransaction
 
 _EntryData = tuple[Any, ...]
 _make_entry = Entry._make
@@ -35,6 +35,7 @@ class _Tenant:
     balances: dict[str, int] = attrs.field(factory=dict)
     counters: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
     events: dict[str, CompactRecord] = attrs.field(factory=dict)
+    outbox: Outbox = attrs.field(factory=Outbox)
 
     def head(self) -> Anchor:
         if not self.entries:
@@ -75,13 +76,16 @@ class _MemoryTransaction(StagedTransaction):
         events = tenant.events
         for event_id, record in self.records.items():
             events[event_id] = record.compact()
+        if self.notices:
+            self.apply_notices(tenant.outbox)
 
 
 class MemoryStore:
     """A :class:`~gridpoints.storage.Store` kept in process memory. Thread-safe; nothing survives the process."""
 
     #: Records are kept as objects' compact forms: no JSON text, and fingerprints only when asked for.
-    capabilities = StoreCapabilities(needs_fingerprints=False, persists_records=False, keeps_history=True)
+    capabilities = StoreCapabilities(needs_fingerprints=False, persists_records=False, keeps_history=True,
+                                     keeps_notices=True)
 
     def __init__(self) -> None:
         self._tenants: dict[str, _Tenant] = {}
@@ -144,6 +148,19 @@ class MemoryStore:
         with state.lock:
             kept = list(state.events.items())
         return (EventRecord.from_compact(event_id, data) for event_id, data in kept)
+
+    def notices(self, tenant: str, *, after: int = 0, limit: int | None = None) -> list[Notice]:
+        state = self._tenant(tenant)
+        with state.lock:
+            return state.outbox.after(after, limit)
+
+    def acknowledge(self, tenant: str, cursor: int) -> int:
+        state = self._tenant(tenant)
+        with state.lock:
+            return state.outbox.acknowledge(cursor)
+
+    def acknowledged(self, tenant: str) -> int:
+        return self._tenant(tenant).outbox.acknowledged
 
     def close(self) -> None:
         """Nothing to release; present for the protocol."""

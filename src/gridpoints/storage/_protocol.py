@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from gridpoints.model import Anchor, CounterKey, Entry, EventRecord
+from gridpoints.model import Anchor, CounterKey, Entry, EventRecord, Notice
 
 
 @attrs.frozen(slots=True)
@@ -39,12 +39,17 @@ class StoreCapabilities:
     :meth:`Store.records`, :meth:`Store.record_head`), so the engine seals every record into the chain and
     an audit can check them; a store without it keeps records unsealed (off by default, so an adapter
     written before seals existed keeps working).
+    ``keeps_notices``: the store has a transactional outbox of notices (see :class:`NoticeOutbox`); an
+    engine with ``notify=True`` needs one.
     """
 
     needs_fingerprints: bool = True
     persists_records: bool = True
     keeps_history: bool = True
     seals_records: bool = False
+    #: The store keeps a notices outbox (:class:`NoticeOutbox`): ``append_notices`` on its transactions,
+    #: ``notices`` / ``acknowledge`` / ``acknowledged`` on the store.
+    keeps_notices: bool = False
 
 
 def capabilities_of(store: object) -> StoreCapabilities:
@@ -90,6 +95,34 @@ class Transaction(Protocol):
         Raises :class:`~gridpoints.errors.IntegrityError` if the entries do not continue the chain, or if
         sealed records do not continue the records' chain from :meth:`record_head`.
         """
+        ...
+
+
+@runtime_checkable
+class NoticeTransaction(Protocol):
+    """The outbox half of a transaction of a store that keeps notices."""
+
+    def append_notices(self, notices: Sequence[Notice]) -> None:
+        """Stage notices; the store numbers them (each tenant's cursors run 1, 2, 3 … in commit order) when
+        the transaction commits, and drops them if it rolls back."""
+        ...
+
+
+@runtime_checkable
+class NoticeOutbox(Protocol):
+    """A store's transactional outbox of notices (with ``capabilities.keeps_notices``)."""
+
+    def notices(self, tenant: str, *, after: int = 0, limit: int | None = None) -> list[Notice]:
+        """Committed notices with a cursor above ``after``, in cursor order, at most ``limit``."""
+        ...
+
+    def acknowledge(self, tenant: str, cursor: int) -> int:
+        """Record that every notice up to ``cursor`` was delivered; never moves back (acknowledging a lower
+        or the same cursor again changes nothing). Returns the acknowledged cursor."""
+        ...
+
+    def acknowledged(self, tenant: str) -> int:
+        """The highest cursor acknowledged (0 if none)."""
         ...
 
 

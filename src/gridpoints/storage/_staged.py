@@ -11,17 +11,37 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+import attrs
+
 from gridpoints.errors import IntegrityError
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, Notice
 
 #: The records' chain head of a store that does not seal records.
 UNSEALED = Anchor(0, GENESIS_HASH)
 
 
+@attrs.define(slots=True)
+class Outbox:
+    """An in-process store's notices of one tenant (cursor n at index n - 1) and its acknowledged cursor.
+    Used under the tenant's lock."""
+
+    kept: list[Notice] = attrs.field(factory=list)
+    acknowledged: int = 0
+
+    def after(self, after: int, limit: int | None) -> list[Notice]:
+        found = self.kept[max(after, 0):]
+        return found if limit is None else found[:limit]
+
+    def acknowledge(self, cursor: int) -> int:
+        # Never back, and never past the last notice (a later one must not count as delivered).
+        self.acknowledged = max(self.acknowledged, min(cursor, len(self.kept)))
+        return self.acknowledged
+
+
 class StagedTransaction:
     """The staged half of an in-process transaction (see the module docstring)."""
 
-    __slots__ = ("_balances", "_head", "counter_deltas", "entries", "records")
+    __slots__ = ("_balances", "_head", "counter_deltas", "entries", "notices", "records")
 
     def __init__(self, head: Anchor, balances: Mapping[str, int]) -> None:
         self._head = head
@@ -32,6 +52,8 @@ class StagedTransaction:
         self.counter_deltas: dict[CounterKey, int] = {}
         #: Records appended, by event id.
         self.records: dict[str, EventRecord] = {}
+        #: Notices appended, in order (numbered by the store when it applies them).
+        self.notices: list[Notice] = []
 
     def apply_ledger(self, balances: MutableMapping[str, int], kept: list[tuple[Any, ...]],
                      by_subject: dict[str, list[tuple[Any, ...]]],
@@ -52,6 +74,15 @@ class StagedTransaction:
         for key, delta in self.counter_deltas.items():
             plain: tuple[str, str, str, str] = (key[0], key[1], key[2], key[3])
             counters[plain] = counters.get(plain, 0) + delta
+
+    def append_notices(self, notices: Sequence[Notice]) -> None:
+        self.notices.extend(notices)
+
+    def apply_notices(self, outbox: Outbox) -> None:
+        """Number the staged notices after those already in ``outbox`` and add them to it."""
+        kept = outbox.kept
+        start = len(kept)
+        kept.extend(attrs.evolve(notice, cursor=start + n) for n, notice in enumerate(self.notices, start=1))
 
     def read_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         stored = self._balances

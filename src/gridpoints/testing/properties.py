@@ -7,7 +7,7 @@ mean what its authors meant. A property the ruleset has nothing for (no caps, no
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
 ``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``targeting``,
-``appeals_and_repairs``. Host-declared intents, which need
+``appeals_and_repairs``, ``notices``. Host-declared intents, which need
 parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
@@ -52,6 +52,7 @@ __all__ = [
     "check_event_type_bounds",
     "check_floor",
     "check_idempotency",
+    "check_notices",
     "check_positive_events",
     "check_shares",
     "check_targeting",
@@ -601,6 +602,41 @@ def _appealable(policy: Policy, engine: Engine) -> list[tuple[Entry, CompiledRul
     return list(found.values())
 
 
+def check_notices(policy: Policy, events: Sequence[EventLike]) -> None:
+    """The outbox tells the ledger's story: with ``notify=True``, each subject's points awarded and deducted
+    notices sum to its spendable entries' net (the mall's own movements aside), cursors run 1, 2, 3 …, and
+    a resubmitted stream tells nothing more."""
+    engine = Engine(policy, store=MemoryStore(), notify=True)
+    for event in events:
+        engine.submit(event)
+    told = engine.notices(after=0, limit=None)
+    if [n.cursor for n in told] != list(range(1, len(told) + 1)):
+        raise FairnessViolation("notices", f"cursors {[n.cursor for n in told]} do not run 1, 2, 3 …", events)
+    kinds = policy.spec.notices.kinds
+    if kinds is not None and not {"points_awarded", "points_deducted"} <= set(kinds):
+        return
+    said: dict[str, int] = {}
+    for notice in told:
+        if notice.kind in ("points_awarded", "points_deducted"):
+            said[notice.subject] = said.get(notice.subject, 0) + notice.points
+    moved: dict[str, int] = {}
+    for entry in _entries(engine):
+        if entry.reason in Reason.REDEMPTION:
+            continue
+        account = spendable(entry.subject)
+        change = entry.amount if entry.credit == account else -entry.amount if entry.debit == account else 0
+        if change:
+            moved[entry.subject] = moved.get(entry.subject, 0) + change
+    for subject in sorted(set(said) | set(moved)):
+        if said.get(subject, 0) != moved.get(subject, 0):
+            raise FairnessViolation("notices", f"{subject!r} was told of {said.get(subject, 0)} points, its entries "
+                                               f"moved {moved.get(subject, 0)}", events)
+    for event in events:
+        engine.submit(event)
+    if len(engine.notices(after=0, limit=None)) != len(told):
+        raise FairnessViolation("notices", "resubmitted events told something again", events)
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -614,6 +650,7 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "campaigns": check_campaigns,
     "targeting": check_targeting,
     "appeals_and_repairs": check_appeals_and_repairs,
+    "notices": check_notices,
 }
 
 

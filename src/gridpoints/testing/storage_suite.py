@@ -32,7 +32,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import cast
 
+import attrs
 import pytest
 
 from gridpoints.audit import verify
@@ -45,13 +47,15 @@ from gridpoints.model import (
     CounterKey,
     Entry,
     EventRecord,
+    Notice,
+    NoticeKind,
     Reason,
     RecordSeal,
     make_entry,
     spendable,
 )
 from gridpoints.policy import load_ruleset
-from gridpoints.storage import Store, Transaction, capabilities_of
+from gridpoints.storage import NoticeOutbox, NoticeTransaction, Store, Transaction, capabilities_of
 
 __all__ = ["StoreConformance", "chain"]
 
@@ -283,6 +287,72 @@ class StoreConformance:
         decision = '{"trace":"' + "积分" * 50_000 + '"}'
         self._commit(store, tenant, events=[EventRecord("ev-big", "b" * 64, decision)])
         assert store.find_event(tenant, "ev-big") == EventRecord("ev-big", "b" * 64, decision)
+
+    # -- the notices outbox (stores that declare capabilities.keeps_notices) -------------------------
+
+    @staticmethod
+    def _outbox(store: Store) -> NoticeOutbox:
+        if not capabilities_of(store).keeps_notices:
+            pytest.skip("the store declares no notices outbox (capabilities.keeps_notices is false)")
+        assert isinstance(store, NoticeOutbox)
+        return store
+
+    @staticmethod
+    def _notice(n: int, subject: str = "居民-张三") -> Notice:
+        return Notice(NoticeKind.POINTS_AWARDED, subject, f"ev-{n}", "2024-05-01T08:00:00+08:00", n,
+                      {"rule": "垃圾分类", "n": n})
+
+    def test_notices_commit_with_the_entries_and_are_numbered(self, store: Store, tenant: str) -> None:
+        """Notices appended in a transaction commit with its entries, numbered 1, 2, 3 … field for field."""
+        outbox = self._outbox(store)
+        assert outbox.notices(tenant) == [] and outbox.acknowledged(tenant) == 0
+        for batch in ((1, 2), (3,)):
+            with store.transaction(tenant, accounts=[spendable("alice"), ISSUANCE]) as txn:
+                txn.append(chain(txn.head(), tenant, 1, event_id=f"ev-{batch[0]}"), {}, [])
+                assert isinstance(txn, NoticeTransaction)
+                txn.append_notices([self._notice(n) for n in batch])
+        found = outbox.notices(tenant)
+        assert [n.cursor for n in found] == [1, 2, 3]
+        assert found[0] == attrs.evolve(self._notice(1), cursor=1)
+        assert [n.event_id for n in outbox.notices(tenant, after=1, limit=1)] == ["ev-2"]
+        assert outbox.notices(tenant, after=3) == []
+
+    def test_notices_roll_back_with_the_transaction(self, store: Store, tenant: str) -> None:
+        """A transaction that raises leaves no notice, and the next one's are numbered from 1."""
+        outbox = self._outbox(store)
+        with pytest.raises(_Boom), store.transaction(tenant) as txn:
+            cast(NoticeTransaction, txn).append_notices([self._notice(1)])
+            raise _Boom
+        assert outbox.notices(tenant) == []
+        with store.transaction(tenant) as txn:
+            cast(NoticeTransaction, txn).append_notices([self._notice(2)])
+        assert [(n.cursor, n.event_id) for n in outbox.notices(tenant)] == [(1, "ev-2")]
+
+    def test_acknowledgement_is_idempotent_and_never_moves_back(self, store: Store, tenant: str) -> None:
+        """Acknowledging a cursor twice, or a lower one, changes nothing; nor can it pass the last notice."""
+        outbox = self._outbox(store)
+        with store.transaction(tenant) as txn:
+            cast(NoticeTransaction, txn).append_notices([self._notice(n) for n in range(1, 4)])
+        assert outbox.acknowledge(tenant, 2) == 2
+        assert outbox.acknowledge(tenant, 2) == 2
+        assert outbox.acknowledge(tenant, 1) == 2
+        assert outbox.acknowledged(tenant) == 2
+        assert outbox.acknowledge(tenant, 99) == 3
+        with store.transaction(tenant) as txn:
+            cast(NoticeTransaction, txn).append_notices([self._notice(4)])
+        assert [n.cursor for n in outbox.notices(tenant, after=outbox.acknowledged(tenant))] == [4]
+
+    def test_notices_of_tenants_are_apart(self, store: Store, tenant: str) -> None:
+        """Each tenant numbers and acknowledges its own notices."""
+        outbox = self._outbox(store)
+        other = f"{tenant}-other"
+        for name in (tenant, other, tenant):
+            with store.transaction(name) as txn:
+                cast(NoticeTransaction, txn).append_notices([self._notice(1, subject=name)])
+        outbox.acknowledge(other, 1)
+        assert [n.cursor for n in outbox.notices(tenant)] == [1, 2]
+        assert [(n.cursor, n.subject) for n in outbox.notices(other)] == [(1, other)]
+        assert (outbox.acknowledged(tenant), outbox.acknowledged(other)) == (0, 1)
 
     # -- atomicity ---------------------------------------------------------------------------------
 

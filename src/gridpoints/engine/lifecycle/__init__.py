@@ -5,7 +5,7 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 """
 
 from gridpoints.engine._kernel import Mechanism
-from gridpoints.engine.lifecycle import _campaign, _close, _correct, _mall, _repair, _settle
+from gridpoints.engine.lifecycle import _campaign, _close, _correct, _mall, _notify, _repair, _settle
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
 from gridpoints.engine.lifecycle._correct import (
     CorrectionAction,
@@ -22,6 +22,7 @@ from gridpoints.engine.lifecycle._mall import (
     settle_hold,
     tier,
 )
+from gridpoints.engine.lifecycle._notify import NotifyAction, remind
 from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, earned, leaderboard
 from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
@@ -38,7 +39,7 @@ from gridpoints.engine.lifecycle._views import (
 
 #: Every mechanism the engine runs, in the order their registrations are read.
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
-                                     _close.MECHANISM, _correct.MECHANISM)
+                                     _close.MECHANISM, _correct.MECHANISM, _notify.MECHANISM)
 
 __all__ = [
     "MECHANISMS",
@@ -46,6 +47,7 @@ __all__ = [
     "CloseReport",
     "CorrectionAction",
     "MallAction",
+    "NotifyAction",
     "OpenVerification",
     "RepairAction",
     "RepairDue",
@@ -68,6 +70,7 @@ __all__ = [
     "leaderboard",
     "redeem",
     "redemption_event_id",
+    "remind",
     "repairs",
     "restore_amount",
     "settle_hold",

@@ -24,7 +24,7 @@ from gridpoints.engine.lifecycle._mall import REDEMPTION_PREFIX, expire_holds, h
 from gridpoints.engine.lifecycle._ranking import Standing, bounds, earnings, grid_at, ranked, window_entries
 from gridpoints.engine.lifecycle._repair import expire_repairs
 from gridpoints.engine.lifecycle._settle import expire_pending
-from gridpoints.model import EXPIRED, CounterKey, Decision, Entry, Event, LimitStep, Reason, spendable
+from gridpoints.model import EXPIRED, CounterKey, Decision, Entry, Event, LimitStep, NoticeKind, Reason, spendable
 from gridpoints.policy import _limits as limits
 
 BATCH = 1000
@@ -72,6 +72,10 @@ def _bonus(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[
     for key in bonus.counts:
         decider.add(key, 1)
     decider.grant(plan, award, amount, steps, Reason.BONUS.value)
+    title = award.args.get("title")
+    if title:
+        decider.notify(plan, NoticeKind.HONOUR_EARNED, plan.event.subject, title=title,
+                       challenge=award.args["challenge"], window=award.args["window"])
     return "awarded"
 
 

@@ -28,7 +28,18 @@ from gridpoints.calendar import window_id
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.errors import EventError, SettlementError
-from gridpoints.model import DEDUCTIONS, CounterKey, Decision, Event, LimitStep, Reason, RuleTrace, Trace, spendable
+from gridpoints.model import (
+    DEDUCTIONS,
+    CounterKey,
+    Decision,
+    Event,
+    LimitStep,
+    NoticeKind,
+    Reason,
+    RuleTrace,
+    Trace,
+    spendable,
+)
 from gridpoints.policy import CompiledRule
 from gridpoints.ruleset import RepairSpec
 
@@ -110,6 +121,8 @@ def _deduct(decider: Decider, plan: Plan, award: Award, amount: int, steps: list
         code = "repair.cooldown"
     else:
         code = "repair.opened"
+        decider.notify(plan, NoticeKind.REPAIR_OPENED, event.subject, posted, repair=spec.name or spec.id,
+                       deadline=deadline)
         decider.add(opened, 1)
         # The counter holds the last opening's Unix time; counters only add, so add the difference.
         decider.add(last, moment - previous)
@@ -182,6 +195,8 @@ def _expire(decider: Decider, plan: Plan, award: Award, amount: int, steps: list
     spec: RepairSpec = award.payload
     steps.append(LimitStep(spec.id, "repair", "event", str(award.args["event"]), "-", 0, 0, 0, 0, "expire",
                            "repair.expired"))
+    decider.notify(plan, NoticeKind.REPAIR_EXPIRED, plan.event.subject, repair=spec.name or spec.id,
+                   event=str(award.args["event"]))
     return "expired"
 
 

@@ -122,10 +122,16 @@ def _protect(conn: Connection, tables: Tables, table: Table, ops: tuple[str, ...
         conn.exec_driver_sql(f"CREATE TRIGGER {trigger} BEFORE {op} ON {stem} FOR EACH ROW {body}")
 
 
+def _notices_outbox(conn: Connection, tables: Tables) -> None:
+    """v4: the notices outbox and each tenant's acknowledged cursor."""
+    tables.metadata.create_all(conn, tables=[tables.notices, tables.notice_acks], checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (1, _create_tables),
     (2, _append_only_triggers),
     (3, _seal_records),
+    (4, _notices_outbox),
 )
 
 #: The schema version this code reads and writes.

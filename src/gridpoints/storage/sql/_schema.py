@@ -70,6 +70,8 @@ class Tables:
     events: Table
     heads: Table
     schema_version: Table
+    notices: Table
+    notice_acks: Table
 
 
 def build_tables(prefix: str, *, collation: str = "utf8mb4_bin") -> Tables:
@@ -150,4 +152,18 @@ def build_tables(prefix: str, *, collation: str = "utf8mb4_bin") -> Tables:
         Column("version", Integer, nullable=False),
         **options,
     )
-    return Tables(prefix, metadata, entries, balances, counters, events, heads, schema_version)
+    notices = Table(
+        f"{prefix}notices", metadata,
+        Column("tenant", String(TENANT_LEN), primary_key=True),
+        Column("cursor", BigInteger, primary_key=True, autoincrement=False),
+        Column("notice", decision_text, nullable=False),
+        **options,
+    )
+    notice_acks = Table(
+        f"{prefix}notice_acks", metadata,
+        Column("tenant", String(TENANT_LEN), primary_key=True),
+        Column("cursor", BigInteger, nullable=False),
+        **options,
+    )
+    return Tables(prefix, metadata, entries, balances, counters, events, heads, schema_version, notices,
+                  notice_acks)

@@ -70,11 +70,18 @@ from sqlalchemy import Connection, Dialect, Engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, RecordSeal
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, Notice, RecordSeal
 from gridpoints.storage._protocol import StoreCapabilities
 from gridpoints.storage.sql import _migrations as _sql_migrations
 from gridpoints.storage.sql._errors import map_error
-from gridpoints.storage.sql._schema import Family, build_tables, check_prefix, dialect_family, mysql_collation
+from gridpoints.storage.sql._schema import (
+    Family,
+    Tables,
+    build_tables,
+    check_prefix,
+    dialect_family,
+    mysql_collation,
+)
 
 __all__ = ["DEFAULT_PREFIX", "SQLStore", "from_url", "make_engine", "normalise_url", "upgrade"]
 
@@ -230,9 +237,11 @@ def _entry(row: Any) -> Entry:
 class _SQLTransaction:
     """A write transaction on one tenant; every method runs on the transaction's connection."""
 
-    __slots__ = ("_conn", "_family", "_head", "_records", "_sql", "_tenant")
+    __slots__ = ("_conn", "_family", "_head", "_records", "_sql", "_tables", "_tenant")
 
-    def __init__(self, conn: Connection, sql: Mapping[str, str], family: Family, tenant: str) -> None:
+    def __init__(self, conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
+                 tables: Tables) -> None:
+        self._tables = tables
         self._conn = conn
         self._sql = sql
         self._family = family
@@ -272,6 +281,15 @@ class _SQLTransaction:
 
     def record_head(self) -> Anchor:
         return self._records
+
+    def append_notices(self, notices: Sequence[Notice]) -> None:
+        """Number the notices after the tenant's last; safe because this transaction holds the head lock."""
+        if not notices:
+            return
+        n = self._tables.notices
+        last = self._conn.scalar(select(sa.func.max(n.c.cursor)).where(n.c.tenant == self._tenant)) or 0
+        self._conn.execute(n.insert(), [{"tenant": self._tenant, "cursor": int(last) + i, "notice": notice.to_json()}
+                                        for i, notice in enumerate(notices, start=1)])
 
     def append(
         self, entries: Sequence[Entry], counter_deltas: Mapping[CounterKey, int], events: Sequence[EventRecord]
@@ -621,8 +639,9 @@ class SQLStore:
     ``mode=ro`` (see :func:`make_engine`) and :meth:`transaction` and :meth:`upgrade` refuse.
     """
 
+    #: Records, seals and fingerprints are persisted; the whole history is kept; notices have an outbox table.
     capabilities = StoreCapabilities(needs_fingerprints=True, persists_records=True, keeps_history=True,
-                                     seals_records=True)
+                                     seals_records=True, keeps_notices=True)
 
     def __init__(
         self,
@@ -720,7 +739,7 @@ class SQLStore:
         of their own, because every writer of the tenant queues on that row first."""
         self._writable(f"a transaction on tenant {tenant!r}")
         with _guard(f"transaction on tenant {tenant!r}"), self._begin(write=True) as conn:
-            txn = _SQLTransaction(conn, self._sql, self._family, tenant)
+            txn = _SQLTransaction(conn, self._sql, self._family, tenant, self._tables)
             txn._lock()
             yield txn
 
@@ -789,6 +808,34 @@ class SQLStore:
             seal = page[-1].seal
             assert seal is not None
             after = seal.seq
+
+    def notices(self, tenant: str, *, after: int = 0, limit: int | None = None) -> list[Notice]:
+        n = self._tables.notices
+        query = select(n.c.cursor, n.c.notice).where(n.c.tenant == tenant, n.c.cursor > after).order_by(n.c.cursor)
+        if limit is not None:
+            query = query.limit(limit)
+        with _guard("reading notices"), self._begin(write=False) as conn:
+            return [Notice.from_json(text, int(cursor)) for cursor, text in conn.execute(query)]
+
+    def acknowledge(self, tenant: str, cursor: int) -> int:
+        a, n = self._tables.notice_acks, self._tables.notices
+        with _guard(f"acknowledging notices of tenant {tenant!r}"), self._begin(write=True) as conn:
+            last = int(conn.scalar(select(sa.func.max(n.c.cursor)).where(n.c.tenant == tenant)) or 0)
+            wanted = min(cursor, last)
+            current = conn.scalar(select(a.c.cursor).where(a.c.tenant == tenant))
+            if current is None:
+                if wanted <= 0:
+                    return 0
+                conn.execute(a.insert().values(tenant=tenant, cursor=wanted))
+                return wanted
+            # The guard on the old value keeps the cursor monotonic whatever runs beside this.
+            conn.execute(sa.update(a).where(a.c.tenant == tenant, a.c.cursor < wanted).values(cursor=wanted))
+            return int(conn.scalar(select(a.c.cursor).where(a.c.tenant == tenant)) or 0)
+
+    def acknowledged(self, tenant: str) -> int:
+        a = self._tables.notice_acks
+        with _guard("reading the acknowledged notice cursor"), self._begin(write=False) as conn:
+            return int(conn.scalar(select(a.c.cursor).where(a.c.tenant == tenant)) or 0)
 
     def close(self) -> None:
         """Dispose of the engine if the store created it; a host's Engine or Connection is left open."""
