@@ -2,9 +2,10 @@
 
 Each log covers two ISO weeks (2026-03-23 to 2026-04-05, across a month boundary) of one community in
 ``rulesets/``: every event-driven rule fires, a few residents are active enough to hit the caps, and a few
-events match no rule (an ignored type, a condition that fails). Reports that need verification stay
-pending here: verification, repairs, the points mall and period close need the subject registry and are
-shown by ``examples/month.py``. The random generator is seeded, so the output is
+events match no rule (an ignored type, a condition that fails). Chaoyang's reports are verified (or
+rejected) by their grid's worker (``actor``: ``cy-w01`` …), most within the log; Pudong's and Tianhe's stay
+pending. Repairs, the points mall and period close need the subject registry and are shown by
+``examples/month.py``. The random generator is seeded, so the output is
 the same on every run; commit the regenerated files together with any change here.
 """
 
@@ -39,17 +40,34 @@ class Log:
     rng: random.Random
     events: list[tuple[datetime, str, Resident, dict[str, Any]]] = field(default_factory=list)
 
+    #: Settlements: (time, kind, index of the settled event in ``events``, actor, attributes).
+    settlements: list[tuple[datetime, str, int, str, dict[str, Any]]] = field(default_factory=list)
+
     def add(self, day: int, kind: str, who: Resident, hour: int | None = None, **attributes: Any) -> None:
         at = datetime.combine(FIRST_DAY + timedelta(days=day), datetime.min.time(), SHANGHAI)
         at += timedelta(hours=hour if hour is not None else self.rng.randint(7, 20), minutes=self.rng.randrange(60))
         self.events.append((at, kind, who, attributes))
 
+    def settle(self, index: int, kind: str, after: timedelta, actor: str, **attributes: Any) -> None:
+        """A verification (or rejection) of ``events[index]`` by ``actor``, ``after`` the event."""
+        self.settlements.append((self.events[index][0] + after, kind, index, actor, attributes))
+
     def lines(self) -> Iterator[str]:
-        ordered = sorted(self.events, key=lambda item: (item[0], item[2].subject, item[1]))
-        for number, (at, kind, who, attributes) in enumerate(ordered, start=1):
-            event = {"id": f"{self.prefix}-{number:04d}", "type": kind, "subject": who.subject,
-                     "household": who.household, "grid": who.grid, "occurred_at": at.isoformat(),
-                     "attributes": attributes}
+        rows = [(at, who.subject, kind, n, None) for n, (at, kind, who, _) in enumerate(self.events)]
+        rows += [(at, self.events[target][2].subject, kind, len(self.events) + n, actor)
+                 for n, (at, kind, target, actor, _) in enumerate(self.settlements)]
+        rows.sort(key=lambda row: row[:3])
+        ids = {row[3]: f"{self.prefix}-{number:04d}" for number, row in enumerate(rows, start=1)}
+        for at, _, kind, key, actor in rows:
+            if actor is None:
+                _, _, who, attributes = self.events[key]
+            else:
+                _, _, target, _, extra = self.settlements[key - len(self.events)]
+                who, attributes = self.events[target][2], {"event": ids[target], **extra}
+            event = {"id": ids[key], "type": kind, "subject": who.subject, "household": who.household,
+                     "grid": who.grid, "occurred_at": at.isoformat(), "attributes": attributes}
+            if actor is not None:
+                event["actor"] = actor
             yield json.dumps(event, ensure_ascii=False)
 
 
@@ -65,7 +83,7 @@ def residents(prefix: str, grids: int, households: int, rng: random.Random) -> l
 
 
 def pudong(rng: random.Random) -> Log:
-    """阳光社区: patrols, garbage sorting, hazard reports, mediation, noise; one retiree patrols daily."""
+    """阳光社区: patrols, garbage sorting, hazard reports, mediation, noise, littering; one retiree patrols daily."""
     log = Log("pd", rng)
     people = residents("pd", 6, 24, rng)
     retiree = people[0]
@@ -87,11 +105,13 @@ def pudong(rng: random.Random) -> Log:
         log.add(rng.randrange(DAYS), "noise_violation", rng.choice(people), hour=rng.choice((22, 23)))
     for _ in range(5):
         log.add(rng.randrange(DAYS), "app_open", rng.choice(people))
+    for _ in range(3):
+        log.add(rng.randrange(DAYS), "littering", rng.choice(people))
     return log
 
 
 def chaoyang(rng: random.Random) -> Log:
-    """和谐社区 (20 grids): verified problem reports, service orders, surveys, a few false reports."""
+    """和谐社区 (20 grids): problem reports and their verification, service orders, surveys, false reports."""
     log = Log("cy", rng)
     people = residents("cy", 20, 40, rng)
     pair = next(p.household for p in people if p.subject.endswith("b"))
@@ -120,6 +140,19 @@ def chaoyang(rng: random.Random) -> Log:
     log.add(12, "satisfaction_survey", people[2], score=5)
     for _ in range(3):
         log.add(rng.randrange(DAYS), "false_report", rng.choice(people))
+    # The grid workers (cy-w01 …) verify most reports; one fixed within a day says resolved: true, which is
+    # what pays the worker (网格员解决问题获绩效积分); a few are rejected and a few wait past the log's end.
+    for index, (_, kind, who, _) in enumerate(list(log.events)):
+        if kind != "problem_report":
+            continue
+        draw = rng.random()
+        worker = f"cy-w{who.grid.removeprefix('g')}"
+        if draw < 0.08:
+            log.settle(index, "reject", timedelta(hours=rng.randint(2, 30)), worker)
+        elif draw < 0.9:
+            hours = rng.choice((2, 5, 20, 30, 50))
+            log.settle(index, "verify", timedelta(hours=hours, minutes=rng.randrange(60)), worker,
+                       resolved=hours <= 20)
     return log
 
 
@@ -128,10 +161,11 @@ def tianhe(rng: random.Random) -> Log:
     log = Log("th", rng)
     people = residents("th", 8, 30, rng)
     volunteer = people[0]
-    # A safety volunteer: two hours of publicity a day and three hazard reports on one day run into the
-    # daily hazard cap and the weekly reward cap.
+    # A safety volunteer: two publicity sessions a day (10 points each) run into the weekly reward cap, and
+    # three hazard reports on one day (pending verification here) would meet the daily hazard cap.
     for day in range(7):
         log.add(day, "safety_publicity", volunteer, hour=9, hours=2)
+        log.add(day, "safety_publicity", volunteer, hour=15, hours=1)
     for hour in (10, 15, 19):
         log.add(2, "hazard_report", volunteer, hour=hour, hazard=rng.choice(("fire_exit", "e_bike_charging")))
     for _ in range(40):

@@ -85,10 +85,11 @@ class Month:
             self.refused.append(f"{kind} by {who.subject}: {type(exc).__name__}")
             return None
 
-    def verify(self, decision: gridpoints.Decision | None, who: Person, moment: datetime, reject: bool = False) -> None:
+    def verify(self, decision: gridpoints.Decision | None, who: Person, moment: datetime, reject: bool = False,
+               **attributes: Any) -> None:
         if decision is not None:
             self.submit("reject" if reject else "verify", who, moment, actor=self.worker_of[who.grid].subject,
-                        event=decision.event_id)
+                        event=decision.event_id, **({} if reject else attributes))
 
     def redeem(self, who: Person, item: str, moment: datetime) -> None:
         self.count += 1
@@ -113,6 +114,8 @@ def pudong(m: Month) -> None:
             m.verify(report, who, m.at(day, 17), reject=day % 12 == 0)
         if day % 7 == 3:
             m.submit("mediation", rng.choice(m.residents), m.at(day))
+        if day % 10 == 7:
+            m.submit("littering", rng.choice(m.residents), m.at(day, 12))
         if day % 6 == 5:
             who = rng.choice(m.residents)
             fine = m.submit("noise_violation", who, m.at(day, 23))
@@ -137,8 +140,9 @@ def chaoyang(m: Month) -> None:
             report = m.submit("problem_report", who, m.at(day, 9), issue=rng.choice(
                 ("plumbing", "lighting", "sanitation", "safety", "other")))
             late = rng.random() < 0.3
+            # Verified the same day, the worker also fixed it (resolved: true), which is what pays them.
             m.verify(report, who, m.at(day + (2 if late else 0), 16) if day < DAYS - 2 else m.at(day, 16),
-                     reject=rng.random() < 0.1)
+                     reject=rng.random() < 0.1, resolved=not late)
         for who in rng.sample(m.residents, 6):
             m.submit("service_order", who, m.at(day), service=rng.choice(("home_care", "repair", "cleaning", "escort")),
                      status="completed" if rng.random() < 0.85 else "cancelled")
@@ -177,6 +181,10 @@ def tianhe(m: Month) -> None:
             m.submit("parking_violation", rng.choice(m.residents), m.at(day), points=rng.choice((-5, -10, -20)))
     for who in sorted(m.residents, key=lambda p: -m.engine.balance(p.subject))[:8]:
         m.redeem(who, "parking-reservation", m.at(28))
+    # 需完成: a violator whose repair is still open cannot redeem until it is done.
+    owing = next((p for p in m.residents if any(r.status == "open" for r in m.engine.repairs(p.subject))), None)
+    if owing is not None:
+        m.redeem(owing, "parking-reservation", m.at(28))
 
 
 PROGRAMMES: dict[str, tuple[str, Callable[[Month], None], int]] = {

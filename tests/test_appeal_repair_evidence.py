@@ -146,3 +146,55 @@ def test_the_fairness_kit_catches_a_repair_that_takes_self_reported_hours(monkey
     monkeypatch.setattr(Kernel, "check_duties", lambda self, event, original, roles, not_beneficiary, index: None)
     with pytest.raises(FairnessViolation, match="self-reported"):
         check_appeals_and_repairs(gridpoints.load_ruleset(RULESET), _stream())
+
+
+def test_a_required_repair_closes_the_mall_until_it_is_done() -> None:
+    """需完成: with an open required repair the violator's redemptions are refused; done, they go through."""
+    from datetime import datetime as dt
+
+    from gridpoints.errors import RedemptionRefused
+
+    text = RULESET.replace("    verify: {by: [grid_worker]}\n", "    verify: {by: [grid_worker]}\n    required: true\n")
+    text = text.replace("rules:\n", "rules:\n  - {id: patrol, on: patrol, points: {per: hours, each: 10}}\n", 1)
+    text += ("catalog:\n  - {id: goods, cost: 10}\n"
+             "  - {id: clinic, cost: 0, stock: 5, eligibility: {roles: [resident]}}\n")
+    engine = gridpoints.Engine(gridpoints.load_ruleset(text))
+    engine.register("li", grid="g1", household="h1", since=SINCE)
+    engine.register("zhao", grid="g1", household="h9", roles=["grid_worker"], since=SINCE)
+    submit(engine, "p1", "patrol", "2026-04-01T09:00:00+08:00", attributes={"hours": 9})
+    submit(engine, "t1", "high_altitude_throwing", "2026-04-01T10:00:00+08:00")
+    at = dt.fromisoformat("2026-04-03T10:00:00+08:00")
+    with pytest.raises(RedemptionRefused) as caught:
+        engine.redeem("li", "goods", "o1", at=at)
+    assert caught.value.reason == "repair_required" and "t1" in str(caught.value)
+    assert engine.redeem("li", "clinic", "c1", at=at).points == 0
+    submit(engine, "s1", "community_service", "2026-04-02T10:00:00+08:00", actor="zhao",
+           attributes={"repair": "t1", "hours": 2})
+    assert engine.redeem("li", "goods", "o1", at=at).points == -10
+
+
+def test_a_worker_is_paid_for_resolving_not_for_verifying() -> None:
+    """credit_worker for: resolved pays the worker only when the timely verification says resolved: true."""
+    text = """
+ruleset: resolve
+version: 1
+name: 解决问题
+rules:
+  - id: report
+    on: problem_report
+    points: 15
+    verify: {by: [grid_worker], within: 3d}
+    credit_worker: {points: 5, within: 24h, for: resolved}
+"""
+    engine = gridpoints.Engine(gridpoints.load_ruleset(text))
+    engine.register("li", grid="g1", household="h1", since=SINCE)
+    engine.register("zhao", grid="g1", household="h9", roles=["grid_worker"], since=SINCE)
+    for n, resolved in enumerate((False, True)):
+        submit(engine, f"r{n}", "problem_report", "2026-04-01T09:00:00+08:00")
+        submit(engine, f"v{n}", "verify", "2026-04-01T11:00:00+08:00", actor="zhao",
+               attributes={"event": f"r{n}", "resolved": resolved})
+    assert engine.balance("li") == 30 and engine.balance("zhao") == 5
+    with pytest.raises(EventError, match="resolved"):
+        submit(engine, "r9", "problem_report", "2026-04-01T09:00:00+08:00")
+        submit(engine, "v9", "verify", "2026-04-01T11:00:00+08:00", actor="zhao",
+               attributes={"event": "r9", "resolved": "yes"})

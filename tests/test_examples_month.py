@@ -47,9 +47,10 @@ def test_month_exercises_the_programme(programme: str) -> None:
     text = out.getvalue()
     expected = {
         "pudong": ["challenge monthly-top10: pu-", "base awards 72", "daily-goods           ok", "not_eligible",
-                   "school-recommendation not_eligible"],
-        "chaoyang": ["activity-ticket       ok", "home-care             not_eligible", "home-care             ok"],
-        "tianhe": ["completed   done 2/2", "allocation parking-reservation: ti-"],
+                   "school-recommendation not_eligible", "medical-appointment   not_eligible"],
+        "chaoyang": ["activity-ticket       ok", "home-care             not_eligible", "home-care             ok",
+                     "base awards 78"],
+        "tianhe": ["completed   done 2/2", "allocation parking-reservation: ti-", "repair_required"],
     }[programme]
     for fragment in expected:
         assert fragment in text, fragment

@@ -118,7 +118,8 @@ class IdempotencyConflict(GridpointsError, ValueError):
 class RedemptionRefused(GridpointsError, ValueError):
     """A redemption was refused and nothing was written. ``reason`` is one of: ``insufficient_balance``,
     ``out_of_stock``, ``limit_reached``, ``not_eligible``, ``unavailable``, ``unknown_item``,
-    ``unknown_request``, ``already_settled``. For ``not_eligible``, ``condition`` names the eligibility
+    ``unknown_request``, ``already_settled``, ``repair_required`` (a required repair is still open). For
+    ``not_eligible``, ``condition`` names the eligibility
     key that failed (``roles``, ``grids``, ``tags``, ``age_bands``, ``tiers``, ``earned``, ``min_balance``,
     ``max_balance``)."""
 

@@ -96,15 +96,48 @@ def load_policy(path: Path) -> gridpoints.Policy:
         raise click.ClickException(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))") from None
 
 
-def _batches(events: Sequence[EventLine], size: int) -> Iterator[Sequence[EventLine]]:
-    for start in range(0, len(events), size):
-        yield events[start:start + size]
+def _batches(events: Sequence[EventLine], size: int, settling: frozenset[str]) -> Iterator[Sequence[EventLine]]:
+    """Batches of at most ``size``, cut before an event that settles or repairs one in its batch (the engine
+    wants those in a later batch), as the replay's reader cuts them."""
+    chunk: list[EventLine] = []
+    ids: set[Any] = set()
+    for line in events:
+        attributes = line.data.get("attributes")
+        target = (attributes.get("event") or attributes.get("repair")
+                  if line.data.get("type") in settling and isinstance(attributes, dict) else None)
+        if chunk and (len(chunk) >= size or (target is not None and target in ids)):
+            yield chunk
+            chunk, ids = [], set()
+        chunk.append(line)
+        ids.add(line.data.get("id"))
+    if chunk:
+        yield chunk
+
+
+def _register_from_log(engine: gridpoints.Engine, events: Sequence[EventLine]) -> None:
+    """Register each subject in the grid and household of its first event, and each actor (a verifier) as
+    a grid worker of its first event's grid — the roster a log implies, as ``simulate`` infers it."""
+    known: set[str] = set()
+    for line in events:
+        data, grid = line.data, line.data.get("grid")
+        if not isinstance(grid, str):
+            continue
+        subject, actor = data.get("subject"), data.get("actor")
+        if isinstance(subject, str) and subject not in known:
+            known.add(subject)
+            household = data.get("household")
+            engine.register(subject, grid=grid, household=household if isinstance(household, str) else None)
+        if isinstance(actor, str) and actor not in known:
+            known.add(actor)
+            engine.register(actor, grid=grid, roles=("grid_worker",))
 
 
 def _submit(engine: gridpoints.Engine, path: Path, events: Sequence[EventLine], batch: int) -> list[Decision]:
     """Submit in batches; an event error is reported at the file line of the event that caused it."""
     decisions: list[Decision] = []
-    for chunk in _batches(events, batch):
+    settling = frozenset(name for name, t in engine.policy.event_types.items() if t.settles or t.repairs)
+    _register_from_log(engine, events)
+    for chunk in _batches(events, batch, settling):
         try:
             decisions.extend(engine.submit_many([line.data for line in chunk]))
         except IdempotencyConflict as exc:
@@ -300,7 +333,9 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
     try:
         decisions = _submit(engine, events_file, events, batch)
         engine.anchor("run")
-        balances = engine.balances(sorted({d.subject for d in decisions}))
+        # Verifiers are credited too (a grid worker's performance points).
+        actors = {e.data["actor"] for e in events if isinstance(e.data.get("actor"), str)}
+        balances = engine.balances(sorted({d.subject for d in decisions} | actors))
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
     finally:

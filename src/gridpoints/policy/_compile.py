@@ -394,6 +394,8 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
     settlement: dict[str, dict[str, AttributeCheck]] = {}
     if any(rule.verify is not None for rule in spec.rules):
         settlement["verify"] = settlement["reject"] = {"event": target}
+        if any(rule.credit_worker is not None and rule.credit_worker.for_ == "resolved" for rule in spec.rules):
+            settlement["verify"] = {"event": target, "resolved": AttributeCheck("resolved", "boolean")}
     if any(rule.appeal is not None for rule in spec.rules):
         settlement["appeal"] = {"event": target, "outcome": AttributeCheck(
             "outcome", "string", frozenset({"lodged", "upheld", "dismissed"}), required=True)}

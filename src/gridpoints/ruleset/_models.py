@@ -202,10 +202,16 @@ class AppealSpec(_Model):
 
 
 class WorkerCreditSpec(_Model):
-    """Performance points for the grid worker who verifies a report from their own grid within ``within``."""
+    """Performance points for the grid worker who verifies a report from their own grid within ``within``;
+    with ``for: resolved``, only when the verification records the problem resolved (``resolved: true``:
+    网格员解决问题获绩效积分)."""
 
     points: StrictInt = Field(gt=0, description="Points credited to the worker.")
-    within: Duration = Field(description="The report must be verified this soon after it was made.")
+    within: Duration = Field(description="The report must be verified (or resolved) this soon after it was made.")
+    for_: Literal["verified", "resolved"] = Field(
+        "verified", alias="for",
+        description="verified: paid for a timely verification; resolved: only for one that says resolved: true.",
+    )
     category: str = Field("performance", description="Category of the worker's award.")
 
 
@@ -235,6 +241,9 @@ class RepairSpec(_Model):
     counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
     verify: RepairVerifySpec | None = Field(
         None, description="Task events count only when attested by a verifier of these roles (the event's actor)."
+    )
+    required: bool = Field(
+        False, description="需完成: while the repair is open the violator cannot redeem in the points mall."
     )
     description: str | None = None
 

@@ -28,6 +28,7 @@ from gridpoints.calendar import months_before, window_id, window_start
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, settled_marker
 from gridpoints.engine.lifecycle._ranking import earned
+from gridpoints.engine.lifecycle._repair import repairs
 from gridpoints.errors import RedemptionRefused
 from gridpoints.model import (
     REDEMPTIONS,
@@ -110,6 +111,8 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
         raise RedemptionRefused("unavailable", f"{item_id!r} is not available at {at.isoformat()}", item=item_id,
                                 subject=subject)
     membership = context.registry.membership(subject, at)
+    if stored is None and item.cost > 0:
+        _check_required_repairs(context, item, subject)
     if stored is None and item.eligibility is not None:
         _check_eligibility(context, item, subject, membership, at)
     stock, limit = item_counters(context, item, subject, at)
@@ -125,6 +128,18 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
                   membership.household if membership else None)
     plan = context.plan(event, [award], fingerprint=_fingerprint("redeem", subject, item.id, request_id))
     return context.commit([plan])[0]
+
+
+def _check_required_repairs(context: Context, item: ItemSpec, subject: str) -> None:
+    """需完成: a violator with a required repair still open spends nothing until it is done (an entitlement
+    is no spending, and stays open to them)."""
+    if not any(r.required for r in context.policy.spec.repairs):
+        return
+    for status in repairs(context, subject):
+        if status.status in ("open", "in_progress") and context.policy.repair(status.repair).required:
+            raise RedemptionRefused("repair_required", f"the repair {status.repair!r} of event {status.event_id!r} "
+                                                       f"must be completed first (by {status.deadline})",
+                                    item=item.id, subject=subject)
 
 
 def _check_eligibility(context: Context, item: ItemSpec, subject: str, membership: Membership | None,

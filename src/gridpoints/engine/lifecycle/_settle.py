@@ -164,6 +164,7 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
             worker_household = membership.household if membership is not None else None
             if (credit is not None and membership is not None and membership.grid == original.grid
                     and event.occurred_at - occurred <= credit.within
+                    and (credit.for_ == "verified" or event.attributes.get("resolved") is True)
                     and (worker_household is None or worker_household != context.household_of(original))):
                 awards.append(Award(f"{rule.id}:worker-credit", f"{rule.name} · 网格员绩效", credit.category,
                                     credit.points, "settle.worker_credit", args, action=SettleAction.CREDIT,
