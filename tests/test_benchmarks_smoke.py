@@ -55,3 +55,11 @@ def test_replay_district_run_checks_the_merge_and_prints_the_speed_up() -> None:
     assert "merged figures equal" in done.stdout, done.stdout
     assert "speed-up (wall, one process ÷ dask)" in done.stdout, done.stdout
     assert done.stdout.count("load average") == 2, done.stdout
+
+
+def test_notices_benchmark_runs_and_counts_the_notices() -> None:
+    """`notices.py` on 1,000 events, one round: exits 0 and writes a notice for every event that moved points."""
+    out = _run("notices.py", "--events", "1000", "--repeat", "1").stdout
+    assert "notify=True / notify=False, CPU:" in out, out
+    told = int(out.splitlines()[-2].split()[-1])
+    assert 900 < told <= 1000, out
