@@ -201,10 +201,13 @@ def test_large_batches_run_with_the_collector_paused(monkeypatch: pytest.MonkeyP
 
 
 def test_stores_declare_their_capabilities() -> None:
-    """The memory store needs no fingerprints up front; a store that declares nothing gets the safe defaults."""
-    assert capabilities_of(MemoryStore()) == StoreCapabilities(needs_fingerprints=False, persists_records=False)
+    """The memory store needs no fingerprints up front and keeps a notices outbox; a store that declares
+    nothing gets the safe defaults (no outbox)."""
+    assert capabilities_of(MemoryStore()) == StoreCapabilities(needs_fingerprints=False, persists_records=False,
+                                                               keeps_notices=True)
     assert capabilities_of(object()) == StoreCapabilities()
-    assert capabilities_of(SQLStore).needs_fingerprints
+    assert not StoreCapabilities().keeps_notices
+    assert capabilities_of(SQLStore).needs_fingerprints and capabilities_of(SQLStore).keeps_notices
 
 
 def test_fingerprints_come_before_the_lock_when_the_store_needs_them(monkeypatch: pytest.MonkeyPatch) -> None:
