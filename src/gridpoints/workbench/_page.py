@@ -72,6 +72,9 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-open": "分值表未覆盖全部取值",
         "code_cap-never-binds": "从不起作用的上限",
         "code_campaign-never-applies": "从不生效的活动",
+        "code_open-entitlement": "人人可领的免费权益",
+        "code_unverified-repair": "无人核实的积分修复",
+        "code_notice-never-sent": "不会产生的通知",
     },
     "en": {
         "title": "Ruleset workbench",
@@ -135,6 +138,9 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-open": "open table",
         "code_cap-never-binds": "cap never binds",
         "code_campaign-never-applies": "campaign never applies",
+        "code_open-entitlement": "entitlement open to all",
+        "code_unverified-repair": "repair nobody attests",
+        "code_notice-never-sent": "notice never sent",
     },
 }
 
