@@ -106,6 +106,7 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "unknown_item": ("积分商城中没有该商品", "no such item in the catalog"),
     "unknown_request": ("没有该兑换申请", "no such redemption request"),
     "already_settled": ("该兑换已结算", "the redemption is already settled"),
+    "repair_required": ("须先完成积分修复", "a required point repair must be completed first"),
 }
 
 
