@@ -144,8 +144,13 @@ def test_generated_streams_are_accepted_with_fixed_membership(path: Path) -> Non
 
 def test_streams_cluster_at_boundaries_and_cover_condition_thresholds() -> None:
     """Times crowd around local midnights and week/month ends, and attributes reach both sides of a rule's
-    numeric threshold (tianhe's `hours >= 1`)."""
-    policy = gridpoints.load_ruleset(RULESETS / "tianhe-vitality.yaml")
+    numeric threshold (`hours >= 1`)."""
+    policy = gridpoints.load_ruleset("ruleset: threshold\n" + HEADER + """\
+events:
+  safety_publicity: {attributes: {hours: {type: number, min: 0, max: 12, required: true}}}
+rules:
+  - {id: publicity, on: safety_publicity, when: {hours: {gte: 1}}, points: {per: hours, each: 10, max_units: 2}}
+""")
     moments: list[datetime] = []
     hours: list[float] = []
 
