@@ -26,6 +26,7 @@ from gridpoints.audit import AuditReport, read_anchors, run_verify, verify
 from gridpoints.errors import StoreError
 from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, spendable
 from gridpoints.storage import JsonlAnchors, StoreCapabilities
+from gridpoints.storage.sql._migrations import CURRENT_VERSION
 from gridpoints.storage.sql._store import SQLStore, make_engine
 
 
@@ -795,7 +796,7 @@ def test_a_v2_ledger_upgrades_and_audits_with_its_old_records_noted(
     with pytest.raises(StoreError, match="gridpoints db upgrade"):
         SQLStore(engine, table_prefix=prefix, auto_upgrade=False)
     upgraded = SQLStore(engine, table_prefix=prefix)
-    assert upgraded.schema_version() == 3
+    assert upgraded.schema_version() == CURRENT_VERSION
     new = PointsEngine(policy, upgraded, tenant="t")
     new.submit(make_event("mediation", subject="r9"))
     report = verify(upgraded, "t")
