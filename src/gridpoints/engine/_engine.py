@@ -19,7 +19,7 @@ from typing import Literal
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
-from gridpoints.engine.lifecycle import CloseReport, RepairStatus, Standing
+from gridpoints.engine.lifecycle import CloseReport, Honour, RepairStatus, Standing
 from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
@@ -170,6 +170,11 @@ class Engine(Kernel):
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""
         return lifecycle.tier(self.context, self._id(subject), at)
 
+    def honours(self, subject: str) -> list[Honour]:
+        """The honours the subject holds (titles, badges, milestones), in the ruleset's order; read from
+        counters, never from the ledger."""
+        return lifecycle.honours(self.context, self._id(subject))
+
     def leaderboard(self, window: str, *, scope: str = "community", grid: str | None = None, top: int = 10,
                     metric: Literal["earned"] = "earned") -> list[Standing]:
         """Ranking by points earned in ``window`` (restored and returned points excluded unless the ruleset
@@ -212,4 +217,4 @@ class Engine(Kernel):
         return self.store.head(self.tenant)
 
 
-__all__ = ["CloseReport", "Engine", "EventInput", "RepairStatus", "Standing"]
+__all__ = ["CloseReport", "Engine", "EventInput", "Honour", "RepairStatus", "Standing"]

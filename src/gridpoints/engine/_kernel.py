@@ -76,7 +76,8 @@ _DEDUCTION = Reason.DEDUCTION.value
 class ActionFunction(Protocol):
     def __call__(self, decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
         """Post what the award does (``amount`` is its base after the limits, if the handler is limited) and
-        return the rule trace's status."""
+        return the rule trace's status; an empty status leaves no row in the trace (for an action that
+        posted nothing and changed nothing worth explaining, such as an honour already held)."""
         ...
 
 
@@ -374,10 +375,12 @@ class Kernel:
         follows = self._follow_hooks
         if not follows:
             return plan
-        added: list[Award] = []
+        # Each hook sees the awards the hooks before it added (a streak's, for an honour that reads it).
         for follow in follows:
-            added.extend(follow(self.context, plan))
-        return plan._replace(awards=(*plan.awards, *added)) if added else plan
+            added = follow(self.context, plan)
+            if added:
+                plan = plan._replace(awards=(*plan.awards, *added))
+        return plan
 
     def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
         """A plan for an engine-made event (period close, expiry, redemption …)."""
@@ -679,7 +682,8 @@ class Decider:
         subject = event.subject
         for award in plan.awards:
             data = self._apply(plan, award)
-            rules.append(data)
+            if data[8]:
+                rules.append(data)
             if award.subject is None or award.subject == subject:
                 net += data[7]
         entries = tuple(self.entries[first:]) if len(self.entries) > first else ()

@@ -6,8 +6,9 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``. Host-declared intents, which need
-parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``, ``honours``.
+Host-declared intents, which need parameters: :func:`check_event_type_bounds` and
+:func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
 verification, counted against the limits of the event it verifies); their scope ids and window come from
@@ -48,9 +49,11 @@ __all__ = [
     "check_equal_treatment",
     "check_event_type_bounds",
     "check_floor",
+    "check_honours",
     "check_idempotency",
     "check_positive_events",
     "check_shares",
+    "check_streaks",
     "event_json",
     "events_jsonl",
 ]
@@ -421,6 +424,81 @@ def check_campaigns(policy: Policy, events: Sequence[EventLike]) -> None:
                                  f"{row.base}; the ruleset says {wanted!r} with {points}", events)
 
 
+def check_streaks(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Every streak pays its bonus exactly when a subject's run of consecutive local days (or ISO weeks) with
+    a counted event reaches its length (again at each multiple, with ``repeat``) — recomputed from the
+    events in the order decided, a gap starting a new run and an event dated before the last counted
+    period not counting."""
+    if not policy.spec.streaks:
+        return
+    engine = _engine(policy)
+    runs: dict[tuple[str, str], tuple[int, int]] = {}
+    for raw in events:
+        event = coerce_event(policy, raw)
+        decision = engine.submit(raw)
+        paid = {row.rule_id: row.granted for row in decision.trace.rules if row.rule_id.startswith("streak:")}
+        day = event.occurred_at.astimezone(policy.zone).date()
+        fields = policy.condition_fields(event.subject, event.grid, event.household, event.community, event.actor,
+                                         event.occurred_at)
+        for streak in policy.spec.streaks:
+            predicate = policy.streak_predicates.get(streak.id)
+            counted = event.type in streak.on and (predicate is None or predicate(event.attributes, fields))
+            expected = 0
+            if counted:
+                ordinal = day.toordinal() if streak.period == "day" else (day.toordinal() - day.isoweekday() + 1) // 7
+                last, run = runs.get((event.subject, streak.id), (0, 0))
+                if ordinal > last:
+                    run = run + 1 if last and ordinal == last + 1 else 1
+                    runs[(event.subject, streak.id)] = (ordinal, run)
+                    if run == streak.length or (streak.repeat and run % streak.length == 0):
+                        expected = streak.bonus
+            got = paid.get(f"streak:{streak.id}")
+            if (got is None) == counted or (got or 0) != expected:
+                raise FairnessViolation(
+                    "streaks", f"event {event.id!r}, streak {streak.id!r}: paid {got!r}, the ruleset says "
+                               f"{expected if counted else 'no row'}", events)
+
+
+def check_honours(policy: Policy, events: Sequence[EventLike]) -> None:
+    """A badge or milestone is earned at most once and a title once per win; every milestone on earned
+    points or earning events is held exactly when the ledger's earning entries of its rules reach ``at``."""
+    if not policy.spec.honours:
+        return
+    engine, decisions = _submit_all(policy, events)
+    earned_rows: dict[tuple[str, str], int] = {}
+    for decision in decisions:
+        for row in decision.trace.rules:
+            if row.rule_id.startswith("honour:") and row.status == "honoured":
+                key = (decision.subject, row.rule_id.removeprefix("honour:"))
+                earned_rows[key] = earned_rows.get(key, 0) + 1
+    points: dict[tuple[str, str], int] = {}
+    counted: dict[tuple[str, str], set[str]] = {}
+    for entry in _entries(engine):
+        if entry.credit == spendable(entry.subject) and entry.reason in Reason.EARNED:
+            points[(entry.subject, entry.rule)] = points.get((entry.subject, entry.rule), 0) + entry.amount
+            counted.setdefault((entry.subject, entry.rule), set()).add(entry.event_id)
+    subjects = {decision.subject for decision in decisions}
+    for subject in sorted(subjects):
+        held = {h.id: h for h in engine.honours(subject)}
+        for honour in policy.spec.honours:
+            times = earned_rows.get((subject, honour.id), 0)
+            if (honour.id in held) != bool(times) or (honour.id in held and held[honour.id].times != times):
+                raise FairnessViolation("honours", f"{subject!r} holds {honour.id!r} "
+                                                   f"{held[honour.id].times if honour.id in held else 0} times, "
+                                                   f"earned {times} in the decisions", events)
+            if honour.challenge is None and times > 1:
+                raise FairnessViolation("honours", f"{subject!r} earned {honour.id!r} {times} times", events)
+            milestone = honour.milestone
+            if milestone is None or milestone.metric == "units":
+                continue
+            total = (sum(points.get((subject, r), 0) for r in milestone.rules) if milestone.metric == "points"
+                     else len(set().union(*(counted.get((subject, r), set()) for r in milestone.rules))))
+            if (total >= milestone.at) != (honour.id in held):
+                raise FairnessViolation("honours", f"{subject!r}: {milestone.metric} of {milestone.rules} total "
+                                                   f"{total} against {milestone.at}, honour held: "
+                                                   f"{honour.id in held}", events)
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -432,6 +510,8 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "floor": check_floor,
     "positive_events": check_positive_events,
     "campaigns": check_campaigns,
+    "streaks": check_streaks,
+    "honours": check_honours,
 }
 
 

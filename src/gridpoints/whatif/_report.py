@@ -35,7 +35,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "report": "积分运行报告", "compare": "积分细则对比报告", "ruleset": "积分细则", "period": "统计期间",
         "totals": "总体数据", "limits": "限额触发", "limit": "限额", "applied": "触发次数", "bit": "实际削减",
         "leaderboard": "积分排行榜", "rank": "名次", "subject": "居民", "grid": "网格", "earned": "获得积分",
-        "repairs": "积分修复", "redemptions": "积分兑换", "liability": "未兑换积分(负债)",
+        "repairs": "积分修复", "redemptions": "积分兑换", "liability": "未兑换积分(负债)", "honours": "荣誉",
         "lorenz": "积分分布洛伦兹曲线", "lorenz_x": "居民累计占比(按获得积分从低到高)", "lorenz_y": "积分累计占比",
         "equality": "完全平均", "actual": "实际分布",
         "lorenz_note": "曲线越贴近对角线，积分分配越平均；基尼系数越大，积分越集中在少数人手中(积分垄断)。",
@@ -61,6 +61,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "totals": "Totals", "limits": "Limits applied", "limit": "Limit", "applied": "Applied", "bit": "Points cut",
         "leaderboard": "Leaderboard", "rank": "Rank", "subject": "Resident", "grid": "Grid", "earned": "Earned",
         "repairs": "Repairs", "redemptions": "Redemptions", "liability": "Outstanding points (liability)",
+        "honours": "Honours",
         "lorenz": "Lorenz curve of points earned", "lorenz_x": "Cumulative share of residents (fewest points first)",
         "lorenz_y": "Cumulative share of points", "equality": "Perfect equality", "actual": "Actual",
         "lorenz_note": "The closer the curve to the diagonal, the more evenly points are spread; a higher Gini "
@@ -100,9 +101,9 @@ _NAMES: dict[str, dict[str, str]] = {
         "deduction": "扣分", "bonus": "挑战奖励", "opened": "发起", "completed": "完成", "expired_repairs": "过期",
         "count": "次数", "points": "积分", "outstanding": "未兑换", "held": "冻结", "spendable": "可用",
         "gini": "基尼系数", "top10": "前10%占比", "top1": "前1%占比", "mean": "平均", "median": "中位数",
-        "old": "原", "new": "新", "delta": "变化",
+        "old": "原", "new": "新", "delta": "变化", "earned": "获得次数", "streaks_completed": "连续打卡完成",
     },
-    "en": {},
+    "en": {"earned": "earned", "streaks_completed": "streaks completed"},
 }
 
 _COLORS = {"issued": "#2e9e5b", "deducted": "#d9534f", "old": "#7f8c8d", "new": "#1f77b4"}
@@ -390,7 +391,8 @@ def render_report(summary: Any, *, lang: Lang = "zh", title: str | None = None,
     page.section(f"{page.t['repairs']} · {page.t['redemptions']} · {page.t['liability']}", None,
                  '<div class="tables">' + "".join(f"<div><h3>{html.escape(page.t[k])}</h3>"
                                                   f"{_key_values(page, data.get(k, {}))}</div>"
-                                                  for k in ("repairs", "redemptions", "liability")) + "</div>")
+                                                  for k in ("repairs", "redemptions", "liability", "honours"))
+                 + "</div>")
     subtitle = f"{page.t['ruleset']}: {data.get('ruleset', '?')}   {_period(page, data)}"
     return page.render(title or page.t["report"], subtitle, plotly_js)
 

@@ -76,7 +76,7 @@ from gridpoints.analytics._concentration import EarnedTally
 from gridpoints.analytics._grid import HeatTally
 from gridpoints.calendar import WINDOW_KINDS, months_before, previous_windows, window_end, window_id, window_start
 from gridpoints.engine._engine import Engine
-from gridpoints.engine.lifecycle import redemption_event_id
+from gridpoints.engine.lifecycle import HONOURED, redemption_event_id
 from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
 from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
@@ -122,7 +122,7 @@ class SimulationSummary:
     household}}}, ``concentration`` {gini, top10, top1, n, total, lorenz [[x, y], …]}, ``leaderboard``
     [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions`` {count, points, held,
     applied, returned, allocated (ledger entries), requests (redemption lines replayed), refused {reason:
-    count}, by_item}, ``liability``.
+    count}, by_item}, ``liability``, ``honours`` {earned {honour: times}, streaks_completed {streak: runs}}.
     """
 
     ruleset: str
@@ -140,6 +140,7 @@ class SimulationSummary:
     repairs: Mapping[str, int]
     redemptions: Mapping[str, Any]
     liability: Mapping[str, Any]
+    honours: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy: plain dicts and lists, ints and floats, keys in a fixed order."""
@@ -220,6 +221,9 @@ class _Tally:
     active: dict[tuple[str, str], set[str]] = attrs.field(factory=lambda: defaultdict(set))
     statuses: Counter[str] = attrs.field(factory=Counter)
     repairs: Counter[str] = attrs.field(factory=Counter)
+    #: Honours earned (by honour id) and streaks completed (by streak id).
+    honours: Counter[str] = attrs.field(factory=Counter)
+    streaks: Counter[str] = attrs.field(factory=Counter)
     categories: dict[str, str] = attrs.field(factory=dict)
     requests: int = 0
     refused: Counter[str] = attrs.field(factory=Counter)
@@ -554,6 +558,10 @@ class Replay:
         report = self.engine.close_period(window, now=end)
         for decision in (*report.base, *report.pending_expired):
             self._count(decision)
+        # A challenge's decisions are not in the report: its winners each earned its honours' title.
+        for honour in self.policy.spec.honours:
+            if honour.challenge is not None:
+                self._tally.honours[honour.id] += len(report.challenges.get(honour.challenge, ()))
         self._repairs_expired += len(report.repairs_expired)
         self._closed.append(window)
         self._closed_at = end
@@ -582,10 +590,17 @@ class Replay:
                     active = True
             if status != "awarded":
                 tally.statuses[status] += 1
+                if status == HONOURED:
+                    tally.honours[rule_id.removeprefix("honour:")] += 1
             for step in steps:
                 code = step[_S_CODE]
-                if step[_S_KIND] == "repair":
+                kind = step[_S_KIND]
+                if kind == "repair":
                     tally.repairs[code.rpartition(".")[2]] += 1
+                    continue
+                if kind == "streak" or kind == "honour":
+                    if code == "streak.completed":
+                        tally.streaks[step[_S_LIMIT]] += 1
                     continue
                 counts = tally.limits.get(step[_S_LIMIT])
                 if counts is None:
@@ -803,6 +818,8 @@ def _summarise(replay: Replay) -> SimulationSummary:
                      "requests": tally.requests, "refused": dict(sorted(tally.refused.items())),
                      "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
         liability=liability,
+        honours={"earned": dict(sorted(tally.honours.items())),
+                 "streaks_completed": dict(sorted(tally.streaks.items()))},
     )
 
 
