@@ -176,6 +176,16 @@ earned by its `rules` reach `at`). The decision that earns one has a row `honour
 `honoured`; `engine.honours(subject)` lists what a subject holds, from counters. See
 [mechanisms/honours.md](mechanisms/honours.md).
 
+## Team challenges
+
+A challenge with `team: household`, `building` or `grid` ranks teams by their members' earned points
+together (members: the residents of the team at the window's end; buildings come from the registry's
+`building`), with the same `top`, `min_earned`, tie (the team that reached its total first, then the
+smaller id) and `rotation` rules as for residents; grids compete community-wide. The winners' members are
+paid by `split`: `each` the whole bonus, `equal` an equal share (remainder to the members who earned
+most), `proportional` a share in proportion to what each earned. See
+[mechanisms/team-challenges.md](mechanisms/team-challenges.md).
+
 ## Windows
 
 Windows are calendar periods in the ruleset's `timezone` (default `Asia/Shanghai`), computed from each event's

@@ -19,7 +19,7 @@ from typing import Literal
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
-from gridpoints.engine.lifecycle import CloseReport, Honour, RepairStatus, Standing
+from gridpoints.engine.lifecycle import CloseReport, Honour, RepairStatus, Standing, TeamStanding
 from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
@@ -74,14 +74,14 @@ class Engine(Kernel):
 
     def register(
         self, subject: str, *, grid: str, household: str | None = None, roles: Iterable[str] = ("resident",),
-        since: datetime | None = None, until: datetime | None = None,
+        since: datetime | None = None, until: datetime | None = None, building: str | None = None,
     ) -> Membership:
         """Add a membership to the engine's in-process registry (a host registry is managed by the host)."""
         if not isinstance(self.registry, MemoryRegistry):
             raise TypeError("this engine reads a host-managed registry; register subjects there")
         if self.pseudonymiser is not None:
             household = self.pseudonymiser.household(household) if household is not None else None
-        record = Membership(self._id(subject), grid, household, roles, since, until)
+        record = Membership(self._id(subject), grid, household, roles, since, until, building)
         self.registry.add(record)
         return record
 
@@ -184,6 +184,13 @@ class Engine(Kernel):
             raise ValueError(f"unknown metric {metric!r}; leaderboards rank by 'earned'")
         return lifecycle.leaderboard(self.context, window, scope=scope, grid=grid, top=top)
 
+    def team_leaderboard(self, window: str, *, team: Literal["household", "building", "grid"],
+                         scope: str = "community", grid: str | None = None, top: int = 10) -> list[TeamStanding]:
+        """Teams (households, buildings or grids) by their members' points earned together in ``window``,
+        community-wide or the households or buildings of one grid; ties as for residents (see
+        :mod:`gridpoints.engine.lifecycle._team`)."""
+        return lifecycle.team_leaderboard(self.context, window, team=team, scope=scope, grid=grid, top=top)
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def balance(self, subject: str) -> int:
@@ -217,4 +224,4 @@ class Engine(Kernel):
         return self.store.head(self.tenant)
 
 
-__all__ = ["CloseReport", "Engine", "EventInput", "Honour", "RepairStatus", "Standing"]
+__all__ = ["CloseReport", "Engine", "EventInput", "Honour", "RepairStatus", "Standing", "TeamStanding"]

@@ -77,6 +77,10 @@ _TEXT: dict[str, dict[str, str]] = {
     "status.honoured": {"en": "  = honour earned", "zh": "  = 获得荣誉"},
     "status.progress": {"en": "  = progress noted", "zh": "  = 已计入进度"},
     "status.streak": {"en": "  = no bonus yet", "zh": "  = 暂无奖励"},
+    "challenge.team": {"en": "team challenge {challenge} {window}: {team_kind} {team} ranked {rank} with {earned} "
+                              "earned together; {split} split among {members} → {base:+d} {title}",
+                       "zh": "团队挑战赛 {challenge}（{window}）：{team_kind_zh} {team} 合计 {earned} 分，"
+                             "第 {rank} 名；{split_zh}分给 {members} 人 → {base:+d} 分 {title}"},
     "expiry.points": {"en": "points earned before {cutoff} expire, oldest first",
                       "zh": "{cutoff} 之前获得的积分按先进先出过期"},
     "step.repair": {
@@ -159,6 +163,9 @@ def _t(code: str, lang: str, **args: Any) -> str:
 def _base(rule: RuleTrace, lang: str) -> str:
     args = dict(rule.base_args)
     campaign = args.get("campaign")
+    if "team_kind" in args:
+        args["team_kind_zh"] = {"household": "家庭", "building": "楼栋", "grid": "网格"}.get(args["team_kind"], "")
+        args["split_zh"] = {"each": "每人全额", "equal": "平均", "proportional": "按贡献"}.get(args["split"], "")
     if "unit" in args:
         args["unit_zh"] = _UNITS_ZH.get(args["unit"], args["unit"])
     text = _t(rule.base_code, lang, **{**args, "base": args["plain"] if campaign is not None else rule.base})

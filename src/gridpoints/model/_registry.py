@@ -25,7 +25,8 @@ def _roles(value: Iterable[str]) -> frozenset[str]:
 
 @attrs.frozen(slots=True)
 class Membership:
-    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive)."""
+    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive);
+    ``building`` (楼栋) groups households for building challenges."""
 
     subject: str
     grid: str
@@ -33,6 +34,7 @@ class Membership:
     roles: frozenset[str] = attrs.field(default=frozenset({"resident"}), converter=_roles)
     since: datetime | None = None
     until: datetime | None = None
+    building: str | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("since", "until"):

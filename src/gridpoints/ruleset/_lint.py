@@ -43,6 +43,11 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _caps_that_never_bind(spec, source)
     found += _campaigns(spec, source)
     found += _streaks_and_honours(spec, source)
+    found += [_warn("team-bonus-each", source, ("challenges", index, "split"),
+                    f"every member of {challenge.id!r}'s winning {challenge.team} gets the whole bonus, so a "
+                    f"bigger {challenge.team} is paid more; split: equal pays the team the bonus once")
+              for index, challenge in enumerate(spec.challenges)
+              if challenge.team != "subject" and challenge.split == "each"]
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 

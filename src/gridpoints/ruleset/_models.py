@@ -348,6 +348,18 @@ class ChallengeSpec(_Model):
     category: str = Field("bonus", description="Category of the bonus award.")
     rotation: Rotation | None = None
     min_earned: StrictInt = Field(1, ge=0, description="Least earned points to be ranked at all.")
+    team: Literal["subject", "household", "building", "grid"] = Field(
+        "subject", description="Who competes: residents, or teams — households, buildings (the registry's "
+                               "building) or grids — ranked by their members' points together.")
+    split: Literal["each", "equal", "proportional"] = Field(
+        "each", description="How a winning team is paid: each member gets the bonus; the bonus is shared "
+                            "equally; or in proportion to what each member earned (largest remainders).")
+
+    @model_validator(mode="after")
+    def _team_scope(self) -> ChallengeSpec:
+        if self.team == "grid" and self.scope == "grid":
+            raise ValueError("grids compete community-wide: a team: grid challenge needs scope: community")
+        return self
 
 
 class AllocateSpec(_Model):

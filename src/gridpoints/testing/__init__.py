@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         check_positive_events,
         check_shares,
         check_streaks,
+        check_team_challenges,
         events_jsonl,
     )
     from gridpoints.testing.strategies import event_streams
@@ -54,6 +55,7 @@ __all__ = [
     "check_ruleset",
     "check_shares",
     "check_streaks",
+    "check_team_challenges",
     "event_streams",
     "events_jsonl",
     "run_check",

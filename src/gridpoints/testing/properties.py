@@ -6,7 +6,8 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``, ``honours``.
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``, ``honours``,
+``team_challenges``.
 Host-declared intents, which need parameters: :func:`check_event_type_bounds` and
 :func:`check_concentration`.
 
@@ -19,18 +20,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
 import attrs
 
-from gridpoints.calendar import window_id
+from gridpoints.calendar import window_end, window_id, window_start
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
-from gridpoints.model import Decision, Entry, Event, Reason, spendable
+from gridpoints.model import Decision, Entry, Event, Membership, MemoryRegistry, Reason, spendable
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore
 
@@ -54,6 +55,7 @@ __all__ = [
     "check_positive_events",
     "check_shares",
     "check_streaks",
+    "check_team_challenges",
     "event_json",
     "events_jsonl",
 ]
@@ -499,6 +501,88 @@ def check_honours(policy: Policy, events: Sequence[EventLike]) -> None:
                                                    f"{honour.id in held}", events)
 
 
+def check_team_challenges(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Each team challenge (households, buildings, grids), closed for every window the events touch with
+    a registry made from the events' own subject, grid and household, pays exactly the members of the
+    teams that rank top by their members' earned points together (ties to the team that reached its total
+    first, then the smaller id), and pays them by the split: ``each`` the bonus, ``equal`` shares differing
+    by at most one and summing to the bonus, ``proportional`` summing to the bonus, never more to a member
+    who earned less. Challenges with rotation are checked for the split only."""
+    teams = [c for c in policy.spec.challenges if c.team != "subject"]
+    if not teams or not events:
+        return
+    checked = list(_checked(policy, events).values())
+    registry = MemoryRegistry()
+    for event in checked:
+        if registry.membership(event.subject, event.occurred_at) is None:
+            registry.add(Membership(event.subject, event.grid, event.household))
+    engine = Engine(policy, store=MemoryStore(), registry=registry)
+    for raw in events:
+        engine.submit(raw)
+    kinds = sorted({c.window for c in teams})
+    windows = sorted({(kind, window_id(kind, e.occurred_at.astimezone(policy.zone).date())) for kind in kinds
+                      for e in checked})
+    reports = []
+    for kind, window in windows:
+        end = datetime.combine(window_end(kind, window), datetime.min.time(), policy.zone)
+        reports.append((kind, window, end, engine.close_period(window, now=end)))
+    entries = _entries(engine)
+    for kind, window, end, report in reports:
+        start = datetime.combine(window_start(kind, window), datetime.min.time(), policy.zone)
+        earned: dict[str, tuple[int, str]] = {}
+        for entry in entries:
+            moment = datetime.fromisoformat(entry.occurred_at)
+            if entry.credit == spendable(entry.subject) and entry.reason in Reason.EARNED and start <= moment < end:
+                points, last = earned.get(entry.subject, (0, ""))
+                earned[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
+        for spec in teams:
+            if spec.window != kind:
+                continue
+            got = report.teams.get(spec.id, ())
+            _check_team_payments(spec, window, registry, earned, end, got, entries, events)
+
+
+def _check_team_payments(spec: Any, window: str, registry: MemoryRegistry, earned: Mapping[str, tuple[int, str]],
+                         end: datetime, got: Sequence[Any], entries: Sequence[Entry],
+                         events: Sequence[EventLike]) -> None:
+    members: dict[str, list[str]] = {}
+    for membership in registry.memberships():
+        team = (membership.household or f"subject:{membership.subject}") if spec.team == "household" else (
+            membership.building if spec.team == "building" else membership.grid)
+        if team is not None:
+            members.setdefault(team, []).append(membership.subject)
+    rows = []
+    for team, people in members.items():
+        points = sum(earned.get(s, (0, ""))[0] for s in people)
+        last = max((earned.get(s, (0, ""))[1] for s in people), default="")
+        grid = registry.membership(sorted(people)[0], end - timedelta(microseconds=1))
+        if points >= spec.min_earned:
+            rows.append((-points, last, team, grid.grid if grid is not None else "-"))
+    rows.sort()
+    wanted: list[str] = []
+    for place in sorted({r[3] for r in rows}) if spec.scope == "grid" else [None]:
+        wanted += [r[2] for r in rows if place is None or r[3] == place][:spec.top]
+    if spec.rotation is None and sorted(wanted) != sorted(t.team for t in got):
+        raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: winners {[t.team for t in got]}, "
+                                                   f"the ranking says {wanted}", events)
+    for standing in got:
+        paid = dict(standing.paid)
+        if sorted(paid) != sorted(members.get(standing.team, [])):
+            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: paid {sorted(paid)} of team "
+                                                       f"{standing.team!r}", events)
+        amounts = list(paid.values())
+        own = {s: earned.get(s, (0, ""))[0] for s in paid}
+        fair = {"each": all(a == spec.bonus for a in amounts),
+                "equal": sum(amounts) == spec.bonus and max(amounts) - min(amounts) <= 1,
+                "proportional": (sum(amounts) == spec.bonus or not any(own.values())) and all(
+                    paid[a] <= paid[b] for a in paid for b in paid if own[a] < own[b])}[spec.split]
+        ledger = {s: sum(e.amount for e in entries if e.event_id == f"gp:challenge:{spec.id}:{window}:{s}"
+                         and e.credit == spendable(s)) for s in paid}
+        if not fair or ledger != paid:
+            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: team {standing.team!r} paid "
+                                                       f"{paid} by {spec.split} (bonus {spec.bonus})", events)
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -512,6 +596,7 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "campaigns": check_campaigns,
     "streaks": check_streaks,
     "honours": check_honours,
+    "team_challenges": check_team_challenges,
 }
 
 

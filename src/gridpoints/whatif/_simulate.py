@@ -186,7 +186,8 @@ def read_jsonl(path: str | Path, *, on_bytes: Callable[[int], None] | None = Non
 
 def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") -> list[Membership]:
     """Memberships from roster rows (``subject``, ``grid``, optional ``household``, ``roles`` [default
-    resident], ``since`` / ``until`` ISO times); other keys (``age`` …) are host attributes and ignored."""
+    resident], ``since`` / ``until`` ISO times, ``building``); other keys (``age`` …) are host attributes
+    and ignored."""
     found: list[Membership] = []
     for number, row in enumerate(rows, start=1):
         try:
@@ -195,6 +196,7 @@ def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") ->
                 str(row["subject"]), str(row["grid"]), row.get("household"), tuple(row.get("roles", ("resident",))),
                 datetime.fromisoformat(since) if isinstance(since, str) else since,
                 datetime.fromisoformat(until) if isinstance(until, str) else until,
+                str(row["building"]) if row.get("building") is not None else None,
             ))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplayError(f"{source}:{number}: not a membership ({exc!r})") from None
@@ -561,7 +563,8 @@ class Replay:
         # A challenge's decisions are not in the report: its winners each earned its honours' title.
         for honour in self.policy.spec.honours:
             if honour.challenge is not None:
-                self._tally.honours[honour.id] += len(report.challenges.get(honour.challenge, ()))
+                self._tally.honours[honour.id] += len(report.challenges.get(honour.challenge, ())) + sum(
+                    len(team.paid) for team in report.teams.get(honour.challenge, ()))
         self._repairs_expired += len(report.repairs_expired)
         self._closed.append(window)
         self._closed_at = end

@@ -5,7 +5,7 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 """
 
 from gridpoints.engine._kernel import Mechanism
-from gridpoints.engine.lifecycle import _campaign, _close, _correct, _honour, _mall, _repair, _settle, _streak
+from gridpoints.engine.lifecycle import _campaign, _close, _correct, _honour, _mall, _repair, _settle, _streak, _team
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
 from gridpoints.engine.lifecycle._correct import (
     CorrectionAction,
@@ -27,11 +27,13 @@ from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, ear
 from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 from gridpoints.engine.lifecycle._streak import StreakAction
+from gridpoints.engine.lifecycle._team import TeamAction, TeamStanding, team_leaderboard
 
 #: Every mechanism the engine runs, in the order their registrations are read.
 #: Follow hooks run in this order: the streak's before the honours' (a badge reads the streak's run).
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
-                                     _close.MECHANISM, _correct.MECHANISM, _streak.MECHANISM, _honour.MECHANISM)
+                                     _close.MECHANISM, _correct.MECHANISM, _team.MECHANISM, _streak.MECHANISM,
+                                     _honour.MECHANISM)
 
 __all__ = [
     "HONOURED",
@@ -47,6 +49,8 @@ __all__ = [
     "SettleAction",
     "Standing",
     "StreakAction",
+    "TeamAction",
+    "TeamStanding",
     "adjust",
     "adjustment_event_id",
     "close_period",
@@ -64,5 +68,6 @@ __all__ = [
     "repairs",
     "restore_amount",
     "settle_hold",
+    "team_leaderboard",
     "tier",
 ]

@@ -24,6 +24,7 @@ from gridpoints.engine.lifecycle._mall import REDEMPTION_PREFIX, expire_holds, h
 from gridpoints.engine.lifecycle._ranking import Standing, bounds, earnings, grid_at, ranked, window_entries
 from gridpoints.engine.lifecycle._repair import expire_repairs
 from gridpoints.engine.lifecycle._settle import expire_pending
+from gridpoints.engine.lifecycle._team import TeamStanding, close_team_challenge
 from gridpoints.model import EXPIRED, CounterKey, Decision, Entry, Event, LimitStep, Reason, spendable
 from gridpoints.policy import _limits as limits
 
@@ -65,6 +66,8 @@ class CloseReport:
     repairs_expired: tuple[Decision, ...]
     holds_expired: tuple[Decision, ...]
     pending_expired: tuple[Decision, ...]
+    #: Team challenges' winners (see :mod:`._team`).
+    teams: dict[str, tuple[TeamStanding, ...]] = attrs.field(factory=dict)
 
 
 def _bonus(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
@@ -106,7 +109,9 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
     entries = window_entries(context, start, end)
     earned = earnings(context, entries)
     challenges = {c.id: _close_challenge(context, c.id, kind, window, earned, end)
-                  for c in context.policy.spec.challenges if c.window == kind}
+                  for c in context.policy.spec.challenges if c.window == kind and c.team == "subject"}
+    teams = {c.id: close_team_challenge(context, c, kind, window, earned, end)
+             for c in context.policy.spec.challenges if c.window == kind and c.team != "subject"}
     allocations = {i.id: _allocate(context, i.id, kind, window, earned, entries, end)
                    for i in context.policy.spec.catalog if i.allocate is not None and i.allocate.window == kind}
     expired = _submit(context, list(_expiry_plans(context, window, end)))
@@ -114,6 +119,7 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
         window=window, base=tuple(base), challenges=challenges, allocations=allocations,
         expired_points=tuple(expired), repairs_expired=tuple(expire_repairs(context, now)),
         holds_expired=tuple(expire_holds(context, now)), pending_expired=tuple(expire_pending(context, now)),
+        teams=teams,
     )
 
 
