@@ -72,6 +72,11 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-open": "分值表未覆盖全部取值",
         "code_cap-never-binds": "从不起作用的上限",
         "code_campaign-never-applies": "从不生效的活动",
+        "code_campaign-overlap": "活动重叠",
+        "code_streak-does-nothing": "无奖励的连续打卡",
+        "code_honour-never-earned": "无法获得的荣誉",
+        "code_honour-title-differs": "荣誉与称号不一致",
+        "code_team-bonus-each": "团队每人全额奖励",
     },
     "en": {
         "title": "Ruleset workbench",
@@ -135,6 +140,11 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "code_table-open": "open table",
         "code_cap-never-binds": "cap never binds",
         "code_campaign-never-applies": "campaign never applies",
+        "code_campaign-overlap": "overlapping campaigns",
+        "code_streak-does-nothing": "streak does nothing",
+        "code_honour-never-earned": "honour never earned",
+        "code_honour-title-differs": "honour differs from title",
+        "code_team-bonus-each": "whole bonus to each member",
     },
 }
 
