@@ -81,6 +81,9 @@ _TEXT: dict[str, dict[str, str]] = {
                               "earned together; {split} split among {members} → {base:+d} {title}",
                        "zh": "团队挑战赛 {challenge}（{window}）：{team_kind_zh} {team} 合计 {earned} 分，"
                              "第 {rank} 名；{split_zh}分给 {members} 人 → {base:+d} 分 {title}"},
+    "late.closed": {"en": "recorded after window {window} was closed: the closed period's results stand",
+                    "zh": "在周期 {window} 结账后才记录：已结账周期的结果不变"},
+    "period.closed": {"en": "window {window} closed", "zh": "周期 {window} 结账"},
     "expiry.points": {"en": "points earned before {cutoff} expire, oldest first",
                       "zh": "{cutoff} 之前获得的积分按先进先出过期"},
     "step.repair": {

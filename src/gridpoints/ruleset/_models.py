@@ -557,6 +557,9 @@ class RulesetSpec(_Model):
     expire_after: StrictInt | None = Field(
         None, ge=1, description="Months after which earned points expire, oldest first."
     )
+    closed_periods: Literal["accept", "reject"] = Field(
+        "accept", description="An event in a window already closed: accepted and flagged late, or refused."
+    )
     corrections: CorrectionsSpec = Field(
         default_factory=CorrectionsSpec, description="Who may correct events and adjust balances, and how."
     )

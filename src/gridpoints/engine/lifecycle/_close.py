@@ -19,7 +19,7 @@ import attrs
 
 from gridpoints.calendar import months_before, previous_windows
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
-from gridpoints.engine._plan import Award, Plan
+from gridpoints.engine._plan import Award, Plan, closed_marker
 from gridpoints.engine.lifecycle._mall import REDEMPTION_PREFIX, expire_holds, hold_settlement
 from gridpoints.engine.lifecycle._ranking import Standing, bounds, earnings, grid_at, ranked, window_entries
 from gridpoints.engine.lifecycle._repair import expire_repairs
@@ -38,6 +38,8 @@ class CloseAction(StrEnum):
     BONUS = "bonus"
     #: Points that expire (first in, first out).
     EXPIRE_POINTS = "expire-points"
+    #: The window is closed: later events in it are late.
+    CLOSED = "closed"
 
 
 @attrs.frozen(slots=True)
@@ -115,6 +117,10 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
     allocations = {i.id: _allocate(context, i.id, kind, window, earned, entries, end)
                    for i in context.policy.spec.catalog if i.allocate is not None and i.allocate.window == kind}
     expired = _submit(context, list(_expiry_plans(context, window, end)))
+    marker = closed_marker(kind, window)
+    closing = Event(f"gp:closed:{window}", "period.closed", "-", "-", end, {"window": window})
+    context.commit([context.plan(closing, [Award("period", "结账", "period", 0, "period.closed", {"window": window},
+                                                 action=CloseAction.CLOSED, counters=(marker,))])])
     return CloseReport(
         window=window, base=tuple(base), challenges=challenges, allocations=allocations,
         expired_points=tuple(expired), repairs_expired=tuple(expire_repairs(context, now)),
@@ -261,10 +267,18 @@ def _expiry_plans(context: Context, window: str, end: datetime) -> Iterable[Plan
         yield context.plan(event, [award])
 
 
+def _closed(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    (marker,) = award.counters
+    if not decider.counters.get(marker, 0):
+        decider.add(marker, 1)
+    return "closed"
+
+
 MECHANISM = Mechanism(
     "close",
     handlers=(
         Handler(CloseAction.BONUS, _bonus, limited=True),
         Handler(CloseAction.EXPIRE_POINTS, _expire_points),
+        Handler(CloseAction.CLOSED, _closed),
     ),
 )
