@@ -338,6 +338,10 @@ class Kernel:
         local, utc, day = self._times.of(event.occurred_at, text)
         planner = self._event_planners.get(event.type)
         if planner is not None:
+            # A resubmitted settlement or repair task is answered from its record at commit (the original
+            # decision, or a conflict), not planned again against the state it has itself changed since.
+            if self.context.record(event.id) is not None:
+                return Plan(event, None, local, utc, ())
             return self._followed(Plan(event, None, local, utc, tuple(planner(self.context, event, index))))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
