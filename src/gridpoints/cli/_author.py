@@ -114,7 +114,7 @@ def _write_report(writer: Callable[..., Any], path: Path, data: Any, policy: gri
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write events here, not stdout.")
 @click.option("--redemptions/--no-redemptions", default=True, show_default=True,
               help="With a catalog, also write points-mall redemption requests ({\"redeem\": …} lines, which "
-                   "simulate replays; run and explain take events only).")
+                   "run, explain, simulate and compare replay in order).")
 def synth(preset: str | None, households: int | None, grids: int | None, months: int, seed: int,
           ruleset_path: Path | None, start: str, roster_path: Path | None, output: Path | None,
           redemptions: bool) -> None:
