@@ -162,6 +162,30 @@ and the campaign. `when:` can read the event's local date, weekday and hour (`ev
 `when: {event.weekday: {in: [6, 7]}}`, an evening one `when: {event.hour: {gte: 18}}`. See
 [mechanisms/campaigns.md](mechanisms/campaigns.md).
 
+## Streaks and honours
+
+A streak (`streaks:`) pays `bonus` when a subject has an event of a type in `on` (and its `when:` holds)
+on `length` consecutive local days, or ISO weeks with `period: week`; a day or week without one breaks the
+run, and `repeat: true` pays again at every further multiple of the length. Its state is two counters per
+subject (last period counted, run length); an event dated before the last counted period does not count.
+See [mechanisms/streaks.md](mechanisms/streaks.md).
+
+An honour (`honours:`) comes from exactly one source: `challenge` (a title for each win), `streak` (a
+badge, once, when a run first reaches the length) or `milestone` (once, when `events`, `points` or `units`
+earned by its `rules` reach `at`). The decision that earns one has a row `honour:<id>` with status
+`honoured`; `engine.honours(subject)` lists what a subject holds, from counters. See
+[mechanisms/honours.md](mechanisms/honours.md).
+
+## Team challenges
+
+A challenge with `team: household`, `building` or `grid` ranks teams by their members' earned points
+together (members: the residents of the team at the window's end; buildings come from the registry's
+`building`), with the same `top`, `min_earned`, tie (the team that reached its total first, then the
+smaller id) and `rotation` rules as for residents; grids compete community-wide. The winners' members are
+paid by `split`: `each` the whole bonus, `equal` an equal share (remainder to the members who earned
+most), `proportional` a share in proportion to what each earned. See
+[mechanisms/team-challenges.md](mechanisms/team-challenges.md).
+
 ## Windows
 
 Windows are calendar periods in the ruleset's `timezone` (default `Asia/Shanghai`), computed from each event's

@@ -57,6 +57,12 @@ def test_replay_district_run_checks_the_merge_and_prints_the_speed_up() -> None:
     assert done.stdout.count("load average") == 2, done.stdout
 
 
+def test_mechanisms_quick_run() -> None:
+    """`mechanisms.py` on a tiny community, one round: exits 0 and prints the table and the long-streak line."""
+    out = _run("mechanisms.py", "--residents", "8", "--days", "3", "--rounds", "1").stdout
+    assert "+ streak, badge, milestone" in out and "streak over 120 days" in out, out
+
+
 def test_notices_benchmark_runs_and_counts_the_notices() -> None:
     """`notices.py` on 1,000 events, one round: exits 0 and writes a notice for every event that moved points."""
     out = _run("notices.py", "--events", "1000", "--repeat", "1").stdout

@@ -61,6 +61,31 @@ def submit(engine: gridpoints.Engine, kind: str, subject: str, at: str, **fields
     return engine.submit(event)
 
 
+def test_a_resubmitted_settlement_or_repair_task_is_a_duplicate(engine: gridpoints.Engine) -> None:
+    """A verification, an appeal and a repair task submitted again with the same content return their original
+    decisions and write nothing (the event they settle is settled by then: that is not an error); with other
+    content they are a conflict."""
+    report = submit(engine, "hazard_report", "a", "2026-04-02T10:00:00+08:00")
+    deduction = submit(engine, "high_altitude_throwing", "b", "2026-04-03T10:00:00+08:00")
+    settlements = [
+        {"id": "v1", "type": "verify", "subject": "a", "grid": "g1", "actor": "w",
+         "occurred_at": "2026-04-03T10:00:00+08:00", "attributes": {"event": report.event_id}},
+        {"id": "t1", "type": "community_service", "subject": "b", "grid": "g1",
+         "occurred_at": "2026-04-05T10:00:00+08:00", "attributes": {"repair": deduction.event_id, "hours": 2}},
+        {"id": "p1", "type": "appeal", "subject": "b", "grid": "g1", "actor": "w",
+         "occurred_at": "2026-04-06T10:00:00+08:00", "attributes": {"event": deduction.event_id,
+                                                                  "outcome": "dismissed"}},
+    ]
+    first = [engine.submit(event) for event in settlements]
+    head = engine.head()
+    again = engine.submit_many(settlements)
+    assert [d.duplicate for d in again] == [True, True, True]
+    assert [d.points for d in again] == [d.points for d in first]
+    assert engine.head() == head
+    with pytest.raises(gridpoints.IdempotencyConflict):
+        engine.submit({**settlements[0], "occurred_at": "2026-04-04T10:00:00+08:00"})
+
+
 def test_repair_restores_part_of_a_deduction_once_the_task_is_done(engine: gridpoints.Engine) -> None:
     """Partial task events accumulate; completion restores 80 % with an entry linked to the deduction."""
     submit(engine, "patrol", "b", "2026-04-02T10:00:00+08:00", attributes={"hours": 6})

@@ -162,3 +162,14 @@ def test_the_fairness_kit_catches_notices_that_do_not_match_the_ledger(monkeypat
     monkeypatch.setattr(Decider, "_points_notices", twice)
     with pytest.raises(FairnessViolation, match="told of"):
         check_notices(policy, events)
+
+
+def test_an_honour_tells_of_itself_once() -> None:
+    """With an honours section, a challenge's honour is told by the honours mechanism, not twice."""
+    text = RULESET + "honours:\n  - {id: star, name: 积分之星, challenge: top}\n"
+    engine = gridpoints.Engine(gridpoints.load_ruleset(text), notify=True)
+    engine.register("li", grid="g1", household="h1", since=SINCE)
+    submit(engine, "p1", "patrol", "2026-04-02T09:00:00+08:00", attributes={"hours": 3})
+    engine.close_period("2026-04", now=T("2026-05-01T00:10:00+08:00"))
+    honours = [n for n in engine.notices() if n.kind == NoticeKind.HONOUR_EARNED]
+    assert [(n.subject, n.detail("title"), n.detail("honour")) for n in honours] == [("li", "积分之星", "star")]

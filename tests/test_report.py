@@ -8,7 +8,9 @@ missing browser is a failure: install Debian's ``chromium`` and ``fonts-noto-cjk
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -201,6 +203,97 @@ def test_compare_report_content(tmp_path: Path) -> None:
         assert label in text
 
 
+def _visible(text: str) -> str:
+    """The text of a page outside its scripts and styles."""
+    parser = VisibleText()
+    parser.feed(text)
+    return " ".join(parser.parts)
+
+
+class VisibleText(HTMLParser):
+    """Collects the text a reader sees: everything outside <script> and <style>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def _rows(text: str, first_cell: str) -> list[list[str]]:
+    """The cells of every table row whose first cell is ``first_cell``."""
+    found = []
+    for row in re.findall(r"<tr>(.*?)</tr>", text):
+        cells = [html.unescape(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
+        if cells and cells[0] == first_cell:
+            found.append(cells)
+    return found
+
+
+@pytest.mark.parametrize(("lang", "headers"), [("zh", ["限额", "检查次数", "被削减的奖励(次)", "削减积分"]),
+                                               ("en", ["Limit", "Applied", "Awards cut", "Points cut"])])
+def test_the_limits_table_shows_applied_awards_cut_and_points_cut_apart(lang: Any, headers: list[str]) -> None:
+    """Three labelled columns, each from its own figure: how often a limit applied, how many awards it cut,
+    how many points it cut."""
+    summary = make_summary()
+    summary["limits"] = {"daily-reward-cap": {"applied": 62090, "bit": 902, "points_cut": 9932}}
+    text = render_report(summary, lang=lang)
+    assert _rows(text, headers[0]) == [headers]
+    assert _rows(text, "daily-reward-cap") == [["daily-reward-cap", "62,090", "902", "9,932"]]
+
+
+def test_numbers_have_thousands_separators_and_no_scientific_notation() -> None:
+    """Money, balances and shares read as written numbers: 83,620.4, 15,000,000, 0.0042."""
+    summary = make_summary()
+    summary["liability"] = {"points": 836204, "value": 83620.4, "value_high": 1.5e7, "value_per_point": 0.0042,
+                            "balance_p90": 527.9000000000001}
+    text = _visible(render_report(summary))
+    assert "83,620.4" in text and "15,000,000" in text and "0.0042" in text and "527.9" in text
+    assert re.search(r"\d[eE][+-]?\d", text) is None
+
+
+def test_one_month_of_participation_is_bars_with_the_mean() -> None:
+    """With one month the participation chart is a bar per grid (x the grids) and a dashed mean line."""
+    import plotly.graph_objects as go
+
+    from gridpoints.whatif._report import _Page, _participation_figure
+
+    rates = {f"g{i:02d}": {"2026-04": 0.5 + i / 100} for i in range(1, 26)}
+    figure = _participation_figure(_Page("zh", None), go, rates)
+    (bars,) = figure.data
+    assert bars.type == "bar" and list(bars.x) == sorted(rates)
+    assert [shape.line.dash for shape in figure.layout.shapes] == ["dash"]
+    many = _participation_figure(_Page("zh", None), go, {g: {"2026-03": 0.4, "2026-04": r["2026-04"]}
+                                                         for g, r in rates.items()})
+    assert {trace.type for trace in many.data} == {"scatter"} and many.layout.legend.orientation == "h"
+
+
+def test_heat_map_colours_diverge_from_the_community_median_named_in_the_caption() -> None:
+    """The scale is centred on the median of the cells (not on their minimum), symmetric about it, and the
+    colour bar and the caption say so."""
+    import plotly.graph_objects as go
+
+    from gridpoints.whatif._report import _heat_figure, _Page
+
+    heat = {f"g{i}": {"2026-04": {"reward": value}} for i, value in enumerate((150.0, 167.0, 170.0, 184.0, 220.0))}
+    trace = _heat_figure(_Page("zh", None), go, heat).data[0]  # all categories: the one shown first
+    assert trace.zmid == 170.0 and trace.zmin == 120.0 and trace.zmax == 220.0
+    assert "中位数 170" in trace.colorbar.title.text
+    assert "中位数" in _visible(render_report(make_summary()))
+    assert "median" in _visible(render_report(make_summary(), lang="en"))
+
+
 # -- in a real browser ---------------------------------------------------------------------------------------
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -391,3 +484,60 @@ def test_screenshot_shows_coloured_charts(report_page: Path, browser_work: Path)
     area = (width // 2) * ((height - 150) // 2)
     assert coloured > 0.05 * area, coloured
     assert non_white > 0.08 * area, non_white
+
+
+#: A summary key left untranslated shows as snake_case (out_of_order, balance_median, insufficient_balance …).
+SNAKE_CASE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[Any, Any, dict[str, str]]:
+    """A real summary and comparison: a small Tianhe community (repairs, an allocated item, refusals) over one
+    month, replayed under its ruleset and under the fair-play ruleset."""
+    from datetime import date
+
+    import gridpoints
+    from gridpoints.whatif import PRESETS, Community, compare, memberships, simulate
+
+    habits = PRESETS["tianhe"]
+    root = Path(__file__).resolve().parents[1] / "rulesets"
+    policy = gridpoints.load_ruleset(root / f"{habits.ruleset}.yaml")
+    community = Community(240, 32, seed=2, name="tianhe", mix=habits.mix, elderly=habits.elderly, preset=habits)
+    events = list(community.events(policy, date(2026, 4, 1), 1))
+    roster = memberships(community.roster())
+    summary = simulate(policy, events, roster=roster)
+    comparison = compare(policy, policy, events, roster=roster)
+    return summary, comparison, dict(policy.spec.categories)
+
+
+def test_the_chinese_report_shows_no_untranslated_key(simulated: tuple[Any, Any, dict[str, str]],
+                                                        browser_work: Path) -> None:
+    """Every visible label of the rendered zh page, charts included (Chromium's DOM after plotly drew), is
+    translated: no snake_case key anywhere in what a reader sees."""
+    summary, comparison, names = simulated
+    assert summary.redemptions["refused"] and summary.repairs["opened"]  # the sample has what needs labels
+    for name, page in (("zh-report.html", write_report(browser_work / "zh-report.html", summary,
+                                                        category_names=names)),
+                       ("zh-compare.html", write_compare_report(browser_work / "zh-compare.html", comparison,
+                                                                category_names=names))):
+        dom = run_chromium(page, browser_work, "--dump-dom").stdout
+        assert "main-svg" in dom, name
+        assert SNAKE_CASE.findall(_visible(dom)) == [], name
+
+
+def test_a_legend_of_32_grids_fits_inside_the_chart(simulated: tuple[Any, Any, dict[str, str]],
+                                                     browser_work: Path) -> None:
+    """Over several months, each of 32 grids' legend entries is drawn inside the participation chart."""
+    summary = simulated[0].to_dict()
+    summary["participation"] = {grid: {"2026-03": rate * 0.9, **rates}
+                                for grid, rates in summary["participation"].items() for rate in rates.values()}
+    assert len(summary["participation"]) == 32
+    page = write_report(browser_work / "legend.html", summary)
+    dom = run_chromium(page, browser_work, "--dump-dom").stdout
+    chart = dom[dom.index('id="chart-participation"'):]
+    height = float(re.search(r'<svg class="main-svg"[^>]*height="([\d.]+)"', chart).group(1))  # type: ignore[union-attr]
+    legend = re.search(r'<g class="legend"[^>]*transform="translate\(([\d.]+),\s*([\d.]+)\)"', chart)
+    assert legend is not None
+    items = re.findall(r'<g class="traces" transform="translate\(([\d.]+),\s*([\d.]+)\)"', chart)
+    assert len(items) == 32
+    assert all(float(legend.group(2)) + float(y) < height for _, y in items)

@@ -272,3 +272,26 @@ def test_a_period_ends_on_the_same_day_months_later() -> None:
     assert add_months(date(2026, 11, 15), 2) == date(2027, 1, 15)
     last = list(_small(households=100).events(RULESETS["pudong"], date(2026, 1, 15), 1))[-1]
     assert _at(last) < datetime.fromisoformat("2026-02-15T00:00:00+08:00")
+
+
+def test_conditions_on_local_time_are_matched_as_the_engine_matches_them() -> None:
+    """A rule with a verification that holds only from 08:00 local: synth schedules verifications for the
+    reports it matches — those at 08:00 or later, and no others."""
+    text = """
+ruleset: timed
+version: 1
+name: 定时
+rules:
+  - id: report
+    on: hazard_report
+    points: 20
+    when: {event.hour: {gte: 8}, event.weekday: {in: [1, 2, 3, 4, 5, 6, 7]}}
+    verify: {by: [grid_worker], within: 7d}
+"""
+    policy = gridpoints.load_ruleset(text)
+    events = list(_small().events(policy, START, 1))
+    reports = {e["id"]: datetime.fromisoformat(str(e["occurred_at"])) for e in events if e["type"] == "hazard_report"}
+    settled = {str(e["attributes"]["event"]) for e in events  # type: ignore[index]
+               if e["type"] in ("verify", "reject")}
+    assert settled, "no report was verified or rejected"
+    assert all(reports[target].hour >= 8 for target in settled)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy
 
-from gridpoints.storage import MemoryStore, Store
+from gridpoints.storage import MemoryStore, Store, open_store
 from gridpoints.storage._live import LiveStore
 from gridpoints.storage.sql._store import SQLStore
 from gridpoints.testing.storage_suite import StoreConformance
@@ -39,6 +40,12 @@ class _OnEngine(StoreConformance):
         store = SQLStore(request.getfixturevalue(f"{self.backend}_engine"), table_prefix=f"{stem}cf_")
         yield store
         store.close()
+
+    @pytest.fixture
+    def reopen(self, request: pytest.FixtureRequest, stem: str) -> Callable[[], Store]:
+        """Another store on the same database and tables (the engine is the host's, so close leaves it)."""
+        engine = request.getfixturevalue(f"{self.backend}_engine")
+        return lambda: SQLStore(engine, table_prefix=f"{stem}cf_")
 
 
 class _OnHostConnection(StoreConformance):
@@ -82,6 +89,24 @@ class TestSQLiteStoreOnPlainEngine(StoreConformance):
         yield store
         store.close()
         engine.dispose()
+
+
+class TestSQLiteStoreByURL(StoreConformance):
+    """A store opened by URL owns its engine: close() disposes of it, and reopening the file sees the data."""
+
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+    @pytest.fixture
+    def store(self, url: str) -> Iterator[Store]:
+        store = open_store(url)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, url: str) -> Callable[[], Store]:
+        return lambda: open_store(url)
 
 
 class TestSQLiteStoreInHostTransaction(_OnHostConnection):

@@ -114,7 +114,7 @@ def _write_report(writer: Callable[..., Any], path: Path, data: Any, policy: gri
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write events here, not stdout.")
 @click.option("--redemptions/--no-redemptions", default=True, show_default=True,
               help="With a catalog, also write points-mall redemption requests ({\"redeem\": …} lines, which "
-                   "simulate replays; run and explain take events only).")
+                   "run, explain, simulate and compare replay in order).")
 def synth(preset: str | None, households: int | None, grids: int | None, months: int, seed: int,
           ruleset_path: Path | None, start: str, roster_path: Path | None, output: Path | None,
           redemptions: bool) -> None:
@@ -430,7 +430,7 @@ def print_summary(console: Console, data: Mapping[str, Any], policy: gridpoints.
     console.print(_table("Points by rule", ("rule", "category", "matched", "issued", "deducted"), [
         (r, v["category"], v["matched"], v["issued"], v["deducted"]) for r, v in data["by_rule"].items()],
         numeric_from=2))
-    console.print(_table("Limits", ("limit", "applied", "bit", "bit %", "points cut"), [
+    console.print(_table("Limits", ("limit", "applied", "awards cut", "cut %", "points cut"), [
         (lid, v["applied"], v["bit"], f"{100 * v['bit'] / v['applied']:.1f}" if v["applied"] else "-", v["points_cut"])
         for lid, v in data["limits"].items()]))
     console.print(participation_table(data["participation"]))
@@ -557,7 +557,7 @@ def print_comparison(console: Console, data: Mapping[str, Any]) -> None:
                                                 "new deducted"), [
         (c, v["old_issued"], v["new_issued"], v["old_deducted"], v["new_deducted"])
         for c, v in data["categories"].items()]))
-    console.print(_table("Limit hit rates (bit ÷ applied)", ("limit", "old", "new"), [
+    console.print(_table("Limit hit rates (awards cut ÷ applied)", ("limit", "old", "new"), [
         (lid, f"{v['old_bit']}/{v['old_applied']} ({v['old_rate']:.1%})",
          f"{v['new_bit']}/{v['new_applied']} ({v['new_rate']:.1%})") for lid, v in data["limits"].items()]))
     conc = data["concentration"]

@@ -6,7 +6,7 @@ import io
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,27 @@ from rich.text import Text
 
 import gridpoints
 from gridpoints.audit import read_key
-from gridpoints.errors import EventError, IdempotencyConflict, RulesetError, StoreError
+from gridpoints.errors import RulesetError, StoreError
 from gridpoints.model import Decision
+from gridpoints.model._registry import MemoryRegistry
 from gridpoints.ruleset import json_schema_text
 from gridpoints.storage import JsonlAnchors
+from gridpoints.whatif._log import (
+    DEFAULT_BATCH,
+    LogResult,
+    ReplayError,
+    is_redemption,
+    located,
+    parse_redemption,
+    read_jsonl,
+    submit_log,
+)
+from gridpoints.whatif._simulate import read_roster
 
 #: The store ``run`` uses unless ``--store`` says otherwise.
 DEFAULT_STORE = "sqlite:///gridpoints.db"
-DEFAULT_BATCH = 1000
+#: A roster beside an events file: EVENTS.roster.jsonl (as ``synth --roster`` is usually given).
+ROSTER_SUFFIX = ".roster.jsonl"
 #: Limit kinds whose trace steps end in within / truncated / rejected.
 _COUNTED_LIMIT_KINDS = ("cap", "budget")
 _OUTCOMES = ("within", "truncated", "rejected")
@@ -53,37 +66,23 @@ def heading(console: Console, title: str) -> None:
     console.print(Rule(title), width=None if console.is_terminal else PIPED_RULE_WIDTH)
 
 
-@attrs.frozen(slots=True)
-class EventLine:
-    """One event read from a JSON Lines file, with the line it came from (for error messages)."""
-
-    line: int
-    data: dict[str, Any]
-
-
-class EventsFileError(click.ClickException):
-    """An events file cannot be read or has a malformed line; the message names ``file:line``."""
-
-
-def read_events(path: Path) -> list[EventLine]:
-    """Events from a JSON Lines file: one JSON object per line; blank lines and ``#`` comments skipped."""
+def read_log(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """A log's lines, all read and checked before anything is submitted (a malformed line, or a malformed
+    redemption line, fails the command naming ``file:line`` and nothing is written): the reader every
+    replay uses (:func:`gridpoints.whatif.read_jsonl`)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EventsFileError(f"{path}: cannot read events: {exc}") from exc
-    events: list[EventLine] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise EventsFileError(f"{path}:{number}: not valid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(data, dict):
-            raise EventsFileError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
-        events.append(EventLine(number, data))
-    return events
+        lines = list(read_jsonl(path))
+        for number, data in lines:
+            if is_redemption(data):
+                try:
+                    parse_redemption(data)
+                except ValueError as exc:
+                    raise located(str(path), number, exc) from None
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot read events: {exc}") from None
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    return lines
 
 
 def load_policy(path: Path) -> gridpoints.Policy:
@@ -96,61 +95,23 @@ def load_policy(path: Path) -> gridpoints.Policy:
         raise click.ClickException(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))") from None
 
 
-def _batches(events: Sequence[EventLine], size: int, settling: frozenset[str]) -> Iterator[Sequence[EventLine]]:
-    """Batches of at most ``size``, cut before an event that settles or repairs one in its batch (the engine
-    wants those in a later batch), as the replay's reader cuts them."""
-    chunk: list[EventLine] = []
-    ids: set[Any] = set()
-    for line in events:
-        attributes = line.data.get("attributes")
-        target = (attributes.get("event") or attributes.get("repair")
-                  if line.data.get("type") in settling and isinstance(attributes, dict) else None)
-        if chunk and (len(chunk) >= size or (target is not None and target in ids)):
-            yield chunk
-            chunk, ids = [], set()
-        chunk.append(line)
-        ids.add(line.data.get("id"))
-    if chunk:
-        yield chunk
+def _registry(events_file: Path, roster: Path | None) -> tuple[MemoryRegistry, bool]:
+    """The memberships of ``--roster``, else of ``EVENTS.roster.jsonl`` beside the events, and False; else an
+    empty registry and True: the replay infers them from the events."""
+    if roster is None:
+        sibling = events_file.with_name(events_file.name.removesuffix(".jsonl") + ROSTER_SUFFIX)
+        roster = sibling if sibling.is_file() else None
+    if roster is None:
+        return MemoryRegistry(), True
+    try:
+        return MemoryRegistry(read_roster(roster)), False
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
-def _register_from_log(engine: gridpoints.Engine, events: Sequence[EventLine]) -> None:
-    """Register each subject in the grid and household of its first event, and each actor (a verifier) as
-    a grid worker of its first event's grid — the roster a log implies, as ``simulate`` infers it."""
-    known: set[str] = set()
-    for line in events:
-        data, grid = line.data, line.data.get("grid")
-        if not isinstance(grid, str):
-            continue
-        subject, actor = data.get("subject"), data.get("actor")
-        if isinstance(subject, str) and subject not in known:
-            known.add(subject)
-            household = data.get("household")
-            engine.register(subject, grid=grid, household=household if isinstance(household, str) else None)
-        if isinstance(actor, str) and actor not in known:
-            known.add(actor)
-            engine.register(actor, grid=grid, roles=("grid_worker",))
-
-
-def _submit(engine: gridpoints.Engine, path: Path, events: Sequence[EventLine], batch: int) -> list[Decision]:
-    """Submit in batches; an event error is reported at the file line of the event that caused it."""
-    decisions: list[Decision] = []
-    settling = frozenset(name for name, t in engine.policy.event_types.items() if t.settles or t.repairs)
-    _register_from_log(engine, events)
-    for chunk in _batches(events, batch, settling):
-        try:
-            decisions.extend(engine.submit_many([line.data for line in chunk]))
-        except IdempotencyConflict as exc:
-            lines = ", ".join(str(line.line) for line in chunk if line.data.get("id") == exc.event_id)
-            raise click.ClickException(f"{path}:{lines}: {exc}") from None
-        except EventError as exc:
-            where = f"{path}:{chunk[exc.index].line}" if exc.index is not None else str(path)
-            raise click.ClickException(f"{where}: {exc}") from None
-    return decisions
-
-
-def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str, *, anchors: str | None = None,
-                 anchor_every: int = 1000, key_file: str | None = None) -> gridpoints.Engine:
+def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str, *, registry: MemoryRegistry | None = None,
+                 anchors: str | None = None, anchor_every: int = 1000, key_file: str | None = None
+                 ) -> gridpoints.Engine:
     key = None
     if key_file is not None:
         try:
@@ -164,7 +125,7 @@ def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str, *, anch
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
     sink = JsonlAnchors(anchors) if anchors is not None else None
-    return gridpoints.Engine(policy, store=store, tenant=tenant, seal_key=key, anchor_sink=sink,
+    return gridpoints.Engine(policy, store=store, tenant=tenant, registry=registry, seal_key=key, anchor_sink=sink,
                              anchor_every=anchor_every)
 
 
@@ -180,10 +141,20 @@ class Summary:
     points_deducted: int = 0
     rules: dict[str, Counter[str]] = attrs.field(factory=dict)
     limits: dict[str, Counter[str]] = attrs.field(factory=dict)
+    #: Redemption lines replayed; those accepted (redeemed, held, or applied for an allocation) and the points
+    #: they took from spendable balances; the refused ones by reason.
+    requests: int = 0
+    accepted: int = 0
+    points_spent: int = 0
+    refused: dict[str, int] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, decisions: Sequence[Decision]) -> Summary:
+    def of(cls, decisions: Sequence[Decision], result: LogResult | None = None) -> Summary:
         summary = cls(events=len(decisions))
+        if result is not None:
+            summary.requests, summary.accepted = result.requests, len(result.redeemed)
+            summary.points_spent = -sum(d.points for d in result.redeemed if not d.duplicate)
+            summary.refused = dict(result.refused)
         for decision in decisions:
             if decision.duplicate:
                 summary.duplicates += 1
@@ -211,6 +182,8 @@ class Summary:
             "points_deducted": self.points_deducted,
             "rules": {rid: {"matched": c["matched"], "points": c["points"]} for rid, c in sorted(self.rules.items())},
             "limits": {lid: {outcome: c[outcome] for outcome in _OUTCOMES} for lid, c in sorted(self.limits.items())},
+            "redemptions": {"requests": self.requests, "accepted": self.accepted, "points_spent": self.points_spent,
+                            "refused": dict(sorted(self.refused.items()))},
         }
 
 
@@ -231,7 +204,13 @@ def _summary_tables(summary: Summary, policy: gridpoints.Policy) -> list[Table]:
     for label, value in (("events", summary.events), ("duplicates (already recorded)", summary.duplicates),
                          ("awards", summary.awards), ("deductions", summary.deductions),
                          ("points issued", summary.points_issued), ("points deducted", summary.points_deducted)):
-        totals.add_row(label, str(value))
+        totals.add_row(label, f"{value:,}")
+    if summary.requests:
+        totals.add_row("redemption requests", f"{summary.requests:,}")
+        totals.add_row("redemptions accepted", f"{summary.accepted:,}")
+        totals.add_row("points spent on them", f"{summary.points_spent:,}")
+        for reason, count in sorted(summary.refused.items()):
+            totals.add_row(f"refused: {reason}", f"{count:,}")
     rules = Table(title="Rules")
     rules.add_column("rule")
     rules.add_column("name")
@@ -324,24 +303,38 @@ def schema(output: Path | None, check: Path | None) -> None:
 @click.option("--anchor-every", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Entries between anchors.")
 @click.option("--key-file", metavar="F", help="Seal the ledger with the tenant's key from this file (16-64 bytes).")
+@click.option("--roster", "roster", type=_EVENTS,
+              help="Memberships (JSON Lines, as synth --roster writes). Default: EVENTS.roster.jsonl beside the "
+                   "events if present, else inferred from the events (as simulate does).")
 def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: bool, batch: int,
-        anchors: str | None, anchor_every: int, key_file: str | None) -> None:
-    """Submit the events in EVENTS.jsonl under RULESET; print balances and a summary."""
+        anchors: str | None, anchor_every: int, key_file: str | None, roster: Path | None) -> None:
+    """Submit the events and redemption lines in EVENTS.jsonl under RULESET (any log ``gridpoints synth``
+    writes); print balances and a summary. Batches follow the replay's rule: an event that settles or
+    repairs one is submitted after the batch holding it; redemption lines are asked in order. No period
+    is closed (``simulate`` closes them)."""
     policy = load_policy(ruleset)
-    events = read_events(events_file)
-    engine = _open_engine(policy, store_url, tenant, anchors=anchors, anchor_every=anchor_every, key_file=key_file)
+    lines = read_log(events_file)
+    events = [data for _, data in lines if not is_redemption(data)]
+    registry, infer = _registry(events_file, roster)
+    engine = _open_engine(policy, store_url, tenant, registry=registry, anchors=anchors, anchor_every=anchor_every,
+                          key_file=key_file)
     try:
-        decisions = _submit(engine, events_file, events, batch)
+        result = submit_log(engine, lines, batch=batch, source=str(events_file), infer=registry if infer else None)
         engine.anchor("run")
+        subjects = {d.subject for d in (*result.decisions, *result.redeemed)}
         # Verifiers are credited too (a grid worker's performance points).
-        actors = {e.data["actor"] for e in events if isinstance(e.data.get("actor"), str)}
-        balances = engine.balances(sorted({d.subject for d in decisions} | actors))
+        subjects.update(data["actor"] for _, data in lines if isinstance(data.get("actor"), str))
+        subjects.update(parse_redemption(data).subject for _, data in lines if is_redemption(data))
+        balances = engine.balances(sorted(subjects))
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
     finally:
         engine.store.close()
     ranked = sorted(balances.items(), key=lambda item: (-item[1], item[0]))
-    summary = Summary.of(decisions)
+    decisions = result.decisions
+    summary = Summary.of(decisions, result)
     if as_json:
         payload = {"ruleset": policy.ref, "tenant": tenant, **summary.to_json(),
                    "balances": [{"subject": s, "balance": b} for s, b in ranked]}
@@ -360,15 +353,22 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
 @click.option("--event", "event_id", required=True, help="Id of the event to explain.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
-    """Replay EVENTS.jsonl up to and including --event in a memory store and explain that event's decision."""
+    """Replay EVENTS.jsonl up to and including --event in a memory store (as ``run`` does) and explain that
+    event's decision."""
     policy = load_policy(ruleset)
-    events = read_events(events_file)
-    position = next((i for i, line in enumerate(events) if line.data.get("id") == event_id), None)
-    if position is None:
-        raise click.ClickException(f"{events_file}: no event with id {event_id!r} ({len(events)} event(s) read)")
-    engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore())
-    decisions = _submit(engine, events_file, events[:position + 1], DEFAULT_BATCH)
-    click.echo(decisions[-1].explain("en" if lang == "en" else "zh"))
+    lines = read_log(events_file)
+    if not any(not is_redemption(data) and data.get("id") == event_id for _, data in lines):
+        count = sum(1 for _, data in lines if not is_redemption(data))
+        raise click.ClickException(f"{events_file}: no event with id {event_id!r} ({count} event(s) read)")
+    registry, infer = _registry(events_file, None)
+    engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore(), registry=registry)
+    try:
+        result = submit_log(engine, lines, source=str(events_file), until=event_id,
+                            infer=registry if infer else None)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    decision = next(d for d in reversed(result.decisions) if d.event_id == event_id)
+    click.echo(decision.explain("en" if lang == "en" else "zh"))
 
 
 @cli.command()

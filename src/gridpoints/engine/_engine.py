@@ -20,7 +20,16 @@ from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel
-from gridpoints.engine.lifecycle import CloseReport, RepairStatus, ResidentStanding, Standing, Statement, WorkerView
+from gridpoints.engine.lifecycle import (
+    CloseReport,
+    Honour,
+    RepairStatus,
+    ResidentStanding,
+    Standing,
+    Statement,
+    TeamStanding,
+    WorkerView,
+)
 from gridpoints.model import (
     Anchor,
     Decision,
@@ -85,15 +94,15 @@ class Engine(Kernel):
 
     def register(
         self, subject: str, *, grid: str, household: str | None = None, roles: Iterable[str] = ("resident",),
-        since: datetime | None = None, until: datetime | None = None, tags: Iterable[str] = (),
-        age_band: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, building: str | None = None,
+        tags: Iterable[str] = (), age_band: str | None = None,
     ) -> Membership:
         """Add a membership to the engine's in-process registry (a host registry is managed by the host)."""
         if not isinstance(self.registry, MemoryRegistry):
             raise TypeError("this engine reads a host-managed registry; register subjects there")
         if self.pseudonymiser is not None:
             household = self.pseudonymiser.household(household) if household is not None else None
-        record = Membership(self._id(subject), grid, household, roles, since, until, tags, age_band)
+        record = Membership(self._id(subject), grid, household, roles, since, until, building, tags, age_band)
         self.registry.add(record)
         return record
 
@@ -102,7 +111,7 @@ class Engine(Kernel):
     def submit(self, event: EventInput) -> Decision:
         """Decide one event and record it. A resubmitted id with the same content returns the original
         decision and writes nothing; with different content it raises :class:`IdempotencyConflict`."""
-        return self.commit([self.plan_input(event, None)])[0]
+        return self.commit(self.late([self.plan_input(event, None)], batch=False))[0]
 
     def submit_many(self, events: Iterable[EventInput]) -> list[Decision]:
         """Decide and record a batch in one transaction: same decisions as submitting one by one.
@@ -114,9 +123,9 @@ class Engine(Kernel):
         plan = self.plan_input
         batch = events if isinstance(events, Sequence) else list(events)
         if self.pause_collector is None or len(batch) < self.pause_collector:
-            return self.commit([plan(raw, index) for index, raw in enumerate(batch)])
+            return self.commit(self.late([plan(raw, index) for index, raw in enumerate(batch)], batch=True))
         with collector_paused():
-            return self.commit([plan(raw, index) for index, raw in enumerate(batch)])
+            return self.commit(self.late([plan(raw, index) for index, raw in enumerate(batch)], batch=True))
 
     # -- lifecycles ------------------------------------------------------------------------------------
 
@@ -182,6 +191,11 @@ class Engine(Kernel):
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""
         return lifecycle.tier(self.context, self._id(subject), at)
 
+    def honours(self, subject: str) -> list[Honour]:
+        """The honours the subject holds (titles, badges, milestones), in the ruleset's order; read from
+        counters, never from the ledger."""
+        return lifecycle.honours(self.context, self._id(subject))
+
     def leaderboard(self, window: str, *, scope: str = "community", grid: str | None = None, top: int = 10,
                     metric: Literal["earned"] = "earned") -> list[Standing]:
         """Ranking by points earned in ``window`` (restored and returned points excluded unless the ruleset
@@ -190,6 +204,13 @@ class Engine(Kernel):
         if metric != "earned":
             raise ValueError(f"unknown metric {metric!r}; leaderboards rank by 'earned'")
         return lifecycle.leaderboard(self.context, window, scope=scope, grid=grid, top=top)
+
+    def team_leaderboard(self, window: str, *, team: Literal["household", "building", "grid"],
+                         scope: str = "community", grid: str | None = None, top: int = 10) -> list[TeamStanding]:
+        """Teams (households, buildings or grids) by their members' points earned together in ``window``,
+        community-wide or the households or buildings of one grid; ties as for residents (see
+        :mod:`gridpoints.engine.lifecycle._team`)."""
+        return lifecycle.team_leaderboard(self.context, window, team=team, scope=scope, grid=grid, top=top)
 
     def standing(self, subject: str, window: str, *, scope: Literal["community", "grid"] = "community",
                  at: datetime | None = None) -> ResidentStanding:
@@ -274,5 +295,5 @@ class Engine(Kernel):
         return self.store.head(self.tenant)
 
 
-__all__ = ["CloseReport", "Engine", "EventInput", "RepairStatus", "ResidentStanding", "Standing", "Statement",
-           "WorkerView"]
+__all__ = ["CloseReport", "Engine", "EventInput", "Honour", "RepairStatus", "ResidentStanding", "Standing",
+           "Statement", "TeamStanding", "WorkerView"]

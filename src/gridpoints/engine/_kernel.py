@@ -34,7 +34,7 @@ import attrs
 from gridpoints.calendar import LocalTimes, window_id
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._ledger_index import LedgerIndex
-from gridpoints.engine._plan import Action, Award, LimitKeys, Plan
+from gridpoints.engine._plan import Action, Award, LimitKeys, Plan, closed_marker
 from gridpoints.errors import EventError, IdempotencyConflict, SegregationError, SerializationFailure, SettlementError
 from gridpoints.model import (
     DEDUCTIONS,
@@ -78,7 +78,8 @@ _DEDUCTION = Reason.DEDUCTION.value
 class ActionFunction(Protocol):
     def __call__(self, decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
         """Post what the award does (``amount`` is its base after the limits, if the handler is limited) and
-        return the rule trace's status."""
+        return the rule trace's status; an empty status leaves no row in the trace (for an action that
+        posted nothing and changed nothing worth explaining, such as an honour already held)."""
         ...
 
 
@@ -274,7 +275,8 @@ class Kernel:
         self.context = Context(self)
         self._capabilities: StoreCapabilities = capabilities_of(self._store)
         self._times = LocalTimes(policy.zone)
-        handlers: dict[str, Handler] = {Action.AWARD.value: Handler(Action.AWARD, _award, limited=True)}
+        handlers: dict[str, Handler] = {Action.AWARD.value: Handler(Action.AWARD, _award, limited=True),
+                                        Action.LATE.value: Handler(Action.LATE, _late)}
         self._event_planners: dict[str, EventPlanner] = {}
         self._rule_hooks: dict[str, RuleHook] = {}
         base_hooks: dict[str, list[BaseHook]] = {}
@@ -305,6 +307,10 @@ class Kernel:
         self._handler_of: dict[int, Handler] = {id(h.action): h for h in handlers.values()}
         self._ref = policy.ref
         self._community = policy.spec.community or policy.id
+        #: Window kinds a period close may close for this ruleset: months, and whatever it schedules,
+        #: challenges or allocates by.
+        self._closing_kinds = tuple(sorted({"month", *policy.scheduled, *(c.window for c in policy.spec.challenges),
+                                            *(i.allocate.window for i in policy.spec.catalog if i.allocate)}))
 
     @property
     def store(self) -> Store:
@@ -345,6 +351,10 @@ class Kernel:
         local, utc, day = self._times.of(event.occurred_at, text)
         planner = self._event_planners.get(event.type)
         if planner is not None:
+            # A resubmitted settlement or repair task is answered from its record at commit (the original
+            # decision, or a conflict), not planned again against the state it has itself changed since.
+            if self.context.record(event.id) is not None:
+                return Plan(event, None, local, utc, ())
             return self._followed(Plan(event, None, local, utc, tuple(planner(self.context, event, index))))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
@@ -387,10 +397,12 @@ class Kernel:
         follows = self._follow_hooks
         if not follows:
             return plan
-        added: list[Award] = []
+        # Each hook sees the awards the hooks before it added (a streak's, for an honour that reads it).
         for follow in follows:
-            added.extend(follow(self.context, plan))
-        return plan._replace(awards=(*plan.awards, *added)) if added else plan
+            added = follow(self.context, plan)
+            if added:
+                plan = plan._replace(awards=(*plan.awards, *added))
+        return plan
 
     def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
         """A plan for an engine-made event (period close, expiry, redemption …)."""
@@ -462,6 +474,42 @@ class Kernel:
             return original.household
         found = self.registry.membership(original.subject, datetime.fromisoformat(original.occurred_local))
         return found.household if found is not None else None
+
+    # -- late events -------------------------------------------------------------------------------------------
+
+    def late(self, plans: list[Plan], *, batch: bool) -> list[Plan]:
+        """Submitted events whose window a period close already closed: flagged late (an extra trace line,
+        nothing posted), or refused (:class:`~gridpoints.errors.EventError` on ``occurred_at``, nothing
+        written) when the ruleset says ``closed_periods: reject`` and the event id is not already recorded.
+        One read of the closed markers per call; a close committed concurrently with the events is not seen."""
+        spec = self.policy.spec
+        kinds = self._closing_kinds
+        wanted: dict[CounterKey, list[int]] = {}
+        for index, plan in enumerate(plans):
+            day = date.fromisoformat(plan.occurred_local[:10])
+            for kind in kinds:
+                wanted.setdefault(closed_marker(kind, window_id(kind, day)), []).append(index)
+        closed = [key for key, value in self._store.counters(self.tenant, list(wanted)).items() if value]
+        if not closed:
+            return plans
+        flagged = list(plans)
+        seen: set[int] = set()
+        for key in closed:
+            for index in wanted[key]:
+                if index in seen:
+                    continue
+                seen.add(index)
+                plan = flagged[index]
+                event = plan.event
+                if spec.closed_periods == "reject":
+                    if self._store.find_event(self.tenant, event.id) is None:
+                        raise EventError(f"event {event.id!r} occurred in {key.window}, which was already closed; "
+                                         "this ruleset refuses late events (closed_periods: reject)",
+                                         field="occurred_at", event_id=event.id, index=index if batch else None)
+                    continue
+                late = Award("late", "迟到事件", "late", 0, "late.closed", {"window": key.window}, action=Action.LATE)
+                flagged[index] = plan._replace(awards=(*plan.awards, late))
+        return flagged
 
     # -- committing --------------------------------------------------------------------------------------------
 
@@ -706,7 +754,8 @@ class Decider:
         subject = event.subject
         for award in plan.awards:
             data = self._apply(plan, award)
-            rules.append(data)
+            if data[8]:
+                rules.append(data)
             if award.subject is None or award.subject == subject:
                 net += data[7]
         entries = tuple(self.entries[first:]) if len(self.entries) > first else ()
@@ -764,6 +813,10 @@ class Decider:
         return (award.rule_id, award.rule_name, category, award.base, award.code,
                 tuple(args.items()) if args else (), tuple(map(tuple, steps)) if steps else (),
                 self.watched, status, self._categories.get(category, category))
+
+
+def _late(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    return "late"
 
 
 def _award(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:

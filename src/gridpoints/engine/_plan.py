@@ -22,11 +22,18 @@ class Action(StrEnum):
     """The kernel's action: points of a rule through the limits (a deduction through the floor)."""
 
     AWARD = "award"
+    #: Flags an event whose window was already closed (posts nothing).
+    LATE = "late"
 
 
 def settled_marker(event_id: str) -> CounterKey:
     """Set once an event's award or deduction is settled (verified, rejected, expired, repaired, reversed)."""
     return CounterKey("event", event_id, "settled", "-")
+
+
+def closed_marker(kind: str, window: str) -> CounterKey:
+    """Set once a period close of ``window`` (of ``kind``: month, week …) has run."""
+    return CounterKey("period", kind, "closed", window)
 
 
 def appealed_marker(event_id: str) -> CounterKey:

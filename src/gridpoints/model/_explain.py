@@ -63,6 +63,33 @@ _TEXT: dict[str, dict[str, str]] = {
                       "zh": "人工调整（{reason}，经办 {actor}）：增加 {points} 分"},
     "adjust.debit": {"en": "staff adjustment by {actor} ({reason}): {points} points debited",
                      "zh": "人工调整（{reason}，经办 {actor}）：扣减 {points} 分"},
+    "streak.count": {"en": "streak {streak}: an event on {period} toward {length} {unit}s in a row",
+                     "zh": "连续打卡 {streak}：{period} 计入，需连续 {length} {unit_zh}"},
+    "step.streak": {"en": "  · streak {limit_id}: {streak_text}", "zh": "  · 连续打卡 {limit_id}：{streak_text}"},
+    "streak.started": {"en": "run started (1 of {limit})", "zh": "开始连续（1/{limit}）"},
+    "streak.broken": {"en": "the run of {before} was broken by a gap; a new run starts (1 of {limit})",
+                      "zh": "中断（此前连续 {before}），重新开始（1/{limit}）"},
+    "streak.extended": {"en": "{after} of {limit} in a row", "zh": "已连续 {after}/{limit}"},
+    "streak.same": {"en": "already counted for this {window} ({before} of {limit} in a row)",
+                    "zh": "本{window_zh}已计入（已连续 {before}/{limit}）"},
+    "streak.late": {"en": "dated before the last counted {window}: not counted",
+                    "zh": "早于上次计入的日期，不计入"},
+    "streak.completed": {"en": "{after} in a row: streak completed, bonus {requested:+d}",
+                         "zh": "已连续 {after}：完成连续打卡，奖励 {requested:+d} 分"},
+    "honour.title": {"en": "title {name} ({honour})", "zh": "称号 {name}（{honour}）"},
+    "honour.badge": {"en": "badge {name} ({honour})", "zh": "徽章 {name}（{honour}）"},
+    "honour.milestone": {"en": "milestone {name} ({honour})", "zh": "里程碑 {name}（{honour}）"},
+    "step.honour": {"en": "  · {mode}: {done} of {needed}", "zh": "  · {mode_zh}：{done}/{needed}"},
+    "status.honoured": {"en": "  = honour earned", "zh": "  = 获得荣誉"},
+    "status.progress": {"en": "  = progress noted", "zh": "  = 已计入进度"},
+    "status.streak": {"en": "  = no bonus yet", "zh": "  = 暂无奖励"},
+    "challenge.team": {"en": "team challenge {challenge} {window}: {team_kind} {team} ranked {rank} with {earned} "
+                              "earned together; {split} split among {members} → {base:+d} {title}",
+                       "zh": "团队挑战赛 {challenge}（{window}）：{team_kind_zh} {team} 合计 {earned} 分，"
+                             "第 {rank} 名；{split_zh}分给 {members} 人 → {base:+d} 分 {title}"},
+    "late.closed": {"en": "recorded after window {window} was closed: the closed period's results stand",
+                    "zh": "在周期 {window} 结账后才记录：已结账周期的结果不变"},
+    "period.closed": {"en": "window {window} closed", "zh": "周期 {window} 结账"},
     "expiry.points": {"en": "points earned before {cutoff} expire, oldest first",
                       "zh": "{cutoff} 之前获得的积分按先进先出过期"},
     "step.repair": {
@@ -145,6 +172,11 @@ def _t(code: str, lang: str, **args: Any) -> str:
 def _base(rule: RuleTrace, lang: str) -> str:
     args = dict(rule.base_args)
     campaign = args.get("campaign")
+    if "team_kind" in args:
+        args["team_kind_zh"] = {"household": "家庭", "building": "楼栋", "grid": "网格"}.get(args["team_kind"], "")
+        args["split_zh"] = {"each": "每人全额", "equal": "平均", "proportional": "按贡献"}.get(args["split"], "")
+    if "unit" in args:
+        args["unit_zh"] = _UNITS_ZH.get(args["unit"], args["unit"])
     text = _t(rule.base_code, lang, **{**args, "base": args["plain"] if campaign is not None else rule.base})
     if args.get("capped"):
         text += _t("base.per.capped", lang, **args)
@@ -157,7 +189,19 @@ def _base(rule: RuleTrace, lang: str) -> str:
     return text
 
 
+_UNITS_ZH = {"day": "天", "week": "周"}
+_METRICS_ZH = {"events": "次数", "points": "积分", "units": "数量"}
+
+
 def _step(step: LimitStep, lang: str) -> str:
+    if step.kind == "streak":
+        after = step.before + 1 if step.code in ("streak.extended", "streak.completed") else step.before
+        text = _t(step.code, lang, before=step.before, after=after, limit=step.limit, requested=step.requested,
+                  window=step.window, window_zh=_UNITS_ZH.get(step.window, step.window))
+        return _t("step.streak", lang, limit_id=step.limit_id, streak_text=text)
+    if step.kind == "honour":
+        return _t("step.honour", lang, mode=step.mode, mode_zh=_METRICS_ZH.get(step.mode, step.mode),
+                  done=f"{step.granted / 1000:g}", needed=f"{step.limit / 1000:g}")
     scope = _SCOPES.get(lang, {}).get(step.scope, step.scope)
     outcome_code = step.code.rsplit(".", 1)[-1]
     outcome = _t(outcome_code, lang) if outcome_code in _TEXT else ""
@@ -194,7 +238,8 @@ def render(decision: Decision, lang: str) -> str:
         if rule.status == "pending":
             lines.append(_t("pending", lang, base=rule.base))
         elif rule.status not in ("awarded", "verified", "reversed") and rule.granted == 0:
-            lines.append(_t("status", lang, status=rule.status))
+            code = f"status.{rule.status}"
+            lines.append(_t(code, lang) if code in _TEXT else _t("status", lang, status=rule.status))
         else:
             lines.append(_t("granted", lang, granted=rule.granted))
     lines.append(_t("net", lang, points=decision.points))

@@ -25,10 +25,10 @@ def _roles(value: Iterable[str]) -> frozenset[str]:
 
 @attrs.frozen(slots=True)
 class Membership:
-    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive).
-
-    ``tags`` (e.g. ``elderly``, ``living_alone``) and ``age_band`` (a label the host derives, e.g. ``65+``;
-    gridpoints keeps no birth date) are what targeted items' eligibility reads (精准服务)."""
+    """A subject's place and roles over a period: from ``since`` (inclusive) to ``until`` (exclusive);
+    ``building`` (楼栋) groups households for building challenges. ``tags`` (e.g. ``elderly``) and
+    ``age_band`` (a label the host derives, e.g. ``65+``; gridpoints keeps no birth date) are what targeted
+    items' eligibility reads (精准服务)."""
 
     subject: str
     grid: str
@@ -36,6 +36,7 @@ class Membership:
     roles: frozenset[str] = attrs.field(default=frozenset({"resident"}), converter=_roles)
     since: datetime | None = None
     until: datetime | None = None
+    building: str | None = None
     tags: frozenset[str] = attrs.field(default=frozenset(), converter=_roles)
     age_band: str | None = None
 

@@ -168,6 +168,8 @@ class Policy:
     campaigns: tuple[CompiledCampaign, ...] = ()
     #: Rule id → the campaigns that select it, in the order listed.
     campaigns_by_rule: Mapping[str, tuple[CompiledCampaign, ...]] = attrs.field(factory=dict)
+    #: Streak id → its compiled ``when:``, for the streaks that have one.
+    streak_predicates: Mapping[str, Predicate] = attrs.field(factory=dict)
 
     def repair(self, repair_id: str) -> RepairSpec:
         return next(r for r in self.spec.repairs if r.id == repair_id)
@@ -403,4 +405,6 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
         event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
                   rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled},
-                  scheduled=scheduled, campaigns=campaigns, campaigns_by_rule=campaigns_by_rule)
+                  scheduled=scheduled, campaigns=campaigns, campaigns_by_rule=campaigns_by_rule,
+                  streak_predicates={streak.id: compile_condition(streak.when) for streak in spec.streaks
+                                     if streak.when is not None})

@@ -42,6 +42,12 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     found += _table_gaps(spec, source)
     found += _caps_that_never_bind(spec, source)
     found += _campaigns(spec, source)
+    found += _streaks_and_honours(spec, source)
+    found += [_warn("team-bonus-each", source, ("challenges", index, "split"),
+                    f"every member of {challenge.id!r}'s winning {challenge.team} gets the whole bonus, so a "
+                    f"bigger {challenge.team} is paid more; split: equal pays the team the bonus once")
+              for index, challenge in enumerate(spec.challenges)
+              if challenge.team != "subject" and challenge.split == "each"]
     found += _open_entitlements(spec, source)
     found += _self_reported_repairs(spec, source)
     found += _notices_never_sent(spec, source)
@@ -136,6 +142,26 @@ def _campaigns(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
                     "campaign-overlap", source, ("campaigns", index, "valid_from"),
                     f"campaigns {other.id!r} and {campaign.id!r} overlap on {', '.join(shared)}: they never stack; "
                     f"each award gets the one giving more points ({other.id!r} on a tie)"))
+    return found
+
+
+def _streaks_and_honours(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    found = []
+    badges = {honour.streak for honour in spec.honours if honour.streak is not None}
+    for index, streak in enumerate(spec.streaks):
+        if streak.bonus == 0 and streak.id not in badges:
+            found.append(_warn("streak-does-nothing", source, ("streaks", index, "bonus"),
+                               f"streak {streak.id!r} pays no bonus and no honour names it"))
+    awarding = {rule.id for rule in spec.rules if _can_award(rule)}
+    for index, honour in enumerate(spec.honours):
+        if honour.milestone is not None and not awarding & set(honour.milestone.rules):
+            found.append(_warn("honour-never-earned", source, ("honours", index, "milestone", "rules"),
+                               f"milestone {honour.id!r} counts earnings of rules that never award points"))
+        challenge = next((c for c in spec.challenges if c.id == honour.challenge), None)
+        if challenge is not None and challenge.title is not None and honour.name not in (None, challenge.title):
+            found.append(_warn("honour-title-differs", source, ("honours", index, "name"),
+                               f"honour {honour.id!r} is named {honour.name!r} but challenge {challenge.id!r} "
+                               f"gives the title {challenge.title!r}"))
     return found
 
 

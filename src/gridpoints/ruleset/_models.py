@@ -370,6 +370,18 @@ class ChallengeSpec(_Model):
     category: str = Field("bonus", description="Category of the bonus award.")
     rotation: Rotation | None = None
     min_earned: StrictInt = Field(1, ge=0, description="Least earned points to be ranked at all.")
+    team: Literal["subject", "household", "building", "grid"] = Field(
+        "subject", description="Who competes: residents, or teams — households, buildings (the registry's "
+                               "building) or grids — ranked by their members' points together.")
+    split: Literal["each", "equal", "proportional"] = Field(
+        "each", description="How a winning team is paid: each member gets the bonus; the bonus is shared "
+                            "equally; or in proportion to what each member earned (largest remainders).")
+
+    @model_validator(mode="after")
+    def _team_scope(self) -> ChallengeSpec:
+        if self.team == "grid" and self.scope == "grid":
+            raise ValueError("grids compete community-wide: a team: grid challenge needs scope: community")
+        return self
 
 
 class AllocateSpec(_Model):
@@ -493,6 +505,51 @@ class CampaignSpec(_Model):
         return self
 
 
+class StreakSpec(_Model):
+    """A streak (连续打卡): a bonus for an event of a listed type on ``length`` consecutive days or weeks;
+    a day (or week) without one breaks the run."""
+
+    id: Identifier
+    name: str | None = Field(None, description="Display name, e.g. 连续30天垃圾分类.")
+    on: list[EventTypeName] = Field(min_length=1, description="Event types that count toward the streak.")
+    when: dict[str, Any] | None = Field(None, description="Condition an event must meet to count.")
+    period: Literal["day", "week"] = Field("day", description="Consecutive local days, or ISO weeks.")
+    length: StrictInt = Field(ge=2, le=366, description="Periods in a row needed.")
+    bonus: StrictInt = Field(0, ge=0, description="Points paid when the run reaches the length.")
+    repeat: bool = Field(False, description="Pay again at every further multiple of the length in one run.")
+    category: str = Field("bonus", description="Category of the bonus.")
+    description: str | None = None
+
+
+class MilestoneSpec(_Model):
+    """A cumulative metric reaching a threshold: ``at`` earned points, earning events or units of the rules."""
+
+    rules: list[str] = Field(min_length=1, description="Rules whose earnings count.")
+    metric: Literal["events", "points", "units"] = Field(
+        "events", description="events: earning events (verified ones, for a rule with verify); points: earned "
+                              "points; units: units of a per-unit rule that earned (e.g. hours).")
+    at: StrictInt = Field(ge=1, description="The threshold, e.g. 100 (hours).")
+
+
+class HonourSpec(_Model):
+    """An honour (荣誉): a title for a challenge's winners, a badge for a completed streak, or a milestone."""
+
+    id: Identifier
+    name: str | None = Field(None, description="Display name, e.g. 积分达人 or 志愿服务百小时.")
+    challenge: Identifier | None = Field(None, description="A challenge whose winners get it (at each win).")
+    streak: Identifier | None = Field(None, description="A streak whose first completed run earns it.")
+    milestone: MilestoneSpec | None = Field(None, description="A cumulative metric whose threshold earns it.")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HonourSpec:
+        given = [name for name in ("challenge", "streak", "milestone") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("an honour comes from exactly one of challenge, streak or milestone"
+                             + (f", not {' and '.join(given)}" if given else ""))
+        return self
+
+
 NoticeKindName = Literal["points_awarded", "points_deducted", "repair_opened", "repair_due", "repair_expired",
                          "hold_expiring", "verification_due", "honour_earned"]
 
@@ -567,10 +624,15 @@ class RulesetSpec(_Model):
     campaigns: list[CampaignSpec] = Field(
         default_factory=list, description="Time-bounded multipliers and bonuses; the largest award wins."
     )
+    streaks: list[StreakSpec] = Field(default_factory=list, description="Bonuses for consecutive days or weeks.")
+    honours: list[HonourSpec] = Field(default_factory=list, description="Titles, badges and milestones.")
     tiers: list[TierSpec] = Field(default_factory=list, description="Lowest first; a subject gets the highest met.")
     tier_months: StrictInt = Field(12, ge=1, description="Months of earned points that tiers look back over.")
     expire_after: StrictInt | None = Field(
         None, ge=1, description="Months after which earned points expire, oldest first."
+    )
+    closed_periods: Literal["accept", "reject"] = Field(
+        "accept", description="An event in a window already closed: accepted and flagged late, or refused."
     )
     corrections: CorrectionsSpec = Field(
         default_factory=CorrectionsSpec, description="Who may correct events and adjust balances, and how."

@@ -118,6 +118,8 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
             except ConditionError as exc:
                 issues.append(source.issue(("campaigns", index, "when", *exc.path), exc.message, exc.suggestion))
 
+    issues += _streaks_and_honours(spec, source)
+
     for index, limit in enumerate(spec.limits):
         for rule_index, name in enumerate(limit.rules or ()):
             if name not in rule_ids:
@@ -128,6 +130,48 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
                 issues.append(source.issue(("limits", index, "categories", cat_index),
                                            f"unknown category {name!r}", _near(name, spec.categories)))
     return sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
+
+
+def _streaks_and_honours(spec: RulesetSpec, source: Source) -> list[Issue]:
+    issues: list[Issue] = []
+    rule_ids = [rule.id for rule in spec.rules]
+    handled = sorted({rule.on for rule in spec.rules if not rule.on.startswith("period.")}
+                     | {name for name, e in spec.events.items() if not e.ignore}
+                     | {task for repair in spec.repairs for task in repair.task})
+    streak_ids = [s.id for s in spec.streaks]
+    issues += _duplicates(streak_ids, "streaks", source)
+    for index, streak in enumerate(spec.streaks):
+        for type_index, name in enumerate(streak.on):
+            if name not in handled:
+                issues.append(source.issue(("streaks", index, "on", type_index),
+                                           f"no rule, repair or declared event type {name!r}", _near(name, handled)))
+        if streak.category not in spec.categories:
+            issues.append(source.issue(("streaks", index, "category"), f"unknown category {streak.category!r}",
+                                       _near(streak.category, spec.categories)))
+        if streak.when is not None:
+            try:
+                compile_condition(streak.when)
+            except ConditionError as exc:
+                issues.append(source.issue(("streaks", index, "when", *exc.path), exc.message, exc.suggestion))
+    issues += _duplicates([h.id for h in spec.honours], "honours", source)
+    challenge_ids = [c.id for c in spec.challenges]
+    for index, honour in enumerate(spec.honours):
+        if honour.challenge is not None and honour.challenge not in challenge_ids:
+            issues.append(source.issue(("honours", index, "challenge"), f"unknown challenge {honour.challenge!r}",
+                                       _near(honour.challenge, challenge_ids)))
+        if honour.streak is not None and honour.streak not in streak_ids:
+            issues.append(source.issue(("honours", index, "streak"), f"unknown streak {honour.streak!r}",
+                                       _near(honour.streak, streak_ids)))
+        milestone = honour.milestone
+        for rule_index, name in enumerate(milestone.rules if milestone is not None else ()):
+            here: PathKey = ("honours", index, "milestone", "rules", rule_index)
+            if name not in rule_ids:
+                issues.append(source.issue(here, f"unknown rule {name!r}", _near(name, rule_ids)))
+            elif milestone is not None and milestone.metric == "units" and not isinstance(
+                    spec.rules[rule_ids.index(name)].points, PerUnitPoints):
+                issues.append(source.issue(here, f"metric: units counts the units of per-unit rules; {name!r} "
+                                                 "has no 'per'"))
+    return issues
 
 
 def _item(item: ItemSpec, index: int, source: Source) -> list[Issue]:

@@ -6,9 +6,10 @@ independent recomputation, so a check catches a defect in the engine as well as 
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
 Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``targeting``,
-``appeals_and_repairs``, ``notices``. Host-declared intents, which need
-parameters: :func:`check_event_type_bounds` and :func:`check_concentration`.
+``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``, ``honours``,
+``team_challenges``, ``targeting``, ``appeals_and_repairs``, ``notices``.
+Host-declared intents, which need parameters: :func:`check_event_type_bounds` and
+:func:`check_concentration`.
 
 Awards are the ledger entries with reason ``award`` (and ``verified``: an award released by a
 verification, counted against the limits of the event it verifies); their scope ids and window come from
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 import attrs
 
-from gridpoints.calendar import window_id
+from gridpoints.calendar import window_end, window_id, window_start
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
@@ -51,11 +52,14 @@ __all__ = [
     "check_equal_treatment",
     "check_event_type_bounds",
     "check_floor",
+    "check_honours",
     "check_idempotency",
     "check_notices",
     "check_positive_events",
     "check_shares",
+    "check_streaks",
     "check_targeting",
+    "check_team_challenges",
     "event_json",
     "events_jsonl",
 ]
@@ -637,6 +641,163 @@ def check_notices(policy: Policy, events: Sequence[EventLike]) -> None:
         raise FairnessViolation("notices", "resubmitted events told something again", events)
 
 
+def check_streaks(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Every streak pays its bonus exactly when a subject's run of consecutive local days (or ISO weeks) with
+    a counted event reaches its length (again at each multiple, with ``repeat``) — recomputed from the
+    events in the order decided, a gap starting a new run and an event dated before the last counted
+    period not counting."""
+    if not policy.spec.streaks:
+        return
+    engine = _engine(policy)
+    runs: dict[tuple[str, str], tuple[int, int]] = {}
+    for raw in events:
+        event = coerce_event(policy, raw)
+        decision = engine.submit(raw)
+        paid = {row.rule_id: row.granted for row in decision.trace.rules if row.rule_id.startswith("streak:")}
+        day = event.occurred_at.astimezone(policy.zone).date()
+        fields = policy.condition_fields(event.subject, event.grid, event.household, event.community, event.actor,
+                                         event.occurred_at)
+        for streak in policy.spec.streaks:
+            predicate = policy.streak_predicates.get(streak.id)
+            counted = event.type in streak.on and (predicate is None or predicate(event.attributes, fields))
+            expected = 0
+            if counted:
+                ordinal = day.toordinal() if streak.period == "day" else (day.toordinal() - day.isoweekday() + 1) // 7
+                last, run = runs.get((event.subject, streak.id), (0, 0))
+                if ordinal > last:
+                    run = run + 1 if last and ordinal == last + 1 else 1
+                    runs[(event.subject, streak.id)] = (ordinal, run)
+                    if run == streak.length or (streak.repeat and run % streak.length == 0):
+                        expected = streak.bonus
+            got = paid.get(f"streak:{streak.id}")
+            if (got is None) == counted or (got or 0) != expected:
+                raise FairnessViolation(
+                    "streaks", f"event {event.id!r}, streak {streak.id!r}: paid {got!r}, the ruleset says "
+                               f"{expected if counted else 'no row'}", events)
+
+
+def check_honours(policy: Policy, events: Sequence[EventLike]) -> None:
+    """A badge or milestone is earned at most once and a title once per win; every milestone on earned
+    points or earning events is held exactly when the ledger's earning entries of its rules reach ``at``."""
+    if not policy.spec.honours:
+        return
+    engine, decisions = _submit_all(policy, events)
+    earned_rows: dict[tuple[str, str], int] = {}
+    for decision in decisions:
+        for row in decision.trace.rules:
+            if row.rule_id.startswith("honour:") and row.status == "honoured":
+                key = (decision.subject, row.rule_id.removeprefix("honour:"))
+                earned_rows[key] = earned_rows.get(key, 0) + 1
+    points: dict[tuple[str, str], int] = {}
+    counted: dict[tuple[str, str], set[str]] = {}
+    for entry in _entries(engine):
+        if entry.credit == spendable(entry.subject) and entry.reason in Reason.EARNED:
+            points[(entry.subject, entry.rule)] = points.get((entry.subject, entry.rule), 0) + entry.amount
+            counted.setdefault((entry.subject, entry.rule), set()).add(entry.event_id)
+    subjects = {decision.subject for decision in decisions}
+    for subject in sorted(subjects):
+        held = {h.id: h for h in engine.honours(subject)}
+        for honour in policy.spec.honours:
+            times = earned_rows.get((subject, honour.id), 0)
+            if (honour.id in held) != bool(times) or (honour.id in held and held[honour.id].times != times):
+                raise FairnessViolation("honours", f"{subject!r} holds {honour.id!r} "
+                                                   f"{held[honour.id].times if honour.id in held else 0} times, "
+                                                   f"earned {times} in the decisions", events)
+            if honour.challenge is None and times > 1:
+                raise FairnessViolation("honours", f"{subject!r} earned {honour.id!r} {times} times", events)
+            milestone = honour.milestone
+            if milestone is None or milestone.metric == "units":
+                continue
+            total = (sum(points.get((subject, r), 0) for r in milestone.rules) if milestone.metric == "points"
+                     else len(set().union(*(counted.get((subject, r), set()) for r in milestone.rules))))
+            if (total >= milestone.at) != (honour.id in held):
+                raise FairnessViolation("honours", f"{subject!r}: {milestone.metric} of {milestone.rules} total "
+                                                   f"{total} against {milestone.at}, honour held: "
+                                                   f"{honour.id in held}", events)
+
+
+def check_team_challenges(policy: Policy, events: Sequence[EventLike]) -> None:
+    """Each team challenge (households, buildings, grids), closed for every window the events touch with
+    a registry made from the events' own subject, grid and household, pays exactly the members of the
+    teams that rank top by their members' earned points together (ties to the team that reached its total
+    first, then the smaller id), and pays them by the split: ``each`` the bonus, ``equal`` shares differing
+    by at most one and summing to the bonus, ``proportional`` summing to the bonus, never more to a member
+    who earned less. Challenges with rotation are checked for the split only."""
+    teams = [c for c in policy.spec.challenges if c.team != "subject"]
+    if not teams or not events:
+        return
+    checked = list(_checked(policy, events).values())
+    registry = MemoryRegistry()
+    for event in checked:
+        if registry.membership(event.subject, event.occurred_at) is None:
+            registry.add(Membership(event.subject, event.grid, event.household))
+    engine = Engine(policy, store=MemoryStore(), registry=registry)
+    for raw in events:
+        engine.submit(raw)
+    kinds = sorted({c.window for c in teams})
+    windows = sorted({(kind, window_id(kind, e.occurred_at.astimezone(policy.zone).date())) for kind in kinds
+                      for e in checked})
+    reports = []
+    for kind, window in windows:
+        end = datetime.combine(window_end(kind, window), datetime.min.time(), policy.zone)
+        reports.append((kind, window, end, engine.close_period(window, now=end)))
+    entries = _entries(engine)
+    for kind, window, end, report in reports:
+        start = datetime.combine(window_start(kind, window), datetime.min.time(), policy.zone)
+        earned: dict[str, tuple[int, str]] = {}
+        for entry in entries:
+            moment = datetime.fromisoformat(entry.occurred_at)
+            if entry.credit == spendable(entry.subject) and entry.reason in Reason.EARNED and start <= moment < end:
+                points, last = earned.get(entry.subject, (0, ""))
+                earned[entry.subject] = (points + entry.amount, max(last, entry.occurred_at))
+        for spec in teams:
+            if spec.window != kind:
+                continue
+            got = report.teams.get(spec.id, ())
+            _check_team_payments(spec, window, registry, earned, end, got, entries, events)
+
+
+def _check_team_payments(spec: Any, window: str, registry: MemoryRegistry, earned: Mapping[str, tuple[int, str]],
+                         end: datetime, got: Sequence[Any], entries: Sequence[Entry],
+                         events: Sequence[EventLike]) -> None:
+    members: dict[str, list[str]] = {}
+    for membership in registry.memberships():
+        team = (membership.household or f"subject:{membership.subject}") if spec.team == "household" else (
+            membership.building if spec.team == "building" else membership.grid)
+        if team is not None:
+            members.setdefault(team, []).append(membership.subject)
+    rows = []
+    for team, people in members.items():
+        points = sum(earned.get(s, (0, ""))[0] for s in people)
+        last = max((earned.get(s, (0, ""))[1] for s in people), default="")
+        grid = registry.membership(sorted(people)[0], end - timedelta(microseconds=1))
+        if points >= spec.min_earned:
+            rows.append((-points, last, team, grid.grid if grid is not None else "-"))
+    rows.sort()
+    wanted: list[str] = []
+    for place in sorted({r[3] for r in rows}) if spec.scope == "grid" else [None]:
+        wanted += [r[2] for r in rows if place is None or r[3] == place][:spec.top]
+    if spec.rotation is None and sorted(wanted) != sorted(t.team for t in got):
+        raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: winners {[t.team for t in got]}, "
+                                                   f"the ranking says {wanted}", events)
+    for standing in got:
+        paid = dict(standing.paid)
+        if sorted(paid) != sorted(members.get(standing.team, [])):
+            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: paid {sorted(paid)} of team "
+                                                       f"{standing.team!r}", events)
+        amounts = list(paid.values())
+        own = {s: earned.get(s, (0, ""))[0] for s in paid}
+        fair = {"each": all(a == spec.bonus for a in amounts),
+                "equal": sum(amounts) == spec.bonus and max(amounts) - min(amounts) <= 1,
+                "proportional": (sum(amounts) == spec.bonus or not any(own.values())) and all(
+                    paid[a] <= paid[b] for a in paid for b in paid if own[a] < own[b])}[spec.split]
+        ledger = {s: sum(e.amount for e in entries if e.event_id == f"gp:challenge:{spec.id}:{window}:{s}"
+                         and e.credit == spendable(s)) for s in paid}
+        if not fair or ledger != paid:
+            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: team {standing.team!r} paid "
+                                                       f"{paid} by {spec.split} (bonus {spec.bonus})", events)
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
@@ -648,6 +809,9 @@ PROPERTIES: Mapping[str, PropertyCheck] = {
     "floor": check_floor,
     "positive_events": check_positive_events,
     "campaigns": check_campaigns,
+    "streaks": check_streaks,
+    "honours": check_honours,
+    "team_challenges": check_team_challenges,
     "targeting": check_targeting,
     "appeals_and_repairs": check_appeals_and_repairs,
     "notices": check_notices,

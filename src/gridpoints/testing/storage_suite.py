@@ -21,6 +21,17 @@ For detailed assertion messages, have pytest rewrite this module's asserts: put
 Every test writes to a fresh tenant (the ``tenant`` fixture), so one store, and one database, may serve
 the whole suite. Set ``concurrent = False`` on the subclass for a store that must not be shared between
 threads (one bound to a single connection, say).
+
+A store that keeps its data after :meth:`~gridpoints.storage.Store.close` (a file, a database) should also
+override the ``reopen`` fixture: a callable that opens a new store over the same data, as a host would after
+a restart. The suite then checks that a closed and reopened store has everything that was committed —
+entries, balances, counters, records, every tenant — and nothing that was rolled back, and that the chain
+continues. Without it those tests skip (a memory store keeps nothing once closed). ``close()`` must be safe
+to call twice (the fixture closes a store a test already closed)::
+
+    @pytest.fixture
+    def reopen(self, path):
+        return lambda: MyStore(path)
 """
 
 from __future__ import annotations
@@ -122,6 +133,11 @@ class StoreConformance:
     @pytest.fixture
     def tenant(self) -> str:
         return f"conformance-{uuid.uuid4().hex[:12]}"
+
+    @pytest.fixture
+    def reopen(self) -> Callable[[], Store] | None:
+        """Open another store over the ``store`` fixture's data (override for a store that persists)."""
+        return None
 
     @staticmethod
     def _commit(
@@ -466,6 +482,63 @@ class StoreConformance:
         assert [e.tenant for e in store.entries(other)] == [other]
         assert store.balances(other, [spendable("alice")]) == {spendable("alice"): 5}
         assert store.find_event(other, "ev-1") == _record("ev-1", "b" * 64)
+
+    # -- closing and reopening ---------------------------------------------------------------------
+
+    def test_close_twice_is_harmless(self, store: Store, tenant: str) -> None:
+        """close() releases what the store holds and returns None; a second call does nothing and raises nothing."""
+        self._commit(store, tenant, chain(store.head(tenant), tenant, 1))
+        assert store.close() is None  # type: ignore[func-returns-value]  # the protocol's close returns None
+        assert store.close() is None  # type: ignore[func-returns-value]
+
+    def _reopened(self, store: Store, reopen: Callable[[], Store] | None) -> Store:
+        if reopen is None:
+            pytest.skip("the store keeps nothing once closed (override the reopen fixture for one that does)")
+        store.close()
+        return reopen()
+
+    def test_reopened_store_has_everything_committed(self, store: Store, tenant: str,
+                                                     reopen: Callable[[], Store] | None) -> None:
+        """After close() a store opened again over the same data has every tenant's committed entries (field
+        for field), head, balances, counters and records, and none of a rolled-back transaction."""
+        other = f"{tenant}-b"
+        entries = chain(store.head(tenant), tenant, 3, subject="居民-张三", event_id="事件-1")
+        self._commit(store, tenant, entries, {KEY: 7}, [_record("事件-1", "a" * 64)])
+        self._commit(store, other, chain(store.head(other), other, 1), {KEY: 2}, [_record("ev-1", "b" * 64)])
+        with pytest.raises(_Boom), store.transaction(tenant, counters=[KEY]) as txn:
+            txn.append(chain(txn.head(), tenant, 1, event_id="ev-lost"), {KEY: 100}, [_record("ev-lost")])
+            raise _Boom
+        head, others = store.head(tenant), list(store.entries(other))
+        again = self._reopened(store, reopen)
+        try:
+            assert list(again.entries(tenant)) == entries
+            assert again.head(tenant) == head == Anchor(3, entries[-1].hash)
+            assert again.balances(tenant, [spendable("居民-张三"), ISSUANCE]) == {spendable("居民-张三"): 15,
+                                                                                 ISSUANCE: -15}
+            assert again.counters(tenant, [KEY]) == {KEY: 7}
+            assert again.find_event(tenant, "事件-1") == _record("事件-1", "a" * 64)
+            assert again.find_event(tenant, "ev-lost") is None
+            assert list(again.entries(other)) == others
+            assert again.counters(other, [KEY]) == {KEY: 2}
+            assert again.find_event(other, "ev-1") == _record("ev-1", "b" * 64)
+        finally:
+            again.close()
+
+    def test_reopened_store_continues_the_chain(self, store: Store, tenant: str,
+                                                reopen: Callable[[], Store] | None) -> None:
+        """A reopened store appends after the committed head and refuses entries that do not continue it."""
+        self._commit(store, tenant, chain(store.head(tenant), tenant, 2))
+        stale = store.head(tenant)
+        again = self._reopened(store, reopen)
+        try:
+            more = chain(again.head(tenant), tenant, 1)
+            self._commit(again, tenant, more, {KEY: 1})
+            assert [e.seq for e in again.entries(tenant)] == [1, 2, 3]
+            assert again.head(tenant) == Anchor(3, more[0].hash)
+            with pytest.raises(IntegrityError), again.transaction(tenant) as txn:
+                txn.append(chain(stale, tenant, 1), {}, [])
+        finally:
+            again.close()
 
     # -- concurrency -------------------------------------------------------------------------------
 

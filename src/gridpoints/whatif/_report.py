@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -33,20 +34,28 @@ _FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaH
 _TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "report": "积分运行报告", "compare": "积分细则对比报告", "ruleset": "积分细则", "period": "统计期间",
-        "totals": "总体数据", "limits": "限额触发", "limit": "限额", "applied": "触发次数", "bit": "实际削减",
+        "totals": "总体数据", "limits": "限额执行情况", "limit": "限额", "applied": "检查次数",
+        "awards_cut": "被削减的奖励(次)", "points_cut": "削减积分",
+        "limits_note": "检查次数：限额参与计算的次数；被削减的奖励：因限额被截减或拒发的奖励次数；"
+                       "削减积分：因此少发的积分。",
         "leaderboard": "积分排行榜", "rank": "名次", "subject": "居民", "grid": "网格", "earned": "获得积分",
-        "repairs": "积分修复", "redemptions": "积分兑换", "liability": "未兑换积分(负债)",
+        "repairs": "积分修复", "redemptions": "积分兑换", "liability": "未兑换积分(负债)", "honours": "荣誉",
         "lorenz": "积分分布洛伦兹曲线", "lorenz_x": "居民累计占比(按获得积分从低到高)", "lorenz_y": "积分累计占比",
         "equality": "完全平均", "actual": "实际分布",
         "lorenz_note": "曲线越贴近对角线，积分分配越平均；基尼系数越大，积分越集中在少数人手中(积分垄断)。",
         "heat": "网格积分热力图(每户积分)", "month": "月份", "per_household": "每户积分", "all": "合计",
-        "heat_note": "每格为该网格当月每户平均获得的净积分(扣分为负)；用左上角菜单按类别查看。颜色越深数值越大；"
-                     "空白表示该月该网格没有登记住户。",
+        "heat_note": "每格为该网格当月每户平均获得的净积分(扣分为负)；用左上角菜单按类别查看。颜色以全社区中位数为中点"
+                     "(色标标题注明中位数)：红色高于中位数，蓝色低于中位数，浅黄色接近中位数；空白表示该月该网格没有"
+                     "登记住户。",
+        "median": "中位数",
         "categories": "各类别积分发放与扣减", "category": "类别", "points": "积分", "issued": "发放",
         "deducted": "扣减",
         "categories_note": "每个类别发放(绿色)与扣减(红色)的积分总数。",
         "participation": "各网格月度参与率", "rate": "参与率",
         "participation_note": "参与率 = 当月有积分活动的居民 ÷ 网格登记居民；看各网格的走势和差距。",
+        "participation_month_note": "参与率 = 当月有积分活动的居民 ÷ 网格登记居民；每根柱为一个网格，"
+                                    "虚线为各网格平均。",
+        "grid_mean": "网格平均",
         "gini": "基尼系数", "top10": "前10%居民占比", "top1": "前1%居民占比",
         "old": "原细则", "new": "新细则", "delta": "积分变化(新 − 旧)", "subjects": "居民人数",
         "delta_note": "每位居民在新细则下获得积分与原细则之差的分布；0 左侧为减少，右侧为增加。",
@@ -55,12 +64,17 @@ _TEXT: dict[str, dict[str, str]] = {
         "distribution": "分布变化", "gainers": "积分增加最多", "losers": "积分减少最多", "rank_stats": "排名变化",
         "top10_overlap": "前10名重合人数", "spearman": "斯皮尔曼等级相关", "no_data": "无数据",
         "generated": "由 gridpoints 生成；本文件自包含，离线可打开。", "key": "项目", "value": "数值",
+        "top10_old": "原细则前10名", "top10_new": "新细则前10名", "undefined": "无法计算",
     },
     "en": {
         "report": "Points report", "compare": "Ruleset comparison", "ruleset": "Ruleset", "period": "Period",
-        "totals": "Totals", "limits": "Limits applied", "limit": "Limit", "applied": "Applied", "bit": "Points cut",
+        "totals": "Totals", "limits": "Limits", "limit": "Limit", "applied": "Applied", "awards_cut": "Awards cut",
+        "points_cut": "Points cut",
+        "limits_note": "Applied: how often a limit took part in a decision; awards cut: awards it truncated or "
+                       "refused; points cut: the points not issued because of it.",
         "leaderboard": "Leaderboard", "rank": "Rank", "subject": "Resident", "grid": "Grid", "earned": "Earned",
         "repairs": "Repairs", "redemptions": "Redemptions", "liability": "Outstanding points (liability)",
+        "honours": "Honours",
         "lorenz": "Lorenz curve of points earned", "lorenz_x": "Cumulative share of residents (fewest points first)",
         "lorenz_y": "Cumulative share of points", "equality": "Perfect equality", "actual": "Actual",
         "lorenz_note": "The closer the curve to the diagonal, the more evenly points are spread; a higher Gini "
@@ -68,14 +82,20 @@ _TEXT: dict[str, dict[str, str]] = {
         "heat": "Grid heat map (points per household)", "month": "Month", "per_household": "Points per household",
         "all": "All categories",
         "heat_note": "Each cell is a grid's net points per household in a month (deductions negative); pick a "
-                     "category from the menu above the map. Darker means larger; a blank cell means no registered "
-                     "households.",
+                     "category from the menu above the map. Colours diverge from the community median (named in "
+                     "the colour bar's title): red above it, blue below, pale yellow near it; a blank cell means no "
+                     "registered households.",
+        "median": "median",
         "categories": "Points issued and deducted by category", "category": "Category", "points": "Points",
         "issued": "Issued", "deducted": "Deducted",
         "categories_note": "Total points issued (green) and deducted (red) in each category.",
         "participation": "Monthly participation by grid", "rate": "Participation",
         "participation_note": "Participation = residents with any points activity in the month ÷ residents "
                               "registered in the grid; compare trends and gaps between grids.",
+        "participation_month_note": "Participation = residents with any points activity in the month ÷ "
+                                    "residents registered in the grid; one bar per grid, the dashed line is the "
+                                    "mean over grids.",
+        "grid_mean": "Mean over grids",
         "gini": "Gini", "top10": "Top 10% share", "top1": "Top 1% share",
         "old": "Old ruleset", "new": "New ruleset", "delta": "Change in points (new − old)",
         "subjects": "Residents",
@@ -87,22 +107,77 @@ _TEXT: dict[str, dict[str, str]] = {
         "rank_stats": "Rank changes", "top10_overlap": "Top-10 overlap", "spearman": "Spearman rank correlation",
         "no_data": "No data", "generated": "Generated by gridpoints; this file is self-contained and opens offline.",
         "key": "Item", "value": "Value",
+        "top10_old": "Old top 10", "top10_new": "New top 10", "undefined": "undefined",
     },
 }
 
-#: Display names of common summary keys and categories; anything else shows as its key.
+#: Display names of summary keys and common categories, for the tables' key column: ``section.key`` first
+#: (the same key means different things in different sections), then ``key``; anything else shows as its key.
 _NAMES: dict[str, dict[str, str]] = {
     "zh": {
-        "issued": "发放", "deducted": "扣减", "net": "净额", "redeemed": "兑换", "expired": "过期",
+        "issued": "发放", "deducted": "扣减", "net": "净额", "redeemed": "已兑换", "expired": "过期",
         "restored": "修复返还", "reversed": "申诉撤销", "subjects": "居民数", "events": "事件数",
         "households": "户数", "grids": "网格数", "entries": "账目条数", "pending": "待核验",
         "participants": "参与人数", "participation": "参与率", "base": "基础分", "reward": "奖励分",
         "deduction": "扣分", "bonus": "挑战奖励", "opened": "发起", "completed": "完成", "expired_repairs": "过期",
         "count": "次数", "points": "积分", "outstanding": "未兑换", "held": "冻结", "spendable": "可用",
         "gini": "基尼系数", "top10": "前10%占比", "top1": "前1%占比", "mean": "平均", "median": "中位数",
-        "old": "原", "new": "新", "delta": "变化",
+        "old": "原", "new": "新", "delta": "变化", "earned": "获得次数", "streaks_completed": "连续打卡完成",
+        # totals
+        "duplicates": "重复事件(已记录)", "out_of_order": "时间倒序事件", "residents": "居民数",
+        "points_issued": "发放积分", "points_deducted": "扣减积分", "points_restored": "修复返还积分",
+        "points_reversed": "申诉撤销积分", "points_expired": "过期积分", "points_net": "净积分",
+        "pending_verified": "待核验后通过", "pending_rejected": "待核验后驳回", "pending_expired": "待核验超时",
+        "participation_mean": "平均参与率", "periods_closed": "已结算周期",
+        # repairs
+        "refused": "被拒绝",
+        # redemptions
+        "applied": "申请", "returned": "退回", "allocated": "分配", "requests": "兑换申请", "by_item": "按商品",
+        "redemptions.count": "兑换次数", "redemptions.points": "兑换积分", "redemptions.held": "冻结中",
+        "insufficient_balance": "积分不足", "limit_reached": "已达兑换上限", "out_of_stock": "库存不足",
+        "not_eligible": "不符合兑换条件", "unavailable": "暂不可兑换", "already_settled": "已处理",
+        "unknown_request": "无此申请", "unknown_item": "无此商品",
+        # liability
+        "liability.points": "未兑换积分", "holders": "持有人数", "negative_points": "负余额合计",
+        "pending_points": "待核验积分", "held_points": "冻结积分", "balance_median": "余额中位数",
+        "balance_p90": "余额90分位", "balance_max": "最高余额", "valued_at": "估值所用商品",
+        "value_per_point": "每积分价值(元)", "value": "估值(元)", "value_low": "估值下限(元)",
+        "value_high": "估值上限(元)",
+        # compare: the distribution of per-resident changes
+        "min": "最小", "p10": "10分位", "p90": "90分位", "max": "最大", "total": "合计", "gained": "增加人数",
+        "lost": "减少人数", "unchanged": "不变人数",
     },
-    "en": {},
+    "en": {
+        "net": "Net", "redeemed": "Redeemed", "expired": "Expired", "restored": "Restored", "reversed": "Reversed",
+        "subjects": "Residents", "events": "Events", "households": "Households", "grids": "Grids",
+        "entries": "Ledger entries", "pending": "Pending", "participants": "Participants",
+        "participation": "Participation", "base": "Base", "reward": "Reward", "deduction": "Deduction",
+        "bonus": "Challenge bonus", "opened": "Opened", "completed": "Completed", "count": "Count",
+        "points": "Points", "outstanding": "Outstanding", "held": "Held", "spendable": "Spendable",
+        "gini": "Gini", "top10": "Top 10% share", "top1": "Top 1% share", "mean": "Mean", "median": "Median",
+        "old": "Old", "new": "New", "delta": "Change",
+        "duplicates": "Duplicates (already recorded)", "out_of_order": "Out of order", "residents": "Residents",
+        "points_issued": "Points issued", "points_deducted": "Points deducted", "points_restored": "Points restored",
+        "points_reversed": "Points reversed", "points_expired": "Points expired", "points_net": "Net points",
+        "pending_verified": "Pending, verified", "pending_rejected": "Pending, rejected",
+        "pending_expired": "Pending, expired", "participation_mean": "Mean participation",
+        "periods_closed": "Periods closed",
+        "refused": "Refused",
+        "applied": "Applied for", "returned": "Returned", "allocated": "Allocated", "requests": "Requests",
+        "by_item": "By item", "redemptions.count": "Redemptions", "redemptions.points": "Points redeemed",
+        "redemptions.held": "Held",
+        "insufficient_balance": "Insufficient balance", "limit_reached": "Limit reached",
+        "out_of_stock": "Out of stock", "not_eligible": "Not eligible", "unavailable": "Unavailable",
+        "already_settled": "Already settled", "unknown_request": "Unknown request", "unknown_item": "Unknown item",
+        "liability.points": "Outstanding points", "holders": "Holders", "negative_points": "Negative balances",
+        "pending_points": "Points pending", "held_points": "Points held", "balance_median": "Median balance",
+        "balance_p90": "90th-percentile balance", "balance_max": "Largest balance", "valued_at": "Valued at item",
+        "value_per_point": "Value per point (yuan)", "value": "Value (yuan)", "value_low": "Value, low (yuan)",
+        "value_high": "Value, high (yuan)",
+        "min": "Min", "p10": "10th percentile", "p90": "90th percentile", "max": "Max", "total": "Total",
+        "gained": "Gained", "lost": "Lost", "unchanged": "Unchanged",
+        "earned": "Earned (times)", "streaks_completed": "Streaks completed",
+    },
 }
 
 _COLORS = {"issued": "#2e9e5b", "deducted": "#d9534f", "old": "#7f8c8d", "new": "#1f77b4"}
@@ -160,7 +235,12 @@ class _Page:
         self.body: list[str] = []
         self.scripts: list[str] = []
 
-    def name(self, key: str) -> str:
+    def name(self, key: str, section: str | None = None) -> str:
+        """The display name of ``key`` (of ``section``'s table, when given)."""
+        if section is not None:
+            found = self.names.get(f"{section}.{key}")
+            if found is not None:
+                return found
         return self.names.get(key, key)
 
     def section(self, title: str, note: str | None, inner: str) -> None:
@@ -195,15 +275,32 @@ class _Page:
 
 
 def _fmt(value: Any) -> str:
+    """A cell's text: thousands separators, never scientific notation; a fraction keeps three significant
+    decimals (0.583, 0.0420), a larger number one decimal at most (2,899.7)."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return _number(value)
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return "、".join(value)
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def _number(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}".removesuffix(".0")
+    if abs(value) >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    text = f"{value:.{max(3, 2 - math.floor(math.log10(abs(value))) + 1)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -227,8 +324,9 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _key_values(page: _Page, data: Mapping[str, Any]) -> str:
-    rows = [(" · ".join(page.name(part) for part in key.split(" · ")), value) for key, value in _flatten(data)]
+def _key_values(page: _Page, data: Mapping[str, Any], section: str | None = None) -> str:
+    rows = [(" · ".join(page.name(part, section) for part in key.split(" · ")),
+             page.t["undefined"] if value is None else value) for key, value in _flatten(data)]
     return _table((page.t["key"], page.t["value"]), rows) if rows else f"<p>{html.escape(page.t['no_data'])}</p>"
 
 
@@ -240,6 +338,12 @@ def _records(page: _Page, records: Sequence[Any]) -> str:
     for row in rows:
         columns.extend(c for c in row if c not in columns)
     return _table([page.t.get(c, page.name(c)) for c in columns], [[row.get(c, "") for c in columns] for row in rows])
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _no_data(page: _Page, figure: Any) -> None:
@@ -279,12 +383,15 @@ def _lorenz_figure(page: _Page, go: Any, curves: Sequence[tuple[str, Mapping[str
     return figure
 
 
-def _colorscale(values: list[float]) -> dict[str, Any]:
-    if not values or min(values) >= 0:
-        return {"colorscale": "YlOrRd"}
-    if max(values) <= 0:
-        return {"colorscale": "Reds", "reversescale": True}
-    return {"colorscale": "RdBu", "zmid": 0}
+def _colorscale(values: list[float]) -> tuple[dict[str, Any], float | None]:
+    """A colour scale diverging from the median of ``values`` (blue below, red above, pale yellow at it), its
+    range symmetric about the median so equal distances look equally strong; and the median."""
+    if not values:
+        return {"colorscale": "RdYlBu", "reversescale": True}, None
+    middle = _median(values)
+    spread = max(abs(v - middle) for v in values) or max(abs(middle) * 0.1, 1.0)
+    return {"colorscale": "RdYlBu", "reversescale": True, "zmid": middle, "zmin": middle - spread,
+            "zmax": middle + spread}, middle
 
 
 def _heat_figure(page: _Page, go: Any, heat: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Any:
@@ -305,12 +412,15 @@ def _heat_figure(page: _Page, go: Any, heat: Mapping[str, Mapping[str, Mapping[s
                     row.append(round(sum(cell.values()) if category is None else cell.get(category, 0.0), 2))
             z.append(row)
         present = [v for row in z for v in row if v is not None]
+        scale, middle = _colorscale(present)
+        bar_title = page.t["per_household"] if middle is None else (
+            f"{page.t['per_household']}<br>{page.t['median']} {_number(round(middle, 1))}")
         figure.add_trace(go.Heatmap(
             z=z, x=months, y=grids, name=page.t["all"] if category is None else page.name(category),
-            visible=index == 0, texttemplate="%{z:.1f}", hoverongaps=False, xgap=2, ygap=2,
-            colorbar={"title": {"text": page.t["per_household"]}}, **_colorscale(present),
+            visible=index == 0, texttemplate="%{z:,.1f}", hoverongaps=False, xgap=2, ygap=2,
+            colorbar={"title": {"text": bar_title}, "tickformat": ",~f"}, **scale,
             hovertemplate=f"{page.t['grid']} %{{y}}<br>{page.t['month']} %{{x}}<br>{page.t['per_household']} "
-                          "%{z:.2f}<extra></extra>",
+                          "%{z:,.2f}<extra></extra>",
         ))
     if not grids:
         _no_data(page, figure)
@@ -344,20 +454,51 @@ def _categories_figure(page: _Page, go: Any, summary: Mapping[str, Any]) -> Any:
     if not rows:
         _no_data(page, figure)
     figure.update_layout(height=420, barmode="group", xaxis={"title": {"text": page.t["category"]}},
-                         yaxis={"title": {"text": page.t["points"]}})
+                         yaxis={"title": {"text": page.t["points"]}, "tickformat": ",~f"})
     return figure
 
 
+#: Legend entries per row below a participation chart with many grids.
+LEGEND_COLUMNS = 6
+
+
+def participation_months(participation: Mapping[str, Mapping[str, float]]) -> list[str]:
+    return sorted({m for by_month in participation.values() for m in by_month})
+
+
 def _participation_figure(page: _Page, go: Any, participation: Mapping[str, Mapping[str, float]]) -> Any:
+    """One month: a bar per grid (x the grids) and the mean over grids as a dashed line. More months: a
+    line per grid, with the legend below the chart in rows (it grows with the grids, so 30 and more fit)."""
     figure = go.Figure()
-    for grid in sorted(participation):
-        months = sorted(participation[grid])
-        figure.add_trace(go.Scatter(x=months, y=[float(participation[grid][m]) for m in months],
+    grids = sorted(participation)
+    months = participation_months(participation)
+    if len(months) == 1:
+        month = months[0]
+        shown = [g for g in grids if month in participation[g]]
+        rates = [float(participation[g][month]) for g in shown]
+        figure.add_trace(go.Bar(x=shown, y=rates, name=month, marker={"color": _COLORS["new"]},
+                                text=[f"{r:.0%}" for r in rates], textposition="outside",
+                                hovertemplate=f"{page.t['grid']} %{{x}}<br>{page.t['rate']} %{{y:.1%}}<extra></extra>"))
+        if rates:
+            figure.add_hline(y=sum(rates) / len(rates), line={"color": "#444", "dash": "dash"},
+                             annotation_text=f"{page.t['grid_mean']} {sum(rates) / len(rates):.1%}",
+                             annotation_position="top left")
+        figure.update_layout(height=420, showlegend=False,
+                             xaxis={"title": {"text": f"{page.t['grid']} ({month})"}, "type": "category"},
+                             yaxis={"title": {"text": page.t["rate"]}, "tickformat": ".0%", "range": [0, 1.1]})
+        return figure
+    for grid in grids:
+        present = sorted(participation[grid])
+        figure.add_trace(go.Scatter(x=present, y=[float(participation[grid][m]) for m in present],
                                     mode="lines+markers", name=f"{page.t['grid']} {grid}"))
     if not participation:
         _no_data(page, figure)
-    figure.update_layout(height=420, xaxis={"title": {"text": page.t["month"]}, "type": "category"},
-                         yaxis={"title": {"text": page.t["rate"]}, "tickformat": ".0%", "range": [0, 1.05]})
+    rows = -(-len(grids) // LEGEND_COLUMNS)
+    figure.update_layout(height=420 + 24 * rows, xaxis={"title": {"text": page.t["month"]}, "type": "category"},
+                         yaxis={"title": {"text": page.t["rate"]}, "tickformat": ".0%", "range": [0, 1.05]},
+                         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.18, "yanchor": "top",
+                                 "entrywidth": 1 / LEGEND_COLUMNS, "entrywidthmode": "fraction"},
+                         margin={"b": 80 + 24 * rows})
     return figure
 
 
@@ -377,20 +518,25 @@ def render_report(summary: Any, *, lang: Lang = "zh", title: str | None = None,
     page.chart("chart-heat", page.t["heat"], page.t["heat_note"], _heat_figure(page, go, data.get("heat", {})))
     page.chart("chart-categories", page.t["categories"], page.t["categories_note"],
                _categories_figure(page, go, data))
-    page.chart("chart-participation", page.t["participation"], page.t["participation_note"],
-               _participation_figure(page, go, data.get("participation", {})))
-    limits = [(limit, v.get("applied", 0), v.get("bit", 0)) for limit, v in sorted(data.get("limits", {}).items())]
+    participation = data.get("participation", {})
+    page.chart("chart-participation", page.t["participation"],
+               page.t["participation_month_note" if len(participation_months(participation)) == 1
+                      else "participation_note"], _participation_figure(page, go, participation))
+    limits = [(limit, v.get("applied", 0), v.get("bit", 0), v.get("points_cut", 0))
+              for limit, v in sorted(data.get("limits", {}).items())]
     board = [(i + 1, r.get("subject", ""), r.get("grid", ""), r.get("earned", 0))
              for i, r in enumerate(data.get("leaderboard", []))]
-    page.section(page.t["totals"], None, '<div class="tables"><div>' + _key_values(page, data.get("totals", {}))
-                 + "</div><div>" + _table((page.t["limit"], page.t["applied"], page.t["bit"]), limits)
-                 + "</div></div>")
+    page.section(page.t["totals"], None, '<div class="tables"><div>'
+                 + _key_values(page, data.get("totals", {}), "totals") + "</div></div>")
+    page.section(page.t["limits"], page.t["limits_note"],
+                 _table((page.t["limit"], page.t["applied"], page.t["awards_cut"], page.t["points_cut"]), limits))
     page.section(page.t["leaderboard"], None,
                  _table((page.t["rank"], page.t["subject"], page.t["grid"], page.t["earned"]), board))
     page.section(f"{page.t['repairs']} · {page.t['redemptions']} · {page.t['liability']}", None,
                  '<div class="tables">' + "".join(f"<div><h3>{html.escape(page.t[k])}</h3>"
-                                                  f"{_key_values(page, data.get(k, {}))}</div>"
-                                                  for k in ("repairs", "redemptions", "liability")) + "</div>")
+                                                  f"{_key_values(page, data.get(k, {}), k)}</div>"
+                                                  for k in ("repairs", "redemptions", "liability", "honours"))
+                 + "</div>")
     subtitle = f"{page.t['ruleset']}: {data.get('ruleset', '?')}   {_period(page, data)}"
     return page.render(title or page.t["report"], subtitle, plotly_js)
 
@@ -466,7 +612,9 @@ def render_compare_report(comparison: Any, *, lang: Lang = "zh", title: str | No
     rank = data.get("rank", {})
     page.section(page.t["distribution"], None, '<div class="tables"><div>'
                  + _key_values(page, deltas.get("distribution", {})) + "</div><div>"
-                 + _table((page.t["key"], page.t["value"]), [(page.t.get(k, k), v) for k, v in rank.items()])
+                 + _table((page.t["key"], page.t["value"]),
+                          [(page.t.get(k, page.name(k)), page.t["undefined"] if v is None else v)
+                           for k, v in rank.items()])
                  + "</div></div>")
     page.section(f"{page.t['gainers']} · {page.t['losers']}", None, '<div class="tables">' + "".join(
         f"<div><h3>{html.escape(page.t[k])}</h3>{_records(page, deltas.get(k, []))}</div>"

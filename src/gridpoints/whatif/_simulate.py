@@ -1,9 +1,10 @@
 """Replay an event log under a ruleset and measure what a community worker and an auditor look at.
 
-:func:`simulate` feeds events in order through an :class:`~gridpoints.Engine` (``submit_many`` batches;
-a batch is cut before an event that settles or repairs one in it, since the engine wants those in a later
-batch), closes every period the log passes (base points, challenges, expiry of unverified awards and of
-repairs) when the first event after its end arrives, and the last month after the last event. The result
+:func:`simulate` feeds events in order through an :class:`~gridpoints.Engine` by the one batching rule of
+every replay (:mod:`gridpoints.whatif._log`: ``submit_many`` batches, cut before an event that settles or
+repairs one in the batch; redemption lines in log order), closes every period the log passes (base
+points, challenges, expiry of unverified awards and of repairs) when the first event after its end
+arrives, and the last month after the last event. The result
 is a :class:`SimulationSummary`, whose :meth:`~SimulationSummary.to_dict` is the document
 :func:`gridpoints.whatif._report.write_report` draws and ``gridpoints simulate --json`` prints.
 
@@ -44,17 +45,11 @@ log out of order by more than :func:`retention`'s look-back — where a full rep
 replay such a log with ``keep_ledger=True``.
 
 Redemptions (积分商城) are not events: the host calls :meth:`~gridpoints.Engine.redeem`. A log carries one
-as a *redemption line*, an object whose only key is ``redeem`` (events never have that key)::
-
-    {"redeem": {"request": "r-0001", "subject": "pu-g01-h0001-1", "item": "daily-goods",
-                "at": "2026-04-03T10:15:00+08:00"}}
-
-``request`` is the idempotency key (:meth:`~gridpoints.Engine.redeem`'s ``request_id``), ``at`` an ISO time
-with offset. The replay treats it in log order like an event: periods ending at or before ``at`` close
-first, the queued events are submitted (so the balance is current), then the engine is asked. A refusal
-(insufficient balance, out of stock, limit reached, not eligible, unavailable) is an outcome, tallied by
-reason under ``redemptions.refused``; a malformed line, and an item the catalog does not have (reason
-``unknown_item``: the log, not the resident, is wrong), raise :class:`ReplayError` with the line.
+as a *redemption line* (see :mod:`gridpoints.whatif._log`). The replay treats it in log order like an
+event: periods ending at or before its ``at`` close first, the queued events are submitted (so the balance
+is current), then the engine is asked. A refusal is an outcome, tallied by reason under
+``redemptions.refused``; a malformed line, and an item the catalog does not have (reason ``unknown_item``:
+the log, not the resident, is wrong), raise :class:`ReplayError` with the line.
 """
 
 from __future__ import annotations
@@ -63,7 +58,7 @@ import gc
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -76,15 +71,29 @@ from gridpoints.analytics._concentration import EarnedTally
 from gridpoints.analytics._grid import HeatTally
 from gridpoints.calendar import WINDOW_KINDS, months_before, previous_windows, window_end, window_id, window_start
 from gridpoints.engine._engine import Engine
-from gridpoints.engine.lifecycle import redemption_event_id
-from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
+from gridpoints.engine.lifecycle import HONOURED, redemption_event_id
+from gridpoints.errors import EventError
 from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore, Store
 from gridpoints.storage._live import JsonlSink, LiveStore, Sink
+from gridpoints.whatif._log import (
+    DEFAULT_BATCH,
+    REDEEM_FIELDS,
+    REDEEM_KEY,
+    Batcher,
+    EventLike,
+    ReplayError,
+    implied_members,
+    located,
+    parse_redemption,
+    read_jsonl,
+    redeem,
+    settling_types,
+    submit_batch,
+)
 
-DEFAULT_BATCH = 1000
 #: Trace step outcomes that mean a limit cut something.
 LIMIT_BITS = ("truncated", "rejected", "reduced")
 #: Entry reasons of points issued for activity (see the module docstring).
@@ -93,22 +102,12 @@ ISSUED_REASONS = Reason.ISSUED
 REDEMPTION_REASONS = Reason.REDEMPTION
 #: Most points kept of a Lorenz curve in a summary (evenly spaced holders; both ends always kept).
 LORENZ_POINTS = 201
-#: The key that makes a log line a redemption request, and the fields it must carry (see the module docstring).
-REDEEM_KEY = "redeem"
-REDEEM_FIELDS = ("request", "subject", "item", "at")
 _KIND_ORDER = {kind: i for i, kind in enumerate(WINDOW_KINDS)}
 #: Entries read back from the ledger per step of a full replay's summing-up.
 _CHUNK = 4096
 #: Places in a decision's compact limit steps (:class:`LimitStep` field order).
 _S_LIMIT, _S_KIND, _S_REQUESTED, _S_GRANTED, _S_CODE = (
     LimitStep._fields.index(name) for name in ("limit_id", "kind", "requested", "granted", "code"))
-
-EventLike = Event | Mapping[str, Any]
-
-
-class ReplayError(GridpointsError, ValueError):
-    """An event of the log was refused; the message names where (``file:line`` when known) and why."""
-
 
 @attrs.frozen(slots=True)
 class SimulationSummary:
@@ -122,7 +121,7 @@ class SimulationSummary:
     household}}}, ``concentration`` {gini, top10, top1, n, total, lorenz [[x, y], …]}, ``leaderboard``
     [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions`` {count, points, held,
     applied, returned, allocated (ledger entries), requests (redemption lines replayed), refused {reason:
-    count}, by_item}, ``liability``.
+    count}, by_item}, ``liability``, ``honours`` {earned {honour: times}, streaks_completed {streak: runs}}.
     """
 
     ruleset: str
@@ -140,6 +139,7 @@ class SimulationSummary:
     repairs: Mapping[str, int]
     redemptions: Mapping[str, Any]
     liability: Mapping[str, Any]
+    honours: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy: plain dicts and lists, ints and floats, keys in a fixed order."""
@@ -160,33 +160,10 @@ def _plain(value: Any) -> Any:
 # -- reading --------------------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | Path, *, on_bytes: Callable[[int], None] | None = None
-               ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each line of a JSON Lines file, read as it goes (constant memory).
-
-    Blank lines and ``#`` comments are skipped; a line that is not a JSON object raises
-    :class:`ReplayError` naming ``file:line``. ``on_bytes`` is told how many bytes each line took.
-    """
-    with Path(path).open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if on_bytes is not None:
-                on_bytes(len(raw))
-            stripped = raw.strip()
-            if not stripped or stripped.startswith(b"#"):
-                continue
-            try:
-                data = json.loads(stripped)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ReplayError(f"{path}:{number}: not valid JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise ReplayError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
-            yield number, data
-
-
 def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") -> list[Membership]:
     """Memberships from roster rows (``subject``, ``grid``, optional ``household``, ``roles`` [default
-    resident], ``since`` / ``until`` ISO times, ``tags``, ``age_band``); other keys (``age`` …) are host
-    attributes and ignored."""
+    resident], ``since`` / ``until`` ISO times, ``building``, ``tags``, ``age_band``); other keys (``age`` …)
+    are host attributes and ignored."""
     found: list[Membership] = []
     for number, row in enumerate(rows, start=1):
         try:
@@ -195,6 +172,7 @@ def memberships(rows: Iterable[Mapping[str, Any]], *, source: str = "roster") ->
                 str(row["subject"]), str(row["grid"]), row.get("household"), tuple(row.get("roles", ("resident",))),
                 datetime.fromisoformat(since) if isinstance(since, str) else since,
                 datetime.fromisoformat(until) if isinstance(until, str) else until,
+                str(row["building"]) if row.get("building") is not None else None,
                 tuple(row.get("tags", ())), row.get("age_band"),
             ))
         except (KeyError, TypeError, ValueError) as exc:
@@ -222,6 +200,9 @@ class _Tally:
     active: dict[tuple[str, str], set[str]] = attrs.field(factory=lambda: defaultdict(set))
     statuses: Counter[str] = attrs.field(factory=Counter)
     repairs: Counter[str] = attrs.field(factory=Counter)
+    #: Honours earned (by honour id) and streaks completed (by streak id).
+    honours: Counter[str] = attrs.field(factory=Counter)
+    streaks: Counter[str] = attrs.field(factory=Counter)
     categories: dict[str, str] = attrs.field(factory=dict)
     requests: int = 0
     refused: Counter[str] = attrs.field(factory=Counter)
@@ -361,8 +342,7 @@ class Replay:
                  tenant: str = "default", batch: int = DEFAULT_BATCH, source: str = "events",
                  freeze_gc: bool = False, keep_ledger: bool = False, sink: Sink | None = None,
                  entries_out: str | Path | None = None) -> None:
-        if batch < 1:
-            raise ValueError(f"batch must be at least 1, got {batch}")
+        self._batcher = Batcher(policy, self._submit, batch)
         self.policy = policy
         self.registry = MemoryRegistry()
         if store is None:
@@ -390,12 +370,9 @@ class Replay:
         #: The oldest event time the last prune kept what is needed to decide (:attr:`Retention.earliest`).
         self._kept_from: datetime | None = None
         self._closed_at: datetime | None = None
-        self._batch: list[EventLike] = []
-        self._lines: list[int | None] = []
-        self._ids: set[str] = set()
         self._tally = _Tally()
         self._rules = set(policy.rules_by_id)
-        self._settling = {name for name, t in policy.event_types.items() if t.settles or t.repairs}
+        self._settling = settling_types(policy)
         self._kinds = closed_kinds(policy)
         self._windows: dict[str, str] = {}
         self._first: datetime | None = None
@@ -414,22 +391,14 @@ class Replay:
         if not isinstance(event, Event) and REDEEM_KEY in event:
             self._redeem(event, line)
             return
-        moment, event_id, etype, attributes, subject, actor, grid, household = _fields(event)
+        moment, event_id, subject, actor, grid, household = _fields(event)
         if moment is None:
             self._fail(EventError("missing or not an ISO time with offset", field="occurred_at",
                                   event_id=event_id), line)
         self._advance(moment, line, event_id)
         if self.inferred:
             self._infer(subject, grid, household, actor)
-        target = attributes.get("event") or attributes.get("repair") if etype in self._settling else None
-        if target is not None and target in self._ids:
-            self.flush()
-        self._batch.append(event)
-        self._lines.append(line)
-        if isinstance(event_id, str):
-            self._ids.add(event_id)
-        if len(self._batch) >= self.batch_size:
-            self.flush()
+        self._batcher.add(event, line)
 
     def _advance(self, moment: datetime, line: int | None, event_id: Any = None) -> None:
         """Move the replay's clock to ``moment``, closing the periods it passes and, live, pruning after them
@@ -477,21 +446,19 @@ class Replay:
             sink(entries)
 
     def _redeem(self, line_data: Mapping[str, Any], line: int | None) -> None:
-        request = _redemption(line_data)
-        if isinstance(request, str):
-            self._fail(ValueError(f"redemption line: {request}"), line)
-        request_id, subject, item, moment = request
-        self._advance(moment, line, redemption_event_id(request_id))
+        try:
+            request = parse_redemption(line_data)
+        except ValueError as exc:
+            self._fail(exc, line)
+        self._advance(request.at, line, redemption_event_id(request.request))
         self.flush()
         self._tally.requests += 1
         try:
-            self.engine.redeem(subject, item, request_id, at=moment)
-        except RedemptionRefused as exc:
-            if exc.reason == "unknown_item":
-                self._fail(ValueError(f"redemption {request_id!r}: redeem.item: {exc}"), line)
-            self._tally.refused[exc.reason] += 1
-        except IdempotencyConflict as exc:
-            self._fail(ValueError(f"redemption {request_id!r}: {exc}"), line)
+            _, reason = redeem(self.engine, request)
+        except ValueError as exc:
+            self._fail(exc, line)
+        if reason is not None:
+            self._tally.refused[reason] += 1
 
     def feed_all(self, events: Iterable[EventLike]) -> None:
         for event in events:
@@ -499,35 +466,23 @@ class Replay:
 
     def flush(self) -> None:
         """Submit the queued batch."""
-        if not self._batch:
-            return
-        try:
-            decisions = self.engine.submit_many(self._batch)
-        except (EventError, IdempotencyConflict) as exc:
-            index = exc.index if isinstance(exc, EventError) else next(
-                (i for i, e in enumerate(self._batch) if _fields(e)[1] == exc.event_id), None)
-            self._fail(exc, self._lines[index] if index is not None else None)
-        self._tally.events += len(self._batch)
-        self._batch, self._lines, self._ids = [], [], set()
+        self._batcher.flush()
+
+    def _submit(self, batch: list[EventLike], lines: list[int | None]) -> None:
+        decisions = submit_batch(self.engine, batch, lines, self.source)
+        self._tally.events += len(batch)
         for decision in decisions:
             self._count(decision)
         if self.freeze_gc:
             gc.freeze()
 
     def _fail(self, exc: Exception, line: int | None) -> NoReturn:
-        where = f"{self.source}:{line}" if line is not None else self.source
-        raise ReplayError(f"{where}: {exc}") from exc
+        raise located(self.source, line, exc) from exc
 
     def _infer(self, subject: str | None, grid: str | None, household: str | None, actor: str | None) -> None:
-        if subject is not None and grid is not None and subject not in self.known:
-            self._register(Membership(subject, grid, household, ("resident",)))
-        if actor is not None and grid is not None and actor not in self.known:
-            self._register(Membership(actor, grid, None, ("grid_worker",)))
-
-    def _register(self, record: Membership) -> None:
-        self.registry.add(record)
-        self._member(record)
-        self.known.add(record.subject)
+        for record in implied_members(subject, grid, household, actor, self.known):
+            self.registry.add(record)
+            self._member(record)
 
     def _member(self, record: Membership) -> None:
         self.members.append(record)
@@ -556,6 +511,11 @@ class Replay:
         report = self.engine.close_period(window, now=end)
         for decision in (*report.base, *report.pending_expired):
             self._count(decision)
+        # A challenge's decisions are not in the report: its winners each earned its honours' title.
+        for honour in self.policy.spec.honours:
+            if honour.challenge is not None:
+                self._tally.honours[honour.id] += len(report.challenges.get(honour.challenge, ())) + sum(
+                    len(team.paid) for team in report.teams.get(honour.challenge, ()))
         self._repairs_expired += len(report.repairs_expired)
         self._closed.append(window)
         self._closed_at = end
@@ -584,10 +544,17 @@ class Replay:
                     active = True
             if status != "awarded":
                 tally.statuses[status] += 1
+                if status == HONOURED:
+                    tally.honours[rule_id.removeprefix("honour:")] += 1
             for step in steps:
                 code = step[_S_CODE]
-                if step[_S_KIND] == "repair":
+                kind = step[_S_KIND]
+                if kind == "repair":
                     tally.repairs[code.rpartition(".")[2]] += 1
+                    continue
+                if kind == "streak" or kind == "honour":
+                    if code == "streak.completed":
+                        tally.streaks[step[_S_LIMIT]] += 1
                     continue
                 counts = tally.limits.get(step[_S_LIMIT])
                 if counts is None:
@@ -641,10 +608,9 @@ class Replay:
         self._owned = []
 
 
-def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, Any], Any, Any, Any, Any]:
+def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Any, Any, Any]:
     if isinstance(event, Event):
-        return (event.occurred_at, event.id, event.type, event.attributes, event.subject, event.actor, event.grid,
-                event.household)
+        return event.occurred_at, event.id, event.subject, event.actor, event.grid, event.household
     moment = event.get("occurred_at")
     if isinstance(moment, str):
         try:
@@ -653,33 +619,8 @@ def _fields(event: EventLike) -> tuple[datetime | None, Any, Any, Mapping[str, A
             moment = None
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         moment = None
-    attributes = event.get("attributes")
-    return (moment, event.get("id"), event.get("type"), attributes if isinstance(attributes, Mapping) else {},
-            event.get("subject"), event.get("actor"), event.get("grid"), event.get("household"))
-
-
-def _redemption(data: Mapping[str, Any]) -> tuple[str, str, str, datetime] | str:
-    """``(request, subject, item, at)`` of a redemption line, or what is wrong with it."""
-    if len(data) != 1:
-        extra = ", ".join(sorted(str(k) for k in data if k != REDEEM_KEY))
-        return f"expected only the key {REDEEM_KEY!r}, got also {extra}"
-    body = data[REDEEM_KEY]
-    if not isinstance(body, Mapping):
-        return f"redeem: expected an object with {', '.join(REDEEM_FIELDS)}, got {type(body).__name__}"
-    for name in REDEEM_FIELDS:
-        value = body.get(name)
-        if not isinstance(value, str) or not value:
-            return f"redeem.{name}: expected a non-empty string, got {value!r}"
-    unknown = sorted(str(k) for k in body if k not in REDEEM_FIELDS)
-    if unknown:
-        return f"redeem: unknown field(s) {', '.join(unknown)}; expected {', '.join(REDEEM_FIELDS)}"
-    try:
-        moment = datetime.fromisoformat(body["at"])
-    except ValueError:
-        moment = None
-    if moment is None or moment.utcoffset() is None:
-        return f"redeem.at: expected an ISO time with offset, got {body['at']!r}"
-    return body["request"], body["subject"], body["item"], moment
+    return (moment, event.get("id"), event.get("subject"), event.get("actor"), event.get("grid"),
+            event.get("household"))
 
 
 def _categories(replay: Replay) -> dict[str, str]:
@@ -805,6 +746,8 @@ def _summarise(replay: Replay) -> SimulationSummary:
                      "requests": tally.requests, "refused": dict(sorted(tally.refused.items())),
                      "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
         liability=liability,
+        honours={"earned": dict(sorted(tally.honours.items())),
+                 "streaks_completed": dict(sorted(tally.streaks.items()))},
     )
 
 

@@ -711,7 +711,7 @@ class Community:
                     resident = members[int(random_() * size)]
                     second = (hour_values[bisect_right(hour_cumulative, random_() * hour_total)] * 3600
                               + int(random_() * 3600))
-                    context = self._context(resident) if kind.conditional else None
+                    context = self._context(resident, day, second) if kind.conditional else None
                     # A value a points table has no row for would be an error, not a zero: draw again (a few
                     # times). Each attribute: its presence (when optional), then its value, as declared.
                     for _ in range(4):
@@ -755,11 +755,12 @@ class Community:
                     "at": clock[second // 3600] + _MINUTES_SECONDS[second % 3600] + "+08:00"}})
                 for n, (second, resident, (item, cost)) in enumerate(drawn)]
 
-    def _context(self, resident: int) -> dict[str, Any]:
-        """The event-level fields a rule's condition may read (``event.subject`` …), as the engine passes them."""
+    def _context(self, resident: int, day: date, second: int) -> dict[str, Any]:
+        """The event-level fields a rule's condition may read (``event.subject`` … ``event.hour``), as the
+        engine passes them for a ruleset in China Standard Time (synthetic times carry +08:00)."""
         return {"subject": self.subjects[resident], "grid": self.grid_ids[self.resident_grid[resident]],
                 "household": self.household_ids[self.resident_household[resident]], "community": None,
-                "actor": None}
+                "actor": None, "date": day.isoformat(), "weekday": day.isoweekday(), "hour": second // 3600}
 
     # -- follow-ups -----------------------------------------------------------------------------------
 

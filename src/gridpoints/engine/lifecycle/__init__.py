@@ -5,7 +5,18 @@ Adding a mechanism is its module (actions, handlers, planners, hooks, entry poin
 """
 
 from gridpoints.engine._kernel import Mechanism
-from gridpoints.engine.lifecycle import _campaign, _close, _correct, _mall, _notify, _repair, _settle
+from gridpoints.engine.lifecycle import (
+    _campaign,
+    _close,
+    _correct,
+    _honour,
+    _mall,
+    _notify,
+    _repair,
+    _settle,
+    _streak,
+    _team,
+)
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
 from gridpoints.engine.lifecycle._correct import (
     CorrectionAction,
@@ -14,6 +25,7 @@ from gridpoints.engine.lifecycle._correct import (
     correct,
     correction_event_id,
 )
+from gridpoints.engine.lifecycle._honour import HONOURED, Honour, HonourAction, honours
 from gridpoints.engine.lifecycle._mall import (
     MallAction,
     expire_holds,
@@ -26,6 +38,8 @@ from gridpoints.engine.lifecycle._notify import NotifyAction, remind
 from gridpoints.engine.lifecycle._ranking import Standing, counts_as_earned, earned, leaderboard
 from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expire_repairs, repairs, restore_amount
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
+from gridpoints.engine.lifecycle._streak import StreakAction
+from gridpoints.engine.lifecycle._team import TeamAction, TeamStanding, team_leaderboard
 from gridpoints.engine.lifecycle._views import (
     OpenVerification,
     RepairDue,
@@ -38,14 +52,19 @@ from gridpoints.engine.lifecycle._views import (
 )
 
 #: Every mechanism the engine runs, in the order their registrations are read.
+#: Follow hooks run in this order: the streak's before the honours' (a badge reads the streak's run).
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
-                                     _close.MECHANISM, _correct.MECHANISM, _notify.MECHANISM)
+                                     _close.MECHANISM, _correct.MECHANISM, _team.MECHANISM, _streak.MECHANISM,
+                                     _honour.MECHANISM, _notify.MECHANISM)
 
 __all__ = [
+    "HONOURED",
     "MECHANISMS",
     "CloseAction",
     "CloseReport",
     "CorrectionAction",
+    "Honour",
+    "HonourAction",
     "MallAction",
     "NotifyAction",
     "OpenVerification",
@@ -56,6 +75,9 @@ __all__ = [
     "SettleAction",
     "Standing",
     "Statement",
+    "StreakAction",
+    "TeamAction",
+    "TeamStanding",
     "WorkerView",
     "adjust",
     "adjustment_event_id",
@@ -67,6 +89,7 @@ __all__ = [
     "expire_holds",
     "expire_pending",
     "expire_repairs",
+    "honours",
     "leaderboard",
     "redeem",
     "redemption_event_id",
@@ -76,6 +99,7 @@ __all__ = [
     "settle_hold",
     "standing",
     "statement",
+    "team_leaderboard",
     "tier",
     "worker_view",
 ]

@@ -19,11 +19,12 @@ import attrs
 
 from gridpoints.calendar import months_before, previous_windows
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
-from gridpoints.engine._plan import Award, Plan
+from gridpoints.engine._plan import Award, Plan, closed_marker
 from gridpoints.engine.lifecycle._mall import REDEMPTION_PREFIX, expire_holds, hold_settlement
 from gridpoints.engine.lifecycle._ranking import Standing, bounds, earnings, grid_at, ranked, window_entries
 from gridpoints.engine.lifecycle._repair import expire_repairs
 from gridpoints.engine.lifecycle._settle import expire_pending
+from gridpoints.engine.lifecycle._team import TeamStanding, close_team_challenge
 from gridpoints.model import EXPIRED, CounterKey, Decision, Entry, Event, LimitStep, NoticeKind, Reason, spendable
 from gridpoints.policy import _limits as limits
 
@@ -37,6 +38,8 @@ class CloseAction(StrEnum):
     BONUS = "bonus"
     #: Points that expire (first in, first out).
     EXPIRE_POINTS = "expire-points"
+    #: The window is closed: later events in it are late.
+    CLOSED = "closed"
 
 
 @attrs.frozen(slots=True)
@@ -65,6 +68,8 @@ class CloseReport:
     repairs_expired: tuple[Decision, ...]
     holds_expired: tuple[Decision, ...]
     pending_expired: tuple[Decision, ...]
+    #: Team challenges' winners (see :mod:`._team`).
+    teams: dict[str, tuple[TeamStanding, ...]] = attrs.field(factory=dict)
 
 
 def _bonus(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
@@ -73,7 +78,8 @@ def _bonus(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[
         decider.add(key, 1)
     decider.grant(plan, award, amount, steps, Reason.BONUS.value)
     title = award.args.get("title")
-    if title:
+    # An honour for the challenge tells of itself (the honours mechanism); a bare title is told here.
+    if title and not any(h.challenge == award.args["challenge"] for h in decider.context.policy.spec.honours):
         decider.notify(plan, NoticeKind.HONOUR_EARNED, plan.event.subject, title=title,
                        challenge=award.args["challenge"], window=award.args["window"])
     return "awarded"
@@ -110,14 +116,21 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
     entries = window_entries(context, start, end)
     earned = earnings(context, entries)
     challenges = {c.id: _close_challenge(context, c.id, kind, window, earned, end)
-                  for c in context.policy.spec.challenges if c.window == kind}
+                  for c in context.policy.spec.challenges if c.window == kind and c.team == "subject"}
+    teams = {c.id: close_team_challenge(context, c, kind, window, earned, end)
+             for c in context.policy.spec.challenges if c.window == kind and c.team != "subject"}
     allocations = {i.id: _allocate(context, i.id, kind, window, earned, entries, end)
                    for i in context.policy.spec.catalog if i.allocate is not None and i.allocate.window == kind}
     expired = _submit(context, list(_expiry_plans(context, window, end)))
+    marker = closed_marker(kind, window)
+    closing = Event(f"gp:closed:{window}", "period.closed", "-", "-", end, {"window": window})
+    context.commit([context.plan(closing, [Award("period", "结账", "period", 0, "period.closed", {"window": window},
+                                                 action=CloseAction.CLOSED, counters=(marker,))])])
     return CloseReport(
         window=window, base=tuple(base), challenges=challenges, allocations=allocations,
         expired_points=tuple(expired), repairs_expired=tuple(expire_repairs(context, now)),
         holds_expired=tuple(expire_holds(context, now)), pending_expired=tuple(expire_pending(context, now)),
+        teams=teams,
     )
 
 
@@ -259,10 +272,18 @@ def _expiry_plans(context: Context, window: str, end: datetime) -> Iterable[Plan
         yield context.plan(event, [award])
 
 
+def _closed(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    (marker,) = award.counters
+    if not decider.counters.get(marker, 0):
+        decider.add(marker, 1)
+    return "closed"
+
+
 MECHANISM = Mechanism(
     "close",
     handlers=(
         Handler(CloseAction.BONUS, _bonus, limited=True),
         Handler(CloseAction.EXPIRE_POINTS, _expire_points),
+        Handler(CloseAction.CLOSED, _closed),
     ),
 )
