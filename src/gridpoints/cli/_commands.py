@@ -366,7 +366,8 @@ def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     decision = next(d for d in reversed(result.decisions) if d.event_id == event_id)
-    click.echo(decision.explain("en" if lang == "en" else "zh"))
+    click.echo(decision.explain("en" if lang == "en" else "zh",
+                                policy.attribute_labels(decision.trace.event_type)))
 
 
 @cli.command()
