@@ -61,3 +61,14 @@ def test_mechanisms_quick_run() -> None:
     """`mechanisms.py` on a tiny community, one round: exits 0 and prints the table and the long-streak line."""
     out = _run("mechanisms.py", "--residents", "8", "--days", "3", "--rounds", "1").stdout
     assert "+ streak, badge, milestone" in out and "streak over 120 days" in out, out
+
+
+def test_oracle_quick_run_prints_both_measures() -> None:
+    """`oracle.py` on 200 events, one round: exits 0 and prints the engine's and the oracle's rates."""
+    if importlib.util.find_spec("durable") is None:
+        import pytest
+
+        pytest.skip("durable-rules (the durable extra) is not installed")
+    out = _run("oracle.py", "--events", "200", "--repeat", "1").stdout
+    assert out.count("durable oracle") == 4 and out.count("engine plan") == 4, out
+    assert out.count("load average at the") == 2, out
