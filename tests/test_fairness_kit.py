@@ -396,7 +396,7 @@ def test_run_check_reports_failures_with_counterexample_and_exits_1(tmp_path: Pa
     assert run_check(str(path), 30, out, seed=1) == 1
     text = out.getvalue()
     assert "FAIL equal_treatment" in text and _jsonl(text)
-    assert [r.name for r in check_ruleset(path, 3, seed=1) if r.passed] == [n for n in PROPERTIES
+    assert [r.name for r in check_ruleset(path, 30, seed=1) if r.passed] == [n for n in PROPERTIES
                                                                           if n != "equal_treatment"]
 
 
