@@ -49,6 +49,7 @@ PUBLIC = [
     "StoreUnavailable",
     "Trace",
     "UnknownEventType",
+    "UpgradeRefused",
     "json_schema",
     "lint",
     "load_ruleset",
@@ -124,6 +125,7 @@ def test_version() -> None:
         (gridpoints.SerializationFailure, gridpoints.StoreError),
         (gridpoints.IntegrityError, gridpoints.StoreError),
         (gridpoints.MissingExtra, ImportError),
+        (gridpoints.UpgradeRefused, ValueError),
     ],
 )
 def test_error_hierarchy(error: type[Exception], builtin: type[Exception]) -> None:

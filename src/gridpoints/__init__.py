@@ -24,6 +24,7 @@ from gridpoints.errors import (
     StoreError,
     StoreUnavailable,
     UnknownEventType,
+    UpgradeRefused,
 )
 from gridpoints.model import (
     Anchor,
@@ -82,6 +83,7 @@ __all__ = [
     "StoreUnavailable",
     "Trace",
     "UnknownEventType",
+    "UpgradeRefused",
     "json_schema",
     "lint",
     "load_ruleset",

@@ -22,6 +22,7 @@ from gridpoints.audit import read_key
 from gridpoints.errors import RulesetError, StoreError
 from gridpoints.model import Decision
 from gridpoints.model._registry import MemoryRegistry
+from gridpoints.policy import diff as policy_diff
 from gridpoints.ruleset import json_schema_text
 from gridpoints.storage import JsonlAnchors
 from gridpoints.whatif._log import (
@@ -388,6 +389,23 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
     status = run_check(str(ruleset), examples, out, seed=seed)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
+
+
+@cli.command()
+@click.argument("old", type=_RULESET)
+@click.argument("new", type=_RULESET)
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+def diff(old: Path, new: Path, as_json: bool) -> None:
+    """What changes from ruleset OLD to NEW: rules, limits, repairs, catalog items and challenges added,
+    removed or changed, and what an upgrade mid-window does to each limit's counters (carried, re-based,
+    reset, dropped). Exits 1 when an upgrade would reset a limit's counters mid-window."""
+    found = policy_diff(load_policy(old), load_policy(new))
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in found.lines():
+            click.echo(line)
+    sys.exit(1 if found.resets else 0)
 
 
 @cli.command()

@@ -19,7 +19,8 @@ from typing import Literal
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel, Scopes
-from gridpoints.engine.lifecycle import CloseReport, Honour, RepairStatus, Standing, TeamStanding
+from gridpoints.engine.lifecycle import CloseReport, Honour, RepairStatus, Standing, StrandedItem, TeamStanding
+from gridpoints.errors import UpgradeRefused
 from gridpoints.model import Anchor, Decision, Entry, LedgerAnchor, Membership, MemoryRegistry, Registry, spendable
 from gridpoints.policy import Policy
 from gridpoints.privacy import Pseudonymiser
@@ -171,6 +172,23 @@ class Engine(Kernel):
                 report = lifecycle.close_period(self.context, window, now)
         self.anchor(f"close:{window}")
         return report
+
+    def stranded(self, policy: Policy, *, now: datetime) -> list[StrandedItem]:
+        """The open items at ``now`` (pending verifications, appealable deductions, repairs under way) that
+        ``policy`` — a new version of this engine's ruleset — could not settle."""
+        return lifecycle.stranded(self.context, policy, now)
+
+    def upgrade(self, policy: Policy, *, now: datetime) -> Engine:
+        """An engine for ``policy`` on this engine's store, tenant, registry and options, once no open item
+        would be stranded by it (see :meth:`stranded`; raises :class:`~gridpoints.errors.UpgradeRefused`
+        listing them otherwise). Limits' counters carry by identity (a limit's id, or the id it
+        ``continues``): ``gridpoints.policy.diff(old, new)`` says which carry, re-base or reset."""
+        items = self.stranded(policy, now=now)
+        if items:
+            raise UpgradeRefused(self.policy.ref, policy.ref, list(items))
+        return Engine(policy, self.store, tenant=self.tenant, registry=self.registry,
+                      pseudonymiser=self.pseudonymiser, max_retries=self.max_retries,
+                      pause_collector=self.pause_collector, scopes=self.scopes)
 
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""

@@ -80,6 +80,13 @@ class CompiledLimit:
     def in_force(self, moment: datetime) -> bool:
         return _within(moment, self.valid_from, self.valid_until)
 
+    #: The counters' identity: the limit's id, or the earlier limit it ``continues``.
+    counter: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.counter:
+            object.__setattr__(self, "counter", self.id)
+
     def selects(self, rule_id: str, category: str) -> bool:
         if self.rules is not None and rule_id not in self.rules:
             return False
@@ -313,6 +320,7 @@ def _compile_limit(spec: LimitSpec) -> CompiledLimit:
         "id": spec.id, "kind": spec.kind, "window": spec.window,
         "rules": frozenset(spec.rules) if spec.rules is not None else None,
         "categories": frozenset(spec.categories) if spec.categories is not None else None,
+        "counter": spec.continues or spec.id,
     }
     common["valid_from"], common["valid_until"] = spec.valid_from, spec.valid_until
     if isinstance(spec, CapSpec):

@@ -17,11 +17,12 @@ from gridpoints.policy._compile import CompiledLimit
 
 
 def counter_keys(limit: CompiledLimit, member_id: str, pool_id: str | None, window: str) -> tuple[CounterKey, ...]:
-    """The counters a limit reads for one award: the member's (occurrences or points), and a share's pool."""
-    member = CounterKey(limit.scope, member_id, limit.id, window)
+    """The counters a limit reads for one award: the member's (occurrences or points), and a share's pool,
+    keyed by the limit's counter identity (its id, or the earlier limit it ``continues``)."""
+    member = CounterKey(limit.scope, member_id, limit.counter, window)
     if limit.kind == "share":
         assert limit.pool is not None and pool_id is not None
-        return member, CounterKey(limit.pool, pool_id, f"{limit.id}:pool", window)
+        return member, CounterKey(limit.pool, pool_id, f"{limit.counter}:pool", window)
     return (member,)
 
 

@@ -298,6 +298,10 @@ class _Selective(_Validity):
     id: Identifier
     categories: list[str] | None = Field(None, description="Apply to awards in these categories.")
     rules: list[str] | None = Field(None, description="Apply to awards from these rules.")
+    continues: Identifier | None = Field(
+        None, description="The id of an earlier version's limit whose counters this one carries on (a renamed "
+                          "limit keeps its counts mid-window instead of starting from 0)."
+    )
     description: str | None = None
 
 
@@ -566,7 +570,8 @@ class RulesetSpec(_Model):
     )
 
     ruleset: Identifier = Field(description="The ruleset's id, stamped on every ledger entry with its version.")
-    version: StrictInt = Field(ge=1, description="Bump on every change that goes live.")
+    version: StrictInt = Field(ge=1, description="Bump on every change that goes live; `gridpoints diff` says what "
+                                                 "an upgrade mid-window does (see docs/versions.md).")
     name: str = Field(description="Display name.")
     description: str | None = None
     timezone: str = Field("Asia/Shanghai", description="IANA zone that calendar windows are counted in.")

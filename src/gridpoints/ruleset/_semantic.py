@@ -120,6 +120,17 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
 
     issues += _streaks_and_honours(spec, source)
 
+    counters: dict[str, str] = {}
+    for limit in spec.limits:
+        counters.setdefault(limit.id, limit.id)
+    for index, limit in enumerate(spec.limits):
+        if limit.continues is not None:
+            taken = counters.get(limit.continues)
+            if taken is not None and taken != limit.id:
+                issues.append(source.issue(("limits", index, "continues"),
+                                           f"limit {limit.id!r} continues {limit.continues!r}, whose counters "
+                                           f"{taken!r} already reads: two limits would share them"))
+            counters[limit.continues] = limit.id
     for index, limit in enumerate(spec.limits):
         for rule_index, name in enumerate(limit.rules or ()):
             if name not in rule_ids:

@@ -28,6 +28,7 @@ from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expi
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 from gridpoints.engine.lifecycle._streak import StreakAction
 from gridpoints.engine.lifecycle._team import TeamAction, TeamStanding, team_leaderboard
+from gridpoints.engine.lifecycle._upgrade import StrandedItem, stranded
 
 #: Every mechanism the engine runs, in the order their registrations are read.
 #: Follow hooks run in this order: the streak's before the honours' (a badge reads the streak's run).
@@ -48,6 +49,7 @@ __all__ = [
     "RepairStatus",
     "SettleAction",
     "Standing",
+    "StrandedItem",
     "StreakAction",
     "TeamAction",
     "TeamStanding",
@@ -68,6 +70,7 @@ __all__ = [
     "repairs",
     "restore_amount",
     "settle_hold",
+    "stranded",
     "team_leaderboard",
     "tier",
 ]
