@@ -63,6 +63,17 @@ def test_mechanisms_quick_run() -> None:
     assert "+ streak, badge, milestone" in out and "streak over 120 days" in out, out
 
 
+def test_oracle_quick_run_prints_both_measures() -> None:
+    """`oracle.py` on 200 events, one round: exits 0 and prints the engine's and the oracle's rates."""
+    if importlib.util.find_spec("durable") is None:
+        import pytest
+
+        pytest.skip("durable-rules (the durable extra) is not installed")
+    out = _run("oracle.py", "--events", "200", "--repeat", "1").stdout
+    assert out.count("durable oracle") == 4 and out.count("engine plan") == 4, out
+    assert out.count("load average at the") == 2, out
+
+
 def test_notices_benchmark_runs_and_counts_the_notices() -> None:
     """`notices.py` on 1,000 events, one round: exits 0 and writes a notice for every event that moved points."""
     out = _run("notices.py", "--events", "1000", "--repeat", "1").stdout

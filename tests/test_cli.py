@@ -373,7 +373,7 @@ def test_the_command_lists_every_tool() -> None:
     """The installed `gridpoints` group carries the core, audit, fairness, policy-author and service commands."""
     from gridpoints.cli import command
 
-    assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "verify", "db", "synth",
+    assert set(command().commands) == {"lint", "schema", "run", "explain", "check", "diff", "verify", "db", "synth",
                                        "simulate", "compare", "demo", "serve", "workbench"}
 
 

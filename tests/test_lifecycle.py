@@ -286,14 +286,17 @@ def test_close_period_end_to_end_is_idempotent(engine: gridpoints.Engine) -> Non
 
 
 def test_challenge_rotation_skips_a_recent_winner(engine: gridpoints.Engine) -> None:
-    """max_wins 1 in 2 periods: April's winner cannot win May; the tie in May goes to the smaller id."""
+    """max_wins 1 in 2 periods: April's winner cannot win May; the tie in May goes to whoever reached it first. Base
+    points do not count for ranking, so residents with only those are not ranked."""
     submit(engine, "patrol", "a", "2026-04-02T10:00:00+08:00", attributes={"hours": 12})
     engine.close_period("2026-04", now=T("2026-05-01T00:00:00+08:00"))
     submit(engine, "patrol", "a", "2026-05-02T10:00:00+08:00", attributes={"hours": 12})
+    submit(engine, "patrol", "c", "2026-05-03T10:00:00+08:00", attributes={"hours": 1})
+    submit(engine, "patrol", "b", "2026-05-04T10:00:00+08:00", attributes={"hours": 1})
     may = engine.close_period("2026-05", now=T("2026-06-01T00:00:00+08:00"))
-    assert [s.subject for s in may.challenges["top"]] == ["b"]
+    assert [s.subject for s in may.challenges["top"]] == ["c"]
     board = engine.leaderboard("2026-05")
-    assert [s.subject for s in board[:2]] == ["a", "b"] and board[0].earned == 50 + 120 + 10
+    assert [s.subject for s in board] == ["a", "c", "b"] and board[0].earned == 50 + 120
 
 
 def test_points_expire_first_in_first_out(engine: gridpoints.Engine) -> None:

@@ -51,6 +51,7 @@ PUBLIC = [
     "StoreUnavailable",
     "Trace",
     "UnknownEventType",
+    "UpgradeRefused",
     "WorkerView",
     "json_schema",
     "lint",
@@ -127,6 +128,7 @@ def test_version() -> None:
         (gridpoints.SerializationFailure, gridpoints.StoreError),
         (gridpoints.IntegrityError, gridpoints.StoreError),
         (gridpoints.MissingExtra, ImportError),
+        (gridpoints.UpgradeRefused, ValueError),
     ],
 )
 def test_error_hierarchy(error: type[Exception], builtin: type[Exception]) -> None:

@@ -19,6 +19,6 @@ def test_shipped_ruleset_is_fair(ruleset: Path) -> None:
 
 def test_fair_play_limits_bind_within_generated_streams() -> None:
     """The fair-play ruleset's tight limits are reachable in short streams, so its check tests something:
-    its share keeps each member at most half of a grid's issued points once the grid reaches 60."""
+    its share awards nothing more to a member above half of a grid's issued points once the grid reaches 60."""
     assert_fair(RULESETS[[p.stem for p in RULESETS].index("fair-play")], max_examples=25, seed=7,
                 max_member_share=0.5, streams={"subjects": 3, "days": 3, "max_size": 60})

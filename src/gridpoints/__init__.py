@@ -24,6 +24,7 @@ from gridpoints.errors import (
     StoreError,
     StoreUnavailable,
     UnknownEventType,
+    UpgradeRefused,
 )
 from gridpoints.model import (
     Anchor,
@@ -84,6 +85,7 @@ __all__ = [
     "StoreUnavailable",
     "Trace",
     "UnknownEventType",
+    "UpgradeRefused",
     "WorkerView",
     "json_schema",
     "lint",

@@ -144,6 +144,20 @@ class CorrectionRefused(GridpointsError, ValueError):
         super().__init__(f"{reason}: {message}")
 
 
+class UpgradeRefused(GridpointsError, ValueError):
+    """An engine was not upgraded to a new ruleset version: open items would be stranded. ``items`` lists
+    them (:class:`gridpoints.engine.lifecycle.StrandedItem`); settle them first, or keep a rule, appeal or
+    repair in the new version that settles them."""
+
+    def __init__(self, old: str, new: str, items: list[object]):
+        self.old = old
+        self.new = new
+        self.items = items
+        shown = "; ".join(str(item) for item in items[:5])
+        more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
+        super().__init__(f"upgrading {old} to {new} would strand {len(items)} open item(s): {shown}{more}")
+
+
 class StoreError(GridpointsError):
     """The storage backend failed. Raised from the driver error (``__cause__``)."""
 

@@ -74,6 +74,8 @@ def _instance(cls: type[errors.GridpointsError]) -> errors.GridpointsError:
         return cls([errors.Issue("rules[0].points", "expected an integer", "x.yaml", 4, 7)])
     if issubclass(cls, errors.MissingExtra):
         return cls("server", "the service")
+    if issubclass(cls, errors.UpgradeRefused):
+        return cls("r@1", "r@2", ["pending e1: an award waits for verification"])
     return cls("it broke")
 
 

@@ -89,7 +89,7 @@ def _report_writer(name: str) -> Callable[..., Any]:
 
 def _write_report(writer: Callable[..., Any], path: Path, data: Any, policy: gridpoints.Policy, lang: str) -> None:
     try:
-        writer(path, data, lang=lang, category_names=dict(policy.spec.categories))
+        writer(path, data, lang=lang, category_names=policy.spec.category_names())
     except MissingExtra as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -423,7 +423,7 @@ def print_summary(console: Console, data: Mapping[str, Any], policy: gridpoints.
     period = data["period"]
     console.print(f"period {period['start']} – {period['end']}", markup=False)
     console.print(_table("Totals", ("", "value"), list(data["totals"].items())))
-    names = policy.spec.categories
+    names = policy.spec.category_names()
     console.print(_table("Points by category", ("category", "issued", "deducted", "restored", "reversed"), [
         (f"{c} {names.get(c, '')}".strip(), v["issued"], v["deducted"], v["restored"], v["reversed"])
         for c, v in data["by_category"].items()]))
@@ -611,7 +611,7 @@ def demo(out: Path, lang: str) -> None:
     else:
         try:
             write_report(out / "report.html", data, lang="en" if lang == "en" else "zh",
-                         category_names=dict(policy.spec.categories))
+                         category_names=policy.spec.category_names())
             console.print(f"report: {out / 'report.html'}", markup=False)
         except MissingExtra as exc:
             console.print(f"no HTML report: {exc}", markup=False)

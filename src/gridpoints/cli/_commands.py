@@ -22,6 +22,7 @@ from gridpoints.audit import read_key
 from gridpoints.errors import RulesetError, StoreError
 from gridpoints.model import Decision
 from gridpoints.model._registry import MemoryRegistry
+from gridpoints.policy import diff as policy_diff
 from gridpoints.ruleset import json_schema_text
 from gridpoints.storage import JsonlAnchors
 from gridpoints.whatif._log import (
@@ -368,7 +369,8 @@ def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     decision = next(d for d in reversed(result.decisions) if d.event_id == event_id)
-    click.echo(decision.explain("en" if lang == "en" else "zh"))
+    click.echo(decision.explain("en" if lang == "en" else "zh",
+                                policy.attribute_labels(decision.trace.event_type)))
 
 
 @cli.command()
@@ -389,6 +391,23 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
     status = run_check(str(ruleset), examples, out, seed=seed)
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
+
+
+@cli.command()
+@click.argument("old", type=_RULESET)
+@click.argument("new", type=_RULESET)
+@click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
+def diff(old: Path, new: Path, as_json: bool) -> None:
+    """What changes from ruleset OLD to NEW: rules, limits, repairs, catalog items and challenges added,
+    removed or changed, and what an upgrade mid-window does to each limit's counters (carried, re-based,
+    reset, dropped). Exits 1 when an upgrade would reset a limit's counters mid-window."""
+    found = policy_diff(load_policy(old), load_policy(new))
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in found.lines():
+            click.echo(line)
+    sys.exit(1 if found.resets else 0)
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from typing import Literal, cast
 from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
 from gridpoints.engine._collector import collector_paused
-from gridpoints.engine._kernel import EventInput, Kernel
+from gridpoints.engine._kernel import EventInput, Kernel, Scopes
 from gridpoints.engine.lifecycle import (
     CloseReport,
     Honour,
@@ -27,9 +27,11 @@ from gridpoints.engine.lifecycle import (
     ResidentStanding,
     Standing,
     Statement,
+    StrandedItem,
     TeamStanding,
     WorkerView,
 )
+from gridpoints.errors import UpgradeRefused
 from gridpoints.model import (
     Anchor,
     Decision,
@@ -70,6 +72,12 @@ class Engine(Kernel):
     passes a multiple of ``anchor_every`` entries, and after each period close; keep them where the
     database's owner cannot reach, and audit with ``verify(…, anchors=…)``.
 
+    Scopes: the registry is the truth for a registered subject's grid and household. An event that omits
+    the household gets the registry's; one that names another grid or household is refused with an
+    :class:`~gridpoints.errors.EventError`, or, with ``scopes="registry"``, decided with the registry's (its
+    trace then starts with a ``registry:scope`` line saying what was replaced). Limits and duty checks read
+    the scopes so settled. An unregistered subject keeps the event's.
+
     Privacy: with a ``pseudonymiser``, subject, actor and household ids are replaced by keyed pseudonyms
     as events enter, before anything is hashed or stored; readers (``balance``, ``history`` …) take raw
     ids and pseudonymise them the same way.
@@ -80,11 +88,12 @@ class Engine(Kernel):
         registry: Registry | None = None, pseudonymiser: Pseudonymiser | None = None, max_retries: int = 8,
         pause_collector: int | None = 64, seal_key: bytes | None = None,
         clock: Callable[[], datetime] | None = None, anchor_sink: Callable[[LedgerAnchor], None] | None = None,
-        anchor_every: int = 1000, notify: bool = False,
+        anchor_every: int = 1000, scopes: Scopes = "refuse", notify: bool = False,
     ) -> None:
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
                          max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock,
-                         anchor_sink=anchor_sink, anchor_every=anchor_every, notify=notify)
+                         anchor_sink=anchor_sink, anchor_every=anchor_every, scopes=scopes,
+                         notify=notify)
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
         self.pause_collector = pause_collector
@@ -187,6 +196,23 @@ class Engine(Kernel):
         self.anchor(f"close:{window}")
         return report
 
+    def stranded(self, policy: Policy, *, now: datetime) -> list[StrandedItem]:
+        """The open items at ``now`` (pending verifications, appealable deductions, repairs under way) that
+        ``policy`` — a new version of this engine's ruleset — could not settle."""
+        return lifecycle.stranded(self.context, policy, now)
+
+    def upgrade(self, policy: Policy, *, now: datetime) -> Engine:
+        """An engine for ``policy`` on this engine's store, tenant, registry and options, once no open item
+        would be stranded by it (see :meth:`stranded`; raises :class:`~gridpoints.errors.UpgradeRefused`
+        listing them otherwise). Limits' counters carry by identity (a limit's id, or the id it
+        ``continues``): ``gridpoints.policy.diff(old, new)`` says which carry, re-base or reset."""
+        items = self.stranded(policy, now=now)
+        if items:
+            raise UpgradeRefused(self.policy.ref, policy.ref, list(items))
+        return Engine(policy, self.store, tenant=self.tenant, registry=self.registry,
+                      pseudonymiser=self.pseudonymiser, max_retries=self.max_retries,
+                      pause_collector=self.pause_collector, scopes=self.scopes)
+
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""
         return lifecycle.tier(self.context, self._id(subject), at)
@@ -284,11 +310,13 @@ class Engine(Kernel):
         return record.original() if record is not None else None
 
     def explain(self, event_id: str, lang: Literal["zh", "en"] = "zh") -> str:
-        """Explain a recorded event's decision; raises ``KeyError`` for an unknown id."""
+        """Explain a recorded event's decision (as decided, not as a resubmission: nothing is submitted here);
+        Chinese text names attributes by their ``events:`` descriptions. Raises ``KeyError`` for an unknown id."""
         decision = self.decision(event_id)
         if decision is None:
             raise KeyError(f"no recorded event {event_id!r}")
-        return decision.explain(lang)
+        return decision.replace(duplicate=False).explain(
+            lang, self.policy.attribute_labels(decision.trace.event_type))
 
     def head(self) -> Anchor:
         """The current hash-chain anchor: record it somewhere safe to detect truncation later."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from hashlib import blake2b
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import attrs
 
@@ -59,7 +59,7 @@ from gridpoints.model import (
     spendable,
 )
 from gridpoints.model._codec import attributes_json, deltas_json, entry_canonical_bytes_of_text
-from gridpoints.policy import CompiledRule, EventType, PointsInputError, Policy
+from gridpoints.policy import CompiledLimit, CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.storage import MemoryStore, NoticeTransaction, Store, StoreCapabilities, capabilities_of
@@ -67,6 +67,11 @@ from gridpoints.storage import MemoryStore, NoticeTransaction, Store, StoreCapab
 T = TypeVar("T")
 
 EventInput = Event | Mapping[str, Any]
+#: What an engine does with an event whose grid or household contradicts the registry: refuse it, or take
+#: the registry's (and say so in the trace).
+Scopes = Literal["refuse", "registry"]
+#: The rule id of the trace line that says the registry's scopes replaced the event's.
+SCOPE_NOTE = "registry:scope"
 
 _AWARD = Reason.AWARD.value
 _DEDUCTION = Reason.DEDUCTION.value
@@ -199,8 +204,9 @@ class Context:
     def scope_id(self, scope: str, event: Event) -> str:
         return self._kernel.scope_id(scope, event)
 
-    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str]) -> LimitKeys:
-        return self._kernel.limit_keys(rule, event, day, windows)
+    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str], *,
+                   selected: Sequence[CompiledLimit] | None = None) -> LimitKeys:
+        return self._kernel.limit_keys(rule, event, day, windows, selected=selected)
 
     def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
                    day: date, windows: dict[str, str]) -> Award:
@@ -239,9 +245,12 @@ class Kernel:
                  pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism],
                  seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
                  anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000,
-                 notify: bool = False) -> None:
+                 scopes: Scopes = "refuse", notify: bool = False) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
+        if scopes not in ("refuse", "registry"):
+            raise ValueError(f"scopes must be 'refuse' or 'registry', got {scopes!r}")
+        self.scopes: Scopes = scopes
         if seal_key is not None and (not isinstance(seal_key, bytes) or not 16 <= len(seal_key) <= 64):
             raise ValueError("seal_key must be 16 to 64 bytes (BLAKE2b's keyed mode), "
                              f"got {type(seal_key).__name__} of length {len(seal_key) if seal_key else 0}")
@@ -276,7 +285,8 @@ class Kernel:
         self._capabilities: StoreCapabilities = capabilities_of(self._store)
         self._times = LocalTimes(policy.zone)
         handlers: dict[str, Handler] = {Action.AWARD.value: Handler(Action.AWARD, _award, limited=True),
-                                        Action.LATE.value: Handler(Action.LATE, _late)}
+                                        Action.LATE.value: Handler(Action.LATE, _late),
+                                        Action.SCOPE.value: Handler(Action.SCOPE, _scope_note)}
         self._event_planners: dict[str, EventPlanner] = {}
         self._rule_hooks: dict[str, RuleHook] = {}
         base_hooks: dict[str, list[BaseHook]] = {}
@@ -344,9 +354,39 @@ class Kernel:
             household=p.household(event.household) if event.household is not None else None,
         )
 
+    def registered(self, event: Event, index: int | None) -> tuple[Event, Award | None]:
+        """The event with the grid and household of its subject's registry membership at its time.
+
+        An event without a household gets the registry's. One naming another grid or household is refused
+        with an :class:`EventError` (``scopes="refuse"``, the default), or takes the registry's with a note
+        in its trace (``scopes="registry"``). An unregistered subject keeps what the event says."""
+        membership = self.registry.membership(event.subject, event.occurred_at)
+        if membership is None:
+            return event, None
+        grid, household = membership.grid, membership.household
+        if event.grid == grid and (event.household is None or event.household == household):
+            if event.household is None and household is not None:
+                return attrs.evolve(event, household=household), None
+            return event, None
+        changed: dict[str, str] = {}
+        if event.grid != grid:
+            changed["grid"] = f"{event.grid} → {grid}"
+        if event.household is not None and event.household != household:
+            changed["household"] = f"{event.household} → {household if household is not None else '-'}"
+        if self.scopes == "refuse":
+            field = "grid" if "grid" in changed else "household"
+            said = event.grid if field == "grid" else event.household
+            where = (f"grid {grid!r}" if field == "grid"
+                     else f"household {household!r}" if household is not None else "no household")
+            raise EventError(f"{event.subject!r} is registered in {where} at {event.occurred_at.isoformat()}, "
+                             f"not {said!r} (the registry decides scopes; an engine with scopes='registry' "
+                             "takes the registry's)", field=field, event_id=event.id, index=index)
+        note = Award(SCOPE_NOTE, SCOPE_NOTE, "-", 0, "scope.registry", changed, action=Action.SCOPE)
+        return attrs.evolve(event, grid=grid, household=household), note
+
     def plan_input(self, raw: EventInput, index: int | None) -> Plan:
         """Check one submitted event and plan it."""
-        event = self.coerce(raw, index)
+        event, note = self.registered(self.coerce(raw, index), index)
         text = raw.get("occurred_at") if type(raw) is dict else None
         local, utc, day = self._times.of(event.occurred_at, text)
         planner = self._event_planners.get(event.type)
@@ -355,11 +395,13 @@ class Kernel:
             # decision, or a conflict), not planned again against the state it has itself changed since.
             if self.context.record(event.id) is not None:
                 return Plan(event, None, local, utc, ())
-            return self._followed(Plan(event, None, local, utc, tuple(planner(self.context, event, index))))
+            planned = planner(self.context, event, index)
+            return self._followed(Plan(event, None, local, utc,
+                                       (note, *planned) if note is not None else tuple(planned)))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
-            return self._followed(Plan(event, None, local, utc, ()))
-        awards: list[Award] = []
+            return self._followed(Plan(event, None, local, utc, (note,) if note is not None else ()))
+        awards: list[Award] = [note] if note is not None else []
         context: dict[str, Any] | None = None
         windows: dict[str, str] = {}
         attributes = event.attributes
@@ -421,10 +463,12 @@ class Kernel:
         keys = self.limit_keys(rule, event, day, windows) if base > 0 and rule.limits else ()
         return Award(rule.id, rule.name, rule.category, base, code, args, keys)
 
-    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str]) -> LimitKeys:
+    def limit_keys(self, rule: CompiledRule, event: Event, day: date, windows: dict[str, str], *,
+                   selected: Sequence[CompiledLimit] | None = None) -> LimitKeys:
+        """The counters the rule's limits (or the ``selected`` ones) read for an award in ``event``'s scopes."""
         applied = []
         dated = rule.dated_limits
-        for limit in rule.limits:
+        for limit in rule.limits if selected is None else selected:
             if dated and not limit.in_force(event.occurred_at):
                 continue
             window = windows.get(limit.window)
@@ -673,8 +717,8 @@ class Decider:
     :attr:`context` gives them the policy and the rest of the seam.
     """
 
-    __slots__ = ("_categories", "_floor", "_handlers", "_key", "_ref", "_tenant", "_told", "balances", "context",
-                 "counters", "deltas", "entries", "hash", "notices", "seq", "watch", "watched")
+    __slots__ = ("_categories", "_floor", "_granted", "_handlers", "_key", "_ref", "_tenant", "_told", "balances",
+                 "context", "counters", "deltas", "entries", "hash", "notices", "seq", "watch", "watched")
 
     def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
         self.context = kernel.context
@@ -682,13 +726,14 @@ class Decider:
         self._tenant = kernel.tenant
         self._ref = kernel.policy.ref
         self._floor = kernel.policy.spec.floor
-        self._categories = kernel.policy.spec.categories
+        self._categories = kernel.policy.spec.category_names()
         self.counters = counters
         self.balances = balances
         self.seq, self.hash = head.seq, head.hash
         self._key = kernel._seal_key
         self.deltas: dict[CounterKey, int] = {}
         self.entries: list[Entry] = []
+        self._granted: dict[str, int] = {}
         #: The account being decided for, and its net change so far.
         self.watch = ""
         self.watched = 0
@@ -745,6 +790,22 @@ class Decider:
             self.post(plan, subject, account, DEDUCTIONS, -amount, award.rule_id, _DEDUCTION)
         return amount
 
+    def limit(self, award: Award, amount: int, steps: list[LimitStep]) -> int:
+        """Put a positive amount through the award's limits and count what is left in them: each limit sees
+        what the previous ones left (diminishing first, then the listed order). For a handler that decides
+        itself whether its award is limited at all (a worker's credit paid only if the award was)."""
+        counters = self.counters
+        for limit, keys in award.limits:
+            amount, step = limits.apply(limit, keys, amount, counters)
+            steps.append(step)
+        for limit, keys in award.limits:
+            limits.record(limit, keys, amount, counters, self.deltas)
+        return amount
+
+    def granted(self, rule_id: str) -> int:
+        """What an earlier award of the plan being decided, by rule id, moved on its subject's balance."""
+        return self._granted.get(rule_id, 0)
+
     def decide(self, plan: Plan) -> Decision:
         event = plan.event
         first = len(self.entries)
@@ -752,10 +813,15 @@ class Decider:
         net = 0
         rules: list[RuleData] = []
         subject = event.subject
+        granted = self._granted
+        if granted:
+            granted.clear()
         for award in plan.awards:
             data = self._apply(plan, award)
             if data[8]:
                 rules.append(data)
+            if len(plan.awards) > 1:
+                granted[award.rule_id] = data[7]
             if award.subject is None or award.subject == subject:
                 net += data[7]
         entries = tuple(self.entries[first:]) if len(self.entries) > first else ()
@@ -802,12 +868,7 @@ class Decider:
         amount = award.base
         steps: list[LimitStep] = []
         if handler.limited and amount > 0 and award.limits:
-            # Each limit sees what the previous ones left (diminishing first, then the listed order).
-            for limit, keys in award.limits:
-                amount, step = limits.apply(limit, keys, amount, counters)
-                steps.append(step)
-            for limit, keys in award.limits:
-                limits.record(limit, keys, amount, counters, self.deltas)
+            amount = self.limit(award, amount, steps)
         status = handler.function(self, plan, award, amount, steps)
         category, args = award.category, award.args
         return (award.rule_id, award.rule_name, category, award.base, award.code,
@@ -824,8 +885,12 @@ def _award(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[
     return "awarded"
 
 
+def _scope_note(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    return "registry"
+
+
 #: An entry from its 14 fields without the named tuple's argument handling (the fields are in order).
 _entry: Callable[[tuple[Any, ...]], Entry] = functools.partial(tuple.__new__, Entry)
 
-__all__ = ["Action", "ActionFunction", "BaseHook", "Context", "Decider", "EventInput", "EventPlanner", "FollowHook",
-           "Handler", "Kernel", "Mechanism", "RuleHook"]
+__all__ = ["SCOPE_NOTE", "Action", "ActionFunction", "BaseHook", "Context", "Decider", "EventInput", "EventPlanner",
+           "FollowHook", "Handler", "Kernel", "Mechanism", "RuleHook", "Scopes"]

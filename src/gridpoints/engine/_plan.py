@@ -19,11 +19,14 @@ LimitKeys = tuple[tuple[CompiledLimit, tuple[CounterKey, ...]], ...]
 
 
 class Action(StrEnum):
-    """The kernel's action: points of a rule through the limits (a deduction through the floor)."""
+    """The kernel's actions: points of a rule through the limits (a deduction through the floor), and the
+    note that the registry's scopes replaced an event's."""
 
     AWARD = "award"
     #: Flags an event whose window was already closed (posts nothing).
     LATE = "late"
+    #: No movement: the trace notes that the registry's grid or household replaced the event's.
+    SCOPE = "scope"
 
 
 def settled_marker(event_id: str) -> CounterKey:

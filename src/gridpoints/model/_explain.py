@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "en": "(resubmitted: this is the original decision; nothing new was written)",
         "zh": "（重复提交：返回原决定，未写入新记录）",
     },
+    "scope.registry": {"en": "- scopes from the registry, not the event: {changes}",
+                       "zh": "- 按登记信息而非事件所报确定范围：{changes}"},
     "no_rule": {"en": "No rule matched; no points.", "zh": "没有匹配的规则，不计分。"},
     "rule": {"en": "- rule {rule_id} ({rule_name}, {category}): {base}",
              "zh": "- 规则 {rule_id}（{rule_name}，{category}）：{base}"},
@@ -109,6 +112,15 @@ _TEXT: dict[str, dict[str, str]] = {
     "step.item-limit": {"en": "  · {limit_id} per {scope_id} in {window}: {before} of {limit} used",
                         "zh": "  · {limit_id} 每人限额（{window}）：已用 {before}/{limit}"},
     "status": {"en": "  = {status}", "zh": "  = {status}"},
+    "status.rejected": {"en": "  = rejected", "zh": "  = 已驳回"},
+    "status.expired": {"en": "  = expired", "zh": "  = 已过期"},
+    "status.dismissed": {"en": "  = dismissed", "zh": "  = 申诉驳回"},
+    "status.unpaid": {"en": "  = not paid: the verified award granted no points",
+                      "zh": "  = 未发放：核实的奖励未获积分"},
+    "status.in_progress": {"en": "  = in progress", "zh": "  = 进行中"},
+    "status.repaired": {"en": "  = repaired", "zh": "  = 已修复"},
+    "status.redeemed": {"en": "  = redeemed", "zh": "  = 已兑换"},
+    "status.allocated": {"en": "  = allocated", "zh": "  = 已分配"},
     "net": {"en": "Net change: {points:+d} points", "zh": "净变化：{points:+d} 分"},
     "base.fixed": {"en": "fixed {points:+d}", "zh": "固定 {points:+d} 分"},
     "base.per": {"en": "{counted:g} {field} × {each} = {base:+d}", "zh": "{counted:g} {field} × {each} = {base:+d} 分"},
@@ -136,10 +148,10 @@ _TEXT: dict[str, dict[str, str]] = {
               "{requested} → {granted}",
     },
     "step.share": {
-        "en": "  · share {limit_id} ({scope} {scope_id}, {window}): holds {before} of a pool of {pool}; at most "
-              "{percent} once the pool reaches {limit}: {requested} requested → {granted}{outcome}",
+        "en": "  · share {limit_id} ({scope} {scope_id}, {window}): holds {before} of a pool of {pool}; above "
+              "{percent} once the pool reaches {limit} nothing more: {requested} requested → {granted}{outcome}",
         "zh": "  · 份额 {limit_id}（{scope} {scope_id}，{window}）：已得 {before}，池内共 {pool}；"
-              "池内达到 {limit} 后最多占 {percent}：申请 {requested} → 给予 {granted}{outcome}",
+              "池内达到 {limit} 后超过 {percent} 者不再计分：申请 {requested} → 给予 {granted}{outcome}",
     },
     "step.floor": {
         "en": "  · floor: balance {before}, floor {limit}: {requested} → {granted}{outcome}",
@@ -147,12 +159,18 @@ _TEXT: dict[str, dict[str, str]] = {
     },
     "within": {"en": "", "zh": ""},
     "truncated": {"en": " (truncated to fit)", "zh": "（截断至上限）"},
+    "above": {"en": " (above the share: nothing more until the others catch up)",
+              "zh": "（已超过份额：待他人追上前不再计分）"},
     "rejected": {"en": " (rejected: does not fit)", "zh": "（超出上限，整笔不予计分）"},
     "kind.cap": {"en": "cap", "zh": "上限"},
     "kind.budget": {"en": "budget", "zh": "预算"},
 }
 
 _SCOPES = {"zh": {"subject": "个人", "household": "家庭", "grid": "网格", "community": "社区"}}
+
+
+def _field(name: str, lang: str) -> str:
+    return _SCOPES.get(lang, {}).get(name, name)
 
 
 class _Args(dict[str, Any]):
@@ -169,8 +187,11 @@ def _t(code: str, lang: str, **args: Any) -> str:
     return template[lang].format_map(_Args(args))
 
 
-def _base(rule: RuleTrace, lang: str) -> str:
+def _base(rule: RuleTrace, lang: str, labels: Mapping[str, str]) -> str:
     args = dict(rule.base_args)
+    field = args.get("field")
+    if lang == "zh" and isinstance(field, str) and field in labels:
+        args["field"] = labels[field]
     campaign = args.get("campaign")
     if "team_kind" in args:
         args["team_kind_zh"] = {"household": "家庭", "building": "楼栋", "grid": "网格"}.get(args["team_kind"], "")
@@ -219,8 +240,9 @@ def _step(step: LimitStep, lang: str) -> str:
               pool=step.pool, percent=percent)
 
 
-def render(decision: Decision, lang: str) -> str:
-    """The decision as lines of text; ``lang`` is ``zh`` or ``en``."""
+def render(decision: Decision, lang: str, labels: Mapping[str, str] | None = None) -> str:
+    """The decision as lines of text; ``lang`` is ``zh`` or ``en``. ``labels`` maps attribute names to the
+    names Chinese text shows for them (the ``description`` of each attribute under ``events:``)."""
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
     trace = decision.trace
@@ -228,12 +250,16 @@ def render(decision: Decision, lang: str) -> str:
                 occurred_local=trace.occurred_local, ruleset=trace.ruleset)]
     if decision.duplicate:
         lines.append(_t("duplicate", lang))
-    if not trace.rules:
+    if all(rule.base_code == "scope.registry" for rule in trace.rules):
         lines.append(_t("no_rule", lang))
     for rule in trace.rules:
+        if rule.base_code == "scope.registry":
+            changes = "; ".join(f"{_field(name, lang)} {change}" for name, change in rule.base_args.items())
+            lines.append(_t("scope.registry", lang, changes=changes))
+            continue
         category = rule.category_name or rule.category
         lines.append(_t("rule", lang, rule_id=rule.rule_id, rule_name=rule.rule_name, category=category,
-                        base=_base(rule, lang)))
+                        base=_base(rule, lang, labels or {})))
         lines.extend(_step(step, lang) for step in rule.steps)
         if rule.status == "pending":
             lines.append(_t("pending", lang, base=rule.base))

@@ -429,9 +429,10 @@ class Decision:
             return Decision(**fields, trace=self._trace)
         return Decision(**fields, head=self._head, rules=self._rules)
 
-    def explain(self, lang: Literal["zh", "en"] = "zh") -> str:
-        """Human-readable explanation: rules matched, base points, each limit's before / limit / after."""
-        return render(self, lang)
+    def explain(self, lang: Literal["zh", "en"] = "zh", labels: Mapping[str, str] | None = None) -> str:
+        """Human-readable explanation: rules matched, base points, each limit's before / limit / after.
+        ``labels``: attribute name → the name Chinese text shows (see ``Policy.attribute_labels``)."""
+        return render(self, lang, labels)
 
     def to_record_json(self) -> str:
         """``{"points": …, "trace": trace.to_dict()}`` as compact JSON: the text of a persisted record."""

@@ -1,5 +1,6 @@
 """Compiling a validated ruleset spec into a frozen :class:`Policy`: rules indexed by event type, points
-forms as functions, limits attached to the rules they bind, and the limits' arithmetic."""
+forms as functions, limits attached to the rules they bind, and the limits' arithmetic; :func:`diff` of two
+versions."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gridpoints.policy._compile import (
     Policy,
     compile_policy,
 )
+from gridpoints.policy._diff import CounterChange, ItemChange, PolicyDiff, diff
 from gridpoints.ruleset import load_validated
 
 __all__ = [
@@ -23,11 +25,15 @@ __all__ = [
     "CompiledCampaign",
     "CompiledLimit",
     "CompiledRule",
+    "CounterChange",
     "EventType",
+    "ItemChange",
     "PointsInputError",
     "PointsResult",
     "Policy",
+    "PolicyDiff",
     "compile_policy",
+    "diff",
     "load_ruleset",
 ]
 

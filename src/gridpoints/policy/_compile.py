@@ -30,6 +30,7 @@ from gridpoints.ruleset._models import (
     RulesetSpec,
     RuleSpec,
     TablePoints,
+    worker_credit_id,
 )
 
 #: (base points, message code, arguments for the message)
@@ -79,6 +80,13 @@ class CompiledLimit:
     def in_force(self, moment: datetime) -> bool:
         return _within(moment, self.valid_from, self.valid_until)
 
+    #: The counters' identity: the limit's id, or the earlier limit it ``continues``.
+    counter: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.counter:
+            object.__setattr__(self, "counter", self.id)
+
     def selects(self, rule_id: str, category: str) -> bool:
         if self.rules is not None and rule_id not in self.rules:
             return False
@@ -101,6 +109,13 @@ class CompiledRule:
     valid_until: datetime | None = None
     #: Whether any limit of the rule has a validity window (then the kernel checks each limit per event).
     dated_limits: bool = False
+    #: The limits that bind the rule's grid-worker credit (those selecting its category, or all awards).
+    credit_limits: tuple[CompiledLimit, ...] = ()
+
+    @property
+    def credit_id(self) -> str:
+        """The rule id a grid worker's credit for this rule is posted under."""
+        return worker_credit_id(self.id)
 
     def in_force(self, moment: datetime) -> bool:
         return _within(moment, self.valid_from, self.valid_until)
@@ -170,6 +185,8 @@ class Policy:
     campaigns_by_rule: Mapping[str, tuple[CompiledCampaign, ...]] = attrs.field(factory=dict)
     #: Streak id → its compiled ``when:``, for the streaks that have one.
     streak_predicates: Mapping[str, Predicate] = attrs.field(factory=dict)
+    #: Rule ids (rules, workers' credits, challenges) whose points do not count for rankings.
+    unranked: frozenset[str] = frozenset()
 
     def repair(self, repair_id: str) -> RepairSpec:
         return next(r for r in self.spec.repairs if r.id == repair_id)
@@ -195,7 +212,20 @@ class Policy:
         return tuple(sorted({limit.window for limit in self.limits}))
 
     def category_name(self, category: str) -> str:
-        return self.spec.categories.get(category, category)
+        return self.spec.category_name(category)
+
+    def attribute_labels(self, event_type: str) -> Mapping[str, str]:
+        """Attribute name → label, from the ``description`` of each attribute the ruleset declares for
+        ``event_type``: the names Chinese explanations show instead of the attribute's id."""
+        declared = self.spec.events.get(event_type)
+        if declared is None:
+            return {}
+        return {name: attr.description for name, attr in declared.attributes.items() if attr.description}
+
+    def counts_for_ranking(self, rule_id: str) -> bool:
+        """Whether earned points posted under ``rule_id`` (a rule, a worker's credit, a challenge's bonus) count
+        for leaderboards and challenges (see ``counts_for_ranking`` on categories and rules)."""
+        return rule_id not in self.unranked
 
     def condition_fields(self, subject: str, grid: str, household: str | None, community: str | None,
                          actor: str | None, occurred_at: datetime) -> dict[str, Any]:
@@ -290,6 +320,7 @@ def _compile_limit(spec: LimitSpec) -> CompiledLimit:
         "id": spec.id, "kind": spec.kind, "window": spec.window,
         "rules": frozenset(spec.rules) if spec.rules is not None else None,
         "categories": frozenset(spec.categories) if spec.categories is not None else None,
+        "counter": spec.continues or spec.id,
     }
     common["valid_from"], common["valid_until"] = spec.valid_from, spec.valid_until
     if isinstance(spec, CapSpec):
@@ -345,6 +376,7 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
     for rule in spec.rules:
         category = spec.rule_category(rule)
         selected = tuple(lim for lim in ordered if lim.selects(rule.id, category))
+        credit = rule.credit_worker
         compiled.append(CompiledRule(
             id=rule.id, name=rule.name or rule.id, on=rule.on, category=category,
             predicate=compile_condition(rule.when) if rule.when is not None else None,
@@ -352,6 +384,8 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             limits=selected,
             spec=rule, valid_from=rule.valid_from, valid_until=rule.valid_until,
             dated_limits=any(lim.valid_from is not None or lim.valid_until is not None for lim in selected),
+            credit_limits=() if credit is None else tuple(
+                lim for lim in ordered if lim.selects(worker_credit_id(rule.id), credit.category)),
         ))
     campaigns = tuple(CompiledCampaign(
         id=c.id, name=c.name or c.id, valid_from=c.valid_from, valid_until=c.valid_until,
@@ -403,8 +437,13 @@ def compile_policy(spec: RulesetSpec, source: str | None = None) -> Policy:
             "outcome", "string", frozenset({"lodged", "upheld", "dismissed"}), required=True)}
     for name, checks in settlement.items():
         event_types[name] = EventType(name=name, ignore=False, attributes=checks, rules=(), settles=True)
+    unranked = {rule.id for rule in spec.rules if not spec.rule_counts_for_ranking(rule)}
+    unranked |= {worker_credit_id(rule.id) for rule in spec.rules if rule.credit_worker is not None
+                 and not spec.category_counts_for_ranking(rule.credit_worker.category)}
+    unranked |= {c.id for c in spec.challenges if not spec.category_counts_for_ranking(c.category)}
     return Policy(spec=spec, source=source, zone=ZoneInfo(spec.timezone), event_types=event_types,
                   rules=tuple(compiled), limits=limits, rules_by_id={rule.id: rule for rule in compiled},
                   scheduled=scheduled, campaigns=campaigns, campaigns_by_rule=campaigns_by_rule,
                   streak_predicates={streak.id: compile_condition(streak.when) for streak in spec.streaks
-                                     if streak.when is not None})
+                                     if streak.when is not None},
+                  unranked=frozenset(unranked))

@@ -7,7 +7,6 @@ final amount. Every fraction rounds toward zero, so points stay integers and rep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -18,11 +17,12 @@ from gridpoints.policy._compile import CompiledLimit
 
 
 def counter_keys(limit: CompiledLimit, member_id: str, pool_id: str | None, window: str) -> tuple[CounterKey, ...]:
-    """The counters a limit reads for one award: the member's (occurrences or points), and a share's pool."""
-    member = CounterKey(limit.scope, member_id, limit.id, window)
+    """The counters a limit reads for one award: the member's (occurrences or points), and a share's pool,
+    keyed by the limit's counter identity (its id, or the earlier limit it ``continues``)."""
+    member = CounterKey(limit.scope, member_id, limit.counter, window)
     if limit.kind == "share":
         assert limit.pool is not None and pool_id is not None
-        return member, CounterKey(limit.pool, pool_id, f"{limit.id}:pool", window)
+        return member, CounterKey(limit.pool, pool_id, f"{limit.counter}:pool", window)
     return (member,)
 
 
@@ -42,9 +42,9 @@ def apply(limit: CompiledLimit, keys: tuple[CounterKey, ...], amount: int, count
         pool = counters.get(keys[1], 0)
         assert limit.max_share is not None
         granted = share_allowance(amount, before, pool, limit.max_share, limit.min_total)
-        code = "share.within" if granted == amount else "share.truncated"
+        code = "share.within" if granted == amount else "share.above"
         return granted, LimitStep(limit.id, limit.kind, member.scope, member.scope_id, member.window, before,
-                                  limit.min_total, amount, granted, "truncate", code, pool=pool,
+                                  limit.min_total, amount, granted, "stop", code, pool=pool,
                                   param=str(limit.max_share))
     room = max(limit.limit - before, 0)
     if amount <= room:
@@ -80,15 +80,16 @@ def record(limit: CompiledLimit, keys: tuple[CounterKey, ...], granted: int, cou
 
 
 def share_allowance(requested: int, member: int, pool: int, max_share: Fraction, min_total: int) -> int:
-    """Largest x ≤ requested with pool + x < min_total, or member + x ≤ max_share · (pool + x).
+    """``requested``, or 0 for a member above the share: once the pool (before the award) reaches
+    ``min_total``, a member holding more than ``max_share`` of it gets nothing more until the others catch up.
 
-    The second solves to x ≤ (max_share · pool − member) / (1 − max_share), floored; a share of 1 never binds.
+    A member at or below the share is awarded in full, even when the award takes them above it: a share
+    limit stops the member who is above the share, never the rest of the pool (so a pool cannot freeze with
+    everyone at the share). A share of 1 never binds.
     """
-    if max_share >= 1 or pool + requested < min_total:
+    if max_share >= 1 or pool < min_total or member <= max_share * pool:
         return requested
-    by_share = math.floor((max_share * pool - member) / (1 - max_share))
-    below_threshold = min_total - pool - 1
-    return max(0, min(requested, max(by_share, below_threshold)))
+    return 0
 
 
 def floor_allowance(deduction: int, balance: int, floor: int) -> int:

@@ -12,8 +12,8 @@ from gridpoints.calendar import MAX_SUBWINDOWS
 from gridpoints.errors import Issue, RulesetError
 from gridpoints.ruleset._conditions import field_domain
 from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
-from gridpoints.ruleset._models import CampaignSpec, CapSpec, RulesetSpec, RuleSpec, TablePoints
-from gridpoints.ruleset._semantic import check
+from gridpoints.ruleset._models import CampaignSpec, CapSpec, RulesetSpec, RuleSpec, TablePoints, worker_credit_id
+from gridpoints.ruleset._semantic import check, nearest
 
 Severity = Literal["error", "warning"]
 
@@ -38,6 +38,7 @@ def lint(path_or_text: str | Path) -> list[Diagnostic]:
     except RulesetError as exc:
         return [Diagnostic("error", "invalid", issue) for issue in exc.issues]
     found = [Diagnostic("error", _code(issue), issue) for issue in check(spec, source)]
+    found += _undeclared_events(spec, source)
     found += _unreachable(spec, source)
     found += _table_gaps(spec, source)
     found += _caps_that_never_bind(spec, source)
@@ -66,6 +67,28 @@ def _code(issue: Issue) -> str:
 
 def _warn(code: str, source: Source, path: PathKey, message: str) -> Diagnostic:
     return Diagnostic("warning", code, source.issue(path, message))
+
+
+def _undeclared_events(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
+    """A rule's ``on:`` that no ``events:`` entry declares and nothing else uses, close to a type that is
+    declared or used, is likely a typo (it silently makes a new event type): a warning with the near type."""
+    found = []
+    tasks = {task for repair in spec.repairs for task in repair.task}
+    for index, rule in enumerate(spec.rules):
+        name = rule.on
+        if name.startswith("period.") or name in spec.events or name in tasks:
+            continue
+        if any(other.on == name for other in spec.rules if other is not rule):
+            continue
+        known = set(spec.events) | tasks | {r.on for r in spec.rules if r.on != name and not r.on.startswith("period.")}
+        near = nearest(name, known)
+        if near is None:
+            continue
+        found.append(Diagnostic("warning", "undeclared-event", source.issue(
+            ("rules", index, "on"), f"rule {rule.id!r} handles {name!r}, which 'events' does not declare and no "
+                                    f"other rule uses; did you mean {near!r}? (declare it under 'events' if "
+                                    "it is a new type)", near)))
+    return found
 
 
 def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
@@ -207,6 +230,11 @@ def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]
     found = []
     categories = {rule.id: spec.rule_category(rule) for rule in spec.rules}
     positive = {rule.id for rule in spec.rules if _can_award(rule)}
+    # A grid worker's credit is an award too, under its own rule id and category.
+    for rule in spec.rules:
+        if rule.credit_worker is not None:
+            categories[worker_credit_id(rule.id)] = rule.credit_worker.category
+            positive.add(worker_credit_id(rule.id))
 
     def selected(index: int) -> set[str]:
         cap = spec.limits[index]

@@ -45,8 +45,23 @@ DEFAULT_CATEGORIES: dict[str, str] = {
 }
 
 
+#: Categories that do not count for leaderboards and challenges unless the ruleset says they do: base points
+#: are for being registered, not for taking part; adjustments are staff corrections.
+UNRANKED_CATEGORIES: frozenset[str] = frozenset({"base", "adjustment"})
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class CategorySpec(_Model):
+    """A category with more than a display name."""
+
+    name: str = Field(description="Display name, e.g. 奖励分.")
+    counts_for_ranking: bool | None = Field(
+        None, description="Whether points of this category count for leaderboards and challenges; absent: "
+                          "every category except 'base' and 'adjustment' counts."
+    )
 
 
 class AttributeSpec(_Model):
@@ -65,6 +80,11 @@ class EventTypeSpec(_Model):
 
     ignore: bool = Field(False, description="Accept events of this type without awarding anything.")
     attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
+    legitimate: list[str] | None = Field(
+        None, description="Attributes that are fair grounds for different points in every rule on this type "
+                          "(besides each rule's points measure); the fairness kit flags any other attribute a "
+                          "rule's points depend on."
+    )
     description: str | None = None
 
 
@@ -204,7 +224,10 @@ class AppealSpec(_Model):
 class WorkerCreditSpec(_Model):
     """Performance points for the grid worker who verifies a report from their own grid within ``within``;
     with ``for: resolved``, only when the verification records the problem resolved (``resolved: true``:
-    网格员解决问题获绩效积分)."""
+    网格员解决问题获绩效积分).
+
+    The credit is an award to the worker like any other: the limits that select its category (or all
+    awards) bind it, counted in the worker's own scopes."""
 
     points: StrictInt = Field(gt=0, description="Points credited to the worker.")
     within: Duration = Field(description="The report must be verified (or resolved) this soon after it was made.")
@@ -213,6 +236,15 @@ class WorkerCreditSpec(_Model):
         description="verified: paid for a timely verification; resolved: only for one that says resolved: true.",
     )
     category: str = Field("performance", description="Category of the worker's award.")
+    only_if_granted: bool = Field(
+        False, description="Pay the credit only when the verified award itself grants points (> 0 after the "
+                           "resident's limits): no credit for a report a cap or budget cut to nothing."
+    )
+
+
+def worker_credit_id(rule_id: str) -> str:
+    """``<rule id>:worker-credit``: the rule id a grid worker's performance credit for a rule is posted under."""
+    return f"{rule_id}:worker-credit"
 
 
 class RepairVerifySpec(_Model):
@@ -270,6 +302,14 @@ class RuleSpec(_Validity):
     credit_worker: WorkerCreditSpec | None = Field(
         None, description="Grid-worker performance: credit the verifying worker when verified in time."
     )
+    counts_for_ranking: bool | None = Field(
+        None, description="Whether this rule's points count for leaderboards and challenges; absent: as its "
+                          "category says."
+    )
+    legitimate: list[str] | None = Field(
+        None, description="Attributes that are fair grounds for this rule's points besides its points measure "
+                          "(and its event type's 'legitimate'); see the fairness kit's attribute_blind property."
+    )
     description: str | None = None
 
 
@@ -280,6 +320,10 @@ class _Selective(_Validity):
     id: Identifier
     categories: list[str] | None = Field(None, description="Apply to awards in these categories.")
     rules: list[str] | None = Field(None, description="Apply to awards from these rules.")
+    continues: Identifier | None = Field(
+        None, description="The id of an earlier version's limit whose counters this one carries on (a renamed "
+                          "limit keeps its counts mid-window instead of starting from 0)."
+    )
     description: str | None = None
 
 
@@ -307,14 +351,15 @@ class DiminishingSpec(_Selective):
 
 
 class ShareSpec(_Selective):
-    """No member may take more than ``max_share`` of the points issued in its pool once the pool reaches
-    ``min_total``: an award is truncated to fit (积分垄断 guard)."""
+    """积分垄断 guard: once the points issued in its pool reach ``min_total``, a member holding more than
+    ``max_share`` of them gets nothing more from the selected awards until the others catch up; a member at
+    or below the share is awarded in full."""
 
     kind: Literal["share"]
     scope: Literal["grid", "community"] = Field(description="The pool whose issued points are shared.")
     member: Literal["subject", "household"] = Field("subject", description="Who may not exceed the share.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    max_share: StrictFloat = Field(gt=0, le=1, description="Largest fraction of the pool one member may hold.")
+    max_share: StrictFloat = Field(gt=0, le=1, description="Above this fraction of the pool a member gets no more.")
     min_total: StrictInt = Field(0, ge=0, description="The share applies once the pool's total reaches this.")
 
 
@@ -599,13 +644,15 @@ class RulesetSpec(_Model):
     )
 
     ruleset: Identifier = Field(description="The ruleset's id, stamped on every ledger entry with its version.")
-    version: StrictInt = Field(ge=1, description="Bump on every change that goes live.")
+    version: StrictInt = Field(ge=1, description="Bump on every change that goes live; `gridpoints diff` says what "
+                                                 "an upgrade mid-window does (see docs/versions.md).")
     name: str = Field(description="Display name.")
     description: str | None = None
     timezone: str = Field("Asia/Shanghai", description="IANA zone that calendar windows are counted in.")
     community: Identifier | None = Field(None, description="Community id for community-scope limits.")
-    categories: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_CATEGORIES), description="Category id → display name."
+    categories: dict[str, str | CategorySpec] = Field(
+        default_factory=lambda: dict[str, str | CategorySpec](DEFAULT_CATEGORIES),
+        description="Category id → display name, or {name, counts_for_ranking}.",
     )
     events: dict[EventTypeName, EventTypeSpec] = Field(
         default_factory=dict, description="Event types and their attributes; types only named by rules are inferred."
@@ -654,6 +701,45 @@ class RulesetSpec(_Model):
         if rule.category is not None:
             return rule.category
         return "deduction" if _always_negative(rule.points) else "reward"
+
+    def category_name(self, category: str) -> str:
+        """The category's display name (its id if undeclared)."""
+        declared = self.categories.get(category)
+        if declared is None:
+            return category
+        return declared if isinstance(declared, str) else declared.name
+
+    def category_counts_for_ranking(self, category: str) -> bool:
+        declared = self.categories.get(category)
+        if isinstance(declared, CategorySpec) and declared.counts_for_ranking is not None:
+            return declared.counts_for_ranking
+        return category not in UNRANKED_CATEGORIES
+
+    def rule_counts_for_ranking(self, rule: RuleSpec) -> bool:
+        """Whether the rule's points count for leaderboards and challenges: as the rule says, else its category."""
+        if rule.counts_for_ranking is not None:
+            return rule.counts_for_ranking
+        return self.category_counts_for_ranking(self.rule_category(rule))
+
+    def legitimate_grounds(self, rule: RuleSpec) -> frozenset[str]:
+        """The attributes a rule's points may fairly depend on: its points measure (``per``, ``by`` or
+        ``from``) and what the rule's and its event type's ``legitimate`` lists name."""
+        points = rule.points
+        found = set(rule.legitimate or ())
+        declared = self.events.get(rule.on)
+        if declared is not None:
+            found.update(declared.legitimate or ())
+        if isinstance(points, PerUnitPoints):
+            found.add(points.per)
+        elif isinstance(points, TablePoints):
+            found.add(points.by)
+        elif isinstance(points, RangePoints):
+            found.add(points.from_)
+        return frozenset(found)
+
+    def category_names(self) -> dict[str, str]:
+        """Category id → display name."""
+        return {category: self.category_name(category) for category in self.categories}
 
 
 def _always_negative(points: int | PerUnitPoints | TablePoints | RangePoints) -> bool:

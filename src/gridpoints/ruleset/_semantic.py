@@ -11,7 +11,8 @@ from gridpoints.ruleset._loader import PathKey, Source
 from gridpoints.ruleset._models import ItemSpec, PerUnitPoints, RangePoints, RulesetSpec, TablePoints
 
 
-def _near(name: str, options: Iterable[str]) -> str | None:
+def nearest(name: str, options: Iterable[str]) -> str | None:
+    """The closest of ``options`` to a misspelt ``name`` (the did-you-mean of every ruleset message), or None."""
     close = difflib.get_close_matches(name, list(options), n=1)
     return close[0] if close else None
 
@@ -42,7 +43,7 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
             issues.append(source.issue(
                 (*here, "category"),
                 f"unknown category {rule.category!r}; declared: {', '.join(spec.categories)}",
-                _near(rule.category, spec.categories),
+                nearest(rule.category, spec.categories),
             ))
         if rule.on in ("verify", "reject", "appeal"):
             issues.append(source.issue((*here, "on"), f"{rule.on!r} is reserved: the engine handles it to settle "
@@ -70,7 +71,7 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
         if rule.repair is not None:
             if rule.repair not in repair_ids:
                 issues.append(source.issue((*here, "repair"), f"unknown repair {rule.repair!r}",
-                                           _near(rule.repair, repair_ids)))
+                                           nearest(rule.repair, repair_ids)))
             if spec.rule_category(rule) != "deduction":
                 issues.append(source.issue((*here, "repair"), "only deductions can be repaired"))
         if rule.on.startswith("period.") and (not isinstance(rule.points, int) or rule.when is not None
@@ -84,7 +85,7 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
             if rule.credit_worker.category not in spec.categories:
                 issues.append(source.issue((*here, "credit_worker", "category"),
                                            f"unknown category {rule.credit_worker.category!r}",
-                                           _near(rule.credit_worker.category, spec.categories)))
+                                           nearest(rule.credit_worker.category, spec.categories)))
     for index, repair in enumerate(spec.repairs):
         for task_index, task in enumerate(repair.task):
             if task in handled or task in ("verify", "reject", "appeal"):
@@ -93,13 +94,13 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
     for index, challenge in enumerate(spec.challenges):
         if challenge.category not in spec.categories:
             issues.append(source.issue(("challenges", index, "category"), f"unknown category {challenge.category!r}; "
-                                       "declare it under 'categories'", _near(challenge.category, spec.categories)))
+                                       "declare it under 'categories'", nearest(challenge.category, spec.categories)))
     tier_ids = [t.id for t in spec.tiers]
     for index, item in enumerate(spec.catalog):
         for tier_index, tier in enumerate((item.eligibility.tiers or []) if item.eligibility else []):
             if tier not in tier_ids:
                 issues.append(source.issue(("catalog", index, "eligibility", "tiers", tier_index),
-                                           f"unknown tier {tier!r}", _near(tier, tier_ids)))
+                                           f"unknown tier {tier!r}", nearest(tier, tier_ids)))
         issues += _item(item, index, source)
 
     issues += _duplicates([c.id for c in spec.campaigns], "campaigns", source)
@@ -107,11 +108,11 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
         for rule_index, name in enumerate(campaign.rules or ()):
             if name not in rule_ids:
                 issues.append(source.issue(("campaigns", index, "rules", rule_index), f"unknown rule {name!r}",
-                                           _near(name, rule_ids)))
+                                           nearest(name, rule_ids)))
         for cat_index, name in enumerate(campaign.categories or ()):
             if name not in spec.categories:
                 issues.append(source.issue(("campaigns", index, "categories", cat_index),
-                                           f"unknown category {name!r}", _near(name, spec.categories)))
+                                           f"unknown category {name!r}", nearest(name, spec.categories)))
         if campaign.when is not None:
             try:
                 compile_condition(campaign.when)
@@ -120,15 +121,26 @@ def check(spec: RulesetSpec, source: Source) -> list[Issue]:
 
     issues += _streaks_and_honours(spec, source)
 
+    counters: dict[str, str] = {}
+    for limit in spec.limits:
+        counters.setdefault(limit.id, limit.id)
+    for index, limit in enumerate(spec.limits):
+        if limit.continues is not None:
+            taken = counters.get(limit.continues)
+            if taken is not None and taken != limit.id:
+                issues.append(source.issue(("limits", index, "continues"),
+                                           f"limit {limit.id!r} continues {limit.continues!r}, whose counters "
+                                           f"{taken!r} already reads: two limits would share them"))
+            counters[limit.continues] = limit.id
     for index, limit in enumerate(spec.limits):
         for rule_index, name in enumerate(limit.rules or ()):
             if name not in rule_ids:
                 issues.append(source.issue(("limits", index, "rules", rule_index), f"unknown rule {name!r}",
-                                           _near(name, rule_ids)))
+                                           nearest(name, rule_ids)))
         for cat_index, name in enumerate(limit.categories or ()):
             if name not in spec.categories:
                 issues.append(source.issue(("limits", index, "categories", cat_index),
-                                           f"unknown category {name!r}", _near(name, spec.categories)))
+                                           f"unknown category {name!r}", nearest(name, spec.categories)))
     return sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
 
 
@@ -144,10 +156,10 @@ def _streaks_and_honours(spec: RulesetSpec, source: Source) -> list[Issue]:
         for type_index, name in enumerate(streak.on):
             if name not in handled:
                 issues.append(source.issue(("streaks", index, "on", type_index),
-                                           f"no rule, repair or declared event type {name!r}", _near(name, handled)))
+                                           f"no rule, repair or declared event type {name!r}", nearest(name, handled)))
         if streak.category not in spec.categories:
             issues.append(source.issue(("streaks", index, "category"), f"unknown category {streak.category!r}",
-                                       _near(streak.category, spec.categories)))
+                                       nearest(streak.category, spec.categories)))
         if streak.when is not None:
             try:
                 compile_condition(streak.when)
@@ -158,15 +170,15 @@ def _streaks_and_honours(spec: RulesetSpec, source: Source) -> list[Issue]:
     for index, honour in enumerate(spec.honours):
         if honour.challenge is not None and honour.challenge not in challenge_ids:
             issues.append(source.issue(("honours", index, "challenge"), f"unknown challenge {honour.challenge!r}",
-                                       _near(honour.challenge, challenge_ids)))
+                                       nearest(honour.challenge, challenge_ids)))
         if honour.streak is not None and honour.streak not in streak_ids:
             issues.append(source.issue(("honours", index, "streak"), f"unknown streak {honour.streak!r}",
-                                       _near(honour.streak, streak_ids)))
+                                       nearest(honour.streak, streak_ids)))
         milestone = honour.milestone
         for rule_index, name in enumerate(milestone.rules if milestone is not None else ()):
             here: PathKey = ("honours", index, "milestone", "rules", rule_index)
             if name not in rule_ids:
-                issues.append(source.issue(here, f"unknown rule {name!r}", _near(name, rule_ids)))
+                issues.append(source.issue(here, f"unknown rule {name!r}", nearest(name, rule_ids)))
             elif milestone is not None and milestone.metric == "units" and not isinstance(
                     spec.rules[rule_ids.index(name)].points, PerUnitPoints):
                 issues.append(source.issue(here, f"metric: units counts the units of per-unit rules; {name!r} "

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
+from gridpoints.engine import Engine
 from gridpoints.errors import RulesetError
 from gridpoints.policy import load_ruleset
 from gridpoints.policy._compile import Policy
+from gridpoints.storage import MemoryStore
 from gridpoints.testing.properties import (
     PROPERTIES,
     Bound,
@@ -26,6 +28,7 @@ from gridpoints.testing.properties import (
     FairnessViolation,
     PropertyCheck,
     check_concentration,
+    check_durable_base_points,
     check_event_type_bounds,
     events_jsonl,
 )
@@ -37,6 +40,7 @@ __all__ = [
     "check_ruleset",
     "counterexample",
     "fairness_checks",
+    "minimise",
     "run_check",
     "run_property",
 ]
@@ -62,11 +66,13 @@ def _policy(ruleset: Policy | str | Path) -> Policy:
 def fairness_checks(
     properties: Sequence[str] | None = None, *,
     event_type_bounds: Mapping[str, Bound | tuple[str, str, int]] | None = None,
-    concentration: Concentration | None = None,
+    concentration: Concentration | None = None, oracle: Literal["durable"] | None = None,
 ) -> dict[str, PropertyCheck]:
     """The checks to run by name: the standard ones (or those named in ``properties``), then
-    ``event_type_bounds`` and ``concentration`` when their intents are given. Raises ``ValueError`` for an
-    unknown property name."""
+    ``event_type_bounds`` and ``concentration`` when their intents are given, and ``durable_base_points``
+    with ``oracle="durable"``. Raises ``ValueError`` for an unknown property or oracle name."""
+    if oracle not in (None, "durable"):
+        raise ValueError(f"unknown oracle {oracle!r}; known: 'durable'")
     names = list(PROPERTIES) if properties is None else list(properties)
     unknown = [n for n in names if n not in PROPERTIES]
     if unknown:
@@ -76,6 +82,8 @@ def fairness_checks(
         checks["event_type_bounds"] = partial(check_event_type_bounds, bounds=event_type_bounds)
     if concentration is not None:
         checks["concentration"] = partial(check_concentration, bound=concentration)
+    if oracle == "durable":
+        checks["durable_base_points"] = check_durable_base_points
     return checks
 
 
@@ -112,8 +120,65 @@ def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_example
     try:
         test()
     except FairnessViolation as violation:
-        return PropertyResult(name, max_examples, _with_counterexample(violation, policy))
+        return PropertyResult(name, max_examples, _with_counterexample(minimise(policy, check, violation), policy))
     return PropertyResult(name, max_examples)
+
+
+def _still_fails(policy: Policy, check: PropertyCheck, name: str, events: list[dict[str, Any]]
+                 ) -> FairnessViolation | None:
+    try:
+        check(policy, events)
+    except FairnessViolation as violation:
+        return violation if violation.property == name else None
+    except Exception:  # a smaller stream the engine refuses is simply not a counter-example
+        return None
+    return None
+
+
+def minimise(policy: Policy, check: PropertyCheck, violation: FairnessViolation) -> FairnessViolation:
+    """The violation on the fewest events that still break the same property: hypothesis' shrunk stream,
+    then (1) each event dropped in turn while the property still fails, events that moved no points first,
+    and (2) each event's optional fields (attributes, household) dropped. Deterministic; at most a few
+    hundred replays of streams of at most ``max_size`` events."""
+    name = violation.property
+    events: list[dict[str, Any]] = [dict(e) for e in violation.events if isinstance(e, Mapping)]
+    if len(events) != len(violation.events):
+        return violation
+    best = violation
+    zero = _zero_effect(policy, events)
+    changed = True
+    while changed and len(events) > 1:
+        changed = False
+        for index in sorted(range(len(events)), key=lambda i: (events[i]["id"] not in zero, -i)):
+            candidate = events[:index] + events[index + 1:]
+            found = _still_fails(policy, check, name, candidate)
+            if found is not None:
+                events, best, changed = candidate, found, True
+                break
+    for index in range(len(events)):
+        for field in ("household", *sorted(events[index].get("attributes") or {})):
+            candidate = [dict(e) for e in events]
+            if field == "household":
+                if "household" not in candidate[index]:
+                    continue
+                del candidate[index]["household"]
+            else:
+                attributes = dict(candidate[index]["attributes"])
+                del attributes[field]
+                candidate[index]["attributes"] = attributes
+            found = _still_fails(policy, check, name, candidate)
+            if found is not None:
+                events, best = candidate, found
+    return FairnessViolation(best.property, best.detail, events)
+
+
+def _zero_effect(policy: Policy, events: list[dict[str, Any]]) -> set[str]:
+    """Ids of events whose decision moved no points when the stream is replayed."""
+    from_engine = Engine(policy, store=MemoryStore())
+    try:
+        return {d.event_id for d in (from_engine.submit(e) for e in events) if not d.entries}
+    except Exception:  # a stream the engine refuses: no order preference
+        return set()
 
 
 def _run_all(policy: Policy, checks: Mapping[str, PropertyCheck], max_examples: int, seed: int | None,
@@ -127,21 +192,24 @@ def assert_fair(
     properties: Sequence[str] | None = None,
     event_type_bounds: Mapping[str, Bound | tuple[str, str, int]] | None = None,
     concentration: Concentration | None = None, max_member_share: float | None = None,
-    streams: Mapping[str, Any] | None = None,
+    streams: Mapping[str, Any] | None = None, oracle: Literal["durable"] | None = None,
 ) -> None:
     """Raise :class:`FairnessViolation` unless every property holds over ``max_examples`` streams each.
 
     ``ruleset`` is a path, YAML text or a compiled Policy. ``properties`` picks standard properties by
     name (all by default). Host intents add checks: ``event_type_bounds`` maps an event type to an intended
     ``(scope, window, limit)``; ``concentration`` (or the shorthand ``max_member_share``: a subject's share
-    of its grid's monthly awards once they reach 100) bounds 积分垄断. ``seed`` makes the run repeatable.
+    of its grid's monthly awards once they reach 100) bounds 积分垄断. ``oracle="durable"`` adds the
+    ``durable_base_points`` property: base points equal an independent durable_rules compilation's (the
+    ``durable`` extra). ``seed`` makes the run repeatable.
     The violation raised is the first failing property's; its message ends with the shrunk
     counter-example as JSON Lines and names any other failing properties.
     """
     policy = _policy(ruleset)
     if concentration is None and max_member_share is not None:
         concentration = Concentration(max_share=max_member_share)
-    checks = fairness_checks(properties, event_type_bounds=event_type_bounds, concentration=concentration)
+    checks = fairness_checks(properties, event_type_bounds=event_type_bounds, concentration=concentration,
+                             oracle=oracle)
     failed = [r.violation for r in _run_all(policy, checks, max_examples, seed, streams) if r.violation is not None]
     if failed:
         first = failed[0]

@@ -5,9 +5,9 @@ fresh :class:`~gridpoints.Engine` s over memory stores and compares what the led
 independent recomputation, so a check catches a defect in the engine as well as a ruleset that does not
 mean what its authors meant. A property the ruleset has nothing for (no caps, no floor …) passes.
 
-Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``equal_treatment``, ``determinism``,
-``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``, ``honours``,
-``team_challenges``, ``targeting``, ``appeals_and_repairs``, ``notices``.
+Standard properties (:data:`PROPERTIES`): ``caps``, ``shares``, ``attribute_blind``, ``equal_treatment``,
+``determinism``, ``idempotency``, ``conservation``, ``floor``, ``positive_events``, ``campaigns``, ``streaks``,
+``honours``, ``team_challenges``, ``targeting``, ``appeals_and_repairs``, ``notices``.
 Host-declared intents, which need parameters: :func:`check_event_type_bounds` and
 :func:`check_concentration`.
 
@@ -32,9 +32,11 @@ from gridpoints.engine._coerce import coerce_event
 from gridpoints.engine._engine import Engine
 from gridpoints.errors import GridpointsError
 from gridpoints.model import Decision, Entry, Event, Membership, MemoryRegistry, Reason, spendable
-from gridpoints.policy._compile import CompiledRule, Policy
+from gridpoints.policy._compile import CompiledRule, PointsInputError, Policy
 from gridpoints.ruleset import ItemSpec
+from gridpoints.ruleset._conditions import referenced_fields
 from gridpoints.storage import MemoryStore
+from gridpoints.testing.strategies import attribute_literals
 
 __all__ = [
     "PROPERTIES",
@@ -44,11 +46,13 @@ __all__ = [
     "FairnessViolation",
     "PropertyCheck",
     "check_appeals_and_repairs",
+    "check_attribute_blind",
     "check_campaigns",
     "check_caps",
     "check_concentration",
     "check_conservation",
     "check_determinism",
+    "check_durable_base_points",
     "check_equal_treatment",
     "check_event_type_bounds",
     "check_floor",
@@ -177,22 +181,51 @@ def check_caps(policy: Policy, events: Sequence[EventLike]) -> None:
                             f"reached {totals[key]} > limit {limit.limit} with event {entry.event_id!r}", events)
 
 
-def _share_holds(member: int, pool: int, max_share: Fraction, min_total: int) -> bool:
-    return pool < min_total or member <= max_share * pool
+def _above_share(member: int, pool: int, max_share: Fraction, min_total: int) -> bool:
+    return pool >= min_total and member > max_share * pool
 
 
 def check_shares(policy: Policy, events: Sequence[EventLike]) -> None:
-    """Every ``share`` holds at each award it selects: afterwards the member's total in the window is at
-    most ``max_share`` of the pool's, or the pool's total is still below ``min_total``."""
+    """Every ``share`` does what it says at each award it selects, recomputed from the decisions: the member's
+    and the pool's totals before the award are what the share read, a member at or below the share (or in a
+    pool still below ``min_total``) is never cut by it, and a member above the share gets nothing."""
     shares = [limit for limit in policy.limits if limit.kind == "share"]
     if not shares:
         return
     checked = _checked(policy, events)
-    engine, _ = _submit_all(policy, events)
+    _, decisions = _submit_all(policy, events)
     for limit in shares:
         assert limit.pool is not None and limit.max_share is not None
-        _check_share(policy, engine, checked, events, "shares", limit.id, limit.scope, limit.pool, limit.window,
-                     limit.max_share, limit.min_total, limit.selects)
+        members: dict[tuple[str, str], int] = {}
+        pools: dict[tuple[str, str], int] = {}
+        for decision in decisions:
+            origin = checked.get(decision.event_id)
+            for rule in decision.trace.rules:
+                step = next((s for s in rule.steps if s.limit_id == limit.id), None)
+                if step is None or origin is None:
+                    continue
+                if rule.base_code == "settle.verified":
+                    origin = checked.get(str(origin.attributes.get("event")), origin)
+                member = (_scope_id(policy, limit.scope, origin), step.window)
+                pool = (_scope_id(policy, limit.pool, origin), step.window)
+                held, total = members.get(member, 0), pools.get(pool, 0)
+                where = (f"share {limit.id!r}: {limit.scope} {member[0]!r} in {limit.pool} {pool[0]!r} "
+                         f"({limit.window} {step.window}), event {decision.event_id!r}")
+                if (step.before, step.pool) != (held, total):
+                    raise FairnessViolation("shares", f"{where}: read {step.before} of {step.pool}, but the "
+                                                      f"awards before it total {held} of {total}", events)
+                below = total < limit.min_total or held <= limit.max_share * total
+                if below and step.granted != step.requested:
+                    raise FairnessViolation("shares", f"{where}: holds {held} of {total} (at most "
+                                                      f"{float(limit.max_share):.0%}) yet was cut from "
+                                                      f"{step.requested} to {step.granted}", events)
+                # What the ledger received, not what the steps say: a limit that does not limit shows here.
+                received = max(rule.granted, 0)
+                if not below and received != 0:
+                    raise FairnessViolation("shares", f"{where}: holds {held} of {total}, above "
+                                                      f"{float(limit.max_share):.0%}, yet got {received}", events)
+                members[member] = held + received
+                pools[pool] = total + received
 
 
 def _check_share(policy: Policy, engine: Engine, checked: Mapping[str, Event], events: Sequence[EventLike],
@@ -206,13 +239,14 @@ def _check_share(policy: Policy, engine: Engine, checked: Mapping[str, Event], e
         period = _window(policy, window, origin)
         member = (_scope_id(policy, member_scope, origin), period)
         pool = (_scope_id(policy, pool_scope, origin), period)
-        members[member] = members.get(member, 0) + entry.amount
-        pools[pool] = pools.get(pool, 0) + entry.amount
-        if not _share_holds(members[member], pools[pool], max_share, min_total):
+        held, total = members.get(member, 0), pools.get(pool, 0)
+        if _above_share(held, total, max_share, min_total):
             raise FairnessViolation(
-                name, f"{label}: {member_scope} {member[0]!r} holds {members[member]} of {pool_scope} {pool[0]!r}'s "
-                      f"{pools[pool]} in {window} {period} after event {entry.event_id!r} "
-                      f"(more than {float(max_share):.0%}, pool total >= {min_total})", events)
+                name, f"{label}: {member_scope} {member[0]!r} held {held} of {pool_scope} {pool[0]!r}'s {total} in "
+                      f"{window} {period} (more than {float(max_share):.0%}, pool total >= {min_total}) and still "
+                      f"got {entry.amount} from event {entry.event_id!r}", events)
+        members[member] = held + entry.amount
+        pools[pool] = total + entry.amount
 
 
 def _renaming(events: Sequence[Event]) -> dict[str, dict[str, str]]:
@@ -798,10 +832,118 @@ def _check_team_payments(spec: Any, window: str, registry: MemoryRegistry, earne
                                                        f"{paid} by {spec.split} (bonus {spec.bonus})", events)
 
 
+def _alternatives(policy: Policy, event_type: str, name: str, value: Any) -> list[Any]:
+    """Other values an attribute could have had: absent, the other values of a declared enum, the other truth
+    value, and the literals the type's rules mention for it; ``_ABSENT`` stands for "not given"."""
+    etype = policy.event_types[event_type]
+    check = etype.attributes.get(name)
+    options: list[Any] = []
+    if check is None or not check.required:
+        options.append(_ABSENT)
+    if check is not None and check.enum is not None:
+        options.extend(sorted(check.enum, key=str))
+    if isinstance(value, bool) or (check is not None and check.type == "boolean"):
+        options.extend([True, False])
+    options.extend(attribute_literals(etype).get(name, ()))
+    unique: list[Any] = []
+    for option in options:
+        if option is not _ABSENT and (option is value or (type(option) is type(value) and option == value)):
+            continue
+        if not any(option is u or (type(option) is type(u) and option == u) for u in unique):
+            unique.append(option)
+    return unique
+
+
+_ABSENT = object()
+
+
+def _outcome(rule: CompiledRule, attributes: Mapping[str, Any], context: Mapping[str, Any]) -> int | None:
+    """The rule's base points for these attributes, or None when it does not match (or cannot compute)."""
+    if rule.predicate is not None and not rule.predicate(attributes, context):
+        return None
+    try:
+        return rule.points(attributes)[0]
+    except PointsInputError:
+        return None
+
+
+def check_attribute_blind(policy: Policy, events: Sequence[EventLike]) -> None:
+    """A rule's points depend only on legitimate grounds: changing (or dropping) any other attribute of an
+    event never changes whether a rule matches or its base points. Legitimate are the rule's points measure
+    (``per``, ``by``, ``from``) and the attributes its ``legitimate`` and its event type's ``legitimate``
+    lists name; a bonus for ``party_member: true`` the author has not declared fails it."""
+    for raw in events:
+        event = coerce_event(policy, raw)
+        etype = policy.event_types[event.type]
+        if etype.ignore or not etype.rules:
+            continue
+        context = {"subject": event.subject, "grid": event.grid, "household": event.household,
+                   "community": event.community, "actor": event.actor}
+        for rule in etype.rules:
+            grounds = policy.spec.legitimate_grounds(rule.spec)
+            read = {name for name in referenced_fields(rule.spec.when or {}) if not name.startswith("event.")}
+            suspects = sorted(read - grounds)
+            if not suspects:
+                continue
+            base = _outcome(rule, event.attributes, context)
+            for name in suspects:
+                for other in _alternatives(policy, event.type, name, event.attributes.get(name, _ABSENT)):
+                    changed = {k: v for k, v in event.attributes.items() if k != name}
+                    if other is not _ABSENT:
+                        changed[name] = other
+                    moved = _outcome(rule, changed, context)
+                    if moved != base:
+                        shown = "absent" if other is _ABSENT else f"{name} = {other!r}"
+                        given = event.attributes.get(name, _ABSENT)
+                        was = "absent" if given is _ABSENT else f"{name} = {given!r}"
+                        raise FairnessViolation(
+                            "attribute_blind",
+                            f"rule {rule.id!r} gives event {event.id!r} {_points_text(base)} with {was} but "
+                            f"{_points_text(moved)} with {shown}: {name!r} is not a legitimate ground for it "
+                            f"(declare it in the rule's or event type's 'legitimate' list if it is one)", events)
+
+
+_ORACLES: dict[int, tuple[Policy, Any]] = {}
+
+
+def _durable_oracle(policy: Policy) -> Any:
+    """One durable_rules oracle per policy object (its registry is process-global: declare each once)."""
+    from gridpoints.backends.durable import DurableOracle
+
+    kept = _ORACLES.get(id(policy))
+    if kept is None or kept[0] is not policy:
+        if len(_ORACLES) > 64:
+            _ORACLES.clear()
+        kept = _ORACLES[id(policy)] = (policy, DurableOracle(policy))
+    return kept[1]
+
+
+def check_durable_base_points(policy: Policy, events: Sequence[EventLike]) -> None:
+    """The engine's base points equal durable_rules' for every event: the rules that match and each one's
+    base points, from :class:`gridpoints.backends.durable.DurableOracle` (an independent compilation of the
+    event types, ``when:`` conditions and points forms). Needs the ``durable`` extra."""
+    oracle = _durable_oracle(policy)
+    engine = _engine(policy)
+    for raw in events:
+        event = coerce_event(policy, raw)
+        decision = engine.submit(raw)
+        mine = {rule.rule_id: rule.base for rule in decision.trace.rules if rule.rule_id in policy.rules_by_id}
+        theirs = oracle.base_points(event)
+        if mine != theirs:
+            raise FairnessViolation(
+                "durable_base_points", f"event {event.id!r}: the engine's base points {mine} differ from "
+                                       f"durable_rules' {theirs}", events)
+
+
+def _points_text(points: int | None) -> str:
+    return "no points (no match)" if points is None else f"{points} points"
+
+
 #: The standard properties by name, in the order they are run and reported.
 PROPERTIES: Mapping[str, PropertyCheck] = {
     "caps": check_caps,
     "shares": check_shares,
+    "attribute_blind": check_attribute_blind,
     "equal_treatment": check_equal_treatment,
     "determinism": check_determinism,
     "idempotency": check_idempotency,
@@ -876,7 +1018,8 @@ def _optional_set(values: Iterable[str] | None) -> frozenset[str] | None:
 @attrs.frozen(slots=True)
 class Concentration:
     """An intended concentration bound (积分垄断): once a ``pool``'s awarded points in a ``window`` reach
-    ``min_total``, no ``member`` holds more than ``max_share`` of them (checked at each award)."""
+    ``min_total``, a ``member`` holding more than ``max_share`` of them is awarded nothing more (checked at
+    each award, as a ``share`` limit works)."""
 
     max_share: float
     pool: Literal["grid", "community"] = "grid"
@@ -892,9 +1035,9 @@ class Concentration:
 
 
 def check_concentration(policy: Policy, events: Sequence[EventLike], bound: Concentration) -> None:
-    """No member holds more than ``bound.max_share`` of its pool's awarded points once the pool reaches
-    ``bound.min_total`` — the host's intent, whatever ``share`` limits the ruleset has (a share whose
-    ``min_total`` is never reached does not bind, and this reports it)."""
+    """No member already holding more than ``bound.max_share`` of its pool's awarded points (once the pool
+    reached ``bound.min_total``) is awarded more — the host's intent, whatever ``share`` limits the ruleset
+    has (a share whose ``min_total`` is never reached does not bind, and this reports it)."""
     checked = _checked(policy, events)
     engine, _ = _submit_all(policy, events)
     categories = bound.categories

@@ -5,6 +5,8 @@
 
 - a small population drawn first and then fixed for the whole stream: subjects in households in grids,
   some subjects without a household, so a subject's household and grid never change within a stream;
+  fresh ids (``s1``, ``h1``, ``g1`` …) and the ids rules' ``when`` conditions name (``event.subject``,
+  ``event.household``, ``event.grid``), so a bonus for one named person or grid is drawn;
 - event types the ruleset handles (and, rarely, types it ignores); settlement (``verify`` / ``reject`` /
   ``appeal``) and repair-task types are left out, because they are only valid against earlier state;
 - attributes inside the ruleset's domains: declared enums and bounds, numbers for per-unit and range
@@ -21,7 +23,7 @@ a failure while submitting a drawn stream is an engine defect, not a bad input.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -33,7 +35,7 @@ from gridpoints.errors import EventError
 from gridpoints.policy._compile import AttributeCheck, EventType, PointsInputError, Policy
 from gridpoints.ruleset._models import PerUnitPoints, RangePoints, TablePoints
 
-__all__ = ["DEFAULT_START", "Population", "event_streams", "populations"]
+__all__ = ["DEFAULT_START", "Population", "attribute_literals", "event_streams", "identity_literals", "populations"]
 
 #: Friday 2025-12-26: ten days from here cross a Sunday → Monday (ISO week 2026-W01 starts on
 #: 2025-12-29), a month, a quarter and a year end.
@@ -54,25 +56,41 @@ class Population:
         return tuple(subject for subject, _, _ in self.members)
 
 
-def populations(*, subjects: int = 6, households: int = 3, grids: int = 2) -> st.SearchStrategy[Population]:
+def populations(*, subjects: int = 6, households: int = 3, grids: int = 2,
+                literals: Mapping[str, Sequence[str]] | None = None) -> st.SearchStrategy[Population]:
     """Populations of 1..``subjects`` subjects (``s1`` …) in up to ``households`` households (``h1`` …) in
-    1..``grids`` grids (``g1`` …); a household lies in one grid and all its members with it."""
+    1..``grids`` grids (``g1`` …); a household lies in one grid and all its members with it. ``literals``
+    (``{"subject": [...], "household": [...], "grid": [...]}``, e.g. :func:`identity_literals`) are ids
+    that may stand in for fresh ones."""
     if subjects < 1 or grids < 1 or households < 0:
         raise ValueError("need at least one subject and one grid, and no negative household count")
+    named = {kind: tuple(values) for kind, values in (literals or {}).items()}
+
+    def namer(draw: st.DrawFn, kind: str, prefix: str, count: int) -> list[str]:
+        names: list[str] = []
+        for number in range(1, count + 1):
+            fresh = f"{prefix}{number}"
+            # The fresh id first: shrinking keeps a named id only where it matters.
+            name = draw(st.sampled_from((fresh, *named.get(kind, ()))))
+            names.append(fresh if name in names else name)
+        return names
 
     @st.composite
     def build(draw: st.DrawFn) -> Population:
         grid_count = draw(st.integers(1, grids))
+        grid_names = namer(draw, "grid", "g", grid_count)
         household_count = draw(st.integers(0, households))
+        household_names = namer(draw, "household", "h", household_count)
         household_grid = [draw(st.integers(1, grid_count)) for _ in range(household_count)]
+        subject_names = namer(draw, "subject", "s", draw(st.integers(1, subjects)))
         members: list[tuple[str, str | None, str]] = []
-        for number in range(1, draw(st.integers(1, subjects)) + 1):
+        for subject in subject_names:
             # 0 means no household: the subject then counts as a household of one.
             home = draw(st.integers(0, household_count))
             if home:
-                members.append((f"s{number}", f"h{home}", f"g{household_grid[home - 1]}"))
+                members.append((subject, household_names[home - 1], grid_names[household_grid[home - 1] - 1]))
             else:
-                members.append((f"s{number}", None, f"g{draw(st.integers(1, grid_count))}"))
+                members.append((subject, None, grid_names[draw(st.integers(1, grid_count)) - 1]))
         return Population(tuple(members))
 
     return build()
@@ -106,6 +124,41 @@ def _mentioned(node: Any, found: dict[str, list[Any]]) -> None:
                     found.setdefault(key, [])
         elif not isinstance(value, list):
             found.setdefault(key, []).append(value)
+
+
+#: The event fields a ``when`` may compare with literals, and the population kind each names.
+_IDENTITY_FIELDS = {"event.subject": "subject", "event.household": "household", "event.grid": "grid"}
+
+
+def identity_literals(policy: Policy) -> dict[str, tuple[str, ...]]:
+    """Subject, household and grid ids that some rule's ``when`` names (``event.subject: {in: [...]}`` …):
+    streams draw them beside fresh ids, so a bonus for one named person or grid is exercised."""
+    found: dict[str, list[str]] = {kind: [] for kind in _IDENTITY_FIELDS.values()}
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key, value in node.items():
+            if key in ("all", "any") and isinstance(value, list):
+                for item in value:
+                    walk(item)
+            elif key == "not":
+                walk(value)
+            elif key in _IDENTITY_FIELDS:
+                values = value.values() if isinstance(value, Mapping) else [value]
+                for arg in values:
+                    for literal in arg if isinstance(arg, list) else [arg]:
+                        if isinstance(literal, str) and literal not in found[_IDENTITY_FIELDS[key]]:
+                            found[_IDENTITY_FIELDS[key]].append(literal)
+
+    for rule in policy.rules:
+        walk(rule.spec.when or {})
+    return {kind: tuple(values) for kind, values in found.items()}
+
+
+def attribute_literals(etype: EventType) -> dict[str, tuple[Any, ...]]:
+    """Per attribute, the literal values the type's rules compare it with or look points up by."""
+    return {name: domain.mentioned for name, domain in _domains(etype).items()}
 
 
 def _is_number(value: object) -> bool:
@@ -315,6 +368,7 @@ def event_streams(
         ignored_types = []
     attributes = {t.name: _attributes(t) for t in (*handled, *ignored_types)}
     times = _times(policy, start or DEFAULT_START, days)
+    named = identity_literals(policy)
 
     def event(population: Population) -> st.SearchStrategy[dict[str, Any]]:
         @st.composite
@@ -334,7 +388,7 @@ def event_streams(
 
     @st.composite
     def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
-        population = draw(populations(subjects=subjects, households=households, grids=grids))
+        population = draw(populations(subjects=subjects, households=households, grids=grids, literals=named))
         one = event(population)
         # Short streams shrink well, but limits bind only under load: half the streams are long.
         drawn = draw(st.one_of(st.lists(one, min_size=min_size, max_size=max_size),

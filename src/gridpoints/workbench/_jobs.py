@@ -92,7 +92,7 @@ class Runs:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridpoints-workbench")
 
     def start(self, current: Policy, draft: Policy, source: Source) -> Run:
-        run = Run(uuid.uuid4().hex[:12], source, categories=dict(draft.spec.categories))
+        run = Run(uuid.uuid4().hex[:12], source, categories=draft.spec.category_names())
         with self._lock:
             self._runs[run.id] = run
         self._pool.submit(self._execute, run, current, draft)

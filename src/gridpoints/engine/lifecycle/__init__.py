@@ -40,6 +40,7 @@ from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expi
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 from gridpoints.engine.lifecycle._streak import StreakAction
 from gridpoints.engine.lifecycle._team import TeamAction, TeamStanding, team_leaderboard
+from gridpoints.engine.lifecycle._upgrade import StrandedItem, stranded
 from gridpoints.engine.lifecycle._views import (
     OpenVerification,
     RepairDue,
@@ -75,6 +76,7 @@ __all__ = [
     "SettleAction",
     "Standing",
     "Statement",
+    "StrandedItem",
     "StreakAction",
     "TeamAction",
     "TeamStanding",
@@ -99,6 +101,7 @@ __all__ = [
     "settle_hold",
     "standing",
     "statement",
+    "stranded",
     "team_leaderboard",
     "tier",
     "worker_view",

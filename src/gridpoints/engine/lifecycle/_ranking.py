@@ -1,6 +1,7 @@
 """What counts as earned, and rankings by it: leaderboards, and the standings challenges and allocation use.
 
-Ranking: points earned in the window (:attr:`Reason.EARNED <gridpoints.model.Reason>` entries; restored
+Ranking: points earned in the window (:attr:`Reason.EARNED <gridpoints.model.Reason>` entries of rules and
+categories that count for ranking — not base points nor adjustments unless the ruleset says so; restored
 points only where the repair counts them; never grid workers' performance credits), highest first; ties go
 to whoever reached their total first (the earlier time of their last earning entry in the window), then to
 the smaller subject id. Subjects are placed in the grid of their registry membership at the window's end.
@@ -28,8 +29,11 @@ class Standing:
 
 
 def counts_as_earned(context: Context, reason: str, rule_id: str) -> bool:
+    """Whether an entry to a spendable account counts for rankings: an earning reason, from a rule (or
+    challenge) whose category counts for ranking (base points and adjustments do not, by default), or restored
+    points where the repair counts them."""
     if reason in Reason.EARNED:
-        return True
+        return context.policy.counts_for_ranking(rule_id)
     if reason == Reason.ADJUSTED:
         return context.policy.spec.corrections.adjustments_earned
     if reason == Reason.REPAIR_RESTORED:

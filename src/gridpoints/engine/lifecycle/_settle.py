@@ -16,6 +16,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+import attrs
+
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, appealed_marker, lodged_marker, settled_marker
 from gridpoints.errors import EventError, SettlementError
@@ -79,11 +81,24 @@ def _dismiss(decider: Decider, plan: Plan, award: Award, amount: int, steps: lis
     return "dismissed"
 
 
+@attrs.frozen(slots=True)
+class Credit:
+    """A worker's credit: paid only if the award of rule ``requires`` granted points in the same
+    verification (None: always)."""
+
+    requires: str | None
+
+
 def _lodge(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
     return "lodged"
 
 
 def _credit(decider: Decider, plan: Plan, award: Award, amount: int, steps: list[LimitStep]) -> str:
+    credit: Credit = award.payload
+    if credit.requires is not None and decider.granted(credit.requires) <= 0:
+        return "unpaid"
+    if award.limits:
+        amount = decider.limit(award, amount, steps)
     decider.grant(plan, award, amount, steps, Reason.CREDIT.value)
     return "awarded"
 
@@ -166,9 +181,17 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
                     and event.occurred_at - occurred <= credit.within
                     and (credit.for_ == "verified" or event.attributes.get("resolved") is True)
                     and (worker_household is None or worker_household != context.household_of(original))):
-                awards.append(Award(f"{rule.id}:worker-credit", f"{rule.name} · 网格员绩效", credit.category,
-                                    credit.points, "settle.worker_credit", args, action=SettleAction.CREDIT,
-                                    subject=str(event.actor)))
+                worker = str(event.actor)
+                # The credit is counted in the worker's own scopes, on the day of the verification.
+                credit_keys = context.limit_keys(
+                    rule, Event(event.id, event.type, worker, membership.grid, event.occurred_at,
+                                household=worker_household, community=event.community),
+                    context.local_date(event.occurred_at), {}, selected=rule.credit_limits,
+                ) if rule.credit_limits else ()
+                awards.append(Award(rule.credit_id, f"{rule.name} · 网格员绩效", credit.category,
+                                    credit.points, "settle.worker_credit", args, credit_keys,
+                                    action=SettleAction.CREDIT, subject=worker,
+                                    payload=Credit(rule.id if credit.only_if_granted else None)))
         elif event.type == "reject":
             awards.append(Award.of(rule, trace.base, "settle.rejected", args, action=SettleAction.RELEASE,
                                    reverses=moved, guards=first))
@@ -231,7 +254,7 @@ MECHANISM = Mechanism(
         Handler(SettleAction.RELEASE, _release),
         Handler(SettleAction.REVERSE, _reverse),
         Handler(SettleAction.DISMISS, _dismiss),
-        Handler(SettleAction.CREDIT, _credit, limited=True),
+        Handler(SettleAction.CREDIT, _credit),
         Handler(SettleAction.LODGE, _lodge),
     ),
     events=((lambda etype: etype.settles, settlement_awards),),
