@@ -52,7 +52,7 @@ def engine() -> gridpoints.Engine:
 
 
 def patrol(engine: gridpoints.Engine, event_id: str, subject: str, hours: int, day: int = 2) -> None:
-    engine.submit({"id": event_id, "type": "patrol", "subject": subject, "grid": "g-a",
+    engine.submit({"id": event_id, "type": "patrol", "subject": subject, "grid": "g-b" if subject == "old-b" else "g-a",
                    "occurred_at": f"2026-04-{day:02d}T09:00:00+08:00", "attributes": {"hours": hours}})
 
 
