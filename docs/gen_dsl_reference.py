@@ -96,7 +96,7 @@ explanation says so.
 Every integer in a ruleset fits signed 64-bit (−9223372036854775808 … 9223372036854775807), what every store
 holds; every number is finite (`.nan` and `.inf` are refused). An award the engine computes beyond that
 range (say, `each: 10` for 10¹⁸ units) is refused as an event error before any store is touched. A
-date-time carries its UTC offset (`2026-05-01T00:00:00+08:00`) and lies from 1900 to before 9000; a
+date-time carries its UTC offset (`2026-05-01T00:00:00+08:00`) and lies in the years 1900 to 8999; a
 duration is at most `99999h`, `9999d` or `999w`.
 
 | form | example | meaning |

@@ -52,7 +52,7 @@ RULESETS: Final[dict[str, tuple[str, str]]] = {
     "naive-available-from": (BASE + "catalog:\n  - {id: i, cost: 1, available_from: 2026-01-01 00:00:00}\n",
                              "UTC offset"),
     "year-9999-available-until": (BASE + "catalog:\n  - {id: i, cost: 1, available_until: 9999-12-31T23:59:59Z}\n",
-                                  "before 9000"),
+                                  "years 1900 to 8999"),
     "negative-restore": (_rule("    points: -5\n    repair: rp\n")
                          + "repairs:\n  - {id: rp, task: [t], within: 7d, restore: -5}\n",
                          "greater than or equal to 0"),
@@ -68,7 +68,8 @@ RULESETS: Final[dict[str, tuple[str, str]]] = {
     "nul-category": (BASE + 'categories: {"a\\0b": x}\n', "should match pattern"),
     "points-minus-10-30": (BASE.replace("points: 5", "points: -" + str(10**30)), "greater than or equal to"),
     "each-2-64": (_rule("    points: {per: h, each: 18446744073709551616}\n"), "less than or equal to"),
-    "limit-float": (BASE + "limits:\n  - {id: c, window: day, limit: 50.0}\n", "expected an integer"),
+    "limit-fraction": (BASE + "limits:\n  - {id: c, window: day, limit: 50.5}\n", "expected an integer"),
+    "limit-float-huge": (BASE + "limits:\n  - {id: c, window: day, limit: 1.0e+300}\n", "less than or equal to"),
     "tier-months-2-62": (BASE + f"tier_months: {2**62}\n", "less than or equal to 1200"),
     "rotation-2-62": (BASE + "challenges:\n  - {id: c, top: 1, bonus: 1, rotation: {max_wins: 1, in_periods: "
                       f"{2**62}}}}}\n", "less than or equal to 1000"),

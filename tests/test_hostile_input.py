@@ -173,3 +173,40 @@ def test_every_integer_in_the_schema_is_bounded_to_int64() -> None:
             assert schema.get("maximum") is not None and schema["maximum"] <= INT64_MAX, path
     committed = json.loads((ROOT / "schema" / "ruleset.schema.json").read_text(encoding="utf-8"))
     assert committed == json_schema()
+
+
+# -- the CLI and store URLs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["bogus://", "", "http://example", "postgresql+nodriver://x", "sqlite", "x" * 500])
+def test_every_store_url_error_is_a_gridpoints_error_listing_the_schemes(url: str) -> None:
+    with pytest.raises(gridpoints.StoreUrlError) as caught:
+        gridpoints.open_store(url)
+    assert isinstance(caught.value, gridpoints.GridpointsError) and isinstance(caught.value, ValueError)
+    assert "accepted schemes: " in str(caught.value)
+    assert {"memory", "sqlite", "postgresql"} <= set(caught.value.schemes)
+
+
+def test_cli_reads_events_with_a_bom_lints_anything_and_names_what_is_not_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from gridpoints.cli import command
+
+    monkeypatch.chdir(tmp_path)
+    ruleset = tmp_path / "r.yaml"
+    ruleset.write_text(CORPUS.BASE, encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    line = json.dumps({"id": "e1", "type": "e", "subject": "s1", "grid": "g1",
+                       "occurred_at": "2026-04-01T10:00:00+08:00"})
+    events.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
+    run = CliRunner().invoke(command(), ["run", str(ruleset), str(events), "--store", "memory:", "--json"])
+    assert run.exit_code == 0, run.output
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(CORPUS.alias_bomb(9), encoding="utf-8")
+    linted = CliRunner().invoke(command(), ["lint", str(bomb)])
+    assert linted.exit_code == 1 and "max_nodes" in linted.output and "Traceback" not in linted.output
+    directory = CliRunner().invoke(command(), ["run", str(ruleset), str(tmp_path)])
+    assert directory.exit_code == 2 and str(tmp_path) in directory.output and "directory" in directory.output
+    store = CliRunner().invoke(command(), ["run", str(ruleset), str(events), "--store", "bogus://"])
+    assert store.exit_code == 2 and "accepted schemes" in store.output

@@ -16,11 +16,11 @@ from typing import Final
 
 WINDOW_KINDS: Final = ("day", "week", "month", "quarter", "year")
 
-#: The times an event (and a ruleset's dates) may carry, inclusive of the first, exclusive of the second.
-#: Far enough from datetime's ends (years 1 and 9999) that a window's start and end, a deadline of up to
-#: :data:`MAX_DURATION`, a look-back of :data:`MAX_MONTHS` and any zone's offset stay representable.
-EARLIEST_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST_TIME: Final = datetime(9000, 1, 1, tzinfo=UTC)
+#: The years an event's time (and a ruleset's date) may carry in its own offset: from EARLIEST_YEAR to before
+#: LATEST_YEAR. Far enough from datetime's ends (years 1 and 9999) that a window's start and end, a deadline
+#: of up to :data:`MAX_DURATION`, a look-back of :data:`MAX_MONTHS` and any zone's offset stay representable.
+EARLIEST_YEAR: Final = 1900
+LATEST_YEAR: Final = 9000
 #: The longest duration a ruleset may give (``within``, ``cooldown``, ``hold``): 9,999 days, about 27 years.
 MAX_DURATION: Final = timedelta(days=9999)
 #: The longest look-back in months (``tier_months``, ``expire_after``) and in periods (``rotation``).

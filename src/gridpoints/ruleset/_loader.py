@@ -226,7 +226,11 @@ def _read_file(path: Path, limits: LoadLimits) -> str:
     if size > limits.max_bytes:
         raise _refuse(f"ruleset is {size} bytes, more than max_bytes = {limits.max_bytes}", str(path))
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:  # a file may grow, or (under /proc) say it has no size: read a bound
+            data = handle.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise _refuse(f"ruleset is more than max_bytes = {limits.max_bytes} bytes", str(path))
+        return data.decode("utf-8-sig")
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise _refuse(f"cannot read ruleset: {exc}", str(path)) from exc
 

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from gridpoints.calendar import EARLIEST_TIME, LATEST_TIME, MAX_DURATION, MAX_MONTHS, MAX_PERIODS
+from gridpoints.calendar import EARLIEST_YEAR, LATEST_YEAR, MAX_DURATION, MAX_MONTHS, MAX_PERIODS
 from gridpoints.model import INT64_MAX, INT64_MIN
 
 # ---------------------------------------------------------------------------------------------------------
@@ -35,16 +35,24 @@ from gridpoints.model import INT64_MAX, INT64_MIN
 # and number in the schema is bounded.
 # ---------------------------------------------------------------------------------------------------------
 
+def _integral(value: Any) -> Any:
+    """``50.0`` is the integer 50, as in JSON Schema (where 50.0 is an integer): the schema and the loader
+    agree. ``50.5``, ``true`` and ``"50"`` stay refused."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 #: Any integer a store can hold: points (negative = deduction), floors.
-Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
+Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX), BeforeValidator(_integral)]
 #: A count or amount that cannot be negative: limits, stock, thresholds.
-Count = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+Count = Annotated[StrictInt, Field(ge=0, le=INT64_MAX), BeforeValidator(_integral)]
 #: A count or amount of at least 1: versions, slots, costs, top-N.
-Positive = Annotated[StrictInt, Field(ge=1, le=INT64_MAX)]
+Positive = Annotated[StrictInt, Field(ge=1, le=INT64_MAX), BeforeValidator(_integral)]
 #: A look-back in calendar months (1 … 1200, a century).
-Months = Annotated[StrictInt, Field(ge=1, le=MAX_MONTHS)]
+Months = Annotated[StrictInt, Field(ge=1, le=MAX_MONTHS), BeforeValidator(_integral)]
 #: A look-back in periods (1 … 1000).
-Periods = Annotated[StrictInt, Field(ge=1, le=MAX_PERIODS)]
+Periods = Annotated[StrictInt, Field(ge=1, le=MAX_PERIODS), BeforeValidator(_integral)]
 #: Any finite number (an integer reads as one).
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 #: A finite number above 0.
@@ -174,7 +182,7 @@ class RangePoints(_Model):
 def _points_form(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, int) or (type(value) is float and value.is_integer()):
         return "fixed"
     if isinstance(value, dict):
         for key, tag in (("per", "per-unit"), ("by", "by-table"), ("table", "by-table"), ("range", "range")):
@@ -235,9 +243,8 @@ def _zoned(value: datetime) -> datetime:
     if value.utcoffset() is None:
         raise ValueError(f"a date-time needs a UTC offset (e.g. {value.isoformat()}+08:00); "
                          "the engine never guesses a zone")
-    if not EARLIEST_TIME <= value < LATEST_TIME:
-        raise ValueError(f"expected a time from {EARLIEST_TIME:%Y-%m-%d} to before {LATEST_TIME:%Y-%m-%d}, "
-                         f"got {value.isoformat()}")
+    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
+        raise ValueError(f"expected a time in the years {EARLIEST_YEAR} to {LATEST_YEAR - 1}, got {value.isoformat()}")
     return value
 
 
