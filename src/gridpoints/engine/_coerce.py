@@ -46,7 +46,8 @@ class EventLimits:
     max_string: int = 4096
     #: Attributes on one event.
     max_attributes: int = 64
-    #: Characters of the whole event: ids, type, attribute names and text values (numbers count 8).
+    #: Characters of all the attributes' names and text values together (the ids are bounded by max_id, a
+    #: name by 128 characters, a number by 64 bits).
     max_event: int = 64 * 1024
 
     def __attrs_post_init__(self) -> None:
@@ -149,7 +150,7 @@ def _check_attribute(check: AttributeCheck, value: Any, event_id: str, index: in
 
 
 def _check_scalar(name: str, value: Any, event_id: str, index: int | None, limits: EventLimits) -> int:
-    """Check one attribute's value; its size toward ``max_event``."""
+    """Check one attribute's value; its characters toward ``max_event`` (0 for a number)."""
     field = f"attributes.{name}"
     if isinstance(value, float) and not math.isfinite(value):
         raise EventError(f"expected a finite number, got {_show(value)}", field=field, event_id=event_id, index=index)
@@ -167,20 +168,22 @@ def _check_scalar(name: str, value: Any, event_id: str, index: int | None, limit
     if not isinstance(value, str | int | float | bool) and value is not None:
         raise EventError(f"expected a string, number, boolean or null, got {type(value).__name__}",
                          field=field, event_id=event_id, index=index)
-    return 8
+    return 0
 
 
-def _check_attribute_name(name: Any, event_id: str, index: int | None, limits: EventLimits) -> None:
+def _check_attribute_name(name: Any, event_id: str, index: int | None) -> None:
     if not isinstance(name, str):
         raise EventError(f"attribute names are strings, got {_show(name)}", field="attributes", event_id=event_id,
                          index=index)
-    if not name or len(name) > limits.max_id or not name.isprintable():
-        raise EventError(f"attribute names are 1–{limits.max_id} printable characters, got {_show(name)}",
+    if not _valid_name(name):
+        raise EventError(f"attribute names are 1–{MAX_ID_LENGTH} printable characters, got {_show(name)}",
                          field="attributes", event_id=event_id, index=index)
 
 
 #: Id strings already found well-formed (subjects, grids and households recur on every event); bounded.
 _GOOD_IDS: set[str] = set()
+#: Attribute names already found well-formed (a ruleset's few names recur on every event); bounded.
+_GOOD_NAMES: set[str] = set()
 _GOOD_IDS_MAX: Final = 200_000
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
@@ -193,6 +196,19 @@ def _known_good(value: Any) -> bool:
     if len(_GOOD_IDS) >= _GOOD_IDS_MAX:
         _GOOD_IDS.clear()
     _GOOD_IDS.add(value)
+    return True
+
+
+def _valid_name(name: Any) -> bool:
+    return type(name) is str and 0 < len(name) <= MAX_ID_LENGTH and name.isprintable()
+
+
+def _known_name(name: Any) -> bool:
+    if not _valid_name(name):
+        return False
+    if len(_GOOD_NAMES) >= _GOOD_IDS_MAX:
+        _GOOD_NAMES.clear()
+    _GOOD_NAMES.add(name)
     return True
 
 
@@ -236,23 +252,26 @@ def _fast(policy: Policy, raw: dict[str, Any], limits: EventLimits) -> Event | N
         attributes = {}
     elif type(attributes) is not dict or len(attributes) > limits.max_attributes:
         return None
-    size = len(event_id) + len(subject) + len(grid) + len(event_type)
-    for optional in (household, community, actor):
-        if optional is not None:
-            size += len(optional)
+    size = 0
     max_string = limits.max_string
+    names = _GOOD_NAMES
     for name, value in attributes.items():
         kind = type(value)
-        if type(name) is not str or kind not in _SCALARS or not name or len(name) > max_id or not name.isprintable():
-            return None
         if kind is str:
             if len(value) > max_string or not (value.isascii() or _SURROGATE.search(value) is None):
                 return None
-            size += len(name) + len(value)
-        elif (kind is float and not math.isfinite(value)) or (kind is int and not INT64_MIN <= value <= INT64_MAX):
+            size += len(value)
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                return None
+        elif kind is float:
+            if not math.isfinite(value):
+                return None
+        elif kind is not bool and value is not None:
             return None
-        else:
-            size += len(name) + 8
+        if not (name in names or _known_name(name)):
+            return None
+        size += len(name)
     if size > limits.max_event:
         return None
     for name, check in spec.attributes.items():
@@ -328,13 +347,13 @@ def coerce_event(policy: Policy, raw: Event | Mapping[str, Any], index: int | No
     if len(attributes) > limits.max_attributes:
         raise EventError(f"{len(attributes)} attributes, more than max_attributes = {limits.max_attributes}",
                          field="attributes", event_id=event_id, index=index)
-    size = sum(len(str(fields.get(name) or "")) for name in _ID_FIELDS) + len(event_type)
+    size = 0
     for name, value in attributes.items() if attributes else ():
-        _check_attribute_name(name, event_id, index, limits)
+        _check_attribute_name(name, event_id, index)
         size += len(name) + _check_scalar(name, value, event_id, index, limits)
     if size > limits.max_event:
-        raise EventError(f"an event of {size} characters, more than max_event = {limits.max_event}",
-                         field="<event>", event_id=event_id, index=index)
+        raise EventError(f"attributes of {size} characters in all, more than max_event = {limits.max_event}",
+                         field="attributes", event_id=event_id, index=index)
     for name, check in spec.attributes.items():
         value = attributes.get(name)
         if value is None:
