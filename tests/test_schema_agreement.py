@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta, timezone
 from typing import Any
 
 import jsonschema
@@ -33,7 +34,9 @@ CANNOT_EXPRESS = {
     "range lo <= hi": r"range must be \[lo, hi\]",
     "IANA time zone names": r"unknown IANA time zone",
     "date-time years 1900-8999": r"expected a time in the years 1900 to 8999",
-    "date-time text format": r"available_(from|until)",
+    "valid_until after valid_from": r"must be after valid_from",
+    "one name for a validity bound": r"give valid_(from|until) or its older name",
+    "a campaign raises something": r"a campaign needs a multiplier above 1 or a bonus",
 }
 
 
@@ -86,8 +89,9 @@ def _any() -> st.SearchStrategy[Any]:
 
 
 def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
-    if node.get("format") == "date-time":
-        return st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat())
+    if node.get("format") == "date-time":  # RFC 3339: an offset in whole minutes
+        offsets = st.integers(-14 * 60, 14 * 60).map(lambda minutes: timezone(timedelta(minutes=minutes)))
+        return st.datetimes(timezones=offsets).map(lambda moment: moment.isoformat())
     low, high = node.get("minLength", 0), node.get("maxLength", 20)
     if "pattern" in node:
         text = st.from_regex(node["pattern"], fullmatch=True)
