@@ -20,7 +20,12 @@ from gridpoints.ruleset import json_schema, load_spec
 #: Why the loader may refuse a schema-valid document: checks across keys, or bounds JSON Schema cannot say.
 CANNOT_EXPRESS = {
     "duplicate id": r"duplicate id ",
-    "unknown reference (rule, category, repair, tier)": r"unknown (rule|category|repair|tier) ",
+    "unknown reference (rule, category, repair, tier, challenge, streak)":
+        r"unknown (rule|category|repair|tier|challenge|streak) ",
+    "event types a streak counts must exist": r"no rule, repair or declared event type",
+    "an honour's one source": r"an honour comes from exactly one of",
+    "units milestones need per-unit rules": r"metric: units counts the units of per-unit rules",
+    "team grids compete community-wide": r"a team: grid challenge needs scope: community",
     "reserved settlement event types": r"is reserved: the engine handles it",
     "verify only on awards": r"only awards can wait for verification",
     "appeal only on deductions": r"only deductions can be appealed",
@@ -28,7 +33,7 @@ CANNOT_EXPRESS = {
     "scheduled rules award fixed points": r"a scheduled rule \(on: period\.\*\)",
     "worker credit needs verify": r"worker credit needs 'verify'",
     "repair tasks are their own event types": r"a repair task type must be its own",
-    "the when-condition language": r"rules\[\d+\]\.when",
+    "the when-condition language (rules, campaigns, streaks)": r"\.when\b",
     "attribute types read by rules": r"declared as \w+, but this rule reads it as a number|a table looks up exact",
     "min <= max": r"min must not be above max",
     "range lo <= hi": r"range must be \[lo, hi\]",
