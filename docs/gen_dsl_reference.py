@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from gridpoints.model import INT64_MAX, INT64_MIN
 from gridpoints.ruleset import RulesetSpec
 from gridpoints.ruleset import _conditions as conditions
 
@@ -33,6 +34,7 @@ OUTPUT = Path(__file__).resolve().parent / "dsl-reference.md"
 _NAMED_PATTERNS = {
     r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$": "id",
     r"^[a-z][a-z0-9_]*$": "event type",
+    r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$": "key (1–64 characters, no control characters or surrounding spaces)",
     r"^\d{1,3}%$": "percentage (`50%`)",
     r"^(?:[a-z][a-z0-9_]*|period\.(?:day|week|month|quarter|year))$": "event type, or `period.day` … `period.year`",
 }
@@ -90,6 +92,12 @@ written, and it is how a type with no rule is accepted (`ignore: true`) instead 
 
 `points` takes one of four forms. All points are integers; any fraction rounds toward zero and the
 explanation says so.
+
+Every integer in a ruleset fits signed 64-bit (−9223372036854775808 … 9223372036854775807), what every store
+holds; every number is finite (`.nan` and `.inf` are refused). An award the engine computes beyond that
+range (say, `each: 10` for 10¹⁸ units) is refused as an event error before any store is touched. A
+date-time carries its UTC offset (`2026-05-01T00:00:00+08:00`) and lies in the years 1900 to 8999; a
+duration is at most `99999h`, `9999d` or `999w`.
 
 | form | example | meaning |
 |---|---|---|
@@ -223,11 +231,11 @@ def _bounds(metadata: list[Any]) -> str:
     for item in metadata:
         if isinstance(item, FieldInfo):
             parts.append(_bounds(item.metadata))
-        elif isinstance(item, annotated_types.Ge):
+        elif isinstance(item, annotated_types.Ge) and item.ge != INT64_MIN:  # every integer is 64-bit: said once
             parts.append(f"≥ {item.ge}")
         elif isinstance(item, annotated_types.Gt):
             parts.append(f"> {item.gt}")
-        elif isinstance(item, annotated_types.Le):
+        elif isinstance(item, annotated_types.Le) and item.le != INT64_MAX:
             parts.append(f"≤ {item.le}")
         elif isinstance(item, annotated_types.Lt):
             parts.append(f"< {item.lt}")

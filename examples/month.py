@@ -118,10 +118,13 @@ def pudong(m: Month) -> None:
             m.submit("littering", rng.choice(m.residents), m.at(day, 12))
         if day % 6 == 5:
             who = rng.choice(m.residents)
-            fine = m.submit("noise_violation", who, m.at(day, 23))
+            fined_at = m.at(day, 23)
+            fine = m.submit("noise_violation", who, fined_at)
             if fine is not None and day % 12 == 5:
-                m.submit("appeal", who, m.at(min(day + 1, DAYS - 1), 10), actor=m.worker_of[who.grid].subject,
-                         event=fine.event_id, outcome="upheld")
+                # The next morning, or on the month's last day a minute after the fine: never before it.
+                decided = max(m.at(min(day + 1, DAYS - 1), 10), fined_at + timedelta(minutes=1))
+                m.submit("appeal", who, decided, actor=m.worker_of[who.grid].subject, event=fine.event_id,
+                         outcome="upheld")
     top = sorted(m.residents, key=lambda p: -m.engine.balance(p.subject))
     for who in top[:4]:
         m.redeem(who, "daily-goods", m.at(27))

@@ -7,7 +7,16 @@ Load a ruleset, build an engine over a store, submit events, read balances and t
     decision = engine.submit({...})
 """
 
-from gridpoints.engine import CloseReport, Engine, RepairStatus, ResidentStanding, Standing, Statement, WorkerView
+from gridpoints.engine import (
+    CloseReport,
+    Engine,
+    EventLimits,
+    RepairStatus,
+    ResidentStanding,
+    Standing,
+    Statement,
+    WorkerView,
+)
 from gridpoints.errors import (
     CorrectionRefused,
     EventError,
@@ -23,6 +32,7 @@ from gridpoints.errors import (
     SettlementError,
     StoreError,
     StoreUnavailable,
+    StoreUrlError,
     UnknownEventType,
     UpgradeRefused,
 )
@@ -42,7 +52,7 @@ from gridpoints.model import (
 )
 from gridpoints.policy import Policy, load_ruleset
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.ruleset import Diagnostic, json_schema, lint
+from gridpoints.ruleset import Diagnostic, LoadLimits, json_schema, lint
 from gridpoints.storage import MemoryStore, Store, StoreCapabilities, open_store
 
 __all__ = [
@@ -56,11 +66,13 @@ __all__ = [
     "Entry",
     "Event",
     "EventError",
+    "EventLimits",
     "GridpointsError",
     "IdempotencyConflict",
     "IntegrityError",
     "Issue",
     "LimitStep",
+    "LoadLimits",
     "Membership",
     "MemoryRegistry",
     "MemoryStore",
@@ -83,6 +95,7 @@ __all__ = [
     "StoreCapabilities",
     "StoreError",
     "StoreUnavailable",
+    "StoreUrlError",
     "Trace",
     "UnknownEventType",
     "UpgradeRefused",

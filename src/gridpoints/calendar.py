@@ -16,6 +16,17 @@ from typing import Final
 
 WINDOW_KINDS: Final = ("day", "week", "month", "quarter", "year")
 
+#: The years an event's time (and a ruleset's date) may carry in its own offset: from EARLIEST_YEAR to before
+#: LATEST_YEAR. Far enough from datetime's ends (years 1 and 9999) that a window's start and end, a deadline
+#: of up to :data:`MAX_DURATION`, a look-back of :data:`MAX_MONTHS` and any zone's offset stay representable.
+EARLIEST_YEAR: Final = 1900
+LATEST_YEAR: Final = 9000
+#: The longest duration a ruleset may give (``within``, ``cooldown``, ``hold``): 9,999 days, about 27 years.
+MAX_DURATION: Final = timedelta(days=9999)
+#: The longest look-back in months (``tier_months``, ``expire_after``) and in periods (``rotation``).
+MAX_MONTHS: Final = 1200
+MAX_PERIODS: Final = 1000
+
 #: The most windows of the first kind that can overlap one window of the second (used by lint).
 MAX_SUBWINDOWS: Final[dict[tuple[str, str], int]] = {
     ("day", "week"): 7, ("day", "month"): 31, ("day", "quarter"): 92, ("day", "year"): 366,

@@ -10,6 +10,7 @@
     │   └── SettlementError                the event it settles is unknown, already settled, or past its window
     ├── IdempotencyConflict (ValueError)   an event id was reused with different content
     ├── RedemptionRefused (ValueError)     the points mall refused a redemption; .reason says why
+    ├── StoreUrlError (ValueError)         a store URL names no registered store or one that cannot use it
     ├── StoreError                         the storage backend failed; never a business rejection
     │   ├── StoreUnavailable (ConnectionError)
     │   ├── SerializationFailure           a conflict that survived the adapter's bounded retries
@@ -156,6 +157,17 @@ class UpgradeRefused(GridpointsError, ValueError):
         shown = "; ".join(str(item) for item in items[:5])
         more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
         super().__init__(f"upgrading {old} to {new} would strand {len(items)} open item(s): {shown}{more}")
+
+
+class StoreUrlError(GridpointsError, ValueError):
+    """A store URL names no registered store, or the store it names cannot use it; ``schemes`` lists the
+    accepted URL schemes. Not retryable: the URL has to change."""
+
+    def __init__(self, message: str, *, schemes: Sequence[str] = ()) -> None:
+        self.schemes = tuple(schemes)
+        listed = f" (accepted schemes: {', '.join(self.schemes)})" if self.schemes else ""
+        self.detail = message
+        super().__init__(f"{message}{listed}")
 
 
 class StoreError(GridpointsError):

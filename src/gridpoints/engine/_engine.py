@@ -18,6 +18,7 @@ from typing import Literal, cast
 
 from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
+from gridpoints.engine._coerce import DEFAULT_EVENT_LIMITS, EventLimits, check_moment
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel, Scopes
 from gridpoints.engine.lifecycle import (
@@ -80,7 +81,14 @@ class Engine(Kernel):
 
     Privacy: with a ``pseudonymiser``, subject, actor and household ids are replaced by keyed pseudonyms
     as events enter, before anything is hashed or stored; readers (``balance``, ``history`` …) take raw
-    ids and pseudonymise them the same way.
+    ids and pseudonymise them the same way. No error message then shows a raw subject, actor or household.
+
+    Input bounds: ``event_limits`` (:class:`~gridpoints.engine.EventLimits`) bounds an event's ids, its
+    attributes' number and text, and its whole size; the defaults are 128-character ids, 64 attributes,
+    4,096-character attribute text and 64 Ki characters in all. Whatever the limits, text must encode as
+    UTF-8, integers fit signed 64-bit, numbers are finite and times lie in the years 1900 to 8999; an award
+    the rules compute beyond 64 bits is refused. Each is an :class:`~gridpoints.errors.EventError` before
+    anything is written, the same on every store.
     """
 
     def __init__(
@@ -88,11 +96,12 @@ class Engine(Kernel):
         registry: Registry | None = None, pseudonymiser: Pseudonymiser | None = None, max_retries: int = 8,
         pause_collector: int | None = 64, seal_key: bytes | None = None,
         clock: Callable[[], datetime] | None = None, anchor_sink: Callable[[LedgerAnchor], None] | None = None,
-        anchor_every: int = 1000, scopes: Scopes = "refuse", notify: bool = False,
+        anchor_every: int = 1000, scopes: Scopes = "refuse", event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
+        notify: bool = False,
     ) -> None:
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
                          max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock,
-                         anchor_sink=anchor_sink, anchor_every=anchor_every, scopes=scopes,
+                         anchor_sink=anchor_sink, anchor_every=anchor_every, scopes=scopes, event_limits=event_limits,
                          notify=notify)
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
@@ -140,7 +149,7 @@ class Engine(Kernel):
 
     def expire_pending(self, now: datetime) -> list[Decision]:
         """Release every pending award whose verification window closed before ``now``."""
-        return lifecycle.expire_pending(self.context, now)
+        return lifecycle.expire_pending(self.context, check_moment(now, "now"))
 
     def repairs(self, subject: str) -> list[RepairStatus]:
         """The subject's repairs (积分修复), open and closed, with what remains to do."""
@@ -154,15 +163,15 @@ class Engine(Kernel):
         An item with ``hold`` only holds the points: :meth:`fulfil` or :meth:`cancel` settles it.
         An item with ``allocate`` is applied for instead: the hold is settled at the window's close.
         """
-        return lifecycle.redeem(self.context, self._id(subject), item, request_id, at)
+        return lifecycle.redeem(self.context, self._id(subject), item, request_id, check_moment(at, "at"))
 
     def fulfil(self, request_id: str, *, at: datetime) -> Decision:
         """Complete a held redemption: the held points go to the redemption account."""
-        return lifecycle.settle_hold(self.context, request_id, at, "fulfil")
+        return lifecycle.settle_hold(self.context, request_id, check_moment(at, "at"), "fulfil")
 
     def cancel(self, request_id: str, *, at: datetime) -> Decision:
         """Cancel a held redemption: points and stock are returned."""
-        return lifecycle.settle_hold(self.context, request_id, at, "cancel")
+        return lifecycle.settle_hold(self.context, request_id, check_moment(at, "at"), "cancel")
 
     def correct(self, event_id: str, *, reason: str, actor: str, at: datetime) -> Decision:
         """Correct (冲正) a recorded event: reverse its entries (each linked to the one it reverses) and the
@@ -188,6 +197,7 @@ class Engine(Kernel):
         challenges, scarce-item allocation, point expiry, and the repair deadlines, verification windows
         and redemption holds that passed ``now``. Idempotent per (ruleset, window). The anchor sink, if any,
         then receives the heads (reason ``close:WINDOW``)."""
+        now = check_moment(now, "now")
         if self.pause_collector is None:
             report = lifecycle.close_period(self.context, window, now)
         else:
@@ -215,7 +225,7 @@ class Engine(Kernel):
 
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""
-        return lifecycle.tier(self.context, self._id(subject), at)
+        return lifecycle.tier(self.context, self._id(subject), check_moment(at, "at"))
 
     def honours(self, subject: str) -> list[Honour]:
         """The honours the subject holds (titles, badges, milestones), in the ruleset's order; read from

@@ -32,12 +32,14 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 import attrs
 
 from gridpoints.calendar import LocalTimes, window_id
-from gridpoints.engine._coerce import coerce_event
+from gridpoints.engine._coerce import DEFAULT_EVENT_LIMITS, EventLimits, coerce_event
 from gridpoints.engine._ledger_index import LedgerIndex
 from gridpoints.engine._plan import Action, Award, LimitKeys, Plan, closed_marker
 from gridpoints.errors import EventError, IdempotencyConflict, SegregationError, SerializationFailure, SettlementError
 from gridpoints.model import (
     DEDUCTIONS,
+    INT64_MAX,
+    INT64_MIN,
     ISSUANCE,
     Anchor,
     CounterKey,
@@ -245,7 +247,8 @@ class Kernel:
                  pseudonymiser: Pseudonymiser | None, max_retries: int, mechanisms: Sequence[Mechanism],
                  seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
                  anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000,
-                 scopes: Scopes = "refuse", notify: bool = False) -> None:
+                 scopes: Scopes = "refuse", event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
+                 notify: bool = False) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
         if scopes not in ("refuse", "registry"):
@@ -265,6 +268,7 @@ class Kernel:
         self.anchor_every = anchor_every
         self._anchored = -1
         self.policy = policy
+        self.event_limits = event_limits
         self._store: Store = store if store is not None else MemoryStore()
         if notify and not capabilities_of(self._store).keeps_notices:
             raise ValueError(f"notify=True needs a store with a notices outbox; {type(self._store).__name__} "
@@ -344,8 +348,8 @@ class Kernel:
     # -- intake and planning -----------------------------------------------------------------------------
 
     def coerce(self, raw: EventInput, index: int | None) -> Event:
-        event = coerce_event(self.policy, raw, index)
         p = self.pseudonymiser
+        event = coerce_event(self.policy, raw, index, self.event_limits, redact=p is not None)
         if p is None:
             return event
         return attrs.evolve(
@@ -425,6 +429,10 @@ class Kernel:
                     context = self._fields(event, local, day)
                 for change in changers:
                     base, code, args = change(self.context, rule, event, base, code, args, context)
+            if not INT64_MIN <= base <= INT64_MAX:
+                # Refused here, before any store is touched, the same on every store.
+                raise EventError(f"rule {rule.id!r} computes {base} points, outside the signed 64-bit range "
+                                 "every store holds", field="points", event_id=event.id, index=index)
             awards.append(self.rule_award(rule, event, base, code, args, day, windows))
         return self._followed(Plan(event, None, local, utc, tuple(awards)))
 
@@ -764,8 +772,12 @@ class Decider:
         self.entries.append(_entry((seq, tenant, event_id, subject, debit, credit, amount, ref, rule, reason,
                                     occurred, reverses, prev, digest)))
         balances = self.balances
-        balances[debit] = balances.get(debit, 0) - amount
-        balances[credit] = balances.get(credit, 0) + amount
+        balances[debit] = low = balances.get(debit, 0) - amount
+        balances[credit] = high = balances.get(credit, 0) + amount
+        if low < INT64_MIN or high > INT64_MAX:
+            # Inside the transaction, before anything is written: it is rolled back whole, on every store.
+            raise EventError(f"{amount} points would take a balance beyond the signed 64-bit range every store "
+                             "holds", field="points", event_id=event_id)
         if credit == self.watch:
             self.watched += amount
         elif debit == self.watch:

@@ -1,6 +1,7 @@
 """Ground-level value types shared by every layer: events, ledger entries, counters, decisions and traces,
 account names, memberships and the registry protocol, and the rendering of explanations."""
 
+from gridpoints.model._bounds import INT64_MAX, INT64_MIN, fits_int64
 from gridpoints.model._codec import entry_canonical_bytes
 from gridpoints.model._notices import Notice, NoticeKind
 from gridpoints.model._reasons import Reason
@@ -42,6 +43,8 @@ __all__ = [
     "ENTRY_HASHED_FIELDS",
     "EXPIRED",
     "GENESIS_HASH",
+    "INT64_MAX",
+    "INT64_MIN",
     "ISSUANCE",
     "RECORD_HASHED_FIELDS",
     "REDEMPTIONS",
@@ -68,6 +71,7 @@ __all__ = [
     "TraceHead",
     "WindowKind",
     "entry_canonical_bytes",
+    "fits_int64",
     "held",
     "make_entry",
     "pending",

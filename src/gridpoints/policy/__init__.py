@@ -18,7 +18,7 @@ from gridpoints.policy._compile import (
     compile_policy,
 )
 from gridpoints.policy._diff import CounterChange, ItemChange, PolicyDiff, diff
-from gridpoints.ruleset import load_validated
+from gridpoints.ruleset import LoadLimits, load_validated
 
 __all__ = [
     "AttributeCheck",
@@ -38,8 +38,9 @@ __all__ = [
 ]
 
 
-def load_ruleset(path_or_text: str | Path) -> Policy:
+def load_ruleset(path_or_text: str | Path, *, limits: LoadLimits | None = None) -> Policy:
     """Load, validate and compile a ruleset from a YAML file path or YAML text; raises
-    :class:`~gridpoints.errors.RulesetError` listing every problem with its place."""
-    spec, name = load_validated(path_or_text)
+    :class:`~gridpoints.errors.RulesetError` listing every problem with its place. ``limits`` bounds the
+    document's size (:class:`~gridpoints.ruleset.LoadLimits`; the defaults fit any real ruleset)."""
+    spec, name = load_validated(path_or_text, limits=limits or LoadLimits())
     return compile_policy(spec, name)

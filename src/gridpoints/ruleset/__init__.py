@@ -9,7 +9,7 @@ from typing import Any
 
 from gridpoints.errors import RulesetError
 from gridpoints.ruleset._lint import Diagnostic, lint
-from gridpoints.ruleset._loader import parse_spec, read_source
+from gridpoints.ruleset._loader import DEFAULT_LIMITS, LoadLimits, RulesetLoader, parse_spec, read_source
 from gridpoints.ruleset._models import (
     AttributeSpec,
     BudgetSpec,
@@ -43,11 +43,13 @@ __all__ = [
     "EventTypeSpec",
     "HonourSpec",
     "ItemSpec",
+    "LoadLimits",
     "MilestoneSpec",
     "PerUnitPoints",
     "RangePoints",
     "RepairSpec",
     "RuleSpec",
+    "RulesetLoader",
     "RulesetSpec",
     "ShareSpec",
     "StreakSpec",
@@ -61,9 +63,11 @@ __all__ = [
 SCHEMA_ID = "https://gridpoints.dev/schema/ruleset.schema.json"
 
 
-def load_validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
+def load_validated(
+    path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS
+) -> tuple[RulesetSpec, str | None]:
     """Parse and validate a ruleset; the spec and the source's name (the policy layer compiles it)."""
-    source = read_source(path_or_text)
+    source = read_source(path_or_text, limits)
     spec = parse_spec(source)
     issues = check(spec, source)
     if issues:
@@ -71,9 +75,10 @@ def load_validated(path_or_text: str | Path) -> tuple[RulesetSpec, str | None]:
     return spec, source.name
 
 
-def load_spec(path_or_text: str | Path) -> RulesetSpec:
-    """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place."""
-    return load_validated(path_or_text)[0]
+def load_spec(path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS) -> RulesetSpec:
+    """Parse and validate a ruleset; raises :class:`RulesetError` listing every problem with its place
+    (and for a document past one of ``limits``, naming the limit)."""
+    return load_validated(path_or_text, limits=limits)[0]
 
 
 def json_schema() -> dict[str, Any]:

@@ -20,6 +20,7 @@ ordering operators are false for values that are not numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
@@ -147,6 +148,8 @@ def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
         if not isinstance(arg, list | tuple):
             raise ConditionError(path, f"{op!r} takes a list, got {arg!r}")
         for item in arg:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ConditionError(path, f"{op!r} takes finite numbers, got {item!r}")
             if not _is_scalar(item):
                 raise ConditionError(path, f"{op!r} takes a list of scalars (text, numbers, true/false), got {item!r}")
         members = frozenset(_tagged(item) for item in arg)
@@ -156,11 +159,15 @@ def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
     if op in ("eq", "ne"):
         if isinstance(arg, dict | list):
             raise ConditionError(path, f"{op!r} takes a scalar, got {arg!r}")
+        if isinstance(arg, float) and not math.isfinite(arg):
+            raise ConditionError(path, f"{op!r} takes a finite number, got {arg!r}")
         if op == "eq":
             return lambda a, e: _equal(get(a, e), arg)
         return lambda a, e: not _equal(get(a, e), arg)
     if not _is_number(arg):
         raise ConditionError(path, f"{op!r} takes a number, got {arg!r}")
+    if not math.isfinite(arg):
+        raise ConditionError(path, f"{op!r} takes a finite number, got {arg!r}")
     bound = arg
     compare: Callable[[Any], bool] = {
         "gt": lambda v: v > bound, "gte": lambda v: v >= bound,

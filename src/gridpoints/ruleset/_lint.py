@@ -11,7 +11,7 @@ import attrs
 from gridpoints.calendar import MAX_SUBWINDOWS
 from gridpoints.errors import Issue, RulesetError
 from gridpoints.ruleset._conditions import field_domain
-from gridpoints.ruleset._loader import PathKey, Source, parse_spec, read_source
+from gridpoints.ruleset._loader import DEFAULT_LIMITS, LoadLimits, PathKey, Source, parse_spec, read_source
 from gridpoints.ruleset._models import CampaignSpec, CapSpec, RulesetSpec, RuleSpec, TablePoints, worker_credit_id
 from gridpoints.ruleset._semantic import check, nearest
 
@@ -30,10 +30,11 @@ class Diagnostic:
         return f"{self.severity}[{self.code}] {self.issue}"
 
 
-def lint(path_or_text: str | Path) -> list[Diagnostic]:
-    """All load errors and warnings for a ruleset; never raises for a bad ruleset."""
+def lint(path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS) -> list[Diagnostic]:
+    """All load errors and warnings for a ruleset; never raises for a bad ruleset, whatever its text (a
+    document past one of ``limits`` is one ``invalid`` diagnostic naming the limit)."""
     try:
-        source = read_source(path_or_text)
+        source = read_source(path_or_text, limits)
         spec = parse_spec(source)
     except RulesetError as exc:
         return [Diagnostic("error", "invalid", issue) for issue in exc.issues]

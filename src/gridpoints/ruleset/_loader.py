@@ -12,6 +12,9 @@ from typing import Any
 
 import attrs
 import yaml
+import yaml.composer
+import yaml.constructor
+import yaml.resolver
 from pydantic import BaseModel, ValidationError
 
 from gridpoints.errors import Issue, RulesetError
@@ -20,17 +23,147 @@ from gridpoints.ruleset._models import RulesetSpec
 PathKey = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
-    """SafeLoader with YAML 1.2 booleans: only true/false. In YAML 1.1 the DSL's ``on:`` key reads as True."""
+@attrs.frozen(slots=True)
+class LoadLimits:
+    """Bounds on what loading a ruleset may cost. Each default fits the largest real ruleset many times over
+    (the bundled ones are under 5 KB, 40 rules and 700 YAML nodes); a document past one is refused with a
+    :class:`~gridpoints.errors.RulesetError` naming the limit and the line where it was passed.
+
+    ``max_nodes`` counts YAML nodes as expanded: every use of an alias (``*name``) adds the whole size of
+    the node it names, counted while composing, so an alias bomb is refused after reading its few hundred
+    bytes instead of after building its billions of nodes. ``max_depth`` also counts aliases as expanded.
+    """
+
+    #: Size of the ruleset text in bytes (UTF-8).
+    max_bytes: int = 4 * 1024 * 1024
+    #: YAML nodes (scalars, lists, mappings), aliases counted as the size of what they expand to.
+    max_nodes: int = 300_000
+    #: Nesting of lists and mappings.
+    max_depth: int = 64
+    #: Entries in each top-level list (rules, limits, repairs, catalog, challenges, tiers).
+    max_items: int = 20_000
+    #: Characters in one scalar (a 100,000-digit integer, a 10 MB description).
+    max_scalar: int = 64 * 1024
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+DEFAULT_LIMITS = LoadLimits()
+_SECTIONS = ("rules", "limits", "repairs", "catalog", "challenges", "tiers")
+
+
+class _Refused(Exception):
+    """A limit passed or a YAML construct the DSL refuses, found while composing or constructing."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        self.message = message
+        self.mark = mark
+        super().__init__(message)
+
+
+class _BoundedComposer(yaml.composer.Composer):  # type: ignore[misc]  # PyYAML ships no type hints
+    """PyYAML's composer with the :class:`LoadLimits` checked as each node is composed: the depth before
+    descending (deep nesting never reaches Python's recursion limit), the expanded node count after every
+    node and alias use, and no alias to a node that contains it (``rules: &a [*a]``)."""
+
+    def start_bounds(self, limits: LoadLimits) -> None:
+        self.limits = limits
+        self.depth = 0
+        self.deepest = 0
+        self.count = 0
+        #: id of each anchored node → (expanded size, height); absent while the node is being composed.
+        self.sizes: dict[int, tuple[int, int]] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        limits: LoadLimits = self.limits
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            node = self.anchors.get(event.anchor)
+            if node is None:
+                raise _Refused(f"undefined alias *{event.anchor}", event.start_mark)
+            known = self.sizes.get(id(node))
+            if known is None:
+                raise _Refused(f"alias *{event.anchor} refers to a node that contains it", event.start_mark)
+            size, height = known
+            self.count += size
+            if self.count > limits.max_nodes:
+                raise _Refused(f"more than max_nodes = {limits.max_nodes} YAML nodes with aliases expanded "
+                               f"(*{event.anchor} stands for {size})", event.start_mark)
+            if self.depth + height > limits.max_depth:
+                raise _Refused(f"nested deeper than max_depth = {limits.max_depth} with *{event.anchor} expanded",
+                               event.start_mark)
+            self.deepest = max(self.deepest, self.depth + height)
+            return node
+        event = self.peek_event()
+        anchor = event.anchor
+        if anchor is not None and anchor in self.anchors:
+            raise _Refused(f"duplicate anchor &{anchor}", event.start_mark)
+        self.count += 1
+        if self.count > limits.max_nodes:
+            raise _Refused(f"more than max_nodes = {limits.max_nodes} YAML nodes", event.start_mark)
+        self.descend_resolver(parent, index)
+        if isinstance(event, yaml.ScalarEvent):
+            if len(event.value) > limits.max_scalar:
+                raise _Refused(f"a value longer than max_scalar = {limits.max_scalar} characters", event.start_mark)
+            node, size, height = self.compose_scalar_node(anchor), 1, 0
+        else:
+            self.depth += 1
+            if self.depth > limits.max_depth:
+                raise _Refused(f"nested deeper than max_depth = {limits.max_depth}", event.start_mark)
+            before, outer = self.count, self.deepest
+            self.deepest = self.depth
+            if isinstance(event, yaml.SequenceStartEvent):
+                node = self.compose_sequence_node(anchor)
+            else:
+                node = self.compose_mapping_node(anchor)
+            height = self.deepest - self.depth + 1
+            self.deepest = max(outer, self.deepest)
+            self.depth -= 1
+            size = self.count - before + 1
+        self.ascend_resolver()
+        if anchor is not None:
+            self.sizes[id(node)] = (size, height)
+        return node
+
+
+def _yaml12_booleans(loader: type[Any]) -> None:
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 the DSL's ``on:`` key reads as True."""
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+
+
+class RulesetLoader(_BoundedComposer, yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's ``SafeLoader`` with YAML 1.2 booleans and the :class:`LoadLimits` enforced while composing.
+    No tag beyond YAML's standard scalars, lists and mappings constructs anything."""
+
+    def __init__(self, stream: str, limits: LoadLimits = DEFAULT_LIMITS) -> None:
+        super().__init__(stream)
+        self.start_bounds(limits)
+
+
+_yaml12_booleans(RulesetLoader)
+
+_FastLoader: Any = None
+if getattr(yaml, "__with_libyaml__", False):  # the same loader over libyaml's parser: faster to compose
+    import yaml.cyaml
+
+    _Parts: Any = (yaml.cyaml.CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver)
+
+    class _CRulesetLoader(_BoundedComposer, *_Parts):  # type: ignore[misc]
+        """:class:`RulesetLoader`'s composer and limits over libyaml's event parser."""
+
+        def __init__(self, stream: str, limits: LoadLimits = DEFAULT_LIMITS) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            self.start_bounds(limits)
+
+    _yaml12_booleans(_CRulesetLoader)
+    _FastLoader = _CRulesetLoader
 
 
 @attrs.frozen(slots=True)
@@ -65,56 +198,158 @@ def format_path(path: PathKey) -> str:
     return text
 
 
-def read_source(path_or_text: str | Path) -> Source:
-    """Parse YAML from a path or from text (text is anything containing a newline or not naming a file)."""
-    name: str | None
-    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
-        path = Path(path_or_text)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RulesetError([Issue(path="", message=f"cannot read ruleset: {exc}", source=str(path))]) from exc
-        name = str(path)
-    elif "\n" not in path_or_text and path_or_text.strip().endswith((".yaml", ".yml", ".json")):
-        raise RulesetError([Issue(path="", message=f"no such ruleset file: {path_or_text}", source=path_or_text)])
-    else:
-        text, name = str(path_or_text), None
+def _refuse(message: str, name: str | None, mark: Any = None, path: str = "") -> RulesetError:
+    return RulesetError([Issue(path=path, message=message, source=name,
+                               line=mark.line + 1 if mark is not None else None,
+                               column=mark.column + 1 if mark is not None else None)])
+
+
+def _names_entry(text: str) -> bool:
+    """Whether one-line ``text`` names something on disk (a name no file system accepts names nothing)."""
+    if not text.strip():
+        return False
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _read_file(path: Path, limits: LoadLimits) -> str:
+    try:
+        is_file, exists = path.is_file(), path.exists()
+        size = path.stat().st_size if is_file else 0
+    except (OSError, ValueError) as exc:
+        raise _refuse(f"cannot read ruleset: {exc}", str(path)[:200]) from exc
+    if not is_file:
+        raise _refuse(f"not a file: {path} is a directory or device" if exists else f"no such ruleset file: {path}",
+                      str(path)[:200])
+    if size > limits.max_bytes:
+        raise _refuse(f"ruleset is {size} bytes, more than max_bytes = {limits.max_bytes}", str(path))
+    try:
+        with path.open("rb") as handle:  # a file may grow, or (under /proc) say it has no size: read a bound
+            data = handle.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise _refuse(f"ruleset is more than max_bytes = {limits.max_bytes} bytes", str(path))
+        return data.decode("utf-8-sig")
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _refuse(f"cannot read ruleset: {exc}", str(path)) from exc
+
+
+def read_source(path_or_text: str | Path, limits: LoadLimits = DEFAULT_LIMITS) -> Source:
+    """Parse YAML from a path or from text (text is anything containing a newline or not naming a file).
+    A leading UTF-8 byte order mark is ignored. Raises :class:`RulesetError` for anything it cannot read."""
+    name: str | None
+    if isinstance(path_or_text, Path) or ("\n" not in path_or_text and _names_entry(path_or_text)):
+        name = str(path_or_text)
+        text = _read_file(Path(path_or_text), limits)
+    elif "\n" not in path_or_text and path_or_text.strip().endswith((".yaml", ".yml", ".json")):
+        raise _refuse(f"no such ruleset file: {path_or_text[:200]}", path_or_text[:200])
+    else:
+        text, name = str(path_or_text).removeprefix("\ufeff"), None
+    if len(text) > limits.max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        raise _refuse(f"ruleset is more than max_bytes = {limits.max_bytes} bytes", name)
+    loader = None
+    try:
+        loader = (_FastLoader or RulesetLoader)(text, limits)
+        node = loader.get_single_node()
+    except UnicodeEncodeError as exc:  # libyaml's parser takes UTF-8: a lone surrogate cannot be encoded
+        raise _refuse(f"not valid YAML: text that is not Unicode (lone surrogate at character {exc.start})",
+                      name) from None
+    except _Refused as exc:
+        raise _refuse(f"ruleset refused: {exc.message}", name, exc.mark) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        issue = Issue(path="", message=f"not valid YAML: {problem}", source=name,
-                      line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)
-        raise RulesetError([issue]) from exc
+        raise _refuse(f"not valid YAML: {problem}", name, mark) from exc
+    except RecursionError:  # not reached within max_depth; a last guard so that no RecursionError escapes
+        raise _refuse(f"nested too deeply to read (max_depth = {limits.max_depth})", name) from None
+    finally:
+        dispose = getattr(loader, "dispose", None) if loader is not None else None
+        if dispose is not None:
+            dispose()
     marks: dict[PathKey, tuple[int, int]] = {}
     # A fresh constructor per load: it caches constructed nodes, which must not outlive this document.
-    scalars = _Loader("")
-    data = _construct(node, (), marks, name, scalars) if node is not None else None
+    scalars = RulesetLoader("")
+    try:
+        data = _construct(node, (), marks, name, scalars, {}) if node is not None else None
+    except _Refused as exc:
+        raise _refuse(exc.message, name, exc.mark) from None
+    if isinstance(data, dict):
+        for section in _SECTIONS:
+            items = data.get(section)
+            if isinstance(items, list) and len(items) > limits.max_items:
+                where = marks.get((section,))
+                raise RulesetError([Issue(section, f"{len(items)} entries, more than max_items = {limits.max_items}",
+                                          name, where[0] if where else None, where[1] if where else None)])
     return Source(text=text, name=name, data=data, marks=marks)
 
 
 def _construct(
-    node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]], name: str | None, scalars: Any
+    node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]], name: str | None, scalars: Any,
+    memo: dict[int, Any],
 ) -> Any:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode):
+        # An aliased node is built once and shared: an alias costs what its text costs (its values are
+        # located at the alias), and the composer already bounded the expanded size.
+        seen = memo.get(id(node))
+        if seen is not None:
+            return seen
+        memo[id(node)] = value = _construct_collection(node, path, marks, name, scalars, memo)
+        return value
+    return _scalar(node, scalars)
+
+
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _construct_collection(
+    node: yaml.Node, path: PathKey, marks: dict[PathKey, tuple[int, int]], name: str | None, scalars: Any,
+    memo: dict[int, Any],
+) -> Any:
+    if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !!python/object/apply:… on a list or mapping
+        raise _Refused(f"unsupported YAML tag {node.tag!r}: a ruleset uses plain text, numbers, true/false, "
+                       "lists and mappings", node.start_mark)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise RulesetError([Issue(format_path(path), "YAML merge keys (<<) are not supported", name,
                                           key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
-            key = scalars.construct_object(key_node, deep=True)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise RulesetError([Issue(format_path(path), "a mapping key must be text or a number, not a "
+                                          "list or mapping", name, key_node.start_mark.line + 1,
+                                          key_node.start_mark.column + 1)])
+            key = _scalar(key_node, scalars)
             if key in result:
                 raise RulesetError([Issue(format_path((*path, key)), f"duplicate key {key!r}", name,
                                           key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
             child = (*path, key)
-            result[key] = _construct(value_node, child, marks, name, scalars)
+            result[key] = _construct(value_node, child, marks, name, scalars, memo)
             marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), marks, name, scalars) for i, item in enumerate(node.value)]
-    return scalars.construct_object(node, deep=True)
+    return [_construct(item, (*path, i), marks, name, scalars, memo) for i, item in enumerate(node.value)]
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _scalar(node: yaml.Node, scalars: Any) -> Any:
+    """A scalar node's value; an unknown tag (``!foo``, ``!!python/name:…``) or a value Python cannot hold
+    (a 5,000-digit integer, the 13th month) is refused at its line."""
+    if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        return node.value  # what SafeConstructor returns for text, without its per-node bookkeeping
+    try:
+        value = scalars.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise _Refused(f"unsupported YAML tag {node.tag!r}: a ruleset uses plain text, numbers, true/false, "
+                       "lists and mappings", node.start_mark) from exc
+    except (ValueError, OverflowError) as exc:
+        raise _Refused(f"cannot read {node.value[:40]!r} as {node.tag.rsplit(':', 1)[-1]}: {exc}",
+                       node.start_mark) from exc
+    if isinstance(value, list | dict | set):  # a tag such as !!set or !!omap on a scalar
+        raise _Refused(f"unsupported YAML tag {node.tag!r}", node.start_mark)
+    return value
 
 
 def parse_spec(source: Source) -> RulesetSpec:
@@ -206,6 +441,8 @@ _EXPECTED = {
     "dict_type": "expected a mapping",
     "model_type": "expected a mapping",
     "tuple_type": "expected a list",
+    "timezone_aware": "expected a date-time with a UTC offset, e.g. 2026-05-01T00:00:00+08:00",
+    "finite_number": "expected a finite number",
     "points_form": "expected an integer or a mapping with 'per', 'by' or 'range'",
     "limit_kind": "expected kind: cap, diminishing, share or budget",
 }

@@ -23,6 +23,54 @@ from pydantic import (
     model_validator,
 )
 
+from gridpoints.calendar import EARLIEST_YEAR, LATEST_YEAR, MAX_DURATION, MAX_MONTHS, MAX_PERIODS
+from gridpoints.model import INT64_MAX, INT64_MIN
+
+# ---------------------------------------------------------------------------------------------------------
+# Bounded value types. Every number a ruleset holds uses one of these, so that the loader, the JSON Schema
+# (which derives from these models) and every store agree on its range: integers fit signed 64-bit (the
+# stores' BIGINT), floats are finite (no .nan, no .inf). A new key takes the alias that fits; give a
+# narrower range with its own alias (as ``Months``), not with ``Field(ge=…)`` on the field — pydantic lets
+# the alias's bounds replace a field's own ``ge``/``le``. tests/test_hostile_input.py checks every integer
+# and number in the schema is bounded.
+# ---------------------------------------------------------------------------------------------------------
+
+def _integral(value: Any) -> Any:
+    """``50.0`` is the integer 50, as in JSON Schema (where 50.0 is an integer): the schema and the loader
+    agree. ``50.5``, ``true`` and ``"50"`` stay refused."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+#: Any integer a store can hold: points (negative = deduction), floors.
+Int64 = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX), BeforeValidator(_integral)]
+#: A count or amount that cannot be negative: limits, stock, thresholds.
+Count = Annotated[StrictInt, Field(ge=0, le=INT64_MAX), BeforeValidator(_integral)]
+#: A count or amount of at least 1: versions, slots, costs, top-N.
+Positive = Annotated[StrictInt, Field(ge=1, le=INT64_MAX), BeforeValidator(_integral)]
+#: A look-back in calendar months (1 … 1200, a century).
+Months = Annotated[StrictInt, Field(ge=1, le=MAX_MONTHS), BeforeValidator(_integral)]
+#: A look-back in periods (1 … 1000).
+Periods = Annotated[StrictInt, Field(ge=1, le=MAX_PERIODS), BeforeValidator(_integral)]
+#: Any finite number (an integer reads as one).
+Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+#: A finite number above 0.
+PositiveNumber = Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+#: A finite number not below 0.
+NonNegativeNumber = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
+#: A fraction in [0, 1].
+Fraction01 = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+#: A key or id in free text (category ids, attribute names): 1–64 characters, no control characters, no
+#: leading or trailing space.
+Key = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
+          description="1–64 characters without control characters or surrounding spaces."),
+]
+
 Identifier = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
@@ -68,18 +116,24 @@ class AttributeSpec(_Model):
     """The expected shape of one event attribute; checked on every submitted event."""
 
     type: Literal["string", "number", "integer", "boolean"] = Field(description="The attribute's JSON type.")
-    enum: list[str | StrictInt] | None = Field(None, description="The only values allowed.")
-    min: StrictFloat | None = Field(None, description="Smallest allowed number (inclusive).")
-    max: StrictFloat | None = Field(None, description="Largest allowed number (inclusive).")
+    enum: list[str | Int64] | None = Field(None, description="The only values allowed.")
+    min: Number | None = Field(None, description="Smallest allowed number (inclusive).")
+    max: Number | None = Field(None, description="Largest allowed number (inclusive).")
     required: bool = Field(False, description="Whether every event of this type must carry it.")
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AttributeSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min must not be above max, got min {self.min:g} and max {self.max:g}")
+        return self
 
 
 class EventTypeSpec(_Model):
     """An event type the host sends: its attributes, or ``ignore: true`` to accept and drop it."""
 
     ignore: bool = Field(False, description="Accept events of this type without awarding anything.")
-    attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
+    attributes: dict[Key, AttributeSpec] = Field(default_factory=dict)
     legitimate: list[str] | None = Field(
         None, description="Attributes that are fair grounds for different points in every rule on this type "
                           "(besides each rule's points measure); the fairness kit flags any other attribute a "
@@ -92,16 +146,16 @@ class PerUnitPoints(_Model):
     """``each`` points per unit of a numeric attribute (e.g. 10 per hour of patrol), at most ``max_units``."""
 
     per: str = Field(description="The numeric attribute counting units, e.g. 'hours'.")
-    each: StrictInt = Field(description="Points per unit; fractional units round toward zero.")
-    max_units: StrictFloat | None = Field(None, gt=0, description="Units beyond this earn nothing.")
+    each: Int64 = Field(description="Points per unit; fractional units round toward zero.")
+    max_units: PositiveNumber | None = Field(None, description="Units beyond this earn nothing.")
 
 
 class TablePoints(_Model):
     """Points looked up by an attribute's value (e.g. sorting quality A/B/C → 20/10/5)."""
 
     by: str = Field(description="The attribute whose value selects the row.")
-    table: dict[str, StrictInt] = Field(min_length=1, description="Value → points.")
-    default: StrictInt | None = Field(None, description="Points for a value not in the table; absent means error.")
+    table: dict[str, Int64] = Field(min_length=1, description="Value → points.")
+    default: Int64 | None = Field(None, description="Points for a value not in the table; absent means error.")
 
     @field_validator("table", mode="before")
     @classmethod
@@ -115,7 +169,7 @@ class TablePoints(_Model):
 class RangePoints(_Model):
     """A numeric attribute's value taken as points, clamped into ``[lo, hi]`` (e.g. a hazard report 15–20)."""
 
-    range: tuple[StrictInt, StrictInt] = Field(description="[lo, hi], inclusive.")
+    range: tuple[Int64, Int64] = Field(description="[lo, hi], inclusive.")
     from_: str = Field(alias="from", description="The numeric attribute holding the points.")
 
     @model_validator(mode="after")
@@ -128,7 +182,7 @@ class RangePoints(_Model):
 def _points_form(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, int) or (type(value) is float and value.is_integer()):
         return "fixed"
     if isinstance(value, dict):
         for key, tag in (("per", "per-unit"), ("by", "by-table"), ("table", "by-table"), ("range", "range")):
@@ -144,7 +198,7 @@ def _points_form(value: Any) -> str | None:
 
 
 Points = Annotated[
-    Annotated[StrictInt, Tag("fixed")]
+    Annotated[Int64, Tag("fixed")]
     | Annotated[PerUnitPoints, Tag("per-unit")]
     | Annotated[TablePoints, Tag("by-table")]
     | Annotated[RangePoints, Tag("range")],
@@ -156,13 +210,23 @@ Points = Annotated[
 ]
 
 
+#: At most 5 digits of hours, 4 of days, 3 of weeks: every duration stays within MAX_DURATION (9,999 days),
+#: and the JSON Schema states the same bound with the same pattern.
+_DURATION = r"^\s*(?:(\d{1,5})\s*h|(\d{1,4})\s*d|(\d{1,3})\s*w)\s*$"
+
+
 def _parse_duration(value: Any) -> Any:
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+        match = re.fullmatch(_DURATION, value)
         if match is None:
-            raise ValueError(f"expected a duration like '12h', '7d' or '2w', got {value!r}")
-        amount, unit = int(match.group(1)), match.group(2)
-        return timedelta(hours=amount) if unit == "h" else timedelta(days=amount * (7 if unit == "w" else 1))
+            raise ValueError(f"expected a duration like '12h', '7d' or '2w' (at most 99999h, 9999d or 999w), "
+                             f"got {value[:40]!r}")
+        hours, days, weeks = match.groups()
+        if hours is not None:
+            return timedelta(hours=int(hours))
+        return timedelta(days=int(days)) if days is not None else timedelta(weeks=int(weeks))
+    if isinstance(value, timedelta) and not timedelta(0) <= value <= MAX_DURATION:
+        raise ValueError(f"expected a duration from 0 to {MAX_DURATION.days} days, got {value}")
     return value
 
 
@@ -170,14 +234,17 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(_parse_duration),
     PlainSerializer(lambda d: f"{int(d.total_seconds() // 3600)}h", return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+\s*[hdw]\s*$", "examples": ["12h", "7d", "2w"]}),
+    WithJsonSchema({"type": "string", "pattern": _DURATION, "examples": ["12h", "7d", "2w"]}),
 ]
 
 
 def _zoned(value: datetime) -> datetime:
+    """A date-time with a UTC offset, in the years an event may carry (1900 to 8999)."""
     if value.utcoffset() is None:
         raise ValueError(f"a date-time needs a UTC offset (e.g. {value.isoformat()}+08:00); "
                          "the engine never guesses a zone")
+    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
+        raise ValueError(f"expected a time in the years {EARLIEST_YEAR} to {LATEST_YEAR - 1}, got {value.isoformat()}")
     return value
 
 
@@ -229,13 +296,13 @@ class WorkerCreditSpec(_Model):
     The credit is an award to the worker like any other: the limits that select its category (or all
     awards) bind it, counted in the worker's own scopes."""
 
-    points: StrictInt = Field(gt=0, description="Points credited to the worker.")
+    points: Positive = Field(description="Points credited to the worker.")
     within: Duration = Field(description="The report must be verified (or resolved) this soon after it was made.")
     for_: Literal["verified", "resolved"] = Field(
         "verified", alias="for",
         description="verified: paid for a timely verification; resolved: only for one that says resolved: true.",
     )
-    category: str = Field("performance", description="Category of the worker's award.")
+    category: Key = Field("performance", description="Category of the worker's award.")
     only_if_granted: bool = Field(
         False, description="Pay the credit only when the verified award itself grants points (> 0 after the "
                            "resident's limits): no credit for a report a cap or budget cut to nothing."
@@ -263,12 +330,13 @@ class RepairSpec(_Model):
     name: str | None = None
     task: list[EventTypeName] = Field(min_length=1, description="Event types that count as the repair task.")
     per: str | None = Field(None, description="Numeric task attribute summed toward ``quantity`` (else: count events).")
-    quantity: StrictFloat = Field(1, gt=0, description="How much task is needed, e.g. 2 (hours).")
+    quantity: PositiveNumber = Field(1, description="How much task is needed, e.g. 2 (hours).")
     within: Duration = Field(description="Deadline from the deduction.")
-    restore: StrictInt | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
-        "100%", description="Points restored: a percentage of the deduction ('100%') or a number, never more."
+    restore: Count | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
+        "100%", description="Points restored: a percentage of the deduction ('100%') or a number (not negative), "
+                            "never more than the deduction."
     )
-    max_per_year: StrictInt | None = Field(None, ge=0, description="Repairs a subject may open per calendar year.")
+    max_per_year: Count | None = Field(None, description="Repairs a subject may open per calendar year.")
     cooldown: Duration | None = Field(None, description="Least time between two repairs' openings.")
     counts_for_ranking: bool = Field(False, description="Whether restored points count as earned in rankings.")
     verify: RepairVerifySpec | None = Field(
@@ -293,7 +361,7 @@ class RuleSpec(_Validity):
     )
     when: dict[str, Any] | None = Field(None, description="Condition on the event's attributes (see conditions).")
     points: Points = Field(description="Fixed integer (negative = deduction), per-unit, by-table or range.")
-    category: str | None = Field(
+    category: Key | None = Field(
         None, description="Category id; defaults to 'reward' for positive points, 'deduction' for negative."
     )
     verify: VerifySpec | None = Field(None, description="Hold the award pending until verified.")
@@ -318,7 +386,7 @@ class _Selective(_Validity):
     and when it is in force (``valid_from`` / ``valid_until``: an award of an event outside it is not limited)."""
 
     id: Identifier
-    categories: list[str] | None = Field(None, description="Apply to awards in these categories.")
+    categories: list[Key] | None = Field(None, description="Apply to awards in these categories.")
     rules: list[str] | None = Field(None, description="Apply to awards from these rules.")
     continues: Identifier | None = Field(
         None, description="The id of an earlier version's limit whose counters this one carries on (a renamed "
@@ -333,7 +401,7 @@ class CapSpec(_Selective):
     kind: Literal["cap"] = "cap"
     scope: Scope = Field("subject", description="Whose points are pooled under the cap.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    limit: StrictInt = Field(ge=0, description="Most points in one window.")
+    limit: Count = Field(description="Most points in one window.")
     mode: Literal["truncate", "reject"] = Field(
         "truncate", description="truncate: award what fits; reject: award nothing if the whole does not fit."
     )
@@ -345,7 +413,7 @@ class DiminishingSpec(_Selective):
     kind: Literal["diminishing"]
     scope: Literal["subject", "household"] = Field("subject", description="Whose occurrences are counted.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    factors: list[Annotated[StrictFloat, Field(ge=0, le=1)]] = Field(
+    factors: list[Fraction01] = Field(
         min_length=1, description="Factor for the 1st, 2nd, … occurrence; points round toward zero."
     )
 
@@ -359,8 +427,10 @@ class ShareSpec(_Selective):
     scope: Literal["grid", "community"] = Field(description="The pool whose issued points are shared.")
     member: Literal["subject", "household"] = Field("subject", description="Who may not exceed the share.")
     window: Window = Field(description="Calendar window in the ruleset's time zone.")
-    max_share: StrictFloat = Field(gt=0, le=1, description="Above this fraction of the pool a member gets no more.")
-    min_total: StrictInt = Field(0, ge=0, description="The share applies once the pool's total reaches this.")
+    max_share: Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        description="Above this fraction of the pool a member gets no more."
+    )
+    min_total: Count = Field(0, description="The share applies once the pool's total reaches this.")
 
 
 class BudgetSpec(_Selective):
@@ -369,7 +439,7 @@ class BudgetSpec(_Selective):
     kind: Literal["budget"]
     scope: Literal["community", "grid"] = Field("community", description="Whose budget it is.")
     window: Window = Field("month", description="Calendar window the budget renews in.")
-    limit: StrictInt = Field(ge=0, description="Points the budget holds per window.")
+    limit: Count = Field(description="Points the budget holds per window.")
     on_exhausted: Literal["reject", "truncate"] = Field(
         "reject", description="reject: an award that does not fit gets nothing; truncate: it gets what is left."
     )
@@ -398,8 +468,8 @@ LimitSpec = Annotated[
 class Rotation(_Model):
     """At most ``max_wins`` wins in the last ``in_periods`` periods (the current one included)."""
 
-    max_wins: StrictInt = Field(ge=1)
-    in_periods: StrictInt = Field(ge=1)
+    max_wins: Positive
+    in_periods: Periods
 
 
 class ChallengeSpec(_Model):
@@ -409,12 +479,12 @@ class ChallengeSpec(_Model):
     name: str | None = None
     window: Window = Field("month", description="Ranking window; awarded at that window's close.")
     scope: Literal["community", "grid"] = Field("community", description="Rank within the community or each grid.")
-    top: StrictInt = Field(ge=1, description="How many win.")
-    bonus: StrictInt = Field(ge=0, description="Points each winner gets.")
+    top: Positive = Field(description="How many win.")
+    bonus: Count = Field(description="Points each winner gets.")
     title: str | None = Field(None, description="Title given to winners, e.g. 积分达人.")
-    category: str = Field("bonus", description="Category of the bonus award.")
+    category: Key = Field("bonus", description="Category of the bonus award.")
     rotation: Rotation | None = None
-    min_earned: StrictInt = Field(1, ge=0, description="Least earned points to be ranked at all.")
+    min_earned: Count = Field(1, description="Least earned points to be ranked at all.")
     team: Literal["subject", "household", "building", "grid"] = Field(
         "subject", description="Who competes: residents, or teams — households, buildings (the registry's "
                                "building) or grids — ranked by their members' points together.")
@@ -432,14 +502,14 @@ class ChallengeSpec(_Model):
 class AllocateSpec(_Model):
     """Scarce items are not first-come: at the window's close the slots go to the top-ranked applicants."""
 
-    slots: StrictInt = Field(ge=1)
+    slots: Positive
     window: Window = "month"
     rank_by: Literal["earned"] = Field("earned", description="Points earned in the window (not balance).")
     rotation: Rotation | None = None
 
 
 class ItemLimit(_Model):
-    per_subject: StrictInt = Field(ge=1, description="Redemptions one subject may make per window.")
+    per_subject: Positive = Field(description="Redemptions one subject may make per window.")
     window: Window = "year"
 
 
@@ -464,8 +534,8 @@ class Eligibility(_Model):
     """Who may redeem: registry conditions (grid, tags, age band, role) at the redemption's time and the
     subject's own figures (balance, tier, points earned this window). Every condition given must hold."""
 
-    min_balance: StrictInt | None = Field(None, ge=0, description="Spendable balance at least this.")
-    max_balance: StrictInt | None = Field(None, ge=0, description="Spendable balance at most this.")
+    min_balance: Count | None = Field(None, description="Spendable balance at least this.")
+    max_balance: Count | None = Field(None, description="Spendable balance at most this.")
     tiers: list[str] | None = Field(None, description="Tiers allowed to redeem.")
     roles: list[str] | None = Field(None, description="Roles allowed to redeem (from the registry).")
     grids: list[str] | None = Field(None, min_length=1, description="Grids whose members may redeem.")
@@ -490,12 +560,12 @@ class ItemSpec(_Validity):
 
     id: Identifier
     name: str | None = None
-    cost: StrictInt = Field(
-        ge=0, description="Points spent. 0 makes the item an entitlement (a free benefit such as a school "
-                          "recommendation): it needs a 'stock' or a per-subject 'limit', and no hold or allocate."
+    cost: Count = Field(
+        description="Points spent. 0 makes the item an entitlement (a free benefit such as a school "
+                    "recommendation): it needs a 'stock' or a per-subject 'limit', and no hold or allocate."
     )
-    stock: StrictInt | None = Field(None, ge=0, description="Units available in all; absent means unlimited.")
-    value: StrictFloat | None = Field(None, ge=0, description="Money value of one unit, for liability reports.")
+    stock: Count | None = Field(None, description="Units available in all; absent means unlimited.")
+    value: NonNegativeNumber | None = Field(None, description="Money value of one unit, for liability reports.")
     eligibility: Eligibility | None = None
     limit: ItemLimit | None = None
     available_from: ZonedDateTime | None = Field(None, description="Older name of valid_from.")
@@ -530,14 +600,16 @@ class CampaignSpec(_Model):
     id: Identifier
     name: str | None = Field(None, description="Display name, shown in explanations.")
     rules: list[str] | None = Field(None, description="Rules whose awards it raises.")
-    categories: list[str] | None = Field(None, description="Categories whose awards it raises (all if neither).")
+    categories: list[Key] | None = Field(None, description="Categories whose awards it raises (all if neither).")
     valid_from: ZonedDateTime = Field(description="Campaign starts (inclusive).")
     valid_until: ZonedDateTime = Field(description="Campaign ends (exclusive).")
     when: dict[str, Any] | None = Field(
         None, description="Further condition, e.g. {event.weekday: {in: [6, 7]}} or {event.hour: {gte: 18}}."
     )
-    multiplier: StrictFloat = Field(1, ge=1, le=100, description="Base points × this, rounded toward zero.")
-    bonus: StrictInt = Field(0, ge=0, description="Points added to each raised award.")
+    multiplier: Annotated[StrictFloat, Field(ge=1, le=100, allow_inf_nan=False)] = Field(
+        1, description="Base points × this, rounded toward zero."
+    )
+    bonus: Count = Field(0, description="Points added to each raised award.")
     description: str | None = None
 
     @model_validator(mode="after")
@@ -560,9 +632,9 @@ class StreakSpec(_Model):
     when: dict[str, Any] | None = Field(None, description="Condition an event must meet to count.")
     period: Literal["day", "week"] = Field("day", description="Consecutive local days, or ISO weeks.")
     length: StrictInt = Field(ge=2, le=366, description="Periods in a row needed.")
-    bonus: StrictInt = Field(0, ge=0, description="Points paid when the run reaches the length.")
+    bonus: Count = Field(0, description="Points paid when the run reaches the length.")
     repeat: bool = Field(False, description="Pay again at every further multiple of the length in one run.")
-    category: str = Field("bonus", description="Category of the bonus.")
+    category: Key = Field("bonus", description="Category of the bonus.")
     description: str | None = None
 
 
@@ -573,7 +645,7 @@ class MilestoneSpec(_Model):
     metric: Literal["events", "points", "units"] = Field(
         "events", description="events: earning events (verified ones, for a rule with verify); points: earned "
                               "points; units: units of a per-unit rule that earned (e.g. hours).")
-    at: StrictInt = Field(ge=1, description="The threshold, e.g. 100 (hours).")
+    at: Positive = Field(description="The threshold, e.g. 100 (hours).")
 
 
 class HonourSpec(_Model):
@@ -614,14 +686,14 @@ class TierSpec(_Model):
 
     id: Identifier
     name: str | None = None
-    min_earned: StrictInt = Field(0, ge=0)
-    max_open_violations: StrictInt | None = Field(None, ge=0)
+    min_earned: Count = 0
+    max_open_violations: Count | None = None
 
 
 class AdjustmentCap(_Model):
     """Most points (credits and debits alike) one staff member may adjust per window."""
 
-    limit: StrictInt = Field(ge=1, description="Points per staff member per window.")
+    limit: Positive = Field(description="Points per staff member per window.")
     window: Window = Field("month", description="Calendar window the cap renews in.")
 
 
@@ -644,13 +716,13 @@ class RulesetSpec(_Model):
     )
 
     ruleset: Identifier = Field(description="The ruleset's id, stamped on every ledger entry with its version.")
-    version: StrictInt = Field(ge=1, description="Bump on every change that goes live; `gridpoints diff` says what "
-                                                 "an upgrade mid-window does (see docs/versions.md).")
+    version: Positive = Field(description="Bump on every change that goes live; `gridpoints diff` says what "
+                                          "an upgrade mid-window does (see docs/versions.md).")
     name: str = Field(description="Display name.")
     description: str | None = None
-    timezone: str = Field("Asia/Shanghai", description="IANA zone that calendar windows are counted in.")
+    timezone: str = Field("Asia/Shanghai", max_length=64, description="IANA zone that calendar windows are counted in.")
     community: Identifier | None = Field(None, description="Community id for community-scope limits.")
-    categories: dict[str, str | CategorySpec] = Field(
+    categories: dict[Key, str | CategorySpec] = Field(
         default_factory=lambda: dict[str, str | CategorySpec](DEFAULT_CATEGORIES),
         description="Category id → display name, or {name, counts_for_ranking}.",
     )
@@ -662,7 +734,7 @@ class RulesetSpec(_Model):
         default_factory=list,
         description="Applied to each positive award: diminishing first, then the rest in the order listed.",
     )
-    floor: StrictInt | None = Field(
+    floor: Int64 | None = Field(
         None, description="Deductions never take a spendable balance below this (none if absent)."
     )
     repairs: list[RepairSpec] = Field(default_factory=list)
@@ -674,10 +746,8 @@ class RulesetSpec(_Model):
     streaks: list[StreakSpec] = Field(default_factory=list, description="Bonuses for consecutive days or weeks.")
     honours: list[HonourSpec] = Field(default_factory=list, description="Titles, badges and milestones.")
     tiers: list[TierSpec] = Field(default_factory=list, description="Lowest first; a subject gets the highest met.")
-    tier_months: StrictInt = Field(12, ge=1, description="Months of earned points that tiers look back over.")
-    expire_after: StrictInt | None = Field(
-        None, ge=1, description="Months after which earned points expire, oldest first."
-    )
+    tier_months: Months = Field(12, description="Months of earned points that tiers look back over.")
+    expire_after: Months | None = Field(None, description="Months after which earned points expire, oldest first.")
     closed_periods: Literal["accept", "reject"] = Field(
         "accept", description="An event in a window already closed: accepted and flagged late, or refused."
     )
@@ -693,8 +763,8 @@ class RulesetSpec(_Model):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory of zones
+            raise ValueError(f"unknown IANA time zone {value[:64]!r}") from None
         return value
 
     def rule_category(self, rule: RuleSpec) -> str:

@@ -65,14 +65,16 @@ def read_jsonl(path: str | Path, *, on_bytes: Callable[[int], None] | None = Non
                ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each line of a JSON Lines file, read as it goes (constant memory).
 
-    Blank lines and ``#`` comments are skipped; a line that is not a JSON object raises
-    :class:`ReplayError` naming ``file:line``. ``on_bytes`` is told how many bytes each line took.
+    Blank lines, ``#`` comments and a leading UTF-8 byte order mark are skipped; a line that is not a JSON
+    object raises :class:`ReplayError` naming ``file:line``. ``on_bytes`` is told how many bytes each line took.
     """
     with Path(path).open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if on_bytes is not None:
                 on_bytes(len(raw))
             stripped = raw.strip()
+            if number == 1:
+                stripped = stripped.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
             if not stripped or stripped.startswith(b"#"):
                 continue
             try:

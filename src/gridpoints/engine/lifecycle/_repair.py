@@ -165,6 +165,10 @@ def task_awards(context: Context, event: Event, index: int | None) -> list[Award
     if event.subject != original.subject:
         raise EventError(f"must be the deduction's subject {original.subject!r}", field="subject",
                          event_id=event.id, index=index)
+    opened = datetime.fromisoformat(original.occurred_local)
+    if event.occurred_at < opened:
+        raise fail(f"dated {event.occurred_at.isoformat()}, before the deduction {target!r} it repairs "
+                   f"({opened.isoformat()})", "occurred_at")
     verifier = None
     if spec.verify is not None:
         if event.actor is None:

@@ -144,6 +144,9 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
     if lodging:
         guards = (lodged,)
     occurred = datetime.fromisoformat(original.occurred_local)
+    if event.occurred_at < occurred:
+        raise fail(f"dated {event.occurred_at.isoformat()}, before the event {target!r} it settles "
+                   f"({occurred.isoformat()})", "occurred_at")
     traces = [r for r in original.rules
               if (r.status == "pending" if verifying else (r.status == "awarded" and r.granted < 0))]
     if not traces:

@@ -57,9 +57,16 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
-from gridpoints.errors import IntegrityError, MissingExtra, SerializationFailure, StoreError, StoreUnavailable
+from gridpoints.errors import (
+    IntegrityError,
+    MissingExtra,
+    SerializationFailure,
+    StoreError,
+    StoreUnavailable,
+    StoreUrlError,
+)
 
 try:
     import sqlalchemy as sa
@@ -94,6 +101,8 @@ _SCHEMES = {
     "mariadb": "mysql+pymysql",
 }
 _EXTRAS: dict[Family, str] = {"sqlite": "sql", "postgresql": "postgres", "mysql": "mysql"}
+#: The schemes a SQL store URL may start with (a driver may follow: postgresql+psycopg://).
+SQL_SCHEMES: Final = ("mariadb", "mysql", "postgresql", "sqlite")
 # Execution option naming the BEGIN flavour the SQLite begin hook emits on a connection.
 _SQLITE_BEGIN = "gridpoints_sqlite_begin"
 # Keys per statement when a key list is turned into IN (...) or a json_each list; bounded by drivers' limits.
@@ -108,7 +117,8 @@ def normalise_url(url: str) -> str:
     ``mariadb://`` → PyMySQL; other URLs pass through unchanged."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"expected a database URL like 'sqlite:///points.db', got {url!r}")
+        raise StoreUrlError(f"expected a database URL like 'sqlite:///points.db', got {url[:60]!r}",
+                            schemes=SQL_SCHEMES)
     return f"{_SCHEMES.get(scheme.lower(), scheme)}://{rest}"
 
 
@@ -126,7 +136,10 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     missing file raises :class:`~gridpoints.errors.StoreError` naming it instead of creating it; PostgreSQL
     and MySQL/MariaDB sessions start read-only.
     """
-    normalised = make_url(normalise_url(url))
+    try:
+        normalised = make_url(normalise_url(url))
+    except sa.exc.ArgumentError as exc:
+        raise StoreUrlError(f"not a database URL: {exc}", schemes=SQL_SCHEMES) from None
     family = dialect_family(normalised.get_backend_name())
     if read_only:
         return _read_only_engine(normalised, family, kwargs)
@@ -140,8 +153,12 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     options.update(kwargs)
     try:
         engine = sa.create_engine(normalised, **options)
+    except sa.exc.NoSuchModuleError as exc:  # an unknown driver: postgresql+nodriver://
+        raise StoreUrlError(f"no database driver {normalised.drivername!r}", schemes=SQL_SCHEMES) from exc
     except ImportError as exc:
         raise MissingExtra(_EXTRAS[family], f"a {family} store") from exc
+    except sa.exc.ArgumentError as exc:
+        raise StoreUrlError(f"the database URL cannot be used: {exc}", schemes=SQL_SCHEMES) from None
     if family == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
