@@ -167,7 +167,7 @@ def test_chaoyang_pays_the_worker_only_for_reports_that_earn_points() -> None:
             report = submit(engine, "problem_report", "res", f"2026-04-{day:02d}T{hour:02d}:00:00+08:00",
                             attributes={"issue": "plumbing"})
             submit(engine, "verify", "res", f"2026-04-{day:02d}T{hour + 2:02d}:00:00+08:00", actor="w",
-                   attributes={"event": report.event_id})
+                   attributes={"event": report.event_id, "resolved": True})
     assert engine.balances(["res", "w"]) == {"res": 45, "w": 15}
 
 

@@ -116,7 +116,7 @@ def test_tianhe_v1_to_v2_mid_month_settles_every_open_item() -> None:
                                 "occurred_at": "2026-04-15T13:00:00+08:00", "attributes": {"event": "report-1"}})
     assert verified.points == 20
     repaired = upgraded.submit({"id": "service-1", "type": "community_service", "subject": "r1", "grid": "g1",
-                                "occurred_at": "2026-04-16T10:00:00+08:00",
+                                "actor": "w1", "occurred_at": "2026-04-16T10:00:00+08:00",
                                 "attributes": {"repair": "throw-1", "hours": 2}})
     assert repaired.points == 30
     assert upgraded.stranded(upgraded.policy, now=NOW) == []

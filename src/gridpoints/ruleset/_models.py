@@ -517,9 +517,8 @@ class EarnedBound(_Model):
     """Points the subject earned in the current ``window`` (of the redemption's time), bounded."""
 
     window: Window = Field("month", description="Calendar window the earned points are counted in.")
-    min: StrictInt | None = Field(None, ge=0, description="At least this many earned points.")
-    max: StrictInt | None = Field(None, ge=0, description="At most this many earned points (精准服务 for the "
-                                                          "low-point).")
+    min: Count | None = Field(None, description="At least this many earned points.")
+    max: Count | None = Field(None, description="At most this many earned points (精准服务 for the low-point).")
 
     @model_validator(mode="after")
     def _bounded(self) -> EarnedBound:
