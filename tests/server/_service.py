@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,8 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 
-from gridpoints.server import hash_token
+from gridpoints import Engine, load_ruleset
+from gridpoints.server import hash_token, open_store
 from gridpoints.storage.sql import make_engine
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +55,11 @@ _RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 class Service:
     """A running ``gridpoints serve``: its base URL, its log file, and a client per role."""
 
-    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path, backend: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path, backend: str, store: str,
+                 table_prefix: str | None) -> None:
         self.process = process
+        self.store = store
+        self.table_prefix = table_prefix
         self.base = base
         self.log = log
         self.backend = backend
@@ -76,7 +81,7 @@ class Service:
 
 
 def start_service(tmp: Path, store: str, *, table_prefix: str | None = None, workers: int = 1,
-                  extra_env: dict[str, str] | None = None, backend: str = "sqlite") -> Service:
+                  extra_env: dict[str, str] | None = None, backend: str = "sqlite", notify: bool = True) -> Service:
     keys = tmp / "keys.json"
     keys.write_text(json.dumps(KEYS), encoding="utf-8")
     registry = tmp / "registry.json"
@@ -87,6 +92,8 @@ def start_service(tmp: Path, store: str, *, table_prefix: str | None = None, wor
                "--registry", str(registry), "--port", "0", "--workers", str(workers), "--grace", "30"]
     if table_prefix is not None:
         command += ["--table-prefix", table_prefix]
+    if notify:
+        command.append("--notify")
     env = {**os.environ, **(extra_env or {})}
     env.pop("GRIDPOINTS_API_KEYS", None)
     handle = log.open("wb")
@@ -103,7 +110,7 @@ def start_service(tmp: Path, store: str, *, table_prefix: str | None = None, wor
     if port is None:
         process.kill()
         raise RuntimeError(f"gridpoints serve did not start in 60 s:\n{log.read_text()}")
-    service = Service(process, f"http://127.0.0.1:{port}", log, backend)
+    service = Service(process, f"http://127.0.0.1:{port}", log, backend, store, table_prefix)
     while time.monotonic() < deadline:
         try:
             if service.http.get("/readyz").status_code == 200:
@@ -126,6 +133,15 @@ def stop_service(service: Service, timeout: float = 60) -> int:
             service.process.kill()
             service.process.wait()
     return service.process.returncode
+
+
+def engine_beside(service: Service) -> Engine:
+    """An engine in this process on the service's store and tenant (with its registry), to compare with."""
+    engine = Engine(load_ruleset(RULESET), store=open_store(service.store, service.table_prefix), tenant=TENANT)
+    for member in MEMBERS:
+        engine.register(str(member["subject"]), grid=str(member["grid"]), household=str(member["household"]),
+                        roles=list(member["roles"]), since=datetime.fromisoformat(str(member["since"])))
+    return engine
 
 
 def postgres_or_skip() -> str:

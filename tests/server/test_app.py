@@ -172,6 +172,23 @@ def test_unknown_tenant_with_a_key_for_it_is_404() -> None:
     assert response.status_code == 404 and response.json()["location"] == "path:tenant"
 
 
+def test_notices_of_an_engine_without_an_outbox_are_404_in_both_languages() -> None:
+    """An engine made without notify=True writes no notices: the feed and the acknowledgement say so."""
+    engine = gridpoints.Engine(gridpoints.load_ruleset(RULESET), tenant="t")
+    app = create_app(engine, keys=KeyRing((ApiKey.for_token("x", "tok", tenant="t", roles=["platform"]),)))
+    for method, path, body in (("GET", "/v1/t/notices", None), ("POST", "/v1/t/notices/acknowledge", {"cursor": 1})):
+        zh = _request(app, method, path, json=body, headers=AUTH)
+        en = _request(app, method, path, json=body, headers={**AUTH, "Accept-Language": "en"})
+        assert zh.status_code == en.status_code == 404 and zh.json()["code"] == "not-found"
+        assert "--notify" in zh.json()["detail"] and zh.json()["detail"].startswith("本服务不写通知")
+        assert en.json()["detail"].startswith("this service writes no notices")
+    notifying = gridpoints.Engine(gridpoints.load_ruleset(RULESET), tenant="t", notify=True)
+    app = create_app(notifying, keys=KeyRing((ApiKey.for_token("x", "tok", tenant="t", roles=["platform"]),)))
+    assert _request(app, "POST", "/v1/t/events", json=EVENT, headers=AUTH).status_code == 200
+    feed = _request(app, "GET", "/v1/t/notices", headers=AUTH).json()
+    assert [n["kind"] for n in feed["notices"]] == ["points_awarded"] and feed["next_after"] == 1
+
+
 def test_serve_refuses_a_bad_keys_file(tmp_path: Any) -> None:
     """gridpoints serve names the keys file's problem and exits 1 before serving anything."""
     from click.testing import CliRunner

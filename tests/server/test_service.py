@@ -8,11 +8,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from _service import OTHER, RESIDENT, STAFF_MEMBER, TENANT, TOKENS, Service, start_service, stop_service
+from _service import engine_beside as engine_beside
 
 BASE = f"/v1/{TENANT}"
 
@@ -24,6 +26,11 @@ EXPECTED: dict[str, set[str]] = {
     "get_decision": {"platform", "staff", "auditor", "resident"},
     "get_balance": {"platform", "staff", "auditor", "resident"},
     "get_history": {"platform", "staff", "auditor", "resident"},
+    "get_statement": {"platform", "staff", "auditor", "resident"},
+    "get_standing": {"platform", "staff", "auditor", "resident"},
+    "get_worker_view": {"platform", "staff"},
+    "list_notices": {"platform"},
+    "acknowledge_notices": {"platform"},
     "get_leaderboard": {"platform", "staff", "auditor"},
     "redeem": {"platform"},
     "fulfil_redemption": {"platform", "staff"},
@@ -91,6 +98,15 @@ def _requests(facts: dict[str, str]) -> dict[str, Callable[[Service, str | None,
         "get_decision": lambda s, r, t: s.call("GET", f"/v1/{t}/events/{facts['event']}", r),
         "get_balance": lambda s, r, t: s.call("GET", f"/v1/{t}/subjects/{RESIDENT}/balance", r),
         "get_history": lambda s, r, t: s.call("GET", f"/v1/{t}/subjects/{RESIDENT}/history", r),
+        "get_statement": lambda s, r, t: s.call("GET", f"/v1/{t}/subjects/{RESIDENT}/statement", r,
+                                                params={"window": "2026-04"}),
+        "get_standing": lambda s, r, t: s.call("GET", f"/v1/{t}/subjects/{RESIDENT}/standing", r,
+                                               params={"window": "2026-04"}),
+        "get_worker_view": lambda s, r, t: s.call("GET", f"/v1/{t}/grids/g01/worker-view", r,
+                                                  params={"now": "2026-04-05T10:00:00+08:00"}),
+        "list_notices": lambda s, r, t: s.call("GET", f"/v1/{t}/notices", r, params={"after": 0, "limit": 5}),
+        "acknowledge_notices": lambda s, r, t: s.call("POST", f"/v1/{t}/notices/acknowledge", r,
+                                                      json={"cursor": 0}),
         "get_leaderboard": lambda s, r, t: s.call("GET", f"/v1/{t}/leaderboards/2026-04", r),
         "redeem": lambda s, r, t: s.call("POST", f"/v1/{t}/redemptions", r, json={
             "subject": RESIDENT, "item": "soap", "request_id": f"soap-{run}", "at": "2026-04-04T11:00:00+08:00"}),
@@ -148,6 +164,11 @@ def test_resident_reads_only_their_own_data(service: Service, fixtures: dict[str
     assert ok(service.call("GET", f"{BASE}/subjects/{RESIDENT}/balance", "resident"))["balance"] > 0
     problem(service.call("GET", f"{BASE}/subjects/r-2/balance", "resident"), 403, "forbidden")
     problem(service.call("GET", f"{BASE}/subjects/r-2/history", "resident"), 403, "forbidden")
+    for view in ("statement", "standing"):
+        assert ok(service.call("GET", f"{BASE}/subjects/{RESIDENT}/{view}", "resident",
+                               params={"window": "2026-04"}))["subject"] == RESIDENT
+        problem(service.call("GET", f"{BASE}/subjects/r-2/{view}", "resident", params={"window": "2026-04"}),
+                403, "forbidden")
     problem(service.call("GET", f"{BASE}/events/{fixtures['other_event']}", "resident"), 404, "not-found")
     seen = ok(service.call("GET", f"{BASE}/events/{fixtures['other_event']}", "auditor"))
     assert seen["decision"]["subject"] == "r-2"
@@ -320,6 +341,105 @@ def test_leaderboard_close_lint_check_verify(service: Service, fixtures: dict[st
     anchored = ok(service.call("GET", f"{BASE}/verify", "auditor", params={"anchor": report["head"]}))
     assert anchored["ok"]
     problem(service.call("GET", f"{BASE}/verify", "auditor", params={"anchor": "junk"}), 422, "invalid-request")
+
+
+def _event(event_id: str, subject: str, when: str, hours: float = 2) -> dict[str, Any]:
+    return {"id": event_id, "type": "patrol", "subject": subject, "grid": "g01", "occurred_at": when,
+            "attributes": {"hours": hours}}
+
+
+def test_statement_and_standing_are_the_engines(service: Service) -> None:
+    """A month's statement and standing over HTTP carry the engine's own figures, entry for entry."""
+    run = uid()
+    subject, rival = f"st-{run}", f"sr-{run}"
+    ok(service.call("POST", f"{BASE}/events", json=_event(f"sa-{run}", subject, "2026-05-30T19:00:00+08:00", 1)))
+    ok(service.call("POST", f"{BASE}/events", json=_event(f"sb-{run}", subject, "2026-06-02T19:00:00+08:00", 3)))
+    ok(service.call("POST", f"{BASE}/events", json=_event(f"sc-{run}", subject, "2026-06-03T19:00:00+08:00")))
+    ok(service.call("POST", f"{BASE}/events", json=_event(f"sd-{run}", rival, "2026-06-03T20:00:00+08:00", 4)))
+    ok(service.call("POST", f"{BASE}/redemptions", json={"subject": subject, "item": "checkup",
+                                                         "request_id": f"sh-{run}", "at": "2026-06-04T10:00:00+08:00"}))
+    statement = ok(service.call("GET", f"{BASE}/subjects/{subject}/statement", "auditor",
+                                params={"window": "2026-06"}))
+    engine = engine_beside(service)
+    try:
+        mine = engine.statement(subject, "2026-06")
+        assert statement == {"subject": subject, "window": "2026-06", "opening": mine.opening,
+                             "credits": mine.credits, "debits": mine.debits, "closing": mine.closing,
+                             "pending": mine.pending, "held": mine.held, "earned": mine.earned,
+                             "entries": [e.to_dict() for e in mine.entries]}
+        # The figures themselves: 10 points in May, 30 + 20 in June, 20 held for the check-up.
+        assert (statement["opening"], statement["credits"], statement["earned"], statement["held"]) == (10, 50, 50, 20)
+        assert statement["closing"] == statement["opening"] + statement["credits"] - statement["debits"]
+        standing = ok(service.call("GET", f"{BASE}/subjects/{subject}/standing", "staff",
+                                   params={"window": "2026-06", "scope": "grid"}))
+        theirs = engine.standing(subject, "2026-06", scope="grid")
+        assert standing == {"subject": subject, "window": "2026-06", "scope": "grid", "grid": theirs.grid,
+                            "rank": theirs.rank, "ranked": theirs.ranked, "earned": theirs.earned,
+                            "to_next_rank": theirs.to_next_rank, "tier": theirs.tier, "next_tier": theirs.next_tier,
+                            "to_next_tier": theirs.to_next_tier, "tier_blocked": theirs.tier_blocked}
+        assert standing["earned"] == 50 and standing["rank"] is not None  # an unregistered subject: grid "-"
+    finally:
+        engine.store.close()
+    problem(service.call("GET", f"{BASE}/subjects/{subject}/statement", params={"window": "June"}), 422,
+            "invalid-window")
+    problem(service.call("GET", f"{BASE}/subjects/{subject}/standing"), 422, "invalid-request")
+
+
+def test_worker_view_is_the_engines(service: Service) -> None:
+    """A staff key reads a grid's to-do list as the engine makes it; the window defaults to the month of now."""
+    now = "2026-04-05T10:00:00+08:00"
+    view = ok(service.call("GET", f"{BASE}/grids/g01/worker-view", "staff", params={"now": now}))
+    engine = engine_beside(service)
+    try:
+        theirs = engine.worker_view("g01", now=datetime.fromisoformat(now))
+    finally:
+        engine.store.close()
+    assert view["grid"] == "g01" and view["window"] == theirs.window == "2026-04" and view["now"] == theirs.now
+    assert view["verifications"] == [{"event_id": v.event_id, "subject": v.subject, "points": v.points,
+                                      "deadline": v.deadline} for v in theirs.verifications]
+    assert view["repairs_due"] == [{"event_id": r.event_id, "subject": r.subject, "repair": r.repair,
+                                    "remaining": str(r.remaining), "deadline": r.deadline} for r in theirs.repairs_due]
+    assert view["visits"] == list(theirs.visits)
+    tagged = ok(service.call("GET", f"{BASE}/grids/g01/worker-view", "platform",
+                             params={"now": now, "window": "2026-04", "visit_tag": ["staff", "elderly"]}))
+    assert tagged["window"] == "2026-04"
+    problem(service.call("GET", f"{BASE}/grids/g01/worker-view", "staff"), 422, "invalid-request")
+    problem(service.call("GET", f"{BASE}/grids/g01/worker-view", "staff", params={"now": now, "window": "x"}), 422,
+            "invalid-window")
+
+
+def _last_cursor(service: Service) -> int:
+    after = 0
+    while True:
+        page = ok(service.call("GET", f"{BASE}/notices", params={"after": after, "limit": 1000}))
+        if not page["notices"]:
+            return after
+        after = page["next_after"]
+
+
+def test_notices_feed_and_acknowledgement(service: Service) -> None:
+    """The outbox is read after a cursor (the same page every time), with zh and en texts; an acknowledgement is
+    idempotent, never moves back, and the feed without a cursor starts after it."""
+    start = _last_cursor(service)
+    run = uid()
+    subject = f"nt-{run}"
+    ok(service.call("POST", f"{BASE}/events", json=_event(f"na-{run}", subject, "2026-04-08T19:00:00+08:00")))
+    first = ok(service.call("GET", f"{BASE}/notices", params={"after": start}))
+    again = ok(service.call("GET", f"{BASE}/notices", params={"after": start}))
+    assert first == again
+    told = [n for n in first["notices"] if n["event_id"] == f"na-{run}"]
+    assert [(n["kind"], n["subject"], n["points"]) for n in told] == [("points_awarded", subject, 20)]
+    assert told[0]["text"]["zh"].startswith("您获得 20 积分") and told[0]["text"]["en"].startswith("You earned 20 ")
+    cursors = [n["cursor"] for n in first["notices"]]
+    assert cursors == sorted(cursors) and cursors[0] > start and first["next_after"] == cursors[-1]
+    last = first["next_after"]
+    assert ok(service.call("POST", f"{BASE}/notices/acknowledge", json={"cursor": last})) == {"acknowledged": last}
+    assert ok(service.call("POST", f"{BASE}/notices/acknowledge", json={"cursor": last})) == {"acknowledged": last}
+    assert ok(service.call("POST", f"{BASE}/notices/acknowledge", json={"cursor": start})) == {"acknowledged": last}
+    assert ok(service.call("GET", f"{BASE}/notices"))["notices"] == []
+    assert ok(service.call("GET", f"{BASE}/notices", params={"after": start}))["notices"] == first["notices"]
+    problem(service.call("POST", f"{BASE}/notices/acknowledge", json={"cursor": -1}), 422, "invalid-request")
+    problem(service.call("GET", f"{BASE}/notices", params={"limit": 0}), 422, "invalid-request")
 
 
 def test_health_ready_and_metrics(service: Service, fixtures: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ DEFAULT_GRACE = 30
 @click.option("--registry", "registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON file of memberships (subject, grid, household, roles) for the engines' registries.")
 @click.option("--table-prefix", default=None, help="Table name prefix of a SQL store (default gridpoints_).")
+@click.option("--notify", is_flag=True, help="Write notices to the store's outbox (the notices endpoints).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
@@ -34,8 +35,8 @@ DEFAULT_GRACE = 30
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Path | None,
-          registry_file: Path | None, table_prefix: str | None, host: str, port: int, workers: int, grace: int,
-          log_level: str) -> None:
+          registry_file: Path | None, table_prefix: str | None, notify: bool, host: str, port: int, workers: int,
+          grace: int, log_level: str) -> None:
     """Serve RULESET over HTTP on the store at --store (see docs/service.md).
 
     Logs are JSON lines on stderr. Keys are never given on the command line: only their SHA-256 digests,
@@ -69,7 +70,7 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
         "ruleset": str(ruleset.resolve()), "store": store_url, "table_prefix": table_prefix,
         "tenants": list(dict.fromkeys(tenants)),
         "keys_file": str(keys_file.resolve()) if keys_file is not None else None,
-        "registry_file": str(registry_file.resolve()) if registry_file is not None else None})
+        "registry_file": str(registry_file.resolve()) if registry_file is not None else None, "notify": notify})
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gridpoints-metrics-")
     log_config = {

@@ -32,9 +32,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 import gridpoints
 from gridpoints.audit import verify as verify_ledger
 from gridpoints.calendar import local_date, window_id, window_kind
-from gridpoints.engine import CloseReport, Engine
+from gridpoints.engine import CloseReport, Engine, ResidentStanding, Statement, WorkerView
 from gridpoints.errors import GridpointsError, StoreError
-from gridpoints.model import Anchor, Decision, Entry
+from gridpoints.model import Anchor, Decision, Entry, Notice
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.server._keys import ApiKey, KeyRing, Role
 from gridpoints.server._ops import LOGGER, Metrics, RetryWatch
@@ -52,6 +52,11 @@ OPERATIONS: dict[str, tuple[Role, ...]] = {
     "get_decision": (PLATFORM, STAFF, AUDITOR, RESIDENT),
     "get_balance": (PLATFORM, STAFF, AUDITOR, RESIDENT),
     "get_history": (PLATFORM, STAFF, AUDITOR, RESIDENT),
+    "get_statement": (PLATFORM, STAFF, AUDITOR, RESIDENT),
+    "get_standing": (PLATFORM, STAFF, AUDITOR, RESIDENT),
+    "get_worker_view": (PLATFORM, STAFF),
+    "list_notices": (PLATFORM,),
+    "acknowledge_notices": (PLATFORM,),
     "get_leaderboard": (PLATFORM, STAFF, AUDITOR),
     "redeem": (PLATFORM,),
     "fulfil_redemption": (PLATFORM, STAFF),
@@ -133,6 +138,11 @@ class AdjustBody(BaseModel):
     actor: str = Field(min_length=1, description="The staff member, as for a correction")
     at: AwareDatetime
     request_id: str = Field(min_length=1, description="Idempotency key of the adjustment")
+
+
+class AcknowledgeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cursor: int = Field(ge=0, description="The cursor of the last notice sent (every notice up to it is delivered)")
 
 
 class CloseBody(BaseModel):
@@ -282,6 +292,35 @@ def _close_json(report: CloseReport) -> dict[str, Any]:
 
 def _standing(standing: gridpoints.Standing) -> dict[str, Any]:
     return {"rank": standing.rank, "subject": standing.subject, "grid": standing.grid, "earned": standing.earned}
+
+
+def _statement_json(subject: str, statement: Statement) -> dict[str, Any]:
+    return {"subject": subject, "window": statement.window, "opening": statement.opening,
+            "credits": statement.credits, "debits": statement.debits, "closing": statement.closing,
+            "pending": statement.pending, "held": statement.held, "earned": statement.earned,
+            "entries": [e.to_dict() for e in statement.entries]}
+
+
+def _resident_standing_json(subject: str, standing: ResidentStanding) -> dict[str, Any]:
+    return {"subject": subject, "window": standing.window, "scope": standing.scope, "grid": standing.grid,
+            "rank": standing.rank, "ranked": standing.ranked, "earned": standing.earned,
+            "to_next_rank": standing.to_next_rank, "tier": standing.tier, "next_tier": standing.next_tier,
+            "to_next_tier": standing.to_next_tier, "tier_blocked": standing.tier_blocked}
+
+
+def _worker_view_json(view: WorkerView) -> dict[str, Any]:
+    return {"grid": view.grid, "now": view.now, "window": view.window,
+            "verifications": [{"event_id": v.event_id, "subject": v.subject, "points": v.points,
+                               "deadline": v.deadline} for v in view.verifications],
+            "repairs_due": [{"event_id": r.event_id, "subject": r.subject, "repair": r.repair,
+                             "remaining": str(r.remaining), "deadline": r.deadline} for r in view.repairs_due],
+            "visits": list(view.visits)}
+
+
+def _notice_json(notice: Notice) -> dict[str, Any]:
+    return {"cursor": notice.cursor, "kind": notice.kind.value, "subject": notice.subject,
+            "event_id": notice.event_id, "at": notice.at, "points": notice.points, "details": dict(notice.details),
+            "text": {"zh": notice.text("zh"), "en": notice.text("en")}}
 
 
 def _replayed(decisions: Iterable[Decision]) -> dict[str, str]:
@@ -477,6 +516,75 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
             page.append(entry)
         return JSONResponse({"subject": subject, "window": window, "entries": [e.to_dict() for e in page],
                              "next_after_seq": page[-1].seq if more else None})
+
+    @app.get("/v1/{tenant}/subjects/{subject}/statement", **_doc("A subject's statement (积分对账单) for a window",
+             "get_statement", "Opening and closing spendable balance, credits and debits, the entries that occurred "
+             "in the window (local time of the ruleset), what stood pending verification and held at its end, "
+             "and the points earned in it: the engine's Engine.statement."))
+    def get_statement(request: Request, subject: str, who: Annotated[Principal, guard("get_statement")],
+                      window: Annotated[str, Query(description="2026-04-01, 2026-W14, 2026-04, 2026-Q2 or 2026")]
+                      ) -> Response:
+        _state(request)["subject"] = subject
+        who.own(subject)
+        _window(window)
+        return JSONResponse(_statement_json(subject, who.engine.statement(subject, window)))
+
+    @app.get("/v1/{tenant}/subjects/{subject}/standing", **_doc("A subject's rank and 社区信用 tier in a window",
+             "get_standing", "The rank by points earned (as leaderboards rank, community-wide or in the subject's "
+             "grid), the points to pass the one above, and the tier at `at` (default: the window's end) with the "
+             "earned points still missing for the next one: the engine's Engine.standing."))
+    def get_standing(request: Request, subject: str, who: Annotated[Principal, guard("get_standing")],
+                     window: Annotated[str, Query(description="2026-04-01, 2026-W14, 2026-04, 2026-Q2 or 2026")],
+                     scope: Annotated[Literal["community", "grid"], Query()] = "community",
+                     at: Annotated[AwareDatetime | None, Query()] = None) -> Response:
+        _state(request)["subject"] = subject
+        who.own(subject)
+        _window(window)
+        return JSONResponse(_resident_standing_json(subject, who.engine.standing(subject, window, scope=scope,
+                                                                                 at=at)))
+
+    @app.get("/v1/{tenant}/grids/{grid}/worker-view", **_doc("A grid worker's to-do list", "get_worker_view",
+             "Open verifications of the grid's events, repairs under way of its residents and the residents to "
+             "visit (主动上门: holding one of visit_tag, default elderly, and having earned at most "
+             "visit_max_earned in window, default the month of now): the engine's Engine.worker_view. "
+             "Staff and platform only: a key's roles are per tenant, not per grid, and grid workers act with "
+             "staff keys (as for fulfilling redemptions); the platform fetches it for the worker signed in to "
+             "its app. Not auditors (an operational list naming residents, not the ledger) nor residents."))
+    def get_worker_view(grid: str, who: Annotated[Principal, guard("get_worker_view")],
+                        now: Annotated[AwareDatetime, Query(description="The moment the list is for")],
+                        window: Annotated[str | None, Query()] = None,
+                        visit_tag: Annotated[list[str] | None, Query(description="Repeat for several tags")] = None,
+                        visit_max_earned: Annotated[int, Query(ge=0)] = 0) -> Response:
+        if window is not None:
+            _window(window)
+        view = who.engine.worker_view(grid, now=now, window=window, visit_max_earned=visit_max_earned,
+                                      visit_tags=tuple(visit_tag) if visit_tag else ("elderly",))
+        return JSONResponse(_worker_view_json(view))
+
+    def outbox(engine: Engine) -> Engine:
+        if not engine.notify:
+            raise Refusal(Problem.of("not-found", "本服务不写通知（以 gridpoints serve --notify 启动）",
+                                     "this service writes no notices (serve with gridpoints serve --notify)",
+                                     location="path:tenant"))
+        return engine
+
+    @app.get("/v1/{tenant}/notices", **_doc("Notices to send, from the outbox", "list_notices",
+             "Notices after `after` (default: after the last acknowledged) in cursor order, each with its text in "
+             "zh and en. Reading moves nothing: acknowledge the last one sent. Page with after = next_after (the "
+             "given after, or null, when there is nothing new)."))
+    def list_notices(who: Annotated[Principal, guard("list_notices")],
+                     after: Annotated[int | None, Query(ge=0)] = None,
+                     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> Response:
+        notices = outbox(who.engine).notices(after=after, limit=limit)
+        return JSONResponse({"notices": [_notice_json(n) for n in notices],
+                             "next_after": notices[-1].cursor if notices else after})
+
+    @app.post("/v1/{tenant}/notices/acknowledge", **_doc("Acknowledge the notices sent", "acknowledge_notices",
+              "Every notice up to cursor is delivered; idempotent, and the acknowledged cursor never moves back "
+              "(nor past the last notice). Answers the acknowledged cursor."))
+    def acknowledge_notices(body: AcknowledgeBody,
+                            who: Annotated[Principal, guard("acknowledge_notices")]) -> Response:
+        return JSONResponse({"acknowledged": outbox(who.engine).acknowledge(body.cursor)})
 
     @app.get("/v1/{tenant}/leaderboards/{window}", **_doc("Ranking by points earned in a window", "get_leaderboard"))
     def get_leaderboard(who: Annotated[Principal, guard("get_leaderboard")], window: str,
@@ -687,7 +795,7 @@ def open_store(url: str, table_prefix: str | None = None) -> gridpoints.Store:
 
 def app_from_environment() -> FastAPI:
     """The app ``gridpoints serve`` runs in each uvicorn worker, configured by ``GRIDPOINTS_SERVE`` (JSON:
-    ruleset, store, table_prefix, tenants, keys_file, registry_file) and the keys, pseudonym and seal key
+    ruleset, store, table_prefix, tenants, keys_file, registry_file, notify) and the keys, pseudonym and seal key
     variables (see docs/service.md)."""
     config = json.loads(os.environ["GRIDPOINTS_SERVE"])
     policy = gridpoints.load_ruleset(config["ruleset"])
@@ -703,7 +811,7 @@ def app_from_environment() -> FastAPI:
         if seal:
             seal_keys[tenant] = bytes.fromhex(seal)
         engine = Engine(policy, store=store, tenant=tenant, pseudonymiser=pseudonymiser,
-                        seal_key=seal_keys.get(tenant))
+                        seal_key=seal_keys.get(tenant), notify=bool(config.get("notify")))
         for member in members:
             if member.get("tenant", tenant) == tenant:
                 engine.register(member["subject"], grid=member["grid"], household=member.get("household"),
