@@ -401,8 +401,8 @@ class Killer:
                 conn.info["wrote"] = True
 
         def on_commit(conn: Any) -> None:
-            # Only the COMMIT of the transaction that writes the event: the engine may read (e.g. the closed
-            # periods' markers) in a transaction of its own first, and losing that one's COMMIT proves nothing.
+            # Only the COMMIT of the transaction that writes the event: the engine may read in a transaction
+            # of its own first (a resubmitted settlement's record), and losing that one's COMMIT proves nothing.
             if conn.info.get("wrote"):
                 self._fire("commit", conn.info.get("session"))
 

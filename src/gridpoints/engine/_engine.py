@@ -129,7 +129,7 @@ class Engine(Kernel):
     def submit(self, event: EventInput) -> Decision:
         """Decide one event and record it. A resubmitted id with the same content returns the original
         decision and writes nothing; with different content it raises :class:`IdempotencyConflict`."""
-        return self.commit(self.late([self.plan_input(event, None)], batch=False))[0]
+        return self.commit([self.plan_input(event, None)])[0]
 
     def submit_many(self, events: Iterable[EventInput]) -> list[Decision]:
         """Decide and record a batch in one transaction: same decisions as submitting one by one.
@@ -141,9 +141,9 @@ class Engine(Kernel):
         plan = self.plan_input
         batch = events if isinstance(events, Sequence) else list(events)
         if self.pause_collector is None or len(batch) < self.pause_collector:
-            return self.commit(self.late([plan(raw, index) for index, raw in enumerate(batch)], batch=True))
+            return self.commit([plan(raw, index) for index, raw in enumerate(batch)])
         with collector_paused():
-            return self.commit(self.late([plan(raw, index) for index, raw in enumerate(batch)], batch=True))
+            return self.commit([plan(raw, index) for index, raw in enumerate(batch)])
 
     # -- lifecycles ------------------------------------------------------------------------------------
 

@@ -389,7 +389,8 @@ class Kernel:
         return attrs.evolve(event, grid=grid, household=household), note
 
     def plan_input(self, raw: EventInput, index: int | None) -> Plan:
-        """Check one submitted event and plan it."""
+        """Check one submitted event and plan it (``index``: its position in a batch, None for a single
+        submit); the plan is marked :attr:`~Plan.submitted`, so its commit applies the closed-period rule."""
         event, note = self.registered(self.coerce(raw, index), index)
         text = raw.get("occurred_at") if type(raw) is dict else None
         local, utc, day = self._times.of(event.occurred_at, text)
@@ -398,13 +399,13 @@ class Kernel:
             # A resubmitted settlement or repair task is answered from its record at commit (the original
             # decision, or a conflict), not planned again against the state it has itself changed since.
             if self.context.record(event.id) is not None:
-                return Plan(event, None, local, utc, ())
+                return Plan(event, None, local, utc, (), True, index)
             planned = planner(self.context, event, index)
             return self._followed(Plan(event, None, local, utc,
-                                       (note, *planned) if note is not None else tuple(planned)))
+                                       (note, *planned) if note is not None else tuple(planned), True, index))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
-            return self._followed(Plan(event, None, local, utc, (note,) if note is not None else ()))
+            return self._followed(Plan(event, None, local, utc, (note,) if note is not None else (), True, index))
         awards: list[Award] = [note] if note is not None else []
         context: dict[str, Any] | None = None
         windows: dict[str, str] = {}
@@ -434,7 +435,7 @@ class Kernel:
                 raise EventError(f"rule {rule.id!r} computes {base} points, outside the signed 64-bit range "
                                  "every store holds", field="points", event_id=event.id, index=index)
             awards.append(self.rule_award(rule, event, base, code, args, day, windows))
-        return self._followed(Plan(event, None, local, utc, tuple(awards)))
+        return self._followed(Plan(event, None, local, utc, tuple(awards), True, index))
 
     @staticmethod
     def _fields(event: Event, local: str, day: date) -> dict[str, Any]:
@@ -527,52 +528,36 @@ class Kernel:
         found = self.registry.membership(original.subject, datetime.fromisoformat(original.occurred_local))
         return found.household if found is not None else None
 
-    # -- late events -------------------------------------------------------------------------------------------
-
-    def late(self, plans: list[Plan], *, batch: bool) -> list[Plan]:
-        """Submitted events whose window a period close already closed: flagged late (an extra trace line,
-        nothing posted), or refused (:class:`~gridpoints.errors.EventError` on ``occurred_at``, nothing
-        written) when the ruleset says ``closed_periods: reject`` and the event id is not already recorded.
-        One read of the closed markers per call; a close committed concurrently with the events is not seen."""
-        spec = self.policy.spec
-        kinds = self._closing_kinds
-        wanted: dict[CounterKey, list[int]] = {}
-        for index, plan in enumerate(plans):
-            day = date.fromisoformat(plan.occurred_local[:10])
-            for kind in kinds:
-                wanted.setdefault(closed_marker(kind, window_id(kind, day)), []).append(index)
-        closed = [key for key, value in self._store.counters(self.tenant, list(wanted)).items() if value]
-        if not closed:
-            return plans
-        flagged = list(plans)
-        seen: set[int] = set()
-        for key in closed:
-            for index in wanted[key]:
-                if index in seen:
-                    continue
-                seen.add(index)
-                plan = flagged[index]
-                event = plan.event
-                if spec.closed_periods == "reject":
-                    if self._store.find_event(self.tenant, event.id) is None:
-                        raise EventError(f"event {event.id!r} occurred in {key.window}, which was already closed; "
-                                         "this ruleset refuses late events (closed_periods: reject)",
-                                         field="occurred_at", event_id=event.id, index=index if batch else None)
-                    continue
-                late = Award("late", "迟到事件", "late", 0, "late.closed", {"window": key.window}, action=Action.LATE)
-                flagged[index] = plan._replace(awards=(*plan.awards, late))
-        return flagged
-
     # -- committing --------------------------------------------------------------------------------------------
 
     def commit(self, plans: list[Plan]) -> list[Decision]:
         """Decide and record ``plans`` in one store transaction, all or nothing; retried on a serialization
-        failure (never reported as a business rejection)."""
+        failure (never reported as a business rejection).
+
+        A :attr:`~Plan.submitted` plan whose window a period close already closed — read in this transaction,
+        with the limits' counters, so a close committed before it is seen — is flagged late (an extra trace
+        line, nothing posted), or refused with an :class:`~gridpoints.errors.EventError` on ``occurred_at``
+        (nothing written) when the ruleset says ``closed_periods: reject``. Both come after the idempotency
+        lookup: a resubmission of a recorded event is answered from its record."""
         if not plans:
             return []
         keys: set[CounterKey] = set()
         accounts: set[str] = set()
+        # The closed-period markers each submitted plan's day reads (empty for engine-made plans).
+        markers: list[tuple[CounterKey, ...]] = []
+        by_day: dict[str, tuple[CounterKey, ...]] = {}
+        kinds = self._closing_kinds
         for plan in plans:
+            if plan.submitted:
+                day = plan.occurred_local[:10]
+                marks = by_day.get(day)
+                if marks is None:
+                    on = date.fromisoformat(day)
+                    marks = by_day[day] = tuple(closed_marker(kind, window_id(kind, on)) for kind in kinds)
+                    keys.update(marks)
+                markers.append(marks)
+            else:
+                markers.append(())
             accounts.add(spendable(plan.event.subject))
             for award in plan.awards:
                 if award.subject is not None:
@@ -590,7 +575,8 @@ class Kernel:
         fingerprints: list[str | None] = ([plan.fingerprint for plan in plans] if self._capabilities.needs_fingerprints
                         else [plan.custom_fingerprint for plan in plans])
         decisions, head, records = self._retrying(
-            lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints))
+            lambda: self._commit(plans, ordered_keys, ordered_accounts, fingerprints, markers,
+                                 [key for marks in by_day.values() for key in marks]))
         if self.anchor_sink is not None:
             # Every ``anchor_every`` entries (the first anchor after the first commit that crosses a multiple).
             done = self._anchored
@@ -627,10 +613,14 @@ class Kernel:
         raise AssertionError("unreachable")
 
     def _commit(self, plans: list[Plan], keys: list[CounterKey], accounts: list[str],
-                fingerprints: list[str | None]) -> tuple[list[Decision], Anchor, Anchor]:
+                fingerprints: list[str | None], markers: list[tuple[CounterKey, ...]],
+                watched: list[CounterKey]) -> tuple[list[Decision], Anchor, Anchor]:
         with self._store.transaction(self.tenant, counters=keys, accounts=accounts) as txn:
             stored = txn.find_events([plan.event.id for plan in plans])
-            decider = Decider(self, txn.read_counters(keys), txn.read_balances(accounts), txn.head())
+            counters = txn.read_counters(keys)
+            # Read before any plan is decided: what the period closes committed before this transaction.
+            closed = {key for key in watched if counters[key]}
+            decider = Decider(self, counters, txn.read_balances(accounts), txn.head())
             decide = decider.decide
             decisions: list[Decision] = []
             records: list[EventRecord] = []
@@ -639,7 +629,7 @@ class Kernel:
             look = bool(stored) or len({plan.event.id for plan in plans}) < len(plans)
             of = EventRecord.of
             sealer = _Sealer(self, txn.record_head(), decider) if self._capabilities.seals_records else None
-            for plan, fingerprint in zip(plans, fingerprints, strict=True):
+            for position, (plan, fingerprint) in enumerate(zip(plans, fingerprints, strict=True)):
                 event = plan.event
                 if look:
                     record = batch.get(event.id) or stored.get(event.id)
@@ -649,6 +639,8 @@ class Kernel:
                             raise IdempotencyConflict(event.id, stored=record.fingerprint, received=received)
                         decisions.append(record.original())
                         continue
+                if closed and markers[position]:
+                    plan = self._closed_rule(plan, markers[position], closed)
                 if sealer is not None:
                     sealer.start()
                 decision = decide(plan)
@@ -667,6 +659,21 @@ class Kernel:
                 cast(NoticeTransaction, txn).append_notices(decider.notices)
             heads = txn.head(), txn.record_head()
         return decisions, *heads
+
+
+    def _closed_rule(self, plan: Plan, marks: tuple[CounterKey, ...], closed: set[CounterKey]) -> Plan:
+        """A new submitted plan under the closed-period rule: unchanged while its windows are open; else
+        flagged late, or refused under ``closed_periods: reject``."""
+        shut = next((key for key in marks if key in closed), None)
+        if shut is None:
+            return plan
+        event = plan.event
+        if self.policy.spec.closed_periods == "reject":
+            raise EventError(f"event {event.id!r} occurred in {shut.window}, which was already closed; "
+                             "this ruleset refuses late events (closed_periods: reject)",
+                             field="occurred_at", event_id=event.id, index=plan.batch_index)
+        late = Award("late", "迟到事件", "late", 0, "late.closed", {"window": shut.window}, action=Action.LATE)
+        return plan._replace(awards=(*plan.awards, late))
 
 
 def _utc_now() -> datetime:

@@ -85,6 +85,13 @@ class Plan(NamedTuple):
     occurred_local: str
     occurred_utc: str
     awards: tuple[Award, ...]
+    #: The plan is of an event a caller submitted (``submit``/``submit_many``), not one a mechanism made: the
+    #: closed-period rule applies to it (flagged late, or refused under ``closed_periods: reject``), checked
+    #: inside the commit's transaction after the idempotency lookup.
+    submitted: bool = False
+    #: A submitted event's position in its ``submit_many`` batch, for the errors that name it; None for a
+    #: single submit and for engine-made events.
+    batch_index: int | None = None
 
     @property
     def fingerprint(self) -> str:
