@@ -23,7 +23,8 @@ handling keeps working. Each keeps its facts as attributes, not only in the mess
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -34,7 +35,12 @@ class GridpointsError(Exception):
 
 @attrs.frozen(slots=True)
 class Issue:
-    """One problem found in a ruleset: where it is, what was expected, what arrived."""
+    """One problem found in a ruleset: where it is, what was expected, what arrived.
+
+    ``message`` is the English text. An issue the ruleset layer reports also carries its stable message
+    ``code`` and the ``params`` the message was made from (the names, values and bounds it quotes), and its
+    Chinese text ``zh``; :meth:`text` and :meth:`describe` give it in either language.
+    """
 
     path: str
     message: str
@@ -42,18 +48,35 @@ class Issue:
     line: int | None = None
     column: int | None = None
     suggestion: str | None = None
+    code: str | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    zh: str | None = attrs.field(default=None, eq=False)
 
-    def where(self) -> str:
-        place = self.path or "<ruleset>"
+    def where(self, lang: str = "en") -> str:
+        """``path @ source:line:column``; ``lang`` names the placeholders of an unnamed ruleset or text."""
+        zh = lang == "zh"
+        place = self.path or ("<规则集>" if zh else "<ruleset>")
         if self.line is not None:
-            return f"{place} @ {self.source or '<text>'}:{self.line}:{self.column}"
+            return f"{place} @ {self.source or ('<文本>' if zh else '<text>')}:{self.line}:{self.column}"
         return place
 
+    def text(self, lang: str = "en") -> str:
+        """The message in ``lang`` (``zh`` or ``en``); an issue made without a Chinese text gives its English."""
+        return self.zh if lang == "zh" and self.zh is not None else self.message
+
+    def hint(self, lang: str = "en") -> str:
+        """The did-you-mean in ``lang``, or ``""``."""
+        if not self.suggestion:
+            return ""
+        return f"（建议：{self.suggestion!r}）" if lang == "zh" else f" (did you mean {self.suggestion!r}?)"
+
+    def describe(self, lang: str = "en") -> str:
+        """Place, message and did-you-mean on one line in ``lang``; ``str(issue)`` is ``describe("en")``."""
+        separator = "：" if lang == "zh" else ": "
+        return f"{self.where(lang)}{separator}{self.text(lang)}{self.hint(lang)}"
+
     def __str__(self) -> str:
-        text = f"{self.where()}: {self.message}"
-        if self.suggestion:
-            text += f" (did you mean {self.suggestion!r}?)"
-        return text
+        return self.describe("en")
 
 
 class RulesetError(GridpointsError, ValueError):
@@ -61,8 +84,14 @@ class RulesetError(GridpointsError, ValueError):
 
     def __init__(self, issues: Sequence[Issue]) -> None:
         self.issues = tuple(issues)
-        head = "\n".join(str(issue) for issue in self.issues)
-        super().__init__(f"invalid ruleset ({len(self.issues)} problem(s)):\n{head}")
+        super().__init__(self.describe("en"))
+
+    def describe(self, lang: str = "en") -> str:
+        """Every issue, one a line, under a count, in ``lang`` (``str(error)`` is the English)."""
+        lines = "\n".join(issue.describe(lang) for issue in self.issues)
+        if lang == "zh":
+            return f"规则集无效（{len(self.issues)} 处问题）：\n{lines}"
+        return f"invalid ruleset ({len(self.issues)} problem(s)):\n{lines}"
 
 
 class EventError(GridpointsError, ValueError):

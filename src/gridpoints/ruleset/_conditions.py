@@ -27,6 +27,8 @@ from typing import Any, Final
 
 import attrs
 
+from gridpoints.ruleset._messages import render
+
 COMBINATORS: Final = ("all", "any", "not")
 OPERATORS: Final = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
 EVENT_FIELDS: Final = ("event.subject", "event.grid", "event.household", "event.community", "event.actor",
@@ -44,13 +46,16 @@ CondPath = tuple[str | int, ...]
 
 
 class ConditionError(ValueError):
-    """A condition is malformed; ``path`` is relative to the ``when`` mapping (e.g. ``("any", 1, "hours")``)."""
+    """A condition is malformed; ``path`` is relative to the ``when`` mapping (e.g. ``("any", 1, "hours")``).
+    ``code`` and ``params`` are the problem's message in the diagnostics catalogue; ``message`` its English."""
 
-    def __init__(self, path: CondPath, message: str, suggestion: str | None = None) -> None:
+    def __init__(self, path: CondPath, code: str, suggestion: str | None = None, **params: Any) -> None:
         self.path = path
-        self.message = message
+        self.code = code
+        self.params = params
+        self.message = render(code, "en", params)
         self.suggestion = suggestion
-        super().__init__(f"{'.'.join(map(str, path))}: {message}" if path else message)
+        super().__init__(f"{'.'.join(map(str, path))}: {self.message}" if path else self.message)
 
 
 @attrs.frozen(slots=True)
@@ -111,7 +116,7 @@ def _as_date_text(arg: Any, op: str, path: CondPath) -> Any:
     if isinstance(arg, list | tuple):
         return [_as_date_text(item, op, path) for item in arg]
     if isinstance(arg, datetime):
-        raise ConditionError(path, f"event.date compares with a date (YYYY-MM-DD), not a date-time {arg!r}")
+        raise ConditionError(path, "cond.date_datetime", arg=arg)
     if isinstance(arg, date):
         return arg.isoformat()
     if isinstance(arg, str):
@@ -121,7 +126,7 @@ def _as_date_text(arg: Any, op: str, path: CondPath) -> Any:
             pass
     if op == "exists":
         return arg
-    raise ConditionError(path, f"event.date compares with a date like 2026-06-01, got {arg!r}")
+    raise ConditionError(path, "cond.date_form", arg=arg)
 
 
 def _date_order(field: str, op: str, bound: str) -> Predicate:
@@ -141,33 +146,33 @@ def _operator(field: str, op: str, arg: Any, path: CondPath) -> Predicate:
     get = _lookup(field)
     if op == "exists":
         if not isinstance(arg, bool):
-            raise ConditionError(path, f"'exists' takes true or false, got {arg!r}")
+            raise ConditionError(path, "cond.exists_bool", arg=arg)
         want = arg
         return lambda a, e: (get(a, e) is not _MISSING) == want
     if op in ("in", "not_in"):
         if not isinstance(arg, list | tuple):
-            raise ConditionError(path, f"{op!r} takes a list, got {arg!r}")
+            raise ConditionError(path, "cond.needs_list", op=op, arg=arg)
         for item in arg:
             if isinstance(item, float) and not math.isfinite(item):
-                raise ConditionError(path, f"{op!r} takes finite numbers, got {item!r}")
+                raise ConditionError(path, "cond.list_finite", op=op, item=item)
             if not _is_scalar(item):
-                raise ConditionError(path, f"{op!r} takes a list of scalars (text, numbers, true/false), got {item!r}")
+                raise ConditionError(path, "cond.list_scalars", op=op, item=item)
         members = frozenset(_tagged(item) for item in arg)
         if op == "in":
             return lambda a, e: _member(get(a, e), members)
         return lambda a, e: not _member(get(a, e), members)
     if op in ("eq", "ne"):
         if isinstance(arg, dict | list):
-            raise ConditionError(path, f"{op!r} takes a scalar, got {arg!r}")
+            raise ConditionError(path, "cond.needs_scalar", op=op, arg=arg)
         if isinstance(arg, float) and not math.isfinite(arg):
-            raise ConditionError(path, f"{op!r} takes a finite number, got {arg!r}")
+            raise ConditionError(path, "cond.finite", op=op, arg=arg)
         if op == "eq":
             return lambda a, e: _equal(get(a, e), arg)
         return lambda a, e: not _equal(get(a, e), arg)
     if not _is_number(arg):
-        raise ConditionError(path, f"{op!r} takes a number, got {arg!r}")
+        raise ConditionError(path, "cond.needs_number", op=op, arg=arg)
     if not math.isfinite(arg):
-        raise ConditionError(path, f"{op!r} takes a finite number, got {arg!r}")
+        raise ConditionError(path, "cond.finite", op=op, arg=arg)
     bound = arg
     compare: Callable[[Any], bool] = {
         "gt": lambda v: v > bound, "gte": lambda v: v >= bound,
@@ -207,33 +212,33 @@ def _member(value: Any, members: frozenset[Any]) -> bool:
 def compile_condition(spec: Any, path: CondPath = ()) -> Predicate:
     """Compile a ``when:`` mapping to a predicate; raises :class:`ConditionError` naming the bad part."""
     if not isinstance(spec, Mapping):
-        raise ConditionError(path, f"expected a mapping of conditions, got {spec!r}")
+        raise ConditionError(path, "cond.not_mapping", spec=spec)
     if not spec:
-        raise ConditionError(path, "an empty condition; leave out 'when' to match every event")
+        raise ConditionError(path, "cond.empty")
     parts: list[Predicate] = []
     for key, value in spec.items():
         here: CondPath = (*path, key)
         if not isinstance(key, str):
-            raise ConditionError(here, f"condition keys are names, got {key!r}")
+            raise ConditionError(here, "cond.key_not_name", key=key)
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
-                raise ConditionError(here, f"{key!r} takes a non-empty list of conditions, got {value!r}")
+                raise ConditionError(here, "cond.combinator_list", key=key, value=value)
             subs = tuple(compile_condition(v, (*here, i)) for i, v in enumerate(value))
             parts.append(_all(subs) if key == "all" else _any(subs))
         elif key == "not":
             parts.append(_not(compile_condition(value, here)))
         elif key.startswith("event.") and key not in EVENT_FIELDS:
-            raise ConditionError(here, f"unknown event field {key!r}", _suggest(key, EVENT_FIELDS))
+            raise ConditionError(here, "cond.unknown_event_field", _suggest(key, EVENT_FIELDS), key=key)
         elif isinstance(value, Mapping):
             if not value:
-                raise ConditionError(here, "an empty operator mapping")
+                raise ConditionError(here, "cond.empty_operators")
             for op, arg in value.items():
                 if op not in OPERATORS:
-                    raise ConditionError((*here, op), f"unknown operator {op!r}; expected one of "
-                                         f"{', '.join(OPERATORS)}", _suggest(str(op), OPERATORS))
+                    raise ConditionError((*here, op), "cond.unknown_operator", _suggest(str(op), OPERATORS), op=op,
+                                         operators=list(OPERATORS))
                 parts.append(_operator(key, op, arg, (*here, op)))
         elif isinstance(value, list):
-            raise ConditionError(here, f"a list needs an operator: write {{in: {value!r}}}")
+            raise ConditionError(here, "cond.list_needs_operator", value=value)
         else:
             parts.append(_operator(key, "eq", value, here))
     return parts[0] if len(parts) == 1 else _all(tuple(parts))

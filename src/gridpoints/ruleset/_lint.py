@@ -26,8 +26,16 @@ class Diagnostic:
     code: str
     issue: Issue
 
+    def describe(self, lang: str = "en") -> str:
+        """``severity[code] place: message`` in ``lang`` (``zh`` or ``en``); ``str()`` is the English."""
+        label = _SEVERITY_ZH[self.severity] if lang == "zh" else self.severity
+        return f"{label}[{self.code}] {self.issue.describe(lang)}"
+
     def __str__(self) -> str:
-        return f"{self.severity}[{self.code}] {self.issue}"
+        return self.describe("en")
+
+
+_SEVERITY_ZH: dict[str, str] = {"error": "错误", "warning": "警告"}
 
 
 def lint(path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS) -> list[Diagnostic]:
@@ -45,9 +53,8 @@ def lint(path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS) -> li
     found += _caps_that_never_bind(spec, source)
     found += _campaigns(spec, source)
     found += _streaks_and_honours(spec, source)
-    found += [_warn("team-bonus-each", source, ("challenges", index, "split"),
-                    f"every member of {challenge.id!r}'s winning {challenge.team} gets the whole bonus, so a "
-                    f"bigger {challenge.team} is paid more; split: equal pays the team the bonus once")
+    found += [_warn("team-bonus-each", source, ("challenges", index, "split"), "lint.team_bonus_each",
+                    challenge=challenge.id, team=challenge.team)
               for index, challenge in enumerate(spec.challenges)
               if challenge.team != "subject" and challenge.split == "each"]
     found += _open_entitlements(spec, source)
@@ -56,18 +63,20 @@ def lint(path_or_text: str | Path, *, limits: LoadLimits = DEFAULT_LIMITS) -> li
     return sorted(found, key=lambda d: (d.issue.line or 0, d.issue.column or 0, d.code))
 
 
+#: Lint codes of the load errors that have their own (the rest are ``invalid``), by message code.
+_ERROR_CODES: dict[str, str] = {
+    "id.duplicate": "duplicate-id", "rule.unknown": "unknown-rule", "category.unknown": "unknown-category",
+    "category.unknown_declared": "unknown-category", "category.unknown_declare": "unknown-category",
+}
+
+
 def _code(issue: Issue) -> str:
-    if issue.message.startswith("duplicate id"):
-        return "duplicate-id"
-    if issue.message.startswith("unknown rule"):
-        return "unknown-rule"
-    if issue.message.startswith("unknown category"):
-        return "unknown-category"
-    return "invalid"
+    return _ERROR_CODES.get(issue.code or "", "invalid")
 
 
-def _warn(code: str, source: Source, path: PathKey, message: str) -> Diagnostic:
-    return Diagnostic("warning", code, source.issue(path, message))
+def _warn(code: str, source: Source, path: PathKey, message: str, **params: Any) -> Diagnostic:
+    """Warning ``code`` at ``path`` with ``message``, a code of the diagnostics catalogue, and its parameters."""
+    return Diagnostic("warning", code, source.issue(path, message, **params))
 
 
 def _undeclared_events(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
@@ -86,9 +95,7 @@ def _undeclared_events(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
         if near is None:
             continue
         found.append(Diagnostic("warning", "undeclared-event", source.issue(
-            ("rules", index, "on"), f"rule {rule.id!r} handles {name!r}, which 'events' does not declare and no "
-                                    f"other rule uses; did you mean {near!r}? (declare it under 'events' if "
-                                    "it is a new type)", near)))
+            ("rules", index, "on"), "lint.undeclared_event", near, rule=rule.id, on=name, near=near)))
     return found
 
 
@@ -97,13 +104,12 @@ def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     handled = {rule.on for rule in spec.rules} | {task for repair in spec.repairs for task in repair.task}
     for name, event_spec in spec.events.items():
         if not event_spec.ignore and name not in handled:
-            found.append(_warn("unhandled-event", source, ("events", name),
-                               f"no rule handles {name!r}: its events will be refused; add a rule or 'ignore: true'"))
+            found.append(_warn("unhandled-event", source, ("events", name), "lint.unhandled_event", name=name))
     for index, rule in enumerate(spec.rules):
         declared = spec.events.get(rule.on)
         if declared is not None and declared.ignore:
-            found.append(_warn("unreachable-rule", source, ("rules", index, "on"),
-                               f"rule {rule.id!r} handles {rule.on!r}, which the ruleset ignores"))
+            found.append(_warn("unreachable-rule", source, ("rules", index, "on"), "lint.rule_on_ignored",
+                               rule=rule.id, on=rule.on))
             continue
         for field in _condition_fields(rule):
             domain = field_domain(rule.when, field)
@@ -115,7 +121,7 @@ def _unreachable(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
                 domain = attrs.evolve(domain, allowed=natural if domain.allowed is None else domain.allowed & natural)
             if domain.empty():
                 found.append(_warn("unreachable-rule", source, ("rules", index, "when", field),
-                                   f"rule {rule.id!r} can never match: no value of {field!r} satisfies its condition"))
+                                   "lint.rule_never_matches", rule=rule.id, field=field))
                 break
     return found
 
@@ -145,27 +151,23 @@ def _campaigns(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
         rules = chosen[index]
         if not rules:
             found.append(_warn("campaign-never-applies", source, ("campaigns", index),
-                               f"campaign {campaign.id!r} selects no rule that awards points on an event "
-                               "(scheduled rules and deductions are never raised)"))
+                               "lint.campaign_selects_nothing", campaign=campaign.id))
             continue
         if not any(overlaps(campaign.valid_from, campaign.valid_until, r.valid_from, r.valid_until) for r in rules):
             found.append(_warn("campaign-never-applies", source, ("campaigns", index, "valid_from"),
-                               f"campaign {campaign.id!r} runs while none of its rules is in force"))
+                               "lint.campaign_out_of_force", campaign=campaign.id))
         for domain_field, natural in _TIME_VALUES.items():
             domain = field_domain(campaign.when, domain_field)
             if domain_field in _condition_keys(campaign.when) and attrs.evolve(
                     domain, allowed=natural if domain.allowed is None else domain.allowed & natural).empty():
                 found.append(_warn("campaign-never-applies", source, ("campaigns", index, "when", domain_field),
-                                   f"campaign {campaign.id!r} can never apply: no {domain_field} satisfies its "
-                                   "condition"))
+                                   "lint.campaign_never_matches", campaign=campaign.id, field=domain_field))
         for other_index in range(index):
             other = spec.campaigns[other_index]
             shared = sorted({r.id for r in rules} & {r.id for r in chosen[other_index]})
             if shared and overlaps(campaign.valid_from, campaign.valid_until, other.valid_from, other.valid_until):
-                found.append(_warn(
-                    "campaign-overlap", source, ("campaigns", index, "valid_from"),
-                    f"campaigns {other.id!r} and {campaign.id!r} overlap on {', '.join(shared)}: they never stack; "
-                    f"each award gets the one giving more points ({other.id!r} on a tie)"))
+                found.append(_warn("campaign-overlap", source, ("campaigns", index, "valid_from"),
+                                   "lint.campaign_overlap", other=other.id, campaign=campaign.id, rules=shared))
     return found
 
 
@@ -174,18 +176,18 @@ def _streaks_and_honours(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     badges = {honour.streak for honour in spec.honours if honour.streak is not None}
     for index, streak in enumerate(spec.streaks):
         if streak.bonus == 0 and streak.id not in badges:
-            found.append(_warn("streak-does-nothing", source, ("streaks", index, "bonus"),
-                               f"streak {streak.id!r} pays no bonus and no honour names it"))
+            found.append(_warn("streak-does-nothing", source, ("streaks", index, "bonus"), "lint.streak_does_nothing",
+                               streak=streak.id))
     awarding = {rule.id for rule in spec.rules if _can_award(rule)}
     for index, honour in enumerate(spec.honours):
         if honour.milestone is not None and not awarding & set(honour.milestone.rules):
             found.append(_warn("honour-never-earned", source, ("honours", index, "milestone", "rules"),
-                               f"milestone {honour.id!r} counts earnings of rules that never award points"))
+                               "lint.milestone_never_earned", honour=honour.id))
         challenge = next((c for c in spec.challenges if c.id == honour.challenge), None)
         if challenge is not None and challenge.title is not None and honour.name not in (None, challenge.title):
             found.append(_warn("honour-title-differs", source, ("honours", index, "name"),
-                               f"honour {honour.id!r} is named {honour.name!r} but challenge {challenge.id!r} "
-                               f"gives the title {challenge.title!r}"))
+                               "lint.honour_title_differs", honour=honour.id, name=honour.name,
+                               challenge=challenge.id, title=challenge.title))
     return found
 
 
@@ -215,15 +217,13 @@ def _table_gaps(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
         if attr is not None and attr.enum is not None:
             allowed = frozenset(attr.enum) if allowed is None else allowed & frozenset(attr.enum)
         if allowed is None:
-            found.append(_warn("table-open", source, ("rules", index, "points", "table"),
-                               f"nothing limits {points.by!r} to the table's rows; an event with another value "
-                               "is rejected — add a 'when' with 'in', an enum under 'events', or a 'default'"))
+            found.append(_warn("table-open", source, ("rules", index, "points", "table"), "lint.table_open",
+                               by=points.by))
             continue
         missing = sorted(str(v) for v in allowed - domain.excluded if str(v) not in points.table)
         if missing:
-            found.append(_warn("table-gap", source, ("rules", index, "points", "table"),
-                               f"the condition allows {points.by} = {', '.join(missing)}, "
-                               "which the table has no row for"))
+            found.append(_warn("table-gap", source, ("rules", index, "points", "table"), "lint.table_gap",
+                               by=points.by, missing=missing))
     return found
 
 
@@ -246,8 +246,8 @@ def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]
     for index, cap in enumerate(spec.limits):
         mine = selected(index)
         if not mine:
-            found.append(_warn("cap-never-binds", source, ("limits", index),
-                               f"{cap.kind} {cap.id!r} selects no rule that awards points"))
+            found.append(_warn("cap-never-binds", source, ("limits", index), "lint.limit_selects_nothing",
+                               kind=cap.kind, limit=cap.id))
             continue
         if not isinstance(cap, CapSpec):
             continue
@@ -256,27 +256,24 @@ def _caps_that_never_bind(spec: RulesetSpec, source: Source) -> list[Diagnostic]
             if other_index == index or factor is None or not isinstance(other, CapSpec) or other.scope != cap.scope:
                 continue
             if mine <= selected(other_index) and other.limit * factor <= cap.limit:
-                found.append(_warn(
-                    "cap-never-binds", source, ("limits", index, "limit"),
-                    f"cap {cap.id!r} ({cap.limit} per {cap.window}) can never bind: {other.id!r} already "
-                    f"allows at most {other.limit} per {other.window} × {factor} = {other.limit * factor}",
-                ))
+                found.append(_warn("cap-never-binds", source, ("limits", index, "limit"), "lint.cap_never_binds",
+                                   cap=cap.id, limit=cap.limit, window=cap.window, other=other.id,
+                                   other_limit=other.limit, other_window=other.window, factor=factor,
+                                   product=other.limit * factor))
                 break
     return found
 
 
 def _open_entitlements(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     """A free benefit anyone may claim is seldom meant: entitlements are usually targeted (精准服务)."""
-    return [_warn("open-entitlement", source, ("catalog", index, "cost"),
-                  f"entitlement {item.id!r} (cost 0) has no eligibility: every registered subject may claim it")
+    return [_warn("open-entitlement", source, ("catalog", index, "cost"), "lint.open_entitlement", item=item.id)
             for index, item in enumerate(spec.catalog) if item.cost == 0 and item.eligibility is None]
 
 
 def _self_reported_repairs(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
     """A repair without ``verify`` restores on the violator's own word: the task's hours are not attested."""
-    return [_warn("unverified-repair", source, ("repairs", index, "task"),
-                  f"repair {repair.id!r} restores on task events nobody attests (a violator can self-report "
-                  "them); add 'verify: {by: [grid_worker]}'")
+    return [_warn("unverified-repair", source, ("repairs", index, "task"), "lint.unverified_repair",
+                  repair=repair.id)
             for index, repair in enumerate(spec.repairs) if repair.verify is None]
 
 
@@ -290,8 +287,7 @@ def _notices_never_sent(spec: RulesetSpec, source: Source) -> list[Diagnostic]:
         "points_deducted": any(spec.rule_category(rule) == "deduction" for rule in spec.rules)
                            or spec.expire_after is not None,
     }
-    return [_warn("notice-never-sent", source, ("notices", "kinds", index),
-                  f"no part of the ruleset can cause a {kind!r} notice")
+    return [_warn("notice-never-sent", source, ("notices", "kinds", index), "lint.notice_never_sent", kind=kind)
             for index, kind in enumerate(spec.notices.kinds or ()) if not causes.get(kind, True)]
 
 

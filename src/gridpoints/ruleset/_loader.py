@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 import types
 import typing
@@ -18,6 +19,7 @@ import yaml.resolver
 from pydantic import BaseModel, ValidationError
 
 from gridpoints.errors import Issue, RulesetError
+from gridpoints.ruleset._messages import MESSAGES, make_issue, pydantic_en, pydantic_zh, yaml_problem
 from gridpoints.ruleset._models import RulesetSpec
 
 PathKey = tuple[str | int, ...]
@@ -53,10 +55,11 @@ _SECTIONS = ("rules", "limits", "repairs", "catalog", "challenges", "tiers")
 class _Refused(Exception):
     """A limit passed or a YAML construct the DSL refuses, found while composing or constructing."""
 
-    def __init__(self, message: str, mark: Any) -> None:
-        self.message = message
+    def __init__(self, code: str, mark: Any, **params: Any) -> None:
+        self.code = code
+        self.params = params
         self.mark = mark
-        super().__init__(message)
+        super().__init__(code)
 
 
 class _BoundedComposer(yaml.composer.Composer):  # type: ignore[misc]  # PyYAML ships no type hints
@@ -78,36 +81,36 @@ class _BoundedComposer(yaml.composer.Composer):  # type: ignore[misc]  # PyYAML 
             event = self.get_event()
             node = self.anchors.get(event.anchor)
             if node is None:
-                raise _Refused(f"undefined alias *{event.anchor}", event.start_mark)
+                raise _Refused("yaml.alias_undefined", event.start_mark, alias=event.anchor)
             known = self.sizes.get(id(node))
             if known is None:
-                raise _Refused(f"alias *{event.anchor} refers to a node that contains it", event.start_mark)
+                raise _Refused("yaml.alias_recursive", event.start_mark, alias=event.anchor)
             size, height = known
             self.count += size
             if self.count > limits.max_nodes:
-                raise _Refused(f"more than max_nodes = {limits.max_nodes} YAML nodes with aliases expanded "
-                               f"(*{event.anchor} stands for {size})", event.start_mark)
+                raise _Refused("limit.nodes_alias", event.start_mark, max_nodes=limits.max_nodes,
+                               alias=event.anchor, size=size)
             if self.depth + height > limits.max_depth:
-                raise _Refused(f"nested deeper than max_depth = {limits.max_depth} with *{event.anchor} expanded",
-                               event.start_mark)
+                raise _Refused("limit.depth_alias", event.start_mark, max_depth=limits.max_depth,
+                               alias=event.anchor)
             self.deepest = max(self.deepest, self.depth + height)
             return node
         event = self.peek_event()
         anchor = event.anchor
         if anchor is not None and anchor in self.anchors:
-            raise _Refused(f"duplicate anchor &{anchor}", event.start_mark)
+            raise _Refused("yaml.anchor_duplicate", event.start_mark, anchor=anchor)
         self.count += 1
         if self.count > limits.max_nodes:
-            raise _Refused(f"more than max_nodes = {limits.max_nodes} YAML nodes", event.start_mark)
+            raise _Refused("limit.nodes", event.start_mark, max_nodes=limits.max_nodes)
         self.descend_resolver(parent, index)
         if isinstance(event, yaml.ScalarEvent):
             if len(event.value) > limits.max_scalar:
-                raise _Refused(f"a value longer than max_scalar = {limits.max_scalar} characters", event.start_mark)
+                raise _Refused("limit.scalar", event.start_mark, max_scalar=limits.max_scalar)
             node, size, height = self.compose_scalar_node(anchor), 1, 0
         else:
             self.depth += 1
             if self.depth > limits.max_depth:
-                raise _Refused(f"nested deeper than max_depth = {limits.max_depth}", event.start_mark)
+                raise _Refused("limit.depth", event.start_mark, max_depth=limits.max_depth)
             before, outer = self.count, self.deepest
             self.deepest = self.depth
             if isinstance(event, yaml.SequenceStartEvent):
@@ -183,12 +186,11 @@ class Source:
                 return mark
         return None
 
-    def issue(self, path: PathKey, message: str, suggestion: str | None = None) -> Issue:
+    def issue(self, path: PathKey, code: str, suggestion: str | None = None, **params: Any) -> Issue:
+        """The problem ``code`` (a message of :mod:`gridpoints.ruleset._messages`) at ``path``."""
         where = self.locate(path)
-        return Issue(
-            path=format_path(path), message=message, source=self.name,
-            line=where[0] if where else None, column=where[1] if where else None, suggestion=suggestion,
-        )
+        return make_issue(format_path(path), code, params, source=self.name, line=where[0] if where else None,
+                          column=where[1] if where else None, suggestion=suggestion)
 
 
 def format_path(path: PathKey) -> str:
@@ -198,10 +200,17 @@ def format_path(path: PathKey) -> str:
     return text
 
 
-def _refuse(message: str, name: str | None, mark: Any = None, path: str = "") -> RulesetError:
-    return RulesetError([Issue(path=path, message=message, source=name,
-                               line=mark.line + 1 if mark is not None else None,
-                               column=mark.column + 1 if mark is not None else None)])
+def _refuse(code: str, name: str | None, mark: Any = None, at: str = "", **params: Any) -> RulesetError:
+    return RulesetError([make_issue(at, code, params, source=name, line=mark.line + 1 if mark is not None else None,
+                                    column=mark.column + 1 if mark is not None else None)])
+
+
+def _unreadable(exc: OSError | ValueError, name: str) -> RulesetError:
+    if isinstance(exc, UnicodeDecodeError):
+        return _refuse("file.not_utf8", name, error=str(exc), position=exc.start)
+    number = getattr(exc, "errno", None)
+    return _refuse("file.unreadable", name, error=str(exc),
+                   errno=errno.errorcode.get(number, str(number)) if isinstance(number, int) else type(exc).__name__)
 
 
 def _names_entry(text: str) -> bool:
@@ -219,20 +228,19 @@ def _read_file(path: Path, limits: LoadLimits) -> str:
         is_file, exists = path.is_file(), path.exists()
         size = path.stat().st_size if is_file else 0
     except (OSError, ValueError) as exc:
-        raise _refuse(f"cannot read ruleset: {exc}", str(path)[:200]) from exc
+        raise _unreadable(exc, str(path)[:200]) from exc
     if not is_file:
-        raise _refuse(f"not a file: {path} is a directory or device" if exists else f"no such ruleset file: {path}",
-                      str(path)[:200])
+        raise _refuse("file.not_a_file" if exists else "file.missing", str(path)[:200], file=str(path))
     if size > limits.max_bytes:
-        raise _refuse(f"ruleset is {size} bytes, more than max_bytes = {limits.max_bytes}", str(path))
+        raise _refuse("limit.bytes_size", str(path), size=size, max_bytes=limits.max_bytes)
     try:
         with path.open("rb") as handle:  # a file may grow, or (under /proc) say it has no size: read a bound
             data = handle.read(limits.max_bytes + 1)
         if len(data) > limits.max_bytes:
-            raise _refuse(f"ruleset is more than max_bytes = {limits.max_bytes} bytes", str(path))
+            raise _refuse("limit.bytes", str(path), max_bytes=limits.max_bytes)
         return data.decode("utf-8-sig")
     except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        raise _refuse(f"cannot read ruleset: {exc}", str(path)) from exc
+        raise _unreadable(exc, str(path)) from exc
 
 
 def read_source(path_or_text: str | Path, limits: LoadLimits = DEFAULT_LIMITS) -> Source:
@@ -243,26 +251,25 @@ def read_source(path_or_text: str | Path, limits: LoadLimits = DEFAULT_LIMITS) -
         name = str(path_or_text)
         text = _read_file(Path(path_or_text), limits)
     elif "\n" not in path_or_text and path_or_text.strip().endswith((".yaml", ".yml", ".json")):
-        raise _refuse(f"no such ruleset file: {path_or_text[:200]}", path_or_text[:200])
+        raise _refuse("file.missing", path_or_text[:200], file=path_or_text[:200])
     else:
         text, name = str(path_or_text).removeprefix("\ufeff"), None
     if len(text) > limits.max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
-        raise _refuse(f"ruleset is more than max_bytes = {limits.max_bytes} bytes", name)
+        raise _refuse("limit.bytes", name, max_bytes=limits.max_bytes)
     loader = None
     try:
         loader = (_FastLoader or RulesetLoader)(text, limits)
         node = loader.get_single_node()
     except UnicodeEncodeError as exc:  # libyaml's parser takes UTF-8: a lone surrogate cannot be encoded
-        raise _refuse(f"not valid YAML: text that is not Unicode (lone surrogate at character {exc.start})",
-                      name) from None
+        raise _refuse("yaml.surrogate", name, position=exc.start) from None
     except _Refused as exc:
-        raise _refuse(f"ruleset refused: {exc.message}", name, exc.mark) from None
+        raise _refuse(exc.code, name, exc.mark, **exc.params) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise _refuse(f"not valid YAML: {problem}", name, mark) from exc
+        raise _refuse("yaml.syntax", name, mark, problem=problem, problem_zh=yaml_problem(problem)) from exc
     except RecursionError:  # not reached within max_depth; a last guard so that no RecursionError escapes
-        raise _refuse(f"nested too deeply to read (max_depth = {limits.max_depth})", name) from None
+        raise _refuse("yaml.too_deep", name, max_depth=limits.max_depth) from None
     finally:
         dispose = getattr(loader, "dispose", None) if loader is not None else None
         if dispose is not None:
@@ -273,14 +280,16 @@ def read_source(path_or_text: str | Path, limits: LoadLimits = DEFAULT_LIMITS) -
     try:
         data = _construct(node, (), marks, name, scalars, {}) if node is not None else None
     except _Refused as exc:
-        raise _refuse(exc.message, name, exc.mark) from None
+        raise _refuse(exc.code, name, exc.mark, **exc.params) from None
     if isinstance(data, dict):
         for section in _SECTIONS:
             items = data.get(section)
             if isinstance(items, list) and len(items) > limits.max_items:
                 where = marks.get((section,))
-                raise RulesetError([Issue(section, f"{len(items)} entries, more than max_items = {limits.max_items}",
-                                          name, where[0] if where else None, where[1] if where else None)])
+                raise RulesetError([make_issue(section, "limit.items", {"count": len(items),
+                                                                        "max_items": limits.max_items},
+                                               source=name, line=where[0] if where else None,
+                                               column=where[1] if where else None)])
     return Source(text=text, name=name, data=data, marks=marks)
 
 
@@ -308,22 +317,17 @@ def _construct_collection(
     memo: dict[int, Any],
 ) -> Any:
     if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !!python/object/apply:… on a list or mapping
-        raise _Refused(f"unsupported YAML tag {node.tag!r}: a ruleset uses plain text, numbers, true/false, "
-                       "lists and mappings", node.start_mark)
+        raise _Refused("yaml.tag", node.start_mark, tag=node.tag)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise RulesetError([Issue(format_path(path), "YAML merge keys (<<) are not supported", name,
-                                          key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
+                raise _refuse("yaml.merge_key", name, key_node.start_mark, format_path(path))
             if not isinstance(key_node, yaml.ScalarNode):
-                raise RulesetError([Issue(format_path(path), "a mapping key must be text or a number, not a "
-                                          "list or mapping", name, key_node.start_mark.line + 1,
-                                          key_node.start_mark.column + 1)])
+                raise _refuse("yaml.complex_key", name, key_node.start_mark, format_path(path))
             key = _scalar(key_node, scalars)
             if key in result:
-                raise RulesetError([Issue(format_path((*path, key)), f"duplicate key {key!r}", name,
-                                          key_node.start_mark.line + 1, key_node.start_mark.column + 1)])
+                raise _refuse("yaml.duplicate_key", name, key_node.start_mark, format_path((*path, key)), key=key)
             child = (*path, key)
             result[key] = _construct(value_node, child, marks, name, scalars, memo)
             marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -342,13 +346,15 @@ def _scalar(node: yaml.Node, scalars: Any) -> Any:
     try:
         value = scalars.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
-        raise _Refused(f"unsupported YAML tag {node.tag!r}: a ruleset uses plain text, numbers, true/false, "
-                       "lists and mappings", node.start_mark) from exc
-    except (ValueError, OverflowError) as exc:
-        raise _Refused(f"cannot read {node.value[:40]!r} as {node.tag.rsplit(':', 1)[-1]}: {exc}",
-                       node.start_mark) from exc
+        raise _Refused("yaml.tag", node.start_mark, tag=node.tag) from exc
+    except (ValueError, OverflowError, LookupError, AttributeError) as exc:
+        # PyYAML's constructors assume the resolver matched the text: an explicit tag on text that does not
+        # fit it (`!!bool abc`, `!!int ""`, `!!timestamp abc`) fails with whatever the constructor trips on.
+        raise _Refused("yaml.scalar_unreadable", node.start_mark, value=node.value[:40],
+                       kind=node.tag.rsplit(":", 1)[-1],
+                       error=str(exc) if isinstance(exc, ValueError | OverflowError) else "not of that form") from exc
     if isinstance(value, list | dict | set):  # a tag such as !!set or !!omap on a scalar
-        raise _Refused(f"unsupported YAML tag {node.tag!r}", node.start_mark)
+        raise _Refused("yaml.tag_collection", node.start_mark, tag=node.tag)
     return value
 
 
@@ -356,7 +362,7 @@ def parse_spec(source: Source) -> RulesetSpec:
     """Validate the parsed YAML against the DSL models; every problem becomes a located issue."""
     if not isinstance(source.data, dict):
         kind = type(source.data).__name__ if source.data is not None else "nothing"
-        raise RulesetError([source.issue((), f"expected a mapping with 'ruleset', 'version', 'rules', got {kind}")])
+        raise RulesetError([source.issue((), "spec.not_mapping", kind=kind)])
     try:
         return RulesetSpec.model_validate(source.data)
     except ValidationError as exc:
@@ -396,12 +402,14 @@ def _translate(source: Source, error: Mapping[str, Any]) -> Issue:
     path, dropped = _clean_loc(source.data, loc)
     kind = error["type"]
     got = error.get("input")
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
     if kind == "extra_forbidden":
         key = path[-1] if path else "?"
         options = _field_names(loc[:-1])
         close = difflib.get_close_matches(str(key), options, n=1)
-        expected = f"; expected one of: {', '.join(sorted(options))}" if options else ""
-        return source.issue(path, f"unknown key {key!r}{expected}", close[0] if close else None)
+        if options:
+            return source.issue(path, "key.unknown", close[0] if close else None, key=key, options=sorted(options))
+        return source.issue(path, "key.unknown_bare", close[0] if close else None, key=key)
     if kind == "limit_kind":
         kinds = ["cap", "diminishing", "share", "budget"]
         node: Any = source.data
@@ -410,42 +418,25 @@ def _translate(source: Source, error: Mapping[str, Any]) -> Issue:
         if isinstance(node, dict) and "kind" in node:
             path = (*path, "kind")
             close = difflib.get_close_matches(str(node["kind"]), kinds, n=1)
-            return source.issue(path, f"expected kind: cap, diminishing, share or budget, got {node['kind']!r}",
-                                close[0] if close else None)
+            return source.issue(path, "limit.kind", close[0] if close else None, got=node["kind"])
     if kind == "missing":
         missing = dropped[-1] if dropped else (loc[-1] if loc else "?")
-        return source.issue(path, f"missing required key {missing!r}")
+        return source.issue(path, "key.missing", key=missing)
     if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
+        expected = ctx.get("expected", "")
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",") if o.strip()]
         close = difflib.get_close_matches(str(got), options, n=1)
-        return source.issue(path, f"expected {expected}, got {got!r}", close[0] if close else None)
-    message = _EXPECTED.get(kind)
+        return source.issue(path, "value.literal", close[0] if close else None, expected=expected,
+                            options=[repr(o) for o in options], got=got)
+    if kind in MESSAGES:  # a check of the models' own (PydanticCustomError), with its code and parameters
+        return source.issue(path, kind, **ctx)
+    message = pydantic_en(kind)
     if message is None:
         message = error["msg"].removeprefix("Value error, ")
-        if kind != "value_error":
-            message = f"{message[0].lower()}{message[1:]}" if message else kind
-    return source.issue(path, f"{message}, got {_show(got)}" if kind != "value_error" else message)
-
-
-_EXPECTED = {
-    "int_type": "expected an integer",
-    "int_parsing": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "float_parsing": "expected a number",
-    "string_type": "expected a string",
-    "bool_type": "expected true or false",
-    "bool_parsing": "expected true or false",
-    "list_type": "expected a list",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "tuple_type": "expected a list",
-    "timezone_aware": "expected a date-time with a UTC offset, e.g. 2026-05-01T00:00:00+08:00",
-    "finite_number": "expected a finite number",
-    "points_form": "expected an integer or a mapping with 'per', 'by' or 'range'",
-    "limit_kind": "expected kind: cap, diminishing, share or budget",
-}
+        message = f"{message[0].lower()}{message[1:]}" if message else kind
+    extra = {k: v for k, v in ctx.items() if k not in ("msg", "got", "type", "expected_zh")}
+    return source.issue(path, "value.invalid", msg=message, expected_zh=pydantic_zh(kind, ctx), got=_show(got),
+                        type=kind, **extra)
 
 
 def _show(value: Any) -> str:

@@ -22,9 +22,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from gridpoints.calendar import EARLIEST_YEAR, LATEST_YEAR, MAX_DURATION, MAX_MONTHS, MAX_PERIODS
 from gridpoints.model import INT64_MAX, INT64_MIN
+from gridpoints.ruleset._messages import render
+
+
+def _invalid(code: str, **params: Any) -> PydanticCustomError:
+    """A model check's refusal as message ``code`` of the diagnostics catalogue, its parameters as the error's
+    context (the loader renders it in either language; its English is pydantic's message)."""
+    return PydanticCustomError(code, render(code, "en", params), params)
 
 # ---------------------------------------------------------------------------------------------------------
 # Bounded value types. Every number a ruleset holds uses one of these, so that the loader, the JSON Schema
@@ -125,7 +133,7 @@ class AttributeSpec(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> AttributeSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min must not be above max, got min {self.min:g} and max {self.max:g}")
+            raise _invalid("attribute.min_above_max", min=self.min, max=self.max)
         return self
 
 
@@ -175,7 +183,7 @@ class RangePoints(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> RangePoints:
         if self.range[0] > self.range[1]:
-            raise ValueError(f"range must be [lo, hi] with lo <= hi, got {list(self.range)}")
+            raise _invalid("points.range_order", range=list(self.range))
         return self
 
 
@@ -219,14 +227,13 @@ def _parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         match = re.fullmatch(_DURATION, value)
         if match is None:
-            raise ValueError(f"expected a duration like '12h', '7d' or '2w' (at most 99999h, 9999d or 999w), "
-                             f"got {value[:40]!r}")
+            raise _invalid("duration.form", value=value[:40])
         hours, days, weeks = match.groups()
         if hours is not None:
             return timedelta(hours=int(hours))
         return timedelta(days=int(days)) if days is not None else timedelta(weeks=int(weeks))
     if isinstance(value, timedelta) and not timedelta(0) <= value <= MAX_DURATION:
-        raise ValueError(f"expected a duration from 0 to {MAX_DURATION.days} days, got {value}")
+        raise _invalid("duration.range", max_days=MAX_DURATION.days, value=str(value))
     return value
 
 
@@ -241,10 +248,9 @@ Duration = Annotated[
 def _zoned(value: datetime) -> datetime:
     """A date-time with a UTC offset, in the years an event may carry (1900 to 8999)."""
     if value.utcoffset() is None:
-        raise ValueError(f"a date-time needs a UTC offset (e.g. {value.isoformat()}+08:00); "
-                         "the engine never guesses a zone")
+        raise _invalid("datetime.no_offset", value=value.isoformat())
     if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
-        raise ValueError(f"expected a time in the years {EARLIEST_YEAR} to {LATEST_YEAR - 1}, got {value.isoformat()}")
+        raise _invalid("datetime.year_range", earliest=EARLIEST_YEAR, latest=LATEST_YEAR - 1, value=value.isoformat())
     return value
 
 
@@ -265,8 +271,7 @@ class _Validity(_Model):
     @model_validator(mode="after")
     def _ordered_window(self) -> _Validity:
         if self.valid_from is not None and self.valid_until is not None and self.valid_until <= self.valid_from:
-            raise ValueError(f"valid_until ({self.valid_until.isoformat()}) must be after valid_from "
-                             f"({self.valid_from.isoformat()})")
+            raise _invalid("validity.order", until=self.valid_until.isoformat(), since=self.valid_from.isoformat())
         return self
 
 
@@ -495,7 +500,7 @@ class ChallengeSpec(_Model):
     @model_validator(mode="after")
     def _team_scope(self) -> ChallengeSpec:
         if self.team == "grid" and self.scope == "grid":
-            raise ValueError("grids compete community-wide: a team: grid challenge needs scope: community")
+            raise _invalid("challenge.grid_scope")
         return self
 
 
@@ -523,9 +528,9 @@ class EarnedBound(_Model):
     @model_validator(mode="after")
     def _bounded(self) -> EarnedBound:
         if self.min is None and self.max is None:
-            raise ValueError("give 'min', 'max' or both")
+            raise _invalid("earned.no_bound")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+            raise _invalid("earned.order", min=self.min, max=self.max)
         return self
 
 
@@ -549,7 +554,7 @@ class Eligibility(_Model):
     @model_validator(mode="after")
     def _balance_range(self) -> Eligibility:
         if self.min_balance is not None and self.max_balance is not None and self.min_balance > self.max_balance:
-            raise ValueError(f"min_balance ({self.min_balance}) must not exceed max_balance ({self.max_balance})")
+            raise _invalid("balance.order", min=self.min_balance, max=self.max_balance)
         return self
 
 
@@ -577,9 +582,9 @@ class ItemSpec(_Validity):
     @model_validator(mode="after")
     def _one_name_each(self) -> ItemSpec:
         if self.available_from is not None and self.valid_from is not None:
-            raise ValueError("give valid_from or its older name available_from, not both")
+            raise _invalid("item.both_from")
         if self.available_until is not None and self.valid_until is not None:
-            raise ValueError("give valid_until or its older name available_until, not both")
+            raise _invalid("item.both_until")
         return self
 
     @property
@@ -614,10 +619,9 @@ class CampaignSpec(_Model):
     @model_validator(mode="after")
     def _does_something(self) -> CampaignSpec:
         if self.valid_until <= self.valid_from:
-            raise ValueError(f"valid_until ({self.valid_until.isoformat()}) must be after valid_from "
-                             f"({self.valid_from.isoformat()})")
+            raise _invalid("validity.order", until=self.valid_until.isoformat(), since=self.valid_from.isoformat())
         if self.multiplier == 1 and self.bonus == 0:
-            raise ValueError("a campaign needs a multiplier above 1 or a bonus")
+            raise _invalid("campaign.no_raise")
         return self
 
 
@@ -661,8 +665,7 @@ class HonourSpec(_Model):
     def _one_source(self) -> HonourSpec:
         given = [name for name in ("challenge", "streak", "milestone") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError("an honour comes from exactly one of challenge, streak or milestone"
-                             + (f", not {' and '.join(given)}" if given else ""))
+            raise _invalid("honour.one_source_not", given=given) if given else _invalid("honour.one_source")
         return self
 
 
@@ -763,7 +766,7 @@ class RulesetSpec(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory of zones
-            raise ValueError(f"unknown IANA time zone {value[:64]!r}") from None
+            raise _invalid("timezone.unknown", zone=value[:64]) from None
         return value
 
     def rule_category(self, rule: RuleSpec) -> str:
