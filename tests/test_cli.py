@@ -50,21 +50,34 @@ def write(tmp_path: Path, name: str, *lines: str) -> str:
 
 
 def test_lint_clean_rulesets_exit_0() -> None:
-    """Linting all shipped rulesets finds nothing and exits 0."""
+    """Linting all shipped rulesets finds nothing and exits 0 (the summary in Chinese, or English on request)."""
     result = invoke("lint", *(str(RULESETS / name) for name, _ in PAIRS))
     assert result.exit_code == 0, result.output
-    assert "3 file(s): 0 error(s), 0 warning(s)" in result.output
+    assert "共 3 个文件：0 个错误，0 个警告" in result.output
+    english = invoke("lint", "--lang", "en", *(str(RULESETS / name) for name, _ in PAIRS))
+    assert "3 file(s): 0 error(s), 0 warning(s)" in english.output
 
 
 def test_lint_error_exits_1_with_location(tmp_path: Path) -> None:
     """A ruleset with a bad value is reported at file:line:col and the command exits 1."""
     path = write(tmp_path, "bad.yaml", "ruleset: bad", "version: 1", "name: bad", "rules:",
                  "  - id: r1", "    on: patrol", "    points: ten")
-    result = invoke("lint", path)
+    result = invoke("lint", "--lang", "en", path)
     assert result.exit_code == 1
     assert f"{path}:7:" in result.output
     assert "error[invalid]" in result.output
     assert "rules[0].points" in result.output
+
+
+def test_lint_speaks_chinese_by_default(tmp_path: Path) -> None:
+    """Without --lang, staff read each diagnostic in Chinese: severity, message and did-you-mean, at the same
+    file:line:col with the same stable code."""
+    path = write(tmp_path, "bad.yaml", "ruleset: bad", "version: 1", "name: bad", "rules:",
+                 "  - id: r1", "    on: patrol", "    pionts: 5")
+    lines = invoke("lint", path).output.splitlines()
+    assert any(line.startswith(f"错误[invalid] rules[0].pionts @ {path}:7:5：未知的键 'pionts'；可用的键：")
+               and line.endswith("（建议：'points'）") for line in lines), lines
+    assert lines[-1] == "共 1 个文件：2 个错误，0 个警告"
 
 
 def test_lint_warning_alone_exits_0_but_fails_with_strict(tmp_path: Path) -> None:
@@ -73,7 +86,7 @@ def test_lint_warning_alone_exits_0_but_fails_with_strict(tmp_path: Path) -> Non
                  "  - id: sorting", "    on: garbage_sorting", "    points: {by: quality, table: {A: 5}}")
     relaxed = invoke("lint", path)
     assert relaxed.exit_code == 0, relaxed.output
-    assert "warning[table-open]" in relaxed.output
+    assert "警告[table-open]" in relaxed.output
     assert invoke("lint", "--strict", path).exit_code == 1
 
 
@@ -81,7 +94,7 @@ def test_lint_lines_are_never_wrapped(tmp_path: Path) -> None:
     """Each diagnostic is one line even on a narrow terminal, so tools can parse file:line:col from it."""
     path = write(tmp_path, "bad.yaml", "ruleset: bad", "version: 1", "name: bad", "rules:",
                  "  - id: r1", "    on: patrol", "    pionts: 5")
-    result = CliRunner().invoke(command(), ["lint", path], env={"COLUMNS": "40"})
+    result = CliRunner().invoke(command(), ["lint", "--lang", "en", path], env={"COLUMNS": "40"})
     assert result.exit_code == 1
     assert any(line.startswith("error[invalid] rules[0].pionts") and line.endswith("(did you mean 'points'?)")
                for line in result.output.splitlines())

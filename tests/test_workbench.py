@@ -101,7 +101,12 @@ def test_lint_reports_the_loader_diagnostics_with_lines(client: TestClient) -> N
     found = client.post("/api/lint", json={"text": bad}).json()
     typo = [d for d in found["diagnostics"] if "pionts" in d["path"]]
     assert len(typo) == 1 and typo[0]["line"] == line and typo[0]["suggestion"] == "points"
+    assert typo[0]["message"].startswith("未知的键 'pionts'；可用的键：") and typo[0]["message_code"] == "key.unknown"
     assert found["errors"] >= 1
+    english = client.post("/api/lint", json={"text": bad, "lang": "en"}).json()
+    (typo_en,) = [d for d in english["diagnostics"] if "pionts" in d["path"]]
+    assert typo_en["message"].startswith("unknown key 'pionts'; expected one of:")
+    assert client.post("/api/lint", json={"text": bad, "lang": "fr"}).status_code == 422
     clean = client.post("/api/lint", json={"text": RULESET.read_text(encoding="utf-8")}).json()
     assert clean["errors"] == 0
     # A one-line draft naming a file is text to check, not a file to read.
@@ -233,7 +238,8 @@ def test_typo_diagnostic_and_comparison_charts_in_chromium(served: str, tmp_path
         select(at, at + len("points"))
         editor.send_keys("pionts")
         marked = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#diagnostics li.error[data-line="{line}"]'))
-        assert "pionts" in marked[0].text and TEXT["zh"]["line"].format(line=line) in marked[0].text
+        assert TEXT["zh"]["line"].format(line=line) in marked[0].text
+        assert "未知的键 'pionts'；可用的键：" in marked[0].text and marked[0].text.endswith("（建议：'points'）")
         gutter = browser.find_element(By.CSS_SELECTOR, f'#gutter span[data-line="{line}"]')
         assert "error" in (gutter.get_attribute("class") or "")
 
@@ -272,6 +278,16 @@ def test_typo_diagnostic_and_comparison_charts_in_chromium(served: str, tmp_path
         assert (tmp_path / "draft.yaml").read_text(encoding="utf-8").rstrip("\n") == \
             editor.get_property("value").rstrip("\n")
         assert "limit: 30" in (tmp_path / "draft.yaml").read_text(encoding="utf-8")
+
+        browser.get(served + "?lang=en")  # the page's language switch: the same diagnostic in English
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#diagnostics li.ok"))
+        editor = browser.find_element(By.ID, "source")
+        select(at, at + len("points"))
+        editor.send_keys("pionts")
+        marked = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#diagnostics li.error[data-line="{line}"]'))
+        assert TEXT["en"]["line"].format(line=line) in marked[0].text
+        assert "unknown key 'pionts'; expected one of:" in marked[0].text
+        assert marked[0].text.endswith("(did you mean 'points'?)")
     finally:
         browser.quit()
 

@@ -332,6 +332,15 @@ def test_leaderboard_close_lint_check_verify(service: Service, fixtures: dict[st
                            json={"ruleset": "ruleset: x\nversion: 1\nname: X\nrules:\n  - id: a\n    on: e\n"
                                             "    points: ten\n"}))
     assert lint["errors"] >= 1 and lint["diagnostics"][0]["line"] is not None
+    points = [d for d in lint["diagnostics"] if d["path"] == "rules[0].points"]
+    assert lint["lang"] == "zh" and points[0]["message"].startswith("应为整数，或含有 'per'")
+    assert points[0]["message_code"] == "value.invalid" and points[0]["text"].startswith("错误[invalid] ")
+    for asked in ({"params": {"lang": "en"}}, {"headers": {"Accept-Language": "en-GB,en;q=0.8"}}):
+        english = ok(service.call("POST", f"{BASE}/ruleset/lint", "staff", **asked,
+                                  json={"ruleset": "ruleset: x\nversion: 1\nname: X\nrules:\n  - id: a\n"
+                                                   "    on: e\n    points: ten\n"}))
+        (english_points,) = [d for d in english["diagnostics"] if d["path"] == "rules[0].points"]
+        assert english["lang"] == "en" and english_points["message"].startswith("expected an integer or a mapping")
     check = ok(service.call("POST", f"{BASE}/ruleset/check", "staff", json={"examples": 2, "seed": 3}))
     assert check["ruleset"] == "service-test@1" and check["passed"] and check["properties"]
     problem(service.call("POST", f"{BASE}/ruleset/check", "staff", json={"examples": 10_000}), 422,

@@ -247,21 +247,25 @@ def cli() -> None:
 @cli.command()
 @click.argument("rulesets", nargs=-1, required=True, type=_RULESET)
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-def lint(rulesets: tuple[Path, ...], strict: bool) -> None:
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the messages (the codes and places are the same in both).")
+def lint(rulesets: tuple[Path, ...], strict: bool, lang: str) -> None:
     """Check RULESETS and print every diagnostic; exit 1 on errors (or on warnings with --strict)."""
     console = Console(highlight=False)
     errors = warnings = 0
     for path in rulesets:
         for diagnostic in gridpoints.lint(path):
             style = "bold red" if diagnostic.severity == "error" else "yellow"
+            label, _, rest = diagnostic.describe(lang).partition(" ")
             # One line per diagnostic, never wrapped: editors and CI annotators parse file:line:col from it.
-            console.print(Text.assemble((f"{diagnostic.severity}[{diagnostic.code}]", style), f" {diagnostic.issue}"),
-                          soft_wrap=True)
+            console.print(Text.assemble((label, style), f" {rest}"), soft_wrap=True)
             if diagnostic.severity == "error":
                 errors += 1
             else:
                 warnings += 1
-    console.print(f"{len(rulesets)} file(s): {errors} error(s), {warnings} warning(s)", markup=False)
+    summary = (f"共 {len(rulesets)} 个文件：{errors} 个错误，{warnings} 个警告" if lang == "zh"
+               else f"{len(rulesets)} file(s): {errors} error(s), {warnings} warning(s)")
+    console.print(summary, markup=False)
     if errors or (strict and warnings):
         raise click.exceptions.Exit(1)
 

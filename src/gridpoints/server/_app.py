@@ -669,14 +669,19 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
                              "name": policy.spec.name, "timezone": policy.spec.timezone})
 
     @app.post("/v1/{tenant}/ruleset/lint", **_doc("Lint a draft ruleset", "lint_ruleset",
-              "Every diagnostic with its place; never an error for a bad ruleset."))
-    def lint_ruleset(body: LintBody, who: Annotated[Principal, guard("lint_ruleset")]) -> Response:
+              "Every diagnostic with its place, its message in the request's language and its stable "
+              "message code; never an error for a bad ruleset."))
+    def lint_ruleset(request: Request, body: LintBody, who: Annotated[Principal, guard("lint_ruleset")],
+                     lang: Lng = None) -> Response:
+        text_lang: Lang = lang or _lang(request)
         diagnostics = gridpoints.lint(body.ruleset)
-        found = [{"severity": d.severity, "code": d.code, "location": d.issue.where(), "path": d.issue.path,
-                  "line": d.issue.line, "column": d.issue.column, "message": d.issue.message,
-                  "suggestion": d.issue.suggestion, "text": str(d)} for d in diagnostics]
+        found = [{"severity": d.severity, "code": d.code, "location": d.issue.where(text_lang),
+                  "path": d.issue.path, "line": d.issue.line, "column": d.issue.column,
+                  "message": d.issue.text(text_lang), "message_code": d.issue.code,
+                  "suggestion": d.issue.suggestion, "text": d.describe(text_lang)} for d in diagnostics]
         return JSONResponse({"errors": sum(d.severity == "error" for d in diagnostics),
-                             "warnings": sum(d.severity == "warning" for d in diagnostics), "diagnostics": found})
+                             "warnings": sum(d.severity == "warning" for d in diagnostics), "diagnostics": found,
+                             "lang": text_lang})
 
     @app.post("/v1/{tenant}/ruleset/check", **_doc("Prove the served ruleset fair", "check_ruleset",
               f"The fairness kit's properties over generated event streams (at most {MAX_CHECK_EXAMPLES} each); "

@@ -199,8 +199,9 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
                        {"reason": error.reason, "event_id": error.event_id})
     if isinstance(error, RulesetError):
         issues = [str(issue) for issue in error.issues]
-        return Problem(kind, f"规则集有 {len(issues)} 处问题", text, error.issues[0].where() if error.issues else None,
-                       {"issues": issues})
+        lines = "；".join(issue.describe("zh") for issue in error.issues)
+        return Problem(kind, f"规则集有 {len(issues)} 处问题：{lines}", text,
+                       error.issues[0].where() if error.issues else None, {"issues": issues})
     if isinstance(error, UpgradeRefused):
         items = [str(item) for item in error.items]
         return Problem(kind, f"从 {error.old} 升级到 {error.new} 会遗留 {len(items)} 个未结事项（待核实、可申诉或"

@@ -3,12 +3,13 @@
 Routes (all under the app's root; the page uses relative URLs, so the app can be mounted under a prefix):
 
 - ``GET /`` (``?lang=en`` for English): the page, the draft in its editor;
-- ``POST /api/lint`` ``{"text"}``: the project's lint (:func:`gridpoints.lint`) of the text, diagnostics
-  with line and column;
+- ``POST /api/lint`` ``{"text", "lang"}``: the project's lint (:func:`gridpoints.lint`) of the text, diagnostics
+  with line and column, each message in ``lang`` (``zh``, the default, or ``en``) and its stable message code;
 - ``POST /api/events`` (the file's bytes; header ``X-Filename``): an events file (JSON Lines), checked line
   by line and kept for runs; 400 naming ``file:line`` for a line that is not a JSON object;
-- ``POST /api/runs`` ``{"text", "source": {"preset", "households", "months", "seed"} | {"upload"}}``: start a
-  run of the draft against the current ruleset (422 with the diagnostics when the draft has errors);
+- ``POST /api/runs`` ``{"text", "source": {"preset", "households", "months", "seed"} | {"upload"}, "lang"}``:
+  start a run of the draft against the current ruleset (422 with the diagnostics, in ``lang``, when the draft
+  has errors);
   ``GET /api/runs/ID``: its phase and progress; ``GET /runs/ID/report`` and ``/runs/ID/draft-report``: the
   comparison's and the draft's HTML report (:mod:`gridpoints.whatif`'s); ``GET /api/runs/ID/residents``
   (``order``, ``offset``, ``limit``, ``grid``): the per-resident diff a page at a time;
@@ -23,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import attrs
@@ -58,10 +59,15 @@ class _Source(BaseModel):
     upload: str | None = None
 
 
+class _LintRequest(_Text):
+    lang: Literal["zh", "en"] = "zh"
+
+
 class _RunRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     text: str = Field(max_length=1 << 20)
     source: _Source
+    lang: Literal["zh", "en"] = "zh"
 
 
 @attrs.frozen(slots=True)
@@ -80,18 +86,21 @@ def _text(text: str) -> str:
     return text if "\n" in text else text + "\n"
 
 
-def _diagnostics(text: str) -> list[dict[str, Any]]:
+def _diagnostics(text: str, lang: Literal["zh", "en"]) -> list[dict[str, Any]]:
     return [{"severity": d.severity, "code": d.code, "line": d.issue.line, "column": d.issue.column,
-             "path": d.issue.path, "message": d.issue.message, "suggestion": d.issue.suggestion}
+             "path": d.issue.path, "message": d.issue.text(lang), "message_code": d.issue.code,
+             "suggestion": d.issue.suggestion}
             for d in lint(_text(text))]
 
 
-def _policy(text: str) -> Policy:
+def _policy(text: str, lang: Literal["zh", "en"]) -> Policy:
     try:
         return load_ruleset(_text(text))
     except RulesetError as exc:
-        raise HTTPException(422, {"diagnostics": _diagnostics(text),
-                                  "message": f"invalid ruleset ({len(exc.issues)} problem(s))"}) from None
+        count = len(exc.issues)
+        raise HTTPException(422, {"diagnostics": _diagnostics(text, lang),
+                                  "message": f"规则集无效（{count} 处问题）" if lang == "zh"
+                                  else f"invalid ruleset ({count} problem(s))"}) from None
 
 
 def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rulesets: Path | None = None,
@@ -133,8 +142,8 @@ def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rule
                            households=DEFAULT_HOUSEHOLDS)
 
     @app.post("/api/lint")
-    def check(body: _Text) -> dict[str, Any]:
-        found = _diagnostics(body.text)
+    def check(body: _LintRequest) -> dict[str, Any]:
+        found = _diagnostics(body.text, body.lang)
         return {"diagnostics": found, "errors": sum(1 for d in found if d["severity"] == "error")}
 
     @app.post("/api/events")
@@ -168,7 +177,7 @@ def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rule
             if name not in PRESETS:
                 raise HTTPException(400, f"unknown preset {name!r}; expected one of {', '.join(sorted(PRESETS))}")
             source = Synthetic(name, choice.households, choice.months, choice.seed)
-        draft = _policy(body.text)
+        draft = _policy(body.text, body.lang)
         current = load_ruleset(bench.current)
         run = runs.start(current, draft, source)
         return run.status()
@@ -222,7 +231,7 @@ def create_app(ruleset: Path | None = None, *, save_to: Path | None = None, rule
             os.replace(temporary, target)
         except OSError as exc:
             raise HTTPException(500, f"{target}: cannot save: {exc}") from None
-        found = _diagnostics(body.text)
+        found = _diagnostics(body.text, "zh")
         return {"path": str(target), "errors": sum(1 for d in found if d["severity"] == "error")}
 
     return app

@@ -20,6 +20,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "no_problems": "没有发现问题",
         "checking": "检查中…",
         "line": "第 {line} 行",
+        "suggestion": "（建议：'{suggestion}'）",
+        "colon": "：",
         "error": "错误",
         "warning": "提醒",
         "data": "事件数据",
@@ -92,6 +94,8 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "no_problems": "No problems found",
         "checking": "Checking…",
         "line": "line {line}",
+        "suggestion": " (did you mean '{suggestion}'?)",
+        "colon": ": ",
         "error": "error",
         "warning": "warning",
         "data": "Events",
@@ -227,7 +231,7 @@ async function lint() {
   const seq = ++lintSeq;
   list.innerHTML = `<li>${T.checking}</li>`;
   const response = await fetch('api/lint', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                            body: JSON.stringify({text: source.value})});
+                                            body: JSON.stringify({text: source.value, lang: LANG})});
   const found = await response.json();
   if (seq !== lintSeq) return;
   const marks = {};
@@ -242,8 +246,8 @@ async function lint() {
     li.dataset.code = d.code;
     const where = d.line ? fmt('line', {line: d.line}) : '';
     const code = T['code_' + d.code] || d.code;
-    li.textContent = `${T[d.severity]} · ${where} · ${code}: ${d.message}` +
-      (d.suggestion ? ` (${d.suggestion}?)` : '');
+    li.textContent = `${T[d.severity]} · ${where} · ${code}${T.colon}${d.message}` +
+      (d.suggestion ? fmt('suggestion', {suggestion: d.suggestion}) : '');
     if (d.line) li.addEventListener('click', () => goTo(d.line));
     list.appendChild(li);
   }
@@ -281,7 +285,8 @@ document.getElementById('run').addEventListener('click', async () => {
   const status = document.getElementById('status');
   if (lastErrors) { status.textContent = T.fix_first; return; }
   const response = await fetch('api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                            body: JSON.stringify({text: source.value, source: sourceChoice()})});
+                                            body: JSON.stringify({text: source.value, source: sourceChoice(),
+                                                                  lang: LANG})});
   const found = await response.json();
   if (!response.ok) { status.textContent = typeof found.detail === 'string' ? found.detail : T.fix_first; return; }
   runId = found.id;
