@@ -356,7 +356,7 @@ def simulate(ruleset: Path, events: tuple[Path, ...], manifest: Path | None, ros
     Several communities (files, a directory, or --manifest) are replayed one task each on Dask (a local
     cluster, or --scheduler) and their figures merged over all residents: the Gini coefficient and top
     shares of the district, not an average of the communities'."""
-    policy = load_policy(ruleset)
+    policy = load_policy(ruleset, lang)
     writer = _report_writer("write_report") if report_path is not None else None
     logs = _communities(events, manifest, rosters)
     if len(logs) == 1 and manifest is None:
@@ -496,7 +496,7 @@ def compare(old: Path, new: Path, events: tuple[Path, ...], manifest: Path | Non
     """Replay EVENTS under OLD and NEW in one pass and show who gains and loses, how rankings move, and how
     totals, limits, concentration and outstanding points change (live by default, as simulate). Several
     communities run one task each on Dask, as simulate's, and are compared over all their residents."""
-    before, after = load_policy(old), load_policy(new)
+    before, after = load_policy(old, lang), load_policy(new, lang)
     writer = _report_writer("write_compare_report") if report_path is not None else None
     logs = _communities(events, manifest, (roster,) if roster is not None else ())
     if len(logs) > 1 or manifest is not None:

@@ -86,14 +86,17 @@ def read_log(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return lines
 
 
-def load_policy(path: Path) -> gridpoints.Policy:
-    """The compiled ruleset at ``path``; on errors print each located issue and fail the command (exit 1)."""
+def load_policy(path: Path, lang: str = "zh") -> gridpoints.Policy:
+    """The compiled ruleset at ``path``; on errors print each located issue in ``lang`` (Chinese unless a
+    command's ``--lang en`` asks otherwise) and fail the command (exit 1)."""
     try:
         return gridpoints.load_ruleset(path)
     except RulesetError as exc:
         for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        raise click.ClickException(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))") from None
+            click.echo(issue.describe(lang), err=True)
+        count = len(exc.issues)
+        raise click.ClickException(f"{path}：规则集无效（{count} 处问题）" if lang == "zh"
+                                   else f"{path}: invalid ruleset ({count} problem(s))") from None
 
 
 def _registry(events_file: Path, roster: Path | None) -> tuple[MemoryRegistry, bool]:
@@ -360,7 +363,7 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
 def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     """Replay EVENTS.jsonl up to and including --event in a memory store (as ``run`` does) and explain that
     event's decision."""
-    policy = load_policy(ruleset)
+    policy = load_policy(ruleset, lang)
     lines = read_log(events_file)
     if not any(not is_redemption(data) and data.get("id") == event_id for _, data in lines):
         count = sum(1 for _, data in lines if not is_redemption(data))
