@@ -207,7 +207,8 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 
 def test_typo_diagnostic_and_comparison_charts_in_chromium(served: str, tmp_path: Path) -> None:
-    """In headless Chromium: a typo shows its diagnostic at its line; a comparison draws its charts."""
+    """In headless Chromium: a typo shows its Chinese diagnostic at its line; a comparison draws its charts; the
+    language switch keeps the draft and shows the diagnostic in English."""
     chromium, driver_path = _browser_tools()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -279,9 +280,12 @@ def test_typo_diagnostic_and_comparison_charts_in_chromium(served: str, tmp_path
             editor.get_property("value").rstrip("\n")
         assert "limit: 30" in (tmp_path / "draft.yaml").read_text(encoding="utf-8")
 
-        browser.get(served + "?lang=en")  # the page's language switch: the same diagnostic in English
+        # The page's language switch keeps the draft and shows the same diagnostic in English.
+        browser.find_element(By.ID, "language").click()
+        wait.until(lambda b: b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#diagnostics li.ok"))
         editor = browser.find_element(By.ID, "source")
+        assert "limit: 30" in editor.get_property("value")
         select(at, at + len("points"))
         editor.send_keys("pionts")
         marked = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#diagnostics li.error[data-line="{line}"]'))

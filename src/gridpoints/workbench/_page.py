@@ -372,6 +372,13 @@ document.getElementById('download').addEventListener('click', () => {
   link.click();
 });
 
+// Switching the language reloads the page: the draft goes along (this tab only), not the file's text.
+const KEPT = 'gridpoints-workbench-draft';
+document.getElementById('language').addEventListener('click', () => sessionStorage.setItem(KEPT, source.value));
+if (sessionStorage.getItem(KEPT) !== null) {
+  source.value = sessionStorage.getItem(KEPT);
+  sessionStorage.removeItem(KEPT);
+}
 drawGutter({});
 lint();
 """
