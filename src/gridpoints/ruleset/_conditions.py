@@ -116,7 +116,7 @@ def _as_date_text(arg: Any, op: str, path: CondPath) -> Any:
     if isinstance(arg, list | tuple):
         return [_as_date_text(item, op, path) for item in arg]
     if isinstance(arg, datetime):
-        raise ConditionError(path, "cond.date_datetime", arg=arg)
+        raise ConditionError(path, "cond.date_datetime", arg=arg.isoformat())
     if isinstance(arg, date):
         return arg.isoformat()
     if isinstance(arg, str):

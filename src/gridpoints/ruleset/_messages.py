@@ -201,8 +201,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "lint.undeclared_event": {"en": "rule {rule!r} handles {on!r}, which 'events' does not declare and no other "
                                     "rule uses; did you mean {near!r}? (declare it under 'events' if it is a new "
                                     "type)",
-                              "zh": "规则 {rule!r} 处理 {on!r}，但 'events' 没有声明它，也没有别的规则使用它；"
-                                    "建议：{near!r}？（若是新的事件类型，请在 'events' 下声明）"},
+                              "zh": "规则 {rule!r} 处理 {on!r}，但 'events' 没有声明它，也没有别的规则使用它，"
+                                    "可能是 {near!r} 的笔误（若是新的事件类型，请在 'events' 下声明）"},
     "lint.unhandled_event": {"en": "no rule handles {name!r}: its events will be refused; add a rule or "
                                    "'ignore: true'",
                              "zh": "没有规则处理 {name!r}：这类事件会被拒收；请添加规则，或设置 'ignore: true'"},
@@ -442,7 +442,7 @@ class _Formatter(string.Formatter):
             return TERMS_ZH.get(str(value), str(value)) if self.lang == "zh" else str(value)
         if conversion == "&":
             items = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
-            return ("和" if self.lang == "zh" else " and ").join(items)
+            return (" 和 " if self.lang == "zh" else " and ").join(items)
         if conversion is None and isinstance(value, list | tuple):
             return ("、" if self.lang == "zh" else ", ").join(str(v) for v in value)
         return super().convert_field(value, conversion)
