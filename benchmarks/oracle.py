@@ -81,8 +81,10 @@ def main() -> int:
         timings: dict[str, list[tuple[float, float]]] = {"engine plan": [], "durable oracle": []}
         for _ in range(args.repeat):
             engine = gridpoints.Engine(policy)
-            timings["engine plan"].append(_time(lambda: [engine.plan_input(raw, None) for raw in events]))
-            timings["durable oracle"].append(_time(lambda: [oracle.base_points(event) for event in checked]))
+            timings["engine plan"].append(
+                _time(lambda engine=engine, events=events: [engine.plan_input(raw, None) for raw in events]))
+            timings["durable oracle"].append(
+                _time(lambda oracle=oracle, checked=checked: [oracle.base_points(event) for event in checked]))
         for label, runs in timings.items():
             cpu = statistics.median(c for c, _ in runs)
             wall = statistics.median(w for _, w in runs)
