@@ -137,6 +137,48 @@ def test_english_labels(tmp_path: Path) -> None:
     assert "积分分布洛伦兹曲线" not in text
 
 
+CORRECTIONS = {"count": 2, "points": 0, "after_close": 1, "rows": [
+    {"event": "e-0042", "subject": "g01-h001-1", "window": "2026-03", "corrected_in": "2026-04", "points": 20,
+     "reason": "<b>重复上报</b>", "actor": "staff-1", "after_close": True},
+    {"event": "e-0107", "subject": "g02-h004-2", "window": "2026-04", "corrected_in": "2026-04", "points": -20,
+     "reason": "认错人", "actor": "staff-2", "after_close": False}]}
+LATE = {"events": 3, "points": 25, "by_window": {"2026-03": {"events": 3, "points": 25}}}
+
+
+def _section(text: str, heading: str) -> str:
+    """The HTML of the section under ``heading``."""
+    start = text.index(f"<h2>{heading}</h2>")
+    return text[start:text.index("</section>", start)]
+
+
+@pytest.mark.parametrize(("lang", "labels"), [
+    ("zh", ("冲正记录", "原周期", "冲正周期", "冲正积分", "原因", "经办人", "冲正时原周期已结账", "是", "否",
+            "其中 1 笔冲正的是已结账周期的事件", "迟到事件", "共 3 个迟到事件")),
+    ("en", ("Corrections", "Event period", "Corrected in", "Points reversed", "Reason", "By",
+            "Period closed then", "yes", "no", "1 of them corrected an event of a period already closed",
+            "Late events", "3 late events, 25 points in all")),
+])
+def test_the_report_tables_corrections_and_late_events(tmp_path: Path, lang: str, labels: tuple[str, ...]) -> None:
+    """Each correction is a row (event, subject, both periods, points, reason escaped, actor, closed or not) and
+    late events a row per closed period, labelled in the report's language."""
+    summary = {**make_summary(), "corrections": CORRECTIONS, "late": LATE}
+    text = write_report(tmp_path / "r.html", summary, lang=lang).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    for label in labels:
+        assert label in text, label
+    corrections = _section(text, "冲正记录" if lang == "zh" else "Corrections")
+    for cell in ("e-0042", "g01-h001-1", "2026-03", "2026-04", ">20<", ">-20<", "staff-2", "&lt;b&gt;重复上报"):
+        assert cell in corrections, cell
+    assert "<b>重复上报" not in text
+    late = _section(text, "迟到事件" if lang == "zh" else "Late events")
+    assert "<td>2026-03</td>" in late and '<td class="num">25</td>' in late
+
+
+def test_a_report_without_corrections_says_so(tmp_path: Path) -> None:
+    """No corrections and no late events: both sections are there and say there were none."""
+    text = write_report(tmp_path / "r.html", make_summary()).read_text(encoding="utf-8")
+    assert "<p>无</p>" in _section(text, "冲正记录") and "<p>无</p>" in _section(text, "迟到事件")
+
+
 def test_unknown_language_is_refused() -> None:
     """A language other than zh or en raises ValueError."""
     with pytest.raises(ValueError, match="lang"):
@@ -493,7 +535,8 @@ SNAKE_CASE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 @pytest.fixture(scope="module")
 def simulated() -> tuple[Any, Any, dict[str, str]]:
     """A real summary and comparison: a small Tianhe community (repairs, an allocated item, refusals) over one
-    month, replayed under its ruleset and under the fair-play ruleset."""
+    month, replayed under its ruleset and under the fair-play ruleset; after April's close an award and a
+    deduction of April are corrected and an April event arrives late."""
     from datetime import date
 
     import gridpoints
@@ -503,10 +546,19 @@ def simulated() -> tuple[Any, Any, dict[str, str]]:
     root = Path(__file__).resolve().parents[1] / "rulesets"
     policy = gridpoints.load_ruleset(root / f"{habits.ruleset}.yaml")
     community = Community(240, 32, seed=2, name="tianhe", mix=habits.mix, elderly=habits.elderly, preset=habits)
-    events = list(community.events(policy, date(2026, 4, 1), 1))
-    roster = memberships(community.roster())
-    summary = simulate(policy, events, roster=roster)
-    comparison = compare(policy, policy, events, roster=roster)
+    events: list[dict[str, Any]] = list(community.events(policy, date(2026, 4, 1), 1))
+    award = next(e for e in events if e.get("type") == "safety_publicity")
+    settled = {value for e in events for value in (e.get("attributes") or {}).values()}
+    deduction = next(e for e in events if e.get("type") == "parking_violation" and e["id"] not in settled)
+    events += [{"correct": {"event": target["id"], "reason": reason, "actor": "staff-1",
+                            "at": f"2026-05-02T09:0{i}:00+08:00"}}
+               for i, (target, reason) in enumerate(((award, "重复上报"), (deduction, "认错人")))]
+    events.append({**award, "id": "tianhe-late-1", "occurred_at": "2026-04-30T20:00:00+08:00"})
+    roster = memberships([*community.roster(), {"subject": "staff-1", "grid": "g01", "household": "staff",
+                                                "roles": ["staff"], "since": "2020-01-01T00:00:00+08:00"}])
+    # The corrections reach back into the closed April, whose entries a live replay no longer keeps.
+    summary = simulate(policy, events, roster=roster, keep_ledger=True)
+    comparison = compare(policy, policy, events, roster=roster, keep_ledger=True)
     return summary, comparison, dict(policy.spec.categories)
 
 
@@ -515,7 +567,9 @@ def test_the_chinese_report_shows_no_untranslated_key(simulated: tuple[Any, Any,
     """Every visible label of the rendered zh page, charts included (Chromium's DOM after plotly drew), is
     translated: no snake_case key anywhere in what a reader sees."""
     summary, comparison, names = simulated
-    assert summary.redemptions["refused"] and summary.repairs["opened"]  # the sample has what needs labels
+    # The sample has what needs labels: refusals, repairs, corrections of a closed period, a late event.
+    assert summary.redemptions["refused"] and summary.repairs["opened"]
+    assert summary.corrections["after_close"] == 2 and summary.late["events"] == 1
     for name, page in (("zh-report.html", write_report(browser_work / "zh-report.html", summary,
                                                         category_names=names)),
                        ("zh-compare.html", write_compare_report(browser_work / "zh-compare.html", comparison,

@@ -53,7 +53,7 @@ ROSTER = [
 
 SUMMARY_KEYS = {"ruleset", "period", "totals", "by_category", "by_rule", "limits", "participation",
                 "earned_by_subject", "grid_of", "heat", "concentration", "leaderboard", "repairs", "redemptions",
-                "liability", "honours"}
+                "liability", "honours", "corrections", "late"}
 
 
 def _policy(limit: int = 30) -> gridpoints.Policy:

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time, tzinfo
 from fractions import Fraction
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -28,6 +29,7 @@ import attrs
 from gridpoints.analytics._grid import (
     ACTIVITY_REASONS,
     Anomaly,
+    BySeq,
     Heat,
     HeatTally,
     anomalies,
@@ -37,6 +39,9 @@ from gridpoints.analytics._grid import (
 )
 from gridpoints.calendar import window_end, window_start
 from gridpoints.model import Entry, Reason, spendable
+
+if TYPE_CHECKING:
+    from gridpoints.policy._compile import Policy
 
 #: A calendar window: its kind (``day`` / ``week`` / ``month`` / ``quarter`` / ``year``) and its id
 #: (``2026-04`` …, see :mod:`gridpoints.calendar`).
@@ -181,7 +186,8 @@ def _bounds(window: Window, zone: tzinfo) -> tuple[datetime, datetime]:
 class EarnedTally:
     """:func:`earned_by_subject`, one batch of entries at a time: a replay adds each committed batch and asks
     for the result at the end, without keeping the entries (``zone``, ``window`` and ``reasons`` as there;
-    ``grid_of`` and ``population`` are given to :meth:`result`)."""
+    ``grid_of`` and ``population`` are given to :meth:`result`). It remembers which entries it counted (see
+    :class:`~gridpoints.analytics._grid.BySeq`), so a correction added later takes back exactly those."""
 
     def __init__(self, *, zone: str | tzinfo = "Asia/Shanghai", window: Window | None = None,
                  reasons: Iterable[str] = AWARD_REASONS) -> None:
@@ -189,16 +195,23 @@ class EarnedTally:
         self._bounds = _bounds(window, tz) if window is not None else None
         self._counted = frozenset(reasons)
         self._earned: dict[str, int] = {}
+        self._seen = BySeq()
 
     def add(self, entries: Iterable[Entry]) -> None:
-        """Count the entries' earned points."""
-        counted, bounds, earned = self._counted, self._bounds, self._earned
+        """Count the entries' earned points, less those of entries a correction among them reverses."""
+        counted, bounds, earned, seen = self._counted, self._bounds, self._earned, self._seen
         for entry in entries:
+            if entry.reason == Reason.CORRECTED:
+                # The correction's entry mirrors the one it reverses: same subject, same amount.
+                if entry.reverses is not None and seen.get(entry.tenant, entry.reverses) != BySeq.MISSING:
+                    earned[entry.subject] -= entry.amount
+                continue
             if entry.reason not in counted or entry.credit != spendable(entry.subject):
                 continue
             if bounds is not None and not bounds[0] <= datetime.fromisoformat(entry.occurred_at) < bounds[1]:
                 continue
             earned[entry.subject] = earned.get(entry.subject, 0) + entry.amount
+            seen.put(entry.tenant, entry.seq, 0)
 
     def result(self, *, grid_of: Mapping[str, str] | None = None,
                population: Iterable[str] | None = None) -> dict[str, int]:
@@ -210,6 +223,15 @@ class EarnedTally:
         return found
 
 
+def earned_reasons(policy: Policy) -> frozenset[str]:
+    """The entry reasons a ruleset counts as earned: :data:`AWARD_REASONS`, and staff adjustments' credits
+    (``adjusted``) when its ``corrections.adjustments_earned`` says so (the ``reasons`` of
+    :func:`earned_by_subject` for that ruleset's ledger)."""
+    if policy.spec.corrections.adjustments_earned:
+        return frozenset({*AWARD_REASONS, Reason.ADJUSTED})
+    return frozenset(AWARD_REASONS)
+
+
 def earned_by_subject(
     entries: Iterable[Entry], *, zone: str | tzinfo = "Asia/Shanghai", window: Window | None = None,
     grid_of: Mapping[str, str] | None = None, population: Iterable[str] | None = None,
@@ -218,8 +240,12 @@ def earned_by_subject(
     """Points each subject EARNED: award entries credited to the subject's spendable account.
 
     Deductions, redemptions and expiry are not subtracted: concentration measures what was handed out,
-    not what is left to spend. ``reasons`` names the entry reasons that count (default: awards, verified
-    awards and challenge bonuses; pass ``{"award"}`` for direct awards only). With ``window`` (kind, id),
+    not what is left to spend. An award a correction (冲正) reversed was not earned: it leaves the window it
+    was counted in, whenever the correction was made (corrections follow what they reverse in ``entries``,
+    as in any ledger). Staff adjustments (``adjusted``) count only when ``reasons`` names them (a ruleset's
+    ``corrections.adjustments_earned``; see :func:`earned_reasons`). ``reasons`` names the entry reasons
+    that count (default: awards, verified awards and challenge bonuses; pass ``{"award"}`` for direct awards
+    only). With ``window`` (kind, id),
     only entries whose ``occurred_at`` falls in that calendar window in ``zone`` count. With ``grid_of``,
     only subjects it places in a grid count. Subjects in ``population`` appear with 0 when they earned
     nothing; others who earned nothing do not appear. (:class:`EarnedTally` counts the same batch by batch.)
@@ -275,6 +301,7 @@ __all__ = [
     "concentration_by_grid",
     "concentration_for",
     "earned_by_subject",
+    "earned_reasons",
     "gini",
     "grid_heat",
     "lorenz",

@@ -9,8 +9,10 @@ decides what to do with the result.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, time, tzinfo
@@ -71,8 +73,55 @@ def _grid_at(history: Mapping[str, list[Membership]], subject: str, moment: date
     return None
 
 
+class BySeq:
+    """A small integer per ledger entry a tally counted, keyed by (tenant, seq), so that a correction's entry
+    (:attr:`Reason.CORRECTED <gridpoints.model.Reason>`, linked by ``reverses``) can take back exactly what
+    the entry it reverses added, in the window that entry was counted in, without the tally keeping entries.
+
+    A ledger's seqs are dense and arrive in order, so the values sit in one ``array('i')`` per tenant (4 bytes
+    an entry); a seq before the first one seen, or far past the last, goes to a dict instead.
+    """
+
+    #: What :meth:`get` returns for a seq never :meth:`put`.
+    MISSING = -1
+    #: A seq this far past the end of the array goes to the dict (a sparse stretch is not filled in).
+    _GAP = 1 << 16
+
+    def __init__(self) -> None:
+        self._dense: dict[str, tuple[int, array[int]]] = {}
+        self._sparse: dict[tuple[str, int], int] = {}
+
+    def put(self, tenant: str, seq: int, value: int) -> None:
+        """Remember ``value`` (≥ 0) for the entry ``(tenant, seq)``."""
+        found = self._dense.get(tenant)
+        if found is None:
+            found = self._dense[tenant] = (seq, array("i"))
+        base, values = found
+        offset = seq - base
+        if 0 <= offset < len(values) + self._GAP:
+            if offset >= len(values):
+                values.extend(itertools.repeat(self.MISSING, offset - len(values) + 1))
+            values[offset] = value
+        else:
+            self._sparse[tenant, seq] = value
+
+    def get(self, tenant: str, seq: int) -> int:
+        """The value put for ``(tenant, seq)``, or :data:`MISSING`."""
+        found = self._dense.get(tenant)
+        if found is not None:
+            offset = seq - found[0]
+            if 0 <= offset < len(found[1]):
+                value = found[1][offset]
+                if value != self.MISSING:
+                    return value
+        return self._sparse.get((tenant, seq), self.MISSING)
+
+
 def _signed(entry: Entry) -> int:
-    """The entry's effect on its subject's spendable balance, counting only earning and deduction moves."""
+    """The entry's effect on its subject's spendable balance, counting only earning and deduction moves (a
+    correction's entries are not: they take back what the entry they reverse added, see :class:`BySeq`)."""
+    if entry.reason == Reason.CORRECTED:
+        return 0
     account = spendable(entry.subject)
     if entry.credit == account and entry.debit in (ISSUANCE, pending(entry.subject), DEDUCTIONS):
         return entry.amount
@@ -108,6 +157,11 @@ class HeatTally:
         #: The last entry time read: (its text, the moment, its window); an event's entries share it.
         self._last: tuple[str, datetime, str] | None = None
         self._complete = complete
+        #: Where each counted entry went, for its correction: ``2·cell`` (an index into ``_cells``) when it was
+        #: placed, ``2·k + 1`` when it is ``_unplaced[k]``.
+        self._placed = BySeq()
+        self._cells: list[tuple[tuple[str, str], tuple[str, str]]] = []
+        self._cell_ids: dict[tuple[str, str, str, str], int] = {}
         for record in memberships:
             self.register(record)
 
@@ -117,9 +171,13 @@ class HeatTally:
         self._history[membership.subject].append(membership)
 
     def add(self, entries: Iterable[Entry]) -> None:
-        """Sum the entries that earn or deduct (see :func:`grid_heat`)."""
-        history, sums, last = self._history, self._sums, self._last
+        """Sum the entries that earn or deduct, and take back those a correction reverses (see
+        :func:`grid_heat`)."""
+        history, sums, last, placed = self._history, self._sums, self._last, self._placed
         for entry in entries:
+            if entry.reason == Reason.CORRECTED:
+                self._take_back(entry)
+                continue
             amount = _signed(entry)
             if not amount:
                 continue
@@ -131,6 +189,7 @@ class HeatTally:
             grid = _grid_at(history, entry.subject, moment)
             if grid is None:
                 if not self._complete:
+                    placed.put(entry.tenant, entry.seq, 2 * len(self._unplaced) + 1)
                     self._unplaced.append((entry.subject, moment, window, entry.rule, entry.reason, amount))
                 continue
             self._seen.add(window)
@@ -139,7 +198,33 @@ class HeatTally:
                 cell = sums[grid, window] = {}
             key = (entry.rule, entry.reason)
             cell[key] = cell.get(key, 0) + amount
+            placed.put(entry.tenant, entry.seq, 2 * self._cell(grid, window, key))
         self._last = last
+
+    def _cell(self, grid: str, window: str, key: tuple[str, str]) -> int:
+        ident = (grid, window, key[0], key[1])
+        found = self._cell_ids.get(ident)
+        if found is None:
+            found = self._cell_ids[ident] = len(self._cells)
+            self._cells.append(((grid, window), key))
+        return found
+
+    def _take_back(self, correction: Entry) -> None:
+        """A correction's entry: what the entry it reverses added leaves that entry's cell (its grid and window)."""
+        if correction.reverses is None:
+            return
+        where = self._placed.get(correction.tenant, correction.reverses)
+        if where == BySeq.MISSING:
+            return
+        # The correction moves the amount the other way: out of spendable when the reversed entry paid in.
+        amount = correction.amount if correction.debit == spendable(correction.subject) else -correction.amount
+        if where % 2:
+            subject, moment, window, rule, reason, _ = self._unplaced[where // 2]
+            self._unplaced.append((subject, moment, window, rule, reason, -amount))
+            return
+        place, key = self._cells[where // 2]
+        cell = self._sums[place]
+        cell[key] -= amount
 
     def result(self, *, categories: Mapping[str, str] | None = None, windows: Iterable[str] | None = None) -> Heat:
         """The heat map of what was added (``categories`` and ``windows`` as in :func:`grid_heat`)."""
@@ -184,7 +269,9 @@ def grid_heat(
 
     Counted: every entry that moves points into or out of a subject's spendable balance by earning or
     deduction — awards, verified reports, worker credit and bonuses (positive), deductions (negative),
-    and deductions given back by a repair or an upheld appeal (positive). Redemptions, holds and expiry are
+    and deductions given back by a repair or an upheld appeal (positive). An entry a correction (冲正)
+    reversed leaves the cell it was counted in (its grid and window, not the correction's), whenever the
+    correction was made; a correction's own entries are not counted. Redemptions, holds and expiry are
     spending, not activity, and are not counted. Each entry's key is ``categories[entry.rule]`` (build it
     from a policy: ``{r.id: r.category for r in policy.rules}``), or the entry's reason when the rule is not
     in ``categories``. Values are signed: a grid's ``deduction`` cell is negative.
@@ -329,8 +416,8 @@ def proactive_service(
     ages or other personal facts); only memberships with the ``resident`` role that overlap the window
     count. A plain ``{subject: attributes}`` mapping skips the membership check. A positive event is a
     distinct event id with an entry of a reason in :data:`ACTIVITY_REASONS` for the subject, excluding events
-    the engine made (scheduled base points, challenge bonuses). Returned sorted by grid then subject (a
-    mapping has no grids: by subject).
+    the engine made (scheduled base points, challenge bonuses) and entries a correction (冲正) reversed.
+    Returned sorted by grid then subject (a mapping has no grids: by subject).
     """
     kind = window_kind(window)
     start, end = _bounds(kind, window, _zone(zone))
@@ -343,17 +430,25 @@ def proactive_service(
         for membership, attributes in residents:
             if "resident" in membership.roles and membership.overlaps(start, end) and predicate(attributes):
                 candidates.setdefault(membership.subject, membership.grid)
-    events: dict[str, set[str]] = defaultdict(set)
+    activity: dict[tuple[str, int], tuple[str, str]] = {}
+    reversed_: set[tuple[str, int]] = set()
     for entry in entries:
+        if entry.reason == Reason.CORRECTED and entry.reverses is not None:
+            reversed_.add((entry.tenant, entry.reverses))
+            continue
         if entry.subject not in candidates or entry.reason not in ACTIVITY_REASONS or entry.amount <= 0:
             continue
         if entry.event_id.startswith(RESERVED_ID_PREFIX):
             continue
         if start <= datetime.fromisoformat(entry.occurred_at) < end:
-            events[entry.subject].add(entry.event_id)
+            activity[entry.tenant, entry.seq] = (entry.subject, entry.event_id)
+    events: dict[str, set[str]] = defaultdict(set)
+    for key, (subject, event_id) in activity.items():
+        if key not in reversed_:
+            events[subject].add(event_id)
     quiet = [(grid, subject) for subject, grid in candidates.items() if len(events[subject]) <= max_positive_events]
     return [subject for _, subject in sorted(quiet)]
 
 
-__all__ = ["ACTIVITY_REASONS", "Anomaly", "Heat", "HeatTally", "anomalies", "grid_heat", "proactive_service",
+__all__ = ["ACTIVITY_REASONS", "Anomaly", "BySeq", "Heat", "HeatTally", "anomalies", "grid_heat", "proactive_service",
            "rule_categories"]

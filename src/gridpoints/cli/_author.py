@@ -440,6 +440,16 @@ def print_summary(console: Console, data: Mapping[str, Any], policy: gridpoints.
         ("top 10 % share", conc["top10"]), ("top 1 % share", conc["top1"])]))
     console.print(_table("Leaderboard (last month)", ("#", "subject", "grid", "earned"), [
         (i + 1, r["subject"], r["grid"], r["earned"]) for i, r in enumerate(data["leaderboard"])], numeric_from=3))
+    corrections = data.get("corrections", {}).get("rows", [])
+    if corrections:
+        console.print(_table("Corrections", ("event", "subject", "period", "corrected in", "points reversed",
+                                             "reason", "by", "period closed then"), [
+            (r["event"], r["subject"], r["window"], r["corrected_in"], r["points"], r["reason"], r["actor"],
+             "yes" if r["after_close"] else "no") for r in corrections], numeric_from=4))
+    late = data.get("late", {}).get("by_window", {})
+    if late:
+        console.print(_table("Late events (recorded after their period closed)", ("period", "events", "points"),
+                             [(window, v["events"], v["points"]) for window, v in late.items()]))
     for key, title in (("repairs", "Repairs"), ("redemptions", "Redemptions"), ("liability", "Outstanding points")):
         rows = [(k, v) for k, v in data[key].items() if not isinstance(v, Mapping)]
         # Refused redemptions by reason (repairs' "refused" is a plain count, shown above).

@@ -29,10 +29,13 @@ from gridpoints.whatif._log import (
     DEFAULT_BATCH,
     LogResult,
     ReplayError,
+    is_event,
     is_redemption,
     located,
     parse_redemption,
+    parse_staff_action,
     read_jsonl,
+    staff_kind,
     submit_log,
 )
 from gridpoints.whatif._simulate import read_roster
@@ -74,11 +77,13 @@ def read_log(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         lines = list(read_jsonl(path))
         for number, data in lines:
-            if is_redemption(data):
-                try:
+            try:
+                if is_redemption(data):
                     parse_redemption(data)
-                except ValueError as exc:
-                    raise located(str(path), number, exc) from None
+                elif staff_kind(data) is not None:
+                    parse_staff_action(data)
+            except ValueError as exc:
+                raise located(str(path), number, exc) from None
     except OSError as exc:
         raise click.ClickException(f"{path}: cannot read events: {exc}") from None
     except ReplayError as exc:
@@ -322,14 +327,14 @@ def run(ruleset: Path, events_file: Path, store_url: str, tenant: str, as_json: 
     is closed (``simulate`` closes them)."""
     policy = load_policy(ruleset)
     lines = read_log(events_file)
-    events = [data for _, data in lines if not is_redemption(data)]
+    events = [data for _, data in lines if is_event(data)]
     registry, infer = _registry(events_file, roster)
     engine = _open_engine(policy, store_url, tenant, registry=registry, anchors=anchors, anchor_every=anchor_every,
                           key_file=key_file)
     try:
         result = submit_log(engine, lines, batch=batch, source=str(events_file), infer=registry if infer else None)
         engine.anchor("run")
-        subjects = {d.subject for d in (*result.decisions, *result.redeemed)}
+        subjects = {d.subject for d in (*result.decisions, *result.redeemed, *result.staff)}
         # Verifiers are credited too (a grid worker's performance points).
         subjects.update(data["actor"] for _, data in lines if isinstance(data.get("actor"), str))
         subjects.update(parse_redemption(data).subject for _, data in lines if is_redemption(data))
@@ -365,8 +370,8 @@ def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
     event's decision."""
     policy = load_policy(ruleset, lang)
     lines = read_log(events_file)
-    if not any(not is_redemption(data) and data.get("id") == event_id for _, data in lines):
-        count = sum(1 for _, data in lines if not is_redemption(data))
+    if not any(is_event(data) and data.get("id") == event_id for _, data in lines):
+        count = sum(1 for _, data in lines if is_event(data))
         raise click.ClickException(f"{events_file}: no event with id {event_id!r} ({count} event(s) read)")
     registry, infer = _registry(events_file, None)
     engine = gridpoints.Engine(policy, store=gridpoints.MemoryStore(), registry=registry)

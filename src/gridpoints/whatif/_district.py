@@ -246,6 +246,8 @@ def merge_communities(policy: Policy, results: Sequence[CommunityResult]) -> Sim
     by_item: dict[str, Counter[str]] = defaultdict(Counter)
     liability: Counter[str] = Counter()
     balances: list[int] = []
+    corrections: list[dict[str, Any]] = []
+    late: dict[str, Counter[str]] = defaultdict(Counter)
     starts, ends, closed = [], [], 0
     for result in results:
         name, summary = result.name, result.summary
@@ -280,6 +282,10 @@ def merge_communities(policy: Policy, results: Sequence[CommunityResult]) -> Sim
         liability.update({k: v for k, v in summary.liability.items()
                           if k in ("points", "holders", "negative_points", "pending_points", "held_points")})
         balances.extend(result.balances[s] for s in summary.grid_of)
+        corrections.extend({**row, "subject": _named(name, row["subject"])}
+                           for row in summary.corrections.get("rows", ()))
+        for window, counts in summary.late.get("by_window", {}).items():
+            late[window].update(counts)
 
     rates = [rate for by_month in participation.values() for rate in by_month.values()]
     merged_totals: dict[str, int | float] = {}
@@ -315,6 +321,10 @@ def merge_communities(policy: Policy, results: Sequence[CommunityResult]) -> Sim
                      "refused": dict(sorted(refused.items())),
                      "by_item": {item: dict(sorted(c.items())) for item, c in sorted(by_item.items())}},
         liability=merged_liability,
+        corrections={"count": len(corrections), "points": sum(row["points"] for row in corrections),
+                     "after_close": sum(1 for row in corrections if row["after_close"]), "rows": corrections},
+        late={"events": sum(c["events"] for c in late.values()), "points": sum(c["points"] for c in late.values()),
+              "by_window": {window: dict(late[window]) for window in sorted(late)}},
     )
 
 

@@ -11,6 +11,17 @@ A log is JSON Lines, one object a line, in time order; blank lines and ``#`` com
 ``request`` is the idempotency key (:meth:`~gridpoints.Engine.redeem`'s ``request_id``), ``at`` an ISO time
 with offset (:func:`parse_redemption`).
 
+Staff actions are lines of the same shape: a *correction line* (冲正, :meth:`~gridpoints.Engine.correct`) and
+an *adjustment line* (人工调整, :meth:`~gridpoints.Engine.adjust`; ``request`` is its ``request_id`` and
+``points`` a non-zero integer)::
+
+    {"correct": {"event": "e-0042", "reason": "重复上报", "actor": "staff-1", "at": "2026-05-03T09:00:00+08:00"}}
+    {"adjust": {"request": "a-0001", "subject": "pu-g01-h0001-1", "points": 5, "reason": "补录",
+                "actor": "staff-1", "at": "2026-05-03T09:05:00+08:00"}}
+
+They are taken like redemption lines (queued events first, then the engine is asked); a refusal is an error
+of the log (:func:`parse_staff_action`, :func:`apply_staff_action`).
+
 The batching rule (:class:`Batcher`): events go to :meth:`~gridpoints.Engine.submit_many` in batches of up to
 ``size``, in log order; a batch is cut before an event that settles (verifies, appeals) or repairs an event
 of the same batch, since the engine decides a settlement against what is recorded, so the batch holding
@@ -36,7 +47,7 @@ from typing import Any
 import attrs
 
 from gridpoints.engine._engine import Engine
-from gridpoints.errors import EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
+from gridpoints.errors import CorrectionRefused, EventError, GridpointsError, IdempotencyConflict, RedemptionRefused
 from gridpoints.model import Decision, Event
 from gridpoints.model._registry import Membership, MemoryRegistry
 from gridpoints.policy._compile import Policy
@@ -45,6 +56,14 @@ DEFAULT_BATCH = 1000
 #: The key that makes a log line a redemption request, and the fields it must carry (see the module docstring).
 REDEEM_KEY = "redeem"
 REDEEM_FIELDS = ("request", "subject", "item", "at")
+
+#: The keys that make a log line a correction or an adjustment, and the fields each must carry.
+CORRECT_KEY = "correct"
+ADJUST_KEY = "adjust"
+STAFF_FIELDS: Mapping[str, tuple[str, ...]] = {
+    CORRECT_KEY: ("event", "reason", "actor", "at"),
+    ADJUST_KEY: ("request", "subject", "points", "reason", "actor", "at"),
+}
 
 EventLike = Event | Mapping[str, Any]
 #: What a :class:`Batcher` hands each batch to: the events and the log line of each (None when unknown).
@@ -125,6 +144,95 @@ def parse_redemption(data: Mapping[str, Any]) -> RedemptionLine:
     if moment is None or moment.utcoffset() is None:
         raise ValueError(f"redemption line: redeem.at: expected an ISO time with offset, got {body['at']!r}")
     return RedemptionLine(body["request"], body["subject"], body["item"], moment)
+
+
+@attrs.frozen(slots=True)
+class StaffAction:
+    """A correction or adjustment line of a log (see the module docstring): ``kind`` is :data:`CORRECT_KEY`
+    (``target`` the corrected event's id) or :data:`ADJUST_KEY` (``target`` the request id)."""
+
+    kind: str
+    target: str
+    reason: str
+    actor: str
+    at: datetime
+    subject: str | None = None
+    points: int = 0
+
+
+def is_event(line: EventLike) -> bool:
+    """Whether a log line is an event (not a redemption, correction or adjustment line)."""
+    return not is_redemption(line) and staff_kind(line) is None
+
+
+def staff_kind(line: EventLike) -> str | None:
+    """:data:`CORRECT_KEY` or :data:`ADJUST_KEY` when a log line is a correction or adjustment line, else None."""
+    if isinstance(line, Event):
+        return None
+    for kind in STAFF_FIELDS:
+        if kind in line:
+            return kind
+    return None
+
+
+def _body(data: Mapping[str, Any], key: str, fields: Sequence[str], what: str) -> Mapping[str, Any]:
+    """The object under ``key`` of a one-key line, with every field of ``fields`` present and no other."""
+    if len(data) != 1:
+        extra = ", ".join(sorted(str(k) for k in data if k != key))
+        raise ValueError(f"{what} line: expected only the key {key!r}, got also {extra}")
+    body = data[key]
+    if not isinstance(body, Mapping):
+        raise ValueError(f"{what} line: {key}: expected an object with {', '.join(fields)}, "
+                         f"got {type(body).__name__}")
+    unknown = sorted(str(k) for k in body if k not in fields)
+    if unknown:
+        raise ValueError(f"{what} line: {key}: unknown field(s) {', '.join(unknown)}; expected {', '.join(fields)}")
+    return body
+
+
+def _moment(body: Mapping[str, Any], key: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(body["at"])
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} line: {key}.at: expected an ISO time with offset, got {body['at']!r}")
+    return moment
+
+
+def parse_staff_action(data: Mapping[str, Any]) -> StaffAction:
+    """The correction or adjustment a staff line carries; :class:`ValueError` saying what is wrong otherwise."""
+    kind = staff_kind(data)
+    if kind is None:
+        raise ValueError(f"not a staff line: expected the key {CORRECT_KEY!r} or {ADJUST_KEY!r}")
+    what = "correction" if kind == CORRECT_KEY else "adjustment"
+    fields = STAFF_FIELDS[kind]
+    body = _body(data, kind, fields, what)
+    for name in fields:
+        value = body.get(name)
+        if name == "points":
+            if type(value) is not int or value == 0:
+                raise ValueError(f"{what} line: {kind}.points: expected a non-zero integer, got {value!r}")
+        elif not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{what} line: {kind}.{name}: expected a non-empty string, got {value!r}")
+    at = _moment(body, kind, what)
+    if kind == CORRECT_KEY:
+        return StaffAction(kind, body["event"], body["reason"], body["actor"], at)
+    return StaffAction(kind, body["request"], body["reason"], body["actor"], at, body["subject"], body["points"])
+
+
+def apply_staff_action(engine: Engine, action: StaffAction) -> Decision:
+    """Ask ``engine`` for the correction or adjustment; a refusal (unknown event, a role or household the
+    ruleset does not allow, a cap) or an id reused with different content is a :class:`ValueError`: the log,
+    not the resident, is wrong."""
+    try:
+        if action.kind == CORRECT_KEY:
+            return engine.correct(action.target, reason=action.reason, actor=action.actor, at=action.at)
+        assert action.subject is not None  # parse_staff_action gives an adjustment its subject
+        return engine.adjust(action.subject, action.points, reason=action.reason, actor=action.actor,
+                             at=action.at, request_id=action.target)
+    except (CorrectionRefused, EventError, IdempotencyConflict) as exc:
+        raise ValueError(f"{action.kind} {action.target!r}: {exc}") from None
 
 
 def redeem(engine: Engine, request: RedemptionLine) -> tuple[Decision | None, str | None]:
@@ -244,6 +352,8 @@ class LogResult:
     requests: int
     redeemed: tuple[Decision, ...]
     refused: Mapping[str, int]
+    #: The decisions of the log's correction and adjustment lines, in log order.
+    staff: tuple[Decision, ...] = ()
 
 
 def submit_log(engine: Engine, lines: Iterable[tuple[int | None, EventLike]], *, batch: int = DEFAULT_BATCH,
@@ -263,8 +373,17 @@ def submit_log(engine: Engine, lines: Iterable[tuple[int | None, EventLike]], *,
     def submit(events: list[EventLike], numbers: list[int | None]) -> None:
         decisions.extend(submit_batch(engine, events, numbers, source))
 
+    staff: list[Decision] = []
     batcher = Batcher(engine.policy, submit, batch)
     for number, data in lines:
+        if staff_kind(data) is not None:
+            assert not isinstance(data, Event)  # a staff line is a mapping
+            batcher.flush()
+            try:
+                staff.append(apply_staff_action(engine, parse_staff_action(data)))
+            except ValueError as exc:
+                raise located(source, number, exc) from exc
+            continue
         if is_redemption(data):
             assert not isinstance(data, Event)  # a redemption line is a mapping
             try:
@@ -290,4 +409,4 @@ def submit_log(engine: Engine, lines: Iterable[tuple[int | None, EventLike]], *,
         if until is not None and _event_id(data) == until:
             break
     batcher.flush()
-    return LogResult(tuple(decisions), requests, tuple(redeemed), dict(sorted(refused.items())))
+    return LogResult(tuple(decisions), requests, tuple(redeemed), dict(sorted(refused.items())), tuple(staff))

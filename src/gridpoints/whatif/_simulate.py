@@ -67,30 +67,34 @@ from typing import Any, NoReturn
 import attrs
 
 from gridpoints.analytics import _concentration as analytics
-from gridpoints.analytics._concentration import EarnedTally
+from gridpoints.analytics._concentration import EarnedTally, earned_reasons
 from gridpoints.analytics._grid import HeatTally
 from gridpoints.calendar import WINDOW_KINDS, months_before, previous_windows, window_end, window_id, window_start
 from gridpoints.engine._engine import Engine
-from gridpoints.engine.lifecycle import HONOURED, redemption_event_id
+from gridpoints.engine.lifecycle import HONOURED, adjustment_event_id, correction_event_id, redemption_event_id
 from gridpoints.errors import EventError
-from gridpoints.model import DEDUCTIONS, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
+from gridpoints.model import DEDUCTIONS, ISSUANCE, Decision, Entry, Event, LimitStep, Reason, held, pending, spendable
 from gridpoints.model._registry import Membership, MemoryRegistry
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore, Store
-from gridpoints.storage._live import JsonlSink, LiveStore, Sink
+from gridpoints.storage._live import PRUNED_SUBJECT, JsonlSink, LiveStore, Sink
 from gridpoints.whatif._log import (
+    CORRECT_KEY,
     DEFAULT_BATCH,
     REDEEM_FIELDS,
     REDEEM_KEY,
     Batcher,
     EventLike,
     ReplayError,
+    apply_staff_action,
     implied_members,
     located,
     parse_redemption,
+    parse_staff_action,
     read_jsonl,
     redeem,
     settling_types,
+    staff_kind,
     submit_batch,
 )
 
@@ -121,7 +125,13 @@ class SimulationSummary:
     household}}}, ``concentration`` {gini, top10, top1, n, total, lorenz [[x, y], …]}, ``leaderboard``
     [{subject, grid, earned}] (the last month's top 10), ``repairs``, ``redemptions`` {count, points, held,
     applied, returned, allocated (ledger entries), requests (redemption lines replayed), refused {reason:
-    count}, by_item}, ``liability``, ``honours`` {earned {honour: times}, streaks_completed {streak: runs}}.
+    count}, by_item}, ``liability``, ``honours`` {earned {honour: times}, streaks_completed {streak: runs}},
+    ``corrections`` {count, points, after_close, rows [{event, subject, window, corrected_in, points, reason,
+    actor, after_close}]} (冲正 from the log's correction lines; ``points`` are the points each reversed, a
+    deduction's negative; ``window`` and ``corrected_in`` are the months of the event and of its correction;
+    ``after_close`` whether that month was closed when it was corrected) and ``late`` {events, points,
+    by_window {window: {events, points}}} (events recorded after their window was closed, by the closed
+    window they fell in).
     """
 
     ruleset: str
@@ -140,6 +150,8 @@ class SimulationSummary:
     redemptions: Mapping[str, Any]
     liability: Mapping[str, Any]
     honours: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
+    corrections: Mapping[str, Any] = attrs.field(factory=dict)
+    late: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy: plain dicts and lists, ints and floats, keys in a fixed order."""
@@ -206,28 +218,42 @@ class _Tally:
     categories: dict[str, str] = attrs.field(factory=dict)
     requests: int = 0
     refused: Counter[str] = attrs.field(factory=Counter)
+    #: Rows of the corrections made (see :class:`SimulationSummary`), and staff adjustments (count, points).
+    corrections: list[dict[str, Any]] = attrs.field(factory=list)
+    adjustments: Counter[str] = attrs.field(factory=Counter)
+    #: Late events by the closed window they fell in: [events, points].
+    late: dict[str, list[int]] = attrs.field(factory=dict)
 
 
 class _Figures:
     """The summary's ledger figures, summed batch by batch of entries in sequence order: as they are
     committed (live) or as they are read back from the ledger at the end (``keep_ledger``)."""
 
-    def __init__(self, zone: Any, heat: HeatTally) -> None:
+    def __init__(self, zone: Any, heat: HeatTally, reasons: Iterable[str] = Reason.EARNED) -> None:
         self.by_rule: dict[str, Counter[str]] = defaultdict(Counter)
         self.points_expired = 0
         self.redemptions: Counter[str] = Counter()
         self.by_item: dict[str, Counter[str]] = defaultdict(Counter)
         #: Every subject an entry names (for the balances behind the liability).
         self.subjects: set[str] = set()
-        self.earned = EarnedTally(zone=zone, reasons=Reason.EARNED)
+        self.earned = EarnedTally(zone=zone, reasons=reasons)
         self.heat = heat
+        #: Net points staff adjustments moved to residents' spendable balances.
+        self.points_adjusted = 0
 
     def add(self, entries: Sequence[Entry]) -> None:
         by_rule, redemptions, by_item, subjects = self.by_rule, self.redemptions, self.by_item, self.subjects
         for entry in entries:
             subjects.add(entry.subject)
             account, reason, rule = spendable(entry.subject), entry.reason, entry.rule
-            if entry.credit == account and reason in ISSUED_REASONS:
+            if reason == Reason.CORRECTED:
+                # A correction's entry mirrors the one it reverses: an award (from issuance, or verified from
+                # pending) leaves what was issued, a deduction what was deducted, in the original's rule.
+                if entry.debit == account and entry.credit in (ISSUANCE, pending(entry.subject)):
+                    by_rule[rule]["issued"] -= entry.amount
+                elif entry.credit == account and entry.debit == DEDUCTIONS:
+                    by_rule[rule]["deducted"] -= entry.amount
+            elif entry.credit == account and reason in ISSUED_REASONS:
                 by_rule[rule]["issued"] += entry.amount
             elif entry.debit == account and entry.credit == DEDUCTIONS:
                 by_rule[rule]["deducted"] += entry.amount
@@ -237,6 +263,8 @@ class _Figures:
                 by_rule[rule]["reversed"] += entry.amount
             elif reason == Reason.EXPIRED_POINTS:
                 self.points_expired += entry.amount
+            elif reason == Reason.ADJUSTED:
+                self.points_adjusted += entry.amount if entry.credit == account else -entry.amount
             if reason in REDEMPTION_REASONS:
                 redemptions[reason] += 1
                 redemptions[f"{reason}_points"] += entry.amount
@@ -362,13 +390,15 @@ class Replay:
             self.registry.add(record)
             self._member(record)
         self.known = {m.subject for m in self.members}
-        self._figures = _Figures(policy.zone, self._heat)
+        self._figures = _Figures(policy.zone, self._heat, earned_reasons(policy))
         self._owned: list[JsonlSink] = [JsonlSink(entries_out)] if entries_out is not None else []
         self._sinks: list[Sink] = [*([sink] if sink is not None else []), *self._owned]
         if self.live is not None:
             self.live.subscribe(self._committed)
-        #: The oldest event time the last prune kept what is needed to decide (:attr:`Retention.earliest`).
+        #: The oldest event time the last prune kept what is needed to decide (:attr:`Retention.earliest`), and
+        #: the oldest entry time it kept (:attr:`Retention.entries`: what a correction reverses).
         self._kept_from: datetime | None = None
+        self._entries_from: datetime | None = None
         self._closed_at: datetime | None = None
         self._tally = _Tally()
         self._rules = set(policy.rules_by_id)
@@ -390,6 +420,10 @@ class Replay:
         after the queued events (see the module docstring)."""
         if not isinstance(event, Event) and REDEEM_KEY in event:
             self._redeem(event, line)
+            return
+        if staff_kind(event) is not None:
+            assert not isinstance(event, Event)  # a staff line is a mapping
+            self._staff(event, line)
             return
         moment, event_id, subject, actor, grid, household = _fields(event)
         if moment is None:
@@ -436,6 +470,7 @@ class Replay:
         self.live.prune(kept.entries, deductions_cutoff=kept.deductions, counters_cutoff=kept.counters,
                         tenant=self.engine.tenant)
         self._kept_from = kept.earliest
+        self._entries_from = kept.entries
 
     def _committed(self, entries: Sequence[Entry]) -> None:
         """A live store committed a batch: sum it up and pass it on."""
@@ -459,6 +494,43 @@ class Replay:
             self._fail(exc, line)
         if reason is not None:
             self._tally.refused[reason] += 1
+
+    def _staff(self, line_data: Mapping[str, Any], line: int | None) -> None:
+        """A correction or adjustment line: in log order, after the queued events (as a redemption line)."""
+        try:
+            action = parse_staff_action(line_data)
+        except ValueError as exc:
+            self._fail(exc, line)
+        correcting = action.kind == CORRECT_KEY
+        own_id = correction_event_id(action.target) if correcting else adjustment_event_id(action.target)
+        self._advance(action.at, line, own_id)
+        self.flush()
+        original = self.engine.decision(action.target) if correcting else None
+        if original is not None and self.live is not None and not self._recorded(own_id):
+            moment = original.trace.occurred_local
+            if original.subject == PRUNED_SUBJECT or (
+                    self._entries_from is not None and datetime.fromisoformat(moment) < self._entries_from):
+                self._fail(ReplayError(
+                    f"corrects {action.target!r}, an event older than a live replay keeps the entries of; replay "
+                    "this log with keep_ledger=True (--keep-ledger)"), line)
+        try:
+            decision = apply_staff_action(self.engine, action)
+        except ValueError as exc:
+            self._fail(exc, line)
+        if decision.duplicate:
+            self._tally.duplicates += 1
+            return
+        if original is None:
+            self._tally.adjustments["count"] += 1
+            self._tally.adjustments["points"] += decision.points
+            return
+        window = original.trace.occurred_local[:7]
+        self._tally.corrections.append({
+            "event": action.target, "subject": decision.subject, "window": window,
+            "corrected_in": window_id("month", action.at.astimezone(self.policy.zone).date()),
+            "points": -decision.points, "reason": action.reason, "actor": action.actor,
+            "after_close": window in self._closed,
+        })
 
     def feed_all(self, events: Iterable[EventLike]) -> None:
         for event in events:
@@ -535,7 +607,7 @@ class Replay:
         active = False
         categories, known = tally.categories, self._rules
         # A compact rule is a RuleTrace's fields in order (gridpoints.model.RuleData).
-        for rule_id, _, category, base, _, _, steps, granted, status, _ in rules:
+        for rule_id, _, category, base, _, args, steps, granted, status, _ in rules:
             if rule_id not in categories:
                 categories[rule_id] = category
             if own and rule_id in known:
@@ -544,6 +616,11 @@ class Replay:
                     active = True
             if status != "awarded":
                 tally.statuses[status] += 1
+                if status == "late":
+                    # One late line per event, naming the closed window the event fell in.
+                    late = tally.late.setdefault(str(dict(args)["window"]), [0, 0])
+                    late[0] += 1
+                    late[1] += decision.points
                 if status == HONOURED:
                     tally.honours[rule_id.removeprefix("honour:")] += 1
             for step in steps:
@@ -714,7 +791,10 @@ def _summarise(replay: Replay) -> SimulationSummary:
         "households": len({m.household or f"subject:{m.subject}" for m in residents}),
         "points_issued": issued, "points_deducted": deducted, "points_restored": restored,
         "points_reversed": reversed_, "points_expired": figures.points_expired,
-        "points_net": issued - deducted + restored + reversed_ - figures.points_expired,
+        "corrections": len(tally.corrections), "points_corrected": sum(r["points"] for r in tally.corrections),
+        "adjustments": tally.adjustments["count"], "points_adjusted": figures.points_adjusted,
+        "late_events": sum(events for events, _ in tally.late.values()),
+        "points_net": issued - deducted + restored + reversed_ + figures.points_adjusted - figures.points_expired,
         "pending_verified": tally.statuses["verified"], "pending_rejected": tally.statuses["rejected"],
         "pending_expired": tally.statuses["expired"],
         "participation_mean": sum(rates) / len(rates) if rates else 0.0,
@@ -748,6 +828,13 @@ def _summarise(replay: Replay) -> SimulationSummary:
         liability=liability,
         honours={"earned": dict(sorted(tally.honours.items())),
                  "streaks_completed": dict(sorted(tally.streaks.items()))},
+        corrections={"count": len(tally.corrections), "points": sum(r["points"] for r in tally.corrections),
+                     "after_close": sum(1 for r in tally.corrections if r["after_close"]),
+                     "rows": list(tally.corrections)},
+        late={"events": sum(events for events, _ in tally.late.values()),
+              "points": sum(points for _, points in tally.late.values()),
+              "by_window": {window: {"events": events, "points": points}
+                            for window, (events, points) in sorted(tally.late.items())}},
     )
 
 
