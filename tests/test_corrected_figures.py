@@ -259,3 +259,35 @@ def test_a_malformed_staff_line_fails_run_before_anything_is_written(tmp_path: P
                       '"actor": "s1"}}\n', encoding="utf-8")
     ran = CliRunner().invoke(run_command, [str(ruleset), str(events), "--roster", str(roster)])
     assert ran.exit_code == 1 and f"{events}:{len(LOG) + 1}" in ran.output and "correct.at" in ran.output
+
+
+def _entry(seq: int, event_id: str, subject: str, debit: str, credit: str, amount: int, reason: str, at: str,
+           rule: str = "hazard-report", reverses: int | None = None) -> gridpoints.Entry:
+    return gridpoints.Entry(seq, "t", event_id, subject, debit, credit, amount, "tiny@1", rule, reason, at, reverses,
+                            "", "")
+
+
+def test_a_verified_award_corrected_with_its_worker_credit_leaves_every_figure() -> None:
+    """The entry shapes of a corrected verified award: its pending and verified entries and the worker's credit
+    are each reversed by a linked entry in a later month; earned and heat lose the verified award in April only,
+    and the worker, who earns nothing, stays out of earned."""
+    april, may = "2026-04-03T02:00:00+00:00", "2026-05-06T02:00:00+00:00"
+    pending, spendable = gridpoints.model.pending, gridpoints.model.spendable
+    issuance = gridpoints.model.ISSUANCE
+    entries = [
+        _entry(1, "h-1", "a", issuance, pending("a"), 15, "pending", april),
+        _entry(2, "h-1:v", "a", pending("a"), spendable("a"), 15, "verified", april),
+        _entry(3, "h-1:v", "w", issuance, spendable("w"), 2, "credit", april, "hazard-report:worker-credit"),
+        _entry(4, "b-1", "b", issuance, spendable("b"), 10, "award", april, "mediation"),
+        _entry(5, "gp:correct:h-1", "a", pending("a"), issuance, 15, "corrected", may, reverses=1),
+        _entry(6, "gp:correct:h-1", "a", spendable("a"), pending("a"), 15, "corrected", may, reverses=2),
+        _entry(7, "gp:correct:h-1", "w", spendable("w"), issuance, 2, "corrected", may,
+               "hazard-report:worker-credit", reverses=3),
+    ]
+    assert earned_by_subject(entries, window=("month", "2026-04")) == {"a": 0, "b": 10}
+    assert earned_by_subject(entries, window=("month", "2026-05")) == {}
+    heat = grid_heat(entries, RESIDENTS + [gridpoints.Membership("w", "g1", None, ("grid_worker",))],
+                     windows=["2026-04", "2026-05"])
+    # By reason (no categories given); the worker's membership makes g1 five households.
+    assert heat["g1"]["2026-04"] == {"award": 2.0, "credit": 0.0, "verified": 0.0}
+    assert heat["g1"]["2026-05"] == {}

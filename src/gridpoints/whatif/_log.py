@@ -120,30 +120,39 @@ def is_redemption(line: EventLike) -> bool:
     return not isinstance(line, Event) and REDEEM_KEY in line
 
 
+def _body(data: Mapping[str, Any], key: str, fields: Sequence[str], what: str) -> Mapping[str, Any]:
+    """The object under ``key`` of a one-key line, with every field of ``fields`` present and no other."""
+    if len(data) != 1:
+        extra = ", ".join(sorted(str(k) for k in data if k != key))
+        raise ValueError(f"{what} line: expected only the key {key!r}, got also {extra}")
+    body = data[key]
+    if not isinstance(body, Mapping):
+        raise ValueError(f"{what} line: {key}: expected an object with {', '.join(fields)}, "
+                         f"got {type(body).__name__}")
+    unknown = sorted(str(k) for k in body if k not in fields)
+    if unknown:
+        raise ValueError(f"{what} line: {key}: unknown field(s) {', '.join(unknown)}; expected {', '.join(fields)}")
+    return body
+
+
+def _moment(body: Mapping[str, Any], key: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(body["at"])
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} line: {key}.at: expected an ISO time with offset, got {body['at']!r}")
+    return moment
+
+
 def parse_redemption(data: Mapping[str, Any]) -> RedemptionLine:
     """The request a redemption line carries; :class:`ValueError` saying what is wrong with a malformed one."""
-    if len(data) != 1:
-        extra = ", ".join(sorted(str(k) for k in data if k != REDEEM_KEY))
-        raise ValueError(f"redemption line: expected only the key {REDEEM_KEY!r}, got also {extra}")
-    body = data[REDEEM_KEY]
-    if not isinstance(body, Mapping):
-        raise ValueError(f"redemption line: redeem: expected an object with {', '.join(REDEEM_FIELDS)}, "
-                         f"got {type(body).__name__}")
+    body = _body(data, REDEEM_KEY, REDEEM_FIELDS, "redemption")
     for name in REDEEM_FIELDS:
         value = body.get(name)
         if not isinstance(value, str) or not value:
             raise ValueError(f"redemption line: redeem.{name}: expected a non-empty string, got {value!r}")
-    unknown = sorted(str(k) for k in body if k not in REDEEM_FIELDS)
-    if unknown:
-        raise ValueError(f"redemption line: redeem: unknown field(s) {', '.join(unknown)}; expected "
-                         f"{', '.join(REDEEM_FIELDS)}")
-    try:
-        moment = datetime.fromisoformat(body["at"])
-    except ValueError:
-        moment = None
-    if moment is None or moment.utcoffset() is None:
-        raise ValueError(f"redemption line: redeem.at: expected an ISO time with offset, got {body['at']!r}")
-    return RedemptionLine(body["request"], body["subject"], body["item"], moment)
+    return RedemptionLine(body["request"], body["subject"], body["item"], _moment(body, REDEEM_KEY, "redemption"))
 
 
 @attrs.frozen(slots=True)
@@ -173,31 +182,6 @@ def staff_kind(line: EventLike) -> str | None:
         if kind in line:
             return kind
     return None
-
-
-def _body(data: Mapping[str, Any], key: str, fields: Sequence[str], what: str) -> Mapping[str, Any]:
-    """The object under ``key`` of a one-key line, with every field of ``fields`` present and no other."""
-    if len(data) != 1:
-        extra = ", ".join(sorted(str(k) for k in data if k != key))
-        raise ValueError(f"{what} line: expected only the key {key!r}, got also {extra}")
-    body = data[key]
-    if not isinstance(body, Mapping):
-        raise ValueError(f"{what} line: {key}: expected an object with {', '.join(fields)}, "
-                         f"got {type(body).__name__}")
-    unknown = sorted(str(k) for k in body if k not in fields)
-    if unknown:
-        raise ValueError(f"{what} line: {key}: unknown field(s) {', '.join(unknown)}; expected {', '.join(fields)}")
-    return body
-
-
-def _moment(body: Mapping[str, Any], key: str, what: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(body["at"])
-    except (TypeError, ValueError):
-        moment = None
-    if moment is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} line: {key}.at: expected an ISO time with offset, got {body['at']!r}")
-    return moment
 
 
 def parse_staff_action(data: Mapping[str, Any]) -> StaffAction:
