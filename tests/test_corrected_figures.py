@@ -286,7 +286,7 @@ def test_a_verified_award_corrected_with_its_worker_credit_leaves_every_figure()
     ]
     assert earned_by_subject(entries, window=("month", "2026-04")) == {"a": 0, "b": 10}
     assert earned_by_subject(entries, window=("month", "2026-05")) == {}
-    heat = grid_heat(entries, RESIDENTS + [gridpoints.Membership("w", "g1", None, ("grid_worker",))],
+    heat = grid_heat(entries, [*RESIDENTS, gridpoints.Membership("w", "g1", None, ("grid_worker",))],
                      windows=["2026-04", "2026-05"])
     # By reason (no categories given); the worker's membership makes g1 five households.
     assert heat["g1"]["2026-04"] == {"award": 2.0, "credit": 0.0, "verified": 0.0}

@@ -153,10 +153,10 @@ def _section(text: str, heading: str) -> str:
 
 @pytest.mark.parametrize(("lang", "labels"), [
     ("zh", ("冲正记录", "原周期", "冲正周期", "冲正积分", "原因", "经办人", "冲正时原周期已结账", "是", "否",
-            "其中 1 笔冲正的是已结账周期的事件", "迟到事件", "共 3 个迟到事件")),
+            "其中 1 笔冲正的是已结账周期的事件", "迟到事件", "所在的已结账周期", "共 3 个迟到事件")),
     ("en", ("Corrections", "Event period", "Corrected in", "Points reversed", "Reason", "By",
             "Period closed then", "yes", "no", "1 of them corrected an event of a period already closed",
-            "Late events", "3 late events, 25 points in all")),
+            "Late events", "Closed period", "3 late events, 25 points in all")),
 ])
 def test_the_report_tables_corrections_and_late_events(tmp_path: Path, lang: str, labels: tuple[str, ...]) -> None:
     """Each correction is a row (event, subject, both periods, points, reason escaped, actor, closed or not) and

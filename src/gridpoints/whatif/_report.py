@@ -73,7 +73,7 @@ _TEXT: dict[str, dict[str, str]] = {
                             "已结账周期的事件在之后的周期冲正时，该周期已公布的排名和挑战结果不变。",
         "corrections_summary": "共 {count} 笔冲正，冲正积分合计 {points}；"
                                "其中 {after_close} 笔冲正的是已结账周期的事件。",
-        "late": "迟到事件", "late_events": "事件数", "late_points": "积分",
+        "late": "迟到事件", "late_window": "所在的已结账周期", "late_events": "事件数", "late_points": "积分",
         "late_note": "迟到事件：所在周期结账后才记录的事件，照常计分，按其落入的已结账周期统计；"
                      "它们可能改变已结账周期的数据，请核对。",
         "late_summary": "共 {events} 个迟到事件，涉及积分 {points}。",
@@ -130,7 +130,7 @@ _TEXT: dict[str, dict[str, str]] = {
                             "period's published rankings and challenge results stand.",
         "corrections_summary": "{count} corrections, {points} points reversed in all; {after_close} of them "
                                "corrected an event of a period already closed.",
-        "late": "Late events", "late_events": "Events", "late_points": "Points",
+        "late": "Late events", "late_window": "Closed period", "late_events": "Events", "late_points": "Points",
         "late_note": "Late events were recorded after their period had been closed. They are scored as usual and "
                      "counted here by the closed period they fell in; they may change that period's figures, so "
                      "check them.",
@@ -603,7 +603,7 @@ def _late(page: _Page, late: Mapping[str, Any]) -> None:
         return
     summary = t["late_summary"].format(events=_fmt(late.get("events", 0)), points=_fmt(late.get("points", 0)))
     page.section(t["late"], t["late_note"], f"<p>{html.escape(summary)}</p>"
-                 + _table((t["window"], t["late_events"], t["late_points"]), rows))
+                 + _table((t["late_window"], t["late_events"], t["late_points"]), rows))
 
 
 def write_report(path: str | Path, summary: Any, *, lang: Lang = "zh", title: str | None = None,
