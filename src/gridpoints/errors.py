@@ -165,13 +165,22 @@ class RedemptionRefused(GridpointsError, ValueError):
 class CorrectionRefused(GridpointsError, ValueError):
     """A correction (冲正) or staff adjustment (人工调整) was refused and nothing was written. ``reason`` is one
     of: ``unknown_event``, ``not_correctable``, ``nothing_to_correct``, ``cap_reached``, ``below_floor``,
-    ``invalid``."""
+    ``invalid``. The message names the event and why, in English; :attr:`message_zh` says the same in Chinese
+    (``None`` where only the reason code has a Chinese text)."""
 
-    def __init__(self, reason: str, message: str, *, event_id: str | None = None, subject: str | None = None):
+    def __init__(self, reason: str, message: str, *, event_id: str | None = None, subject: str | None = None,
+                 zh: str | None = None):
         self.reason = reason
         self.event_id = event_id
         self.subject = subject
+        self.message_zh = zh
         super().__init__(f"{reason}: {message}")
+
+    def explain(self, lang: str) -> str:
+        """The refusal in ``zh`` or ``en``."""
+        if lang not in ("zh", "en"):
+            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        return self.message_zh or str(self) if lang == "zh" else str(self)
 
 
 class UpgradeRefused(GridpointsError, ValueError):

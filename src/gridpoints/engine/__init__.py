@@ -6,6 +6,7 @@ from gridpoints.engine._kernel import Context, Handler, Kernel, Mechanism
 from gridpoints.engine._plan import Action, Award, Plan
 from gridpoints.engine.lifecycle import (
     CloseReport,
+    Correction,
     OpenVerification,
     RepairDue,
     RepairStatus,
@@ -15,6 +16,6 @@ from gridpoints.engine.lifecycle import (
     WorkerView,
 )
 
-__all__ = ["Action", "Award", "CloseReport", "Context", "Engine", "EventInput", "EventLimits", "Handler", "Kernel",
-           "Mechanism", "OpenVerification", "Plan", "RepairDue", "RepairStatus", "ResidentStanding", "Standing",
-           "Statement", "WorkerView"]
+__all__ = ["Action", "Award", "CloseReport", "Context", "Correction", "Engine", "EventInput", "EventLimits",
+           "Handler", "Kernel", "Mechanism", "OpenVerification", "Plan", "RepairDue", "RepairStatus",
+           "ResidentStanding", "Standing", "Statement", "WorkerView"]

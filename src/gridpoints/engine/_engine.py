@@ -23,6 +23,7 @@ from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel, Scopes
 from gridpoints.engine.lifecycle import (
     CloseReport,
+    Correction,
     Honour,
     RepairStatus,
     ResidentStanding,
@@ -174,15 +175,27 @@ class Engine(Kernel):
         return lifecycle.settle_hold(self.context, request_id, check_moment(at, "at"), "cancel")
 
     def correct(self, event_id: str, *, reason: str, actor: str, at: datetime) -> Decision:
-        """Correct (冲正) a recorded event: reverse its entries (each linked to the one it reverses) and the
-        counter increments its limits made, and leave it out of rankings and challenges not yet closed.
+        """Correct (冲正) a recorded event, dated ``at``: reverse every entry it wrote — and, for a verified
+        award, every entry of its verification, the grid worker's credit included — each by an entry linked
+        to it (``reverses``), give back the counter increments their limits made, and leave the event out of
+        rankings and challenges of every window not yet closed (a closed window's results stand, and the
+        correction says so). A pending award is reversed out of pending; its verification is then refused and
+        its expiry does nothing. Streak runs, milestone progress and honours the event moved are rolled back
+        or, where that cannot be done (a later period counted; an honour already earned), kept and explained.
+
         Idempotent by the event corrected. ``actor`` needs a role the ruleset's ``corrections.roles`` names
-        (default ``staff``) and may be neither the beneficiary nor in their household; ``reason`` is kept
-        and explained. Raises :class:`~gridpoints.errors.CorrectionRefused` (nothing written) for an unknown
-        event or one that is not a plain award or deduction, :class:`~gridpoints.errors.SegregationError`
-        for an actor who may not, :class:`~gridpoints.errors.SettlementError` for an event already settled
-        (repaired, appealed)."""
+        (default ``staff``) and may be neither the beneficiary nor in their household; ``reason`` is kept and
+        explained. Raises :class:`~gridpoints.errors.CorrectionRefused` (nothing written; the message names
+        the event and why, :meth:`~gridpoints.errors.CorrectionRefused.explain` in zh and en) for an unknown
+        event or one that is not correctable — a settlement, repair task, redemption, period posting,
+        correction or adjustment, a deduction already repaired or appealed, an award rejected or expired —
+        :class:`~gridpoints.errors.SegregationError` for an actor who may not."""
         return lifecycle.correct(self.context, event_id, reason, self._id(actor), at)
+
+    def corrections(self, window: str | None = None) -> list[Correction]:
+        """The corrections recorded (dated) in ``window`` (all when ``None``), in the order they were made:
+        what a period's report lists, closed-period corrections among them."""
+        return lifecycle.corrections(self.context, window)
 
     def adjust(self, subject: str, points: int, *, reason: str, actor: str, at: datetime,
                request_id: str) -> Decision:
@@ -333,5 +346,5 @@ class Engine(Kernel):
         return self.store.head(self.tenant)
 
 
-__all__ = ["CloseReport", "Engine", "EventInput", "Honour", "RepairStatus", "ResidentStanding", "Standing",
-           "Statement", "TeamStanding", "WorkerView"]
+__all__ = ["CloseReport", "Correction", "Engine", "EventInput", "Honour", "RepairStatus", "ResidentStanding",
+           "Standing", "Statement", "TeamStanding", "WorkerView"]

@@ -39,6 +39,12 @@ def closed_marker(kind: str, window: str) -> CounterKey:
     return CounterKey("period", kind, "closed", window)
 
 
+def corrected_after_close(correction_id: str, window: str) -> CounterKey:
+    """Set when the correction ``correction_id`` was made after ``window`` had been closed: the corrected event
+    keeps counting in that window's rankings (a closed period's results are not rewritten)."""
+    return CounterKey("event", correction_id, "after-close", window)
+
+
 def appealed_marker(event_id: str) -> CounterKey:
     """Set once an appeal against an event was decided, either way."""
     return CounterKey("event", event_id, "appealed", "-")

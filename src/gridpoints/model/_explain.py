@@ -62,6 +62,26 @@ _TEXT: dict[str, dict[str, str]] = {
                               "获得 {earned} 分 → {base:+d} 分 {title}"},
     "correct.reversed": {"en": "corrects event {event} ({reason}, by {actor}): its entries reversed, {base:+d}",
                          "zh": "冲正事件 {event}（{reason}，经办 {actor}）：原分录全部冲回，{base:+d} 分"},
+    "correct.credit": {"en": "the performance credit of grid worker {worker} for verifying it: {points} points "
+                                "taken back",
+                       "zh": "网格员 {worker} 核实该事件所得绩效分 {points} 分一并冲回"},
+    "correct.closed": {"en": "window {window} was already closed: its results and close report stand; the "
+                                "correction is recorded in the current period",
+                       "zh": "{window} 已结账：该期排名与结账结果不改写，冲正记入本期"},
+    "correct.streak": {"en": "streak {name}: the period this event counted", "zh": "连续打卡 {name}：该事件计入的周期"},
+    "correct.honour": {"en": "honour {name}: progress of {progress:g} taken back",
+                       "zh": "荣誉 {name}：进度回退 {progress:g}"},
+    "correct.honour_kept": {"en": "honour {name}: already earned with this event; it stays (progress of "
+                                  "{progress:g} taken back)",
+                            "zh": "荣誉 {name}：已因该事件获得，予以保留（进度回退 {progress:g}）"},
+    "status.credit-reversed": {"en": "  = credit reversed", "zh": "  = 绩效分已冲回"},
+    "status.closed": {"en": "  = closed period not rewritten", "zh": "  = 已结账期不改写"},
+    "status.rolled-back": {"en": "  = run rolled back", "zh": "  = 连续记录已回退"},
+    "status.kept": {"en": "  = run kept: later periods counted since (or the run had restarted); any bonus "
+                            "paid with this event is reversed above",
+                    "zh": "  = 连续记录保留：此后已有计入（或当时为重新开始）；随该事件发放的奖励已在上方冲回"},
+    "status.progress-back": {"en": "  = progress taken back", "zh": "  = 进度已回退"},
+    "status.honour-kept": {"en": "  = honour kept", "zh": "  = 荣誉保留"},
     "adjust.credit": {"en": "staff adjustment by {actor} ({reason}): {points} points credited",
                       "zh": "人工调整（{reason}，经办 {actor}）：增加 {points} 分"},
     "adjust.debit": {"en": "staff adjustment by {actor} ({reason}): {points} points debited",

@@ -115,8 +115,7 @@ _REFUSALS: dict[str, tuple[str, str]] = {
 
 _CORRECTION_REFUSALS: dict[str, tuple[str, str]] = {
     "unknown_event": ("没有该事件的记录", "no such recorded event"),
-    "not_correctable": ("该事件不能冲正（仅限普通加分和扣分）",
-                        "the event cannot be corrected (plain awards and deductions only)"),
+    "not_correctable": ("该事件不能冲正", "the event cannot be corrected"),
     "nothing_to_correct": ("该事件没有可冲正的分录或计数", "the event posted and counted nothing"),
     "cap_reached": ("已达本期人工调整上限", "the staff member's adjustment cap for the window is reached"),
     "below_floor": ("扣减后余额将低于下限", "the debit would take the balance below the floor"),
@@ -195,7 +194,9 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
                        {"reason": error.reason, "item": error.item})
     if isinstance(error, CorrectionRefused):
         zh, en = _CORRECTION_REFUSALS.get(error.reason, (error.reason, error.reason))
-        return Problem(kind, f"冲正或人工调整被拒绝：{zh}；未写入任何内容", f"correction refused: {en} ({text})", None,
+        said = f"（{error.message_zh}）" if error.message_zh else ""
+        return Problem(kind, f"冲正或人工调整被拒绝：{zh}{said}；未写入任何内容", f"correction refused: {en} ({text})",
+                       None,
                        {"reason": error.reason, "event_id": error.event_id})
     if isinstance(error, RulesetError):
         issues = [str(issue) for issue in error.issues]

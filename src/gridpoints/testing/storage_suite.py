@@ -43,14 +43,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import attrs
 import pytest
 
 from gridpoints.audit import verify
 from gridpoints.engine import Engine
-from gridpoints.errors import IntegrityError, SerializationFailure
+from gridpoints.errors import IntegrityError, SerializationFailure, SettlementError
 from gridpoints.model import (
     GENESIS_HASH,
     ISSUANCE,
@@ -110,8 +110,15 @@ version: 1
 name: conformance
 rules:
   - {id: patrol, on: patrol, points: 30}
+  - id: report
+    on: hazard_report
+    points: 20
+    verify: {by: [grid_worker], within: 7d}
+    credit_worker: {points: 5, within: 2d}
 limits:
   - {id: daily, kind: cap, scope: subject, window: day, limit: 30}
+challenges:
+  - {id: top, window: month, top: 1, bonus: 50}
 """
 _AT = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
@@ -201,6 +208,41 @@ class StoreConformance:
         assert engine.balance("alice") == 37
         report = verify(store, tenant)
         assert report.ok, report.problems
+
+    def test_corrections_of_pending_verified_and_closed_period_awards(self, store: Store, tenant: str) -> None:
+        """冲正 of an award pending verification (its verification is then refused), of a verified award with
+        the worker's credit (every entry reversed, the worker's too), and of an award in a closed month (the
+        correction is dated now and the month's ranking stands); the ledger still audits and sums to zero."""
+        engine = Engine(load_ruleset(_CORRECTIONS_RULESET), store, tenant=tenant)
+        engine.register("staff-1", grid="g1", household="hs", roles=("staff",))
+        engine.register("zhao", grid="g1", household="hz", roles=("grid_worker",))
+
+        def submit(event_id: str, kind: str, at: str, **more: Any) -> Any:
+            return engine.submit({"id": event_id, "type": kind, "subject": "alice", "grid": "g1",
+                                  "occurred_at": at, **more})
+
+        submit("r-1", "hazard_report", "2024-04-02T10:00:00+08:00")
+        engine.correct("r-1", reason="duplicate", actor="staff-1", at=_AT)
+        with pytest.raises(SettlementError):
+            submit("v-1", "verify", "2024-04-02T11:00:00+08:00", actor="zhao", attributes={"event": "r-1"})
+        report = submit("r-2", "hazard_report", "2024-04-03T10:00:00+08:00")
+        verified = submit("v-2", "verify", "2024-04-03T11:00:00+08:00", actor="zhao", attributes={"event": "r-2"})
+        award = submit("p-1", "patrol", "2024-04-04T10:00:00+08:00")
+        engine.close_period("2024-04", now=datetime(2024, 5, 1, 1, tzinfo=UTC))
+        assert engine.balances(["alice", "zhao"]) == {"alice": 100, "zhao": 5}
+        fixed = engine.correct("r-2", reason="not a hazard", actor="staff-1", at=_AT)
+        assert sorted(e.reverses or 0 for e in fixed.entries) == sorted(
+            e.seq for e in (*report.entries, *verified.entries))
+        late = engine.correct("p-1", reason="not done", actor="staff-1", at=_AT)
+        assert [e.reverses for e in late.entries] == [e.seq for e in award.entries]
+        assert {e.occurred_at[:10] for e in late.entries} == {"2024-05-01"}
+        assert engine.balances(["alice", "zhao"]) == {"alice": 50, "zhao": 0}
+        assert [(s.subject, s.earned) for s in engine.leaderboard("2024-04")] == [("alice", 50)]
+        entries = list(store.entries(tenant))
+        accounts = {e.credit for e in entries} | {e.debit for e in entries}
+        assert sum(store.balances(tenant, accounts).values()) == 0
+        audited = verify(store, tenant)
+        assert audited.ok, audited.problems
 
     def test_satisfies_the_protocol(self, store: Store, tenant: str) -> None:
         """The store and its transactions are runtime-checkable Store and Transaction objects."""

@@ -19,11 +19,13 @@ from gridpoints.engine.lifecycle import (
 )
 from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
 from gridpoints.engine.lifecycle._correct import (
+    Correction,
     CorrectionAction,
     adjust,
     adjustment_event_id,
     correct,
     correction_event_id,
+    corrections,
 )
 from gridpoints.engine.lifecycle._honour import HONOURED, Honour, HonourAction, honours
 from gridpoints.engine.lifecycle._mall import (
@@ -63,6 +65,7 @@ __all__ = [
     "MECHANISMS",
     "CloseAction",
     "CloseReport",
+    "Correction",
     "CorrectionAction",
     "Honour",
     "HonourAction",
@@ -86,6 +89,7 @@ __all__ = [
     "close_period",
     "correct",
     "correction_event_id",
+    "corrections",
     "counts_as_earned",
     "earned",
     "expire_holds",

@@ -114,7 +114,7 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
         raise ValueError(f"window {window} ends at {end.isoformat()}; close it after that, not at {now.isoformat()}")
     base = _submit(context, list(_base_plans(context, kind, window, start, end)))
     entries = window_entries(context, start, end)
-    earned = earnings(context, entries)
+    earned = earnings(context, entries, window)
     challenges = {c.id: _close_challenge(context, c.id, kind, window, earned, end)
                   for c in context.policy.spec.challenges if c.window == kind and c.team == "subject"}
     teams = {c.id: close_team_challenge(context, c, kind, window, earned, end)

@@ -15,6 +15,7 @@ import attrs
 
 from gridpoints.calendar import window_end, window_kind, window_start
 from gridpoints.engine._kernel import Context
+from gridpoints.engine._plan import corrected_after_close
 from gridpoints.model import Entry, Reason, spendable
 
 
@@ -44,7 +45,7 @@ def counts_as_earned(context: Context, reason: str, rule_id: str) -> bool:
 
 
 def earned(context: Context, subject: str, start: datetime, end: datetime) -> int:
-    """Points the subject earned in ``[start, end)``, less those a correction in the same span reversed."""
+    """Points the subject earned in ``[start, end)``, less those a correction reversed."""
     window = [(entry, moment) for entry in context.entries(subject=subject)
               if start <= (moment := datetime.fromisoformat(entry.occurred_at)) < end]
     found = earnings(context, window).get(subject)
@@ -76,10 +77,18 @@ def window_entries(context: Context, start: datetime, end: datetime) -> list[tup
     return found
 
 
-def earnings(context: Context, window: list[tuple[Entry, datetime]]) -> dict[str, tuple[int, str]]:
-    """Subject → (points earned in the window's entries, time of the last earning entry). An earning entry
-    that a correction in the same window reversed (冲正) does not count."""
-    corrected = {entry.reverses for entry, _ in window if entry.reason == Reason.CORRECTED}
+def earnings(context: Context, window: list[tuple[Entry, datetime]], window_id: str | None = None
+             ) -> dict[str, tuple[int, str]]:
+    """Subject → (points earned in the window's entries, time of the last earning entry). An earning entry a
+    correction (冲正) reversed does not count, whatever window the correction is in — unless the correction was
+    made after ``window_id`` (the window ranked, if it is one) had been closed: a closed period's results stand."""
+    corrected = context.index.read(lambda index: dict(index.corrections)) if window else {}
+    if corrected and window_id is not None:
+        here = {entry.seq: corrected_after_close(corrected[entry.seq], window_id)
+                for entry, _ in window if entry.seq in corrected}
+        if here:
+            stands = context.counters(set(here.values()))
+            corrected = {seq: by for seq, by in corrected.items() if seq not in here or not stands[here[seq]]}
     found: dict[str, tuple[int, str]] = {}
     for entry, _ in window:
         if entry.credit != spendable(entry.subject) or not counts_as_earned(context, entry.reason, entry.rule):
@@ -113,6 +122,6 @@ def leaderboard(context: Context, window: str, *, scope: str, grid: str | None, 
     if scope == "grid" and grid is None:
         raise ValueError("a grid leaderboard needs grid=…")
     _, start, end = bounds(context, window)
-    board = ranked(context, earnings(context, window_entries(context, start, end)), end,
+    board = ranked(context, earnings(context, window_entries(context, start, end), window), end,
                    grid=grid if scope == "grid" else None)
     return board[:top]

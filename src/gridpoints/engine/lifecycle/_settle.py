@@ -20,6 +20,7 @@ import attrs
 
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
 from gridpoints.engine._plan import Award, Plan, appealed_marker, lodged_marker, settled_marker
+from gridpoints.engine.lifecycle._correct import correction_event_id
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import DEDUCTIONS, ISSUANCE, Decision, Event, LimitStep, Reason, pending, spendable
 from gridpoints.policy import CompiledRule
@@ -137,6 +138,8 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
     lodged = lodged_marker(target)
     found = context.counters((*guards, lodged)) if not verifying else context.counters(guards)
     if any(found[g] for g in guards):
+        if context.record(correction_event_id(target)) is not None:
+            raise fail(f"event {target!r} was corrected (冲正): there is nothing left to {event.type}")
         raise fail(f"event {target!r} was already {'settled' if verifying else 'appealed'}")
     was_lodged = not verifying and found[lodged] > 0
     if lodging and was_lodged:

@@ -188,7 +188,7 @@ def team_leaderboard(context: Context, window: str, *, team: str, scope: str, gr
     if scope == "grid" and (grid is None or team == "grid"):
         raise ValueError("a grid team leaderboard needs grid=… and households or buildings")
     _, start, end = bounds(context, window)
-    board, _ = ranked_teams(context, earnings(context, window_entries(context, start, end)), end, team,
+    board, _ = ranked_teams(context, earnings(context, window_entries(context, start, end), window), end, team,
                             grid=grid if scope == "grid" else None)
     return board[:top]
 

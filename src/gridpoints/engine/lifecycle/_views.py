@@ -118,7 +118,7 @@ def standing(context: Context, subject: str, window: str, *, scope: str, at: dat
         raise ValueError(f"scope must be 'community' or 'grid', got {scope!r}")
     _, start, end = bounds(context, window)
     place = grid_at(context, subject, end - timedelta(microseconds=1))
-    board = ranked(context, earnings(context, window_entries(context, start, end)), end,
+    board = ranked(context, earnings(context, window_entries(context, start, end), window), end,
                    grid=place if scope == "grid" else None)
     mine = next((s for s in board if s.subject == subject), None)
     points = mine.earned if mine is not None else earned(context, subject, start, end)
@@ -214,7 +214,7 @@ def worker_view(context: Context, grid: str, now: datetime, *, window: str, visi
             if status.status in ("open", "in_progress") and status.event_id in deductions:
                 due.append(RepairDue(status.event_id, subject, status.repair, status.remaining, status.deadline))
     _, start, _end = bounds(context, window)
-    so_far = earnings(context, window_entries(context, start, now))
+    so_far = earnings(context, window_entries(context, start, now), window)
     visits = sorted(
         m.subject for m in context.registry.memberships()
         if m.grid == grid and m.active(now) and m.tags & visit_tags
