@@ -134,7 +134,7 @@ def test_a_correction_in_a_later_window_leaves_the_open_window_and_its_challenge
     submit(engine, "m3", "mediation", "2026-04-01T10:00:00+08:00", subject="li")
     assert [s.subject for s in engine.leaderboard("2026-04")] == ["wang", "li"]
     fixed = fix(engine, "m2", "2026-05-02T09:00:00+08:00")
-    assert not any(r.base_code == "correct.closed" for r in fixed.trace.rules)
+    assert not any(r.base_code.startswith("correct.closed") for r in fixed.trace.rules)
     assert [(s.subject, s.earned) for s in engine.leaderboard("2026-04")] == [("li", 10), ("wang", 10)]
     report = engine.close_period("2026-04", now=T("2026-05-03T00:00:00+08:00"))
     assert [s.subject for s in report.challenges["monthly-top"]] == ["li"]
@@ -150,9 +150,11 @@ def test_a_correction_after_the_close_is_recorded_now_and_the_closed_results_sta
     assert [s.subject for s in report.challenges["monthly-top"]] == ["wang"]
     fixed = fix(engine, "m2", "2026-05-02T09:00:00+08:00")
     assert all(e.occurred_at.startswith("2026-05-02") for e in fixed.entries)
-    assert [dict(r.base_args)["window"] for r in fixed.trace.rules if r.base_code == "correct.closed"] == [
+    assert [dict(r.base_args)["window"] for r in fixed.trace.rules if r.base_code == "correct.closed_won"] == [
         "2026-04"]
-    assert "2026-04 已结账：该期排名与结账结果不改写，冲正记入本期" in fixed.explain("zh")
+    assert ("2026-04 已结账：该期排名与结账结果不改写，已获得的 积分挑战赛 奖励和称号保留；冲正记入本期"
+            in fixed.explain("zh"))
+    assert "the bonus and title of 积分挑战赛 won in it included" in fixed.explain("en")
     assert "window 2026-04 was already closed" in fixed.explain("en")
     assert [(s.subject, s.earned) for s in engine.leaderboard("2026-04")] == [("wang", 20), ("li", 10)]
     # Weeks are not closed here: the week's ranking leaves the corrected award out.

@@ -1,6 +1,7 @@
 """A hypothesis state machine drives each store against a pure-Python model of balances, caps and
-idempotency: awards, deductions, replays, conflicting replays, batches, corrections (冲正) and staff
-adjustments (人工调整), in any order."""
+idempotency: awards, deductions, replays, conflicting replays, batches, reports pending verification and
+their verification with the grid worker's credit, corrections (冲正) of each of them and staff adjustments
+(人工调整), in any order."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from _reliability import GRID_CAP, POINTS, SUBJECT_CAP, Record, event, open_store, policy, scaled
+from _reliability import BUDGET, GRID_CAP, POINTS, RULESET, SUBJECT_CAP, Record, event, open_store, scaled
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+import gridpoints
 from gridpoints import CorrectionRefused, Engine, IdempotencyConflict
 from gridpoints.audit import verify
+from gridpoints.errors import SettlementError
+from gridpoints.model import pending
 from gridpoints.storage import Store
 
 pytestmark = pytest.mark.reliability
@@ -24,40 +28,90 @@ SUBJECTS = ("s0", "s1", "s2", "s3")
 GRID = {"s0": "g0", "s1": "g0", "s2": "g1", "s3": "g1"}
 KINDS = ("mediation", "cleanup", "noise_violation")
 
+WORKERS = {"g0": "w0", "g1": "w1"}
+REPORT = 20
+CREDIT = 5
+#: The reliability ruleset and a report verified by the grid's worker, who is credited (the credit is bound by
+#: the community budget only: the caps select rewards).
+MODEL_RULESET = RULESET.replace("limits:\n", """  - id: report
+    on: hazard_report
+    points: 20
+    verify: {by: [grid_worker], within: 7d}
+    credit_worker: {points: 5, within: 2d}
+limits:
+""", 1)
+
 new_events = st.tuples(st.sampled_from(SUBJECTS), st.sampled_from(KINDS), st.integers(1, 3))
 
 
 class Model:
-    """What the ruleset promises, computed directly: truncating subject and grid caps per day, deductions in
-    full, a decision per event id, and the monthly budget (never reached by these few events)."""
+    """What the ruleset promises, computed directly: truncating subject and grid caps per day and the monthly
+    community budget, deductions in full, a decision per event id; a report parks 20 points until verified,
+    when they pass the caps of the report's day and the worker is credited (through the budget)."""
 
     def __init__(self) -> None:
         self.balances = dict.fromkeys(SUBJECTS, 0)
+        self.workers = dict.fromkeys(WORKERS.values(), 0)
+        self.pending = dict.fromkeys(SUBJECTS, 0)
         self.used: dict[tuple[str, str, int], int] = {}
         self.decided: dict[str, tuple[dict[str, Any], int]] = {}
         self.corrected: dict[str, int] = {}
         self.adjusted: dict[str, tuple[str, int]] = {}
+        #: Report id → None while pending, else (points granted, the worker's credit).
+        self.reports: dict[str, tuple[int, int] | None] = {}
+
+    def _keys(self, item: dict[str, Any]) -> tuple[tuple[tuple[str, str, int], int], ...]:
+        day = int(item["occurred_at"][8:10])
+        return ((("subject", item["subject"], day), SUBJECT_CAP), (("grid", item["grid"], day), GRID_CAP),
+                (("community", "c1", 0), BUDGET))
+
+    def _limit(self, keys: tuple[tuple[tuple[str, str, int], int], ...], points: int) -> int:
+        for key, cap in keys:
+            points = max(0, min(points, cap - self.used.get(key, 0)))
+        for key, _ in keys:
+            self.used[key] = self.used.get(key, 0) + points
+        return points
 
     def decide(self, item: dict[str, Any]) -> int:
-        subject, kind, day = item["subject"], item["type"], int(item["occurred_at"][8:10])
-        points = POINTS[kind]
-        if points > 0:
-            for key, cap in ((("subject", subject, day), SUBJECT_CAP), (("grid", item["grid"], day), GRID_CAP)):
-                points = max(0, min(points, cap - self.used.get(key, 0)))
-            for key in (("subject", subject, day), ("grid", item["grid"], day)):
-                self.used[key] = self.used.get(key, 0) + points
-        self.balances[subject] += points
+        points = POINTS.get(item["type"], 0)
+        if item["type"] == "hazard_report":
+            self.pending[item["subject"]] += REPORT
+            self.reports[item["id"]] = None
+        elif points > 0:
+            points = self._limit(self._keys(item), points)
+        self.balances[item["subject"]] += points
         self.decided[item["id"]] = (item, points)
         return points
+
+    def verify(self, report_id: str) -> tuple[int, int]:
+        item = self.decided[report_id][0]
+        granted = self._limit(self._keys(item), REPORT)
+        credit = self._limit(self._keys(item)[2:], CREDIT)
+        self.pending[item["subject"]] -= REPORT
+        self.balances[item["subject"]] += granted
+        self.workers[WORKERS[item["grid"]]] += credit
+        self.reports[report_id] = (granted, credit)
+        return granted, credit
 
     def correct(self, event_id: str) -> int:
         """A correction gives the points back and the room under the caps; what it moved, negated."""
         item, points = self.decided[event_id]
-        subject, day = item["subject"], int(item["occurred_at"][8:10])
+        subject = item["subject"]
+        credit = 0
+        if event_id in self.reports:
+            verified = self.reports[event_id]
+            if verified is None:
+                self.pending[subject] -= REPORT
+                points = 0
+            else:
+                points, credit = verified
+                self.workers[WORKERS[item["grid"]]] -= credit
         self.balances[subject] -= points
         if points > 0:
-            for key in (("subject", subject, day), ("grid", item["grid"], day)):
+            for key, _ in self._keys(item):
                 self.used[key] -= points
+        if credit:
+            self.used[("community", "c1", 0)] -= credit
         self.corrected[event_id] = -points
         return -points
 
@@ -69,8 +123,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.engine = Engine(policy(), self.store, tenant=f"sm-{uuid.uuid4().hex[:10]}")
+        self.engine = Engine(gridpoints.load_ruleset(MODEL_RULESET), self.store, tenant=f"sm-{uuid.uuid4().hex[:10]}")
         self.engine.register("staff", grid="g0", household="h-staff", roles=("staff",))
+        for grid, worker in WORKERS.items():
+            self.engine.register(worker, grid=grid, household=f"h-{worker}", roles=("grid_worker",))
         self.model = Model()
         self.serial = 0
         self.steps = 0
@@ -140,6 +196,37 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.engine.head() == head  # all or nothing: the new events in the batch were not written
         self.steps += len(batch)
 
+    @rule(target=submitted, subject=st.sampled_from(SUBJECTS), day=st.integers(1, 3))
+    def report(self, subject: str, day: int) -> dict[str, Any]:
+        """A hazard report: its 20 points wait in the resident's pending account."""
+        item = self._new(subject, "hazard_report", day)
+        decision = self.engine.submit(item)
+        assert decision.points == self.model.decide(item) == 0
+        self.steps += 1
+        return item
+
+    @rule(item=submitted)
+    def verify(self, item: dict[str, Any]) -> None:
+        """The grid's worker verifies a report: through the caps of its day, the worker credited; a report
+        already verified or corrected is refused (nothing written)."""
+        if item["id"] not in self.model.reports:
+            return
+        self.serial += 1
+        verification = dict(event(f"ev{self.serial}", "verify", item["subject"], item["grid"],
+                                  day=int(item["occurred_at"][8:10]), minute=59),
+                            actor=WORKERS[item["grid"]], attributes={"event": item["id"]})
+        verification["occurred_at"] = verification["occurred_at"].replace("T10:", "T20:")
+        if self.model.reports[item["id"]] is not None or item["id"] in self.model.corrected:
+            head = self.engine.head()
+            with pytest.raises(SettlementError):
+                self.engine.submit(verification)
+            assert self.engine.head() == head
+        else:
+            decision = self.engine.submit(verification)
+            granted, _ = self.model.verify(item["id"])
+            assert decision.points == granted
+        self.steps += 1
+
     @rule(item=submitted)
     def correct(self, item: dict[str, Any]) -> None:
         """冲正: a first correction reverses the event (nothing to reverse: refused); a repeat is a duplicate."""
@@ -148,7 +235,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if event_id in self.model.corrected:
             decision = self.engine.correct(event_id, reason="mistake", actor="staff", at=at)
             assert decision.duplicate and decision.points == self.model.corrected[event_id]
-        elif self.model.decided[event_id][1] == 0:
+        elif self.model.decided[event_id][1] == 0 and event_id not in self.model.reports:
             with pytest.raises(CorrectionRefused, match="nothing_to_correct"):
                 self.engine.correct(event_id, reason="mistake", actor="staff", at=at)
         else:
@@ -178,6 +265,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def balances_match_the_model(self) -> None:
         assert self.engine.balances(list(SUBJECTS)) == self.model.balances
+        assert self.engine.balances(list(self.model.workers)) == self.model.workers
+        held = self.store.balances(self.engine.tenant, [pending(s) for s in SUBJECTS])
+        assert {s: held[pending(s)] for s in SUBJECTS} == self.model.pending
 
     @rule()
     def ledger_verifies(self) -> None:

@@ -68,6 +68,11 @@ _TEXT: dict[str, dict[str, str]] = {
     "correct.closed": {"en": "window {window} was already closed: its results and close report stand; the "
                                 "correction is recorded in the current period",
                        "zh": "{window} 已结账：该期排名与结账结果不改写，冲正记入本期"},
+    "correct.closed_won": {"en": "window {window} was already closed: its results and close report stand, the "
+                                 "bonus and title of {challenges} won in it included; the correction is recorded "
+                                 "in the current period",
+                           "zh": "{window} 已结账：该期排名与结账结果不改写，已获得的 {challenges} 奖励和称号保留；"
+                                 "冲正记入本期"},
     "correct.streak": {"en": "streak {name}: the period this event counted", "zh": "连续打卡 {name}：该事件计入的周期"},
     "correct.honour": {"en": "honour {name}: progress of {progress:g} taken back",
                        "zh": "荣誉 {name}：进度回退 {progress:g}"},

@@ -330,11 +330,18 @@ def _closed_notes(context: Context, event_id: str, entries: Sequence[Entry]) -> 
         if entry.reason in Reason.EARNED and entry.credit == spendable(entry.subject):
             day = context.local_date(datetime.fromisoformat(entry.occurred_at))
             windows.update((kind, window_id(kind, day)) for kind in WINDOW_KINDS)
-    return [Award("correction:closed", "冲正 · 已结账期", "correction", 0, "correct.closed",
-                  {"window": window, "event": event_id}, action=CorrectionAction.CLOSED,
-                  counters=(closed_marker(kind, window), corrected_after_close(cid, window)),
-                  payload=(closed_marker(kind, window), corrected_after_close(cid, window)))
-            for kind, window in sorted(windows, key=lambda kw: (WINDOW_KINDS.index(kw[0]), kw[1]))]
+    subject = entries[0].subject if entries else ""
+    notes = []
+    for kind, window in sorted(windows, key=lambda kw: (WINDOW_KINDS.index(kw[0]), kw[1])):
+        # A challenge the resident won in the window: its bonus and title stand with the window's results.
+        won = [c.name or c.id for c in context.policy.spec.challenges if c.window == kind
+               and context.record(f"gp:challenge:{c.id}:{window}:{subject}") is not None]
+        args = {"window": window, "event": event_id, **({"challenges": "、".join(won)} if won else {})}
+        notes.append(Award("correction:closed", "冲正 · 已结账期", "correction", 0,
+                           "correct.closed_won" if won else "correct.closed", args, action=CorrectionAction.CLOSED,
+                           counters=(closed_marker(kind, window), corrected_after_close(cid, window)),
+                           payload=(closed_marker(kind, window), corrected_after_close(cid, window))))
+    return notes
 
 
 @attrs.frozen(slots=True)
@@ -437,7 +444,8 @@ def corrections(context: Context, window: str | None) -> list[Correction]:
         args = dict(row.base_args)
         original = context.original(str(args["event"]))
         assert original is not None, "a correction names a recorded event"
-        closed = tuple(str(dict(r.base_args)["window"]) for r in trace.rules if r.base_code == "correct.closed")
+        closed = tuple(str(dict(r.base_args)["window"]) for r in trace.rules
+                       if r.base_code in ("correct.closed", "correct.closed_won"))
         found.append(Correction(str(args["event"]), cid, trace.subject, decision.points, str(args["reason"]),
                                 str(args["actor"]), original.occurred_local, trace.occurred_local, tuple(seqs),
                                 closed))
