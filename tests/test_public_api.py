@@ -55,6 +55,7 @@ PUBLIC = [
     "Trace",
     "UnknownEventType",
     "UpgradeRefused",
+    "VersionMissing",
     "WorkerView",
     "json_schema",
     "lint",
@@ -134,6 +135,7 @@ def test_version() -> None:
         (gridpoints.IntegrityError, gridpoints.StoreError),
         (gridpoints.MissingExtra, ImportError),
         (gridpoints.UpgradeRefused, ValueError),
+        (gridpoints.VersionMissing, LookupError),
     ],
 )
 def test_error_hierarchy(error: type[Exception], builtin: type[Exception]) -> None:

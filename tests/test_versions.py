@@ -44,6 +44,7 @@ def _month_engine() -> gridpoints.Engine:
 
 
 def test_diff_of_a_version_lists_changes_and_counter_effects() -> None:
+    """diff lists changed, added and removed items, and each limit's counters: carried, re-based, reset, dropped."""
     old = gridpoints.load_ruleset(TIANHE)
     text = _replace("    limit: 40\n", "    limit: 60\n")                      # daily-hazard-cap re-based
     text = _replace("  - id: household-monthly-cap", "  - id: household-month-cap", text)  # renamed: reset
@@ -79,6 +80,7 @@ def test_continues_carries_a_renamed_limits_counters() -> None:
 
 
 def test_two_limits_cannot_share_counters() -> None:
+    """Two limits of one ruleset that would read the same counters fail to load."""
     text = _replace("  - id: household-monthly-cap\n",
                     "  - id: household-monthly-cap2\n    continues: weekly-reward-cap\n")
     with pytest.raises(RulesetError, match="already reads"):
@@ -86,29 +88,32 @@ def test_two_limits_cannot_share_counters() -> None:
 
 
 def test_an_upgrade_that_would_strand_open_items_is_refused() -> None:
-    """v2 drops verify and the appeal: the pending report and the open appeal would be stranded."""
+    """v2 drops verify and the appeal: told to refuse, the upgrade lists the pending report and the open
+    appeal, says how to proceed, and writes nothing."""
     engine = _month_engine()
     text = _replace("    verify: {by: [grid_worker], within: 7d}\n", "")
     text = _replace("    appeal: {within: 15d, by: [grid_worker]}\n", "", text)
     with pytest.raises(UpgradeRefused) as refused:
-        engine.upgrade(v2(text), now=NOW)
+        engine.upgrade(v2(text), now=NOW, stranded="refuse")
     kinds = {(item.kind, item.event_id) for item in refused.value.items}
     assert kinds == {("pending", "report-1"), ("appeal", "throw-1")}
-    assert "strand 2 open item(s)" in str(refused.value)
+    assert "strand 2 open item(s)" in str(refused.value) and "stranded='keep'" in str(refused.value)
+    assert engine.store.find_event("default", "gp:upgrade:tianhe-vitality@2:report-1") is None  # nothing written
 
 
 def test_an_upgrade_that_drops_a_repair_under_way_is_refused() -> None:
+    """Told to refuse stranded repairs, an upgrade dropping the repair under way is refused."""
     engine = _month_engine()
     text = TIANHE.replace("    repair: community-service\n", "").replace("  - id: community-service\n",
                                                                         "  - id: community-service-2\n")
     with pytest.raises(UpgradeRefused) as refused:
-        engine.upgrade(v2(text), now=NOW)
+        engine.upgrade(v2(text), now=NOW, stranded={"repair": "refuse"})
     assert ("repair", "throw-1") in {(item.kind, item.event_id) for item in refused.value.items}
 
 
 def test_tianhe_v1_to_v2_mid_month_settles_every_open_item() -> None:
-    """v2 raises the daily hazard cap and keeps verify, appeal and the repair: the upgrade goes through, the
-    pending report is verified, the repair completes and an appeal is decided under v2."""
+    """v2 raises the daily hazard cap and keeps verify, appeal and the repair: the upgrade goes through, and the
+    pending report is verified and the repair completes, each by v1, the version that opened it."""
     engine = _month_engine()
     upgraded = engine.upgrade(v2(_replace("    limit: 40\n", "    limit: 60\n")), now=NOW)
     assert upgraded.policy.ref == "tianhe-vitality@2" and upgraded.store is engine.store
@@ -120,9 +125,11 @@ def test_tianhe_v1_to_v2_mid_month_settles_every_open_item() -> None:
                                 "attributes": {"repair": "throw-1", "hours": 2}})
     assert repaired.points == 30
     assert upgraded.stranded(upgraded.policy, now=NOW) == []
+    assert {e.ruleset for e in (*verified.entries, *repaired.entries)} == {"tianhe-vitality@1"}
 
 
 def test_gridpoints_diff_command(tmp_path: Path) -> None:
+    """gridpoints diff prints the change and exits 1 on a counter reset; the same ruleset is no change."""
     new = tmp_path / "v2.yaml"
     new.write_text(_replace("  - id: household-monthly-cap", "  - id: household-month-cap").replace(
         "version: 1", "version: 2", 1), encoding="utf-8")

@@ -35,6 +35,7 @@ from gridpoints.errors import (
     StoreUrlError,
     UnknownEventType,
     UpgradeRefused,
+    VersionMissing,
 )
 from gridpoints.model import (
     Anchor,
@@ -99,6 +100,7 @@ __all__ = [
     "Trace",
     "UnknownEventType",
     "UpgradeRefused",
+    "VersionMissing",
     "WorkerView",
     "json_schema",
     "lint",

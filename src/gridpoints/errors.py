@@ -184,17 +184,38 @@ class CorrectionRefused(GridpointsError, ValueError):
 
 
 class UpgradeRefused(GridpointsError, ValueError):
-    """An engine was not upgraded to a new ruleset version: open items would be stranded. ``items`` lists
-    them (:class:`gridpoints.engine.lifecycle.StrandedItem`); settle them first, or keep a rule, appeal or
-    repair in the new version that settles them."""
+    """An engine was not upgraded to a new ruleset version. ``items`` lists the open items
+    (:class:`gridpoints.engine.lifecycle.StrandedItem`) the new version could not settle and that the upgrade
+    was told to refuse or to carry; ``Engine.upgrade(new, now=…, stranded=…)`` says what to do with them
+    instead: ``"keep"`` (settled by the version that opened them, the default), ``"expire"`` (settled now),
+    or ``"carry"`` only where the new version has the same rule, repair or item."""
 
-    def __init__(self, old: str, new: str, items: list[object]):
+    def __init__(self, old: str, new: str, items: list[object], *, how: str = ""):
         self.old = old
         self.new = new
         self.items = items
         shown = "; ".join(str(item) for item in items[:5])
         more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
-        super().__init__(f"upgrading {old} to {new} would strand {len(items)} open item(s): {shown}{more}")
+        self.how = how or ("upgrade with stranded='keep' (the version that opened each item settles it) or "
+                           "stranded='expire' (settle them now), per kind: stranded={'pending': …, 'appeal': …, "
+                           "'repair': …, 'hold': …}")
+        super().__init__(f"upgrading {old} to {new} would strand {len(items)} open item(s): {shown}{more}; "
+                         f"{self.how}")
+
+
+class VersionMissing(GridpointsError, LookupError):
+    """An open item is governed by a ruleset version this engine was not given (it was opened under it, or an
+    upgrade carried it there). ``ruleset`` names the version (``ruleset@version``), ``event_id`` the item and
+    ``held`` the versions the engine holds. Give the engine that version: ``Engine(policy, store=…,
+    previous=[older_policy])``. Nothing was written."""
+
+    def __init__(self, ruleset: str, event_id: str, held: Sequence[str]):
+        self.ruleset = ruleset
+        self.event_id = event_id
+        self.held = tuple(held)
+        super().__init__(f"event {event_id!r} is an open item of {ruleset}, which this engine does not hold "
+                         f"(it holds {', '.join(self.held)}); give it with Engine(..., previous=[the {ruleset} "
+                         "policy])")
 
 
 class StoreUrlError(GridpointsError, ValueError):

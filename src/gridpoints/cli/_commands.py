@@ -7,6 +7,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from rich.text import Text
 
 import gridpoints
 from gridpoints.audit import read_key
-from gridpoints.errors import RulesetError, StoreError
+from gridpoints.engine.lifecycle import choices, upgrade_plans
+from gridpoints.errors import RulesetError, StoreError, VersionMissing
 from gridpoints.model import Decision
 from gridpoints.model._registry import MemoryRegistry
 from gridpoints.policy import diff as policy_diff
@@ -405,21 +407,88 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
     sys.exit(status)
 
 
+def _choices(given: Sequence[str]) -> str | dict[str, str]:
+    """``--stranded`` values: one choice for every kind, or KIND=CHOICE pairs."""
+    if len(given) == 1 and "=" not in given[0]:
+        return given[0]
+    found: dict[str, str] = {}
+    for pair in given:
+        kind, sep, choice = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: give one choice for all kinds or KIND=CHOICE pairs",
+                                     param_hint="--stranded")
+        found[kind] = choice
+    return found
+
+
 @cli.command()
 @click.argument("old", type=_RULESET)
 @click.argument("new", type=_RULESET)
 @click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
-def diff(old: Path, new: Path, as_json: bool) -> None:
+@click.option("--store", "store_url", help="A store whose open items to check (pending verifications, appeals, "
+                                           "repairs, held redemptions) as an upgrade at --now would find them.")
+@click.option("--tenant", default="default", show_default=True, help="Tenant of --store.")
+@click.option("--now", "now_text", metavar="ISO-TIME",
+              help="When the upgrade would happen (default: the current time).")
+@click.option("--stranded", "stranded", multiple=True, metavar="CHOICE|KIND=CHOICE",
+              help="What the upgrade does with items NEW cannot settle: keep (default), expire, carry or refuse; "
+                   "per kind (pending, appeal, repair, hold) as KIND=CHOICE, repeatable.")
+def diff(old: Path, new: Path, as_json: bool, store_url: str | None, tenant: str, now_text: str | None,
+         stranded: tuple[str, ...]) -> None:
     """What changes from ruleset OLD to NEW: rules, limits, repairs, catalog items and challenges added,
     removed or changed, and what an upgrade mid-window does to each limit's counters (carried, re-based,
-    reset, dropped). Exits 1 when an upgrade would reset a limit's counters mid-window."""
-    found = policy_diff(load_policy(old), load_policy(new))
+    reset, dropped). With --store, also what an upgrade would do with each open item NEW cannot settle.
+    Exits 1 when an upgrade would reset a limit's counters mid-window or refuse an open item."""
+    before, after = load_policy(old), load_policy(new)
+    found = policy_diff(before, after)
+    payload = found.to_dict()
+    lines = found.lines()
+    refused = False
+    if store_url is not None:
+        items, refused_items, now = _open_items(before, after, store_url, tenant, now_text, stranded)
+        refused = bool(refused_items)
+        payload["open_items"] = {"now": now.isoformat(), "tenant": tenant,
+                                 "stranded": [attrs.asdict(item) for item in items],
+                                 "refused": [attrs.asdict(item) for item in refused_items]}
+        lines.append(f"open items at {now.isoformat()} (tenant {tenant}): {len(items)} that {after.ref} cannot "
+                     "settle")
+        lines += [f"  {item} ({'settled by ' + item.ruleset if item.choice == 'keep' else item.choice})"
+                  for item in items] or ["  none"]
+        if refused_items:
+            lines.append(f"the upgrade would be refused: {len(refused_items)} item(s); upgrade with "
+                         "--stranded keep (the version that opened each item settles it) or expire (settled now)")
     if as_json:
-        click.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        for line in found.lines():
+        for line in lines:
             click.echo(line)
-    sys.exit(1 if found.resets else 0)
+    sys.exit(1 if found.resets or refused else 0)
+
+
+def _open_items(before: gridpoints.Policy, after: gridpoints.Policy, store_url: str, tenant: str,
+                now_text: str | None, stranded: tuple[str, ...]) -> tuple[list[Any], list[Any], datetime]:
+    """The open items ``after`` strands, each with the upgrade's choice, and those it would refuse."""
+    try:
+        now = datetime.fromisoformat(now_text) if now_text is not None else datetime.now(UTC)
+    except ValueError:
+        raise click.BadParameter(f"{now_text!r} is not an ISO 8601 time", param_hint="--now") from None
+    if now.utcoffset() is None:
+        raise click.BadParameter("give the time with its UTC offset", param_hint="--now")
+    try:
+        chosen: dict[str, Any] = dict(choices(_choices(stranded) if stranded else "keep"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--stranded") from None
+    engine = _open_engine(before, store_url, tenant)
+    try:
+        items = engine.stranded(after, now=now, stranded=chosen)
+        _, refused = upgrade_plans(engine.context, after, now, choices(chosen))
+    except VersionMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from None
+    finally:
+        engine.store.close()
+    return items, refused, now
 
 
 @cli.command()

@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
+import attrs
+
 from gridpoints.calendar import window_id
 from gridpoints.engine import lifecycle
 from gridpoints.engine._coerce import DEFAULT_EVENT_LIMITS, EventLimits, check_moment
 from gridpoints.engine._collector import collector_paused
 from gridpoints.engine._kernel import EventInput, Kernel, Scopes
 from gridpoints.engine.lifecycle import (
+    Choices,
     CloseReport,
     Correction,
     Honour,
+    OpenItem,
     RepairStatus,
     ResidentStanding,
     Standing,
@@ -98,12 +102,14 @@ class Engine(Kernel):
         pause_collector: int | None = 64, seal_key: bytes | None = None,
         clock: Callable[[], datetime] | None = None, anchor_sink: Callable[[LedgerAnchor], None] | None = None,
         anchor_every: int = 1000, scopes: Scopes = "refuse", event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
-        notify: bool = False,
+        notify: bool = False, previous: Iterable[Policy] = (),
     ) -> None:
+        if isinstance(previous, Policy):
+            raise TypeError("previous is a collection of policies: previous=[older_policy]")
         super().__init__(policy, store, tenant=tenant, registry=registry, pseudonymiser=pseudonymiser,
                          max_retries=max_retries, mechanisms=lifecycle.MECHANISMS, seal_key=seal_key, clock=clock,
                          anchor_sink=anchor_sink, anchor_every=anchor_every, scopes=scopes, event_limits=event_limits,
-                         notify=notify)
+                         notify=notify, previous=tuple(previous))
         if pause_collector is not None and pause_collector < 1:
             raise ValueError(f"pause_collector must be at least 1 or None, got {pause_collector}")
         self.pause_collector = pause_collector
@@ -149,8 +155,11 @@ class Engine(Kernel):
     # -- lifecycles ------------------------------------------------------------------------------------
 
     def expire_pending(self, now: datetime) -> list[Decision]:
-        """Release every pending award whose verification window closed before ``now``."""
-        return lifecycle.expire_pending(self.context, check_moment(now, "now"))
+        """Release every pending award whose verification window (of the version that governs it) closed
+        before ``now``."""
+        now = check_moment(now, "now")
+        lifecycle.open_items(self.context, now)  # a version missing is refused before anything is written
+        return [d for version in self.context.versions for d in lifecycle.expire_pending(version, now)]
 
     def repairs(self, subject: str) -> list[RepairStatus]:
         """The subject's repairs (积分修复), open and closed, with what remains to do."""
@@ -211,30 +220,95 @@ class Engine(Kernel):
         and redemption holds that passed ``now``. Idempotent per (ruleset, window). The anchor sink, if any,
         then receives the heads (reason ``close:WINDOW``)."""
         now = check_moment(now, "now")
+        # Every open item's version must be held: refused (VersionMissing) before anything is written.
+        lifecycle.open_items(self.context, now)
         if self.pause_collector is None:
-            report = lifecycle.close_period(self.context, window, now)
+            report = self._close(window, now)
         else:
             with collector_paused():
-                report = lifecycle.close_period(self.context, window, now)
+                report = self._close(window, now)
+        self.prune(now)
         self.anchor(f"close:{window}")
         return report
 
-    def stranded(self, policy: Policy, *, now: datetime) -> list[StrandedItem]:
-        """The open items at ``now`` (pending verifications, appealable deductions, repairs under way) that
-        ``policy`` — a new version of this engine's ruleset — could not settle."""
-        return lifecycle.stranded(self.context, policy, now)
+    def _close(self, window: str, now: datetime) -> CloseReport:
+        report = lifecycle.close_period(self.context, window, now)
+        listed = frozenset(i.id for i in self.policy.spec.catalog if i.allocate is not None)
+        for older in self.context.versions[1:]:
+            part = lifecycle.close_older(older, window, now, listed)
+            listed |= {i.id for i in older.policy.spec.catalog if i.allocate is not None}
+            report = attrs.evolve(
+                report, allocations={**part.allocations, **report.allocations},
+                repairs_expired=report.repairs_expired + part.repairs_expired,
+                holds_expired=report.holds_expired + part.holds_expired,
+                pending_expired=report.pending_expired + part.pending_expired)
+        return report
 
-    def upgrade(self, policy: Policy, *, now: datetime) -> Engine:
-        """An engine for ``policy`` on this engine's store, tenant, registry and options, once no open item
-        would be stranded by it (see :meth:`stranded`; raises :class:`~gridpoints.errors.UpgradeRefused`
-        listing them otherwise). Limits' counters carry by identity (a limit's id, or the id it
-        ``continues``): ``gridpoints.policy.diff(old, new)`` says which carry, re-base or reset."""
-        items = self.stranded(policy, now=now)
-        if items:
-            raise UpgradeRefused(self.policy.ref, policy.ref, list(items))
-        return Engine(policy, self.store, tenant=self.tenant, registry=self.registry,
-                      pseudonymiser=self.pseudonymiser, max_retries=self.max_retries,
-                      pause_collector=self.pause_collector, scopes=self.scopes)
+    # -- versions --------------------------------------------------------------------------------------
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The ruleset versions this engine holds (``ruleset@version``): its own first, then the older ones
+        that still govern open items."""
+        return self.version_table.refs()
+
+    def open_items(self, *, now: datetime) -> list[OpenItem]:
+        """Every open item at ``now`` — awards pending verification, deductions that may still be appealed or
+        whose appeal is lodged, repairs under way, held redemptions and applications — each with the version
+        that governs it. Raises :class:`~gridpoints.errors.VersionMissing` for an item of a version this
+        engine does not hold."""
+        return lifecycle.open_items(self.context, check_moment(now, "now"))
+
+    def prune(self, now: datetime) -> tuple[str, ...]:
+        """Stop holding the older versions that govern no open item at ``now`` (a period close does this);
+        returns the versions dropped."""
+        still = {item.ruleset for item in lifecycle.open_items(self.context, check_moment(now, "now"))}
+        dropped = tuple(ref for ref in self.versions[1:] if ref not in still)
+        for ref in dropped:
+            self.version_table.drop(ref)
+        return dropped
+
+    def stranded(self, policy: Policy, *, now: datetime, stranded: Choices | None = None) -> list[StrandedItem]:
+        """The open items at ``now`` that ``policy`` — a new version of this engine's ruleset — could not
+        settle by its own rules; with ``stranded`` (the choices :meth:`upgrade` takes), each says what the
+        upgrade would do with it."""
+        chosen = lifecycle.choices(stranded) if stranded is not None else None
+        return lifecycle.stranded(self.context, policy, check_moment(now, "now"), chosen)
+
+    def upgrade(self, policy: Policy, *, now: datetime, stranded: Choices = "keep") -> Engine:
+        """An engine for ``policy`` — a newer version of this engine's ruleset — on this engine's store,
+        tenant, registry and options, holding this engine's versions while they govern open items.
+
+        ``stranded`` says what happens to open items, one choice for every kind or a mapping per kind
+        (``pending``, ``appeal``, ``repair``, ``hold``): ``"keep"`` (default: the version that opened an
+        item settles it by its rules), ``"expire"`` (settled now: pending points returned, the appeal window
+        closed, the repair ended, the hold cancelled), ``"carry"`` (the new version settles it by its rule,
+        repair or item of the same id) or ``"refuse"``. Each expiry, carry and kept stranded item is
+        recorded (``gp:upgrade:<new ref>:<event id>``, explained in zh and en) in one transaction. Raises
+        :class:`~gridpoints.errors.UpgradeRefused` listing the items (nothing written) when ``refuse`` meets
+        a stranded item or ``carry`` one the new version cannot settle. Limits' counters carry by identity
+        (a limit's id, or the id it ``continues``): ``gridpoints.policy.diff(old, new)`` says which carry,
+        re-base or reset."""
+        now = check_moment(now, "now")
+        chosen = lifecycle.choices(stranded)
+        if policy.id != self.policy.id or policy.version <= self.policy.version:
+            raise ValueError(f"upgrade to a newer version of {self.policy.id} (above version {self.policy.version}), "
+                             f"not {policy.ref}")
+        plans, refused = lifecycle.upgrade_plans(self.context, policy, now, chosen)
+        if refused:
+            raise UpgradeRefused(self.policy.ref, policy.ref, list(refused), how=(
+                "choose stranded='keep' (the version that opened each item settles it) or 'expire' (settled now) "
+                "for " + ", ".join(sorted({item.kind for item in refused})) + "; 'carry' needs the new version "
+                "to have the same rule, repair or item"))
+        self.commit(plans)
+        held = [kernel.policy for kernel in self.version_table.kernels()]
+        upgraded = Engine(policy, self.store, tenant=self.tenant, registry=self.registry,
+                          pseudonymiser=self.pseudonymiser, max_retries=self.max_retries,
+                          pause_collector=self.pause_collector, seal_key=self._seal_key or None, clock=self.clock,
+                          anchor_sink=self.anchor_sink, anchor_every=self.anchor_every, scopes=self.scopes,
+                          event_limits=self.event_limits, notify=self.notify, previous=held)
+        upgraded.prune(now)
+        return upgraded
 
     def tier(self, subject: str, *, at: datetime) -> str | None:
         """The subject's 社区信用 tier at ``at``: the highest whose thresholds are met, or None."""

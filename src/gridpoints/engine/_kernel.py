@@ -34,8 +34,24 @@ import attrs
 from gridpoints.calendar import LocalTimes, window_id
 from gridpoints.engine._coerce import DEFAULT_EVENT_LIMITS, EventLimits, coerce_event
 from gridpoints.engine._ledger_index import LedgerIndex
-from gridpoints.engine._plan import Action, Award, LimitKeys, Plan, closed_marker
-from gridpoints.errors import EventError, IdempotencyConflict, SegregationError, SerializationFailure, SettlementError
+from gridpoints.engine._plan import (
+    Action,
+    Award,
+    LimitKeys,
+    Plan,
+    appealed_marker,
+    carried_marker,
+    closed_marker,
+    settled_marker,
+)
+from gridpoints.errors import (
+    EventError,
+    IdempotencyConflict,
+    SegregationError,
+    SerializationFailure,
+    SettlementError,
+    VersionMissing,
+)
 from gridpoints.model import (
     DEDUCTIONS,
     INT64_MAX,
@@ -61,7 +77,7 @@ from gridpoints.model import (
     spendable,
 )
 from gridpoints.model._codec import attributes_json, deltas_json, entry_canonical_bytes_of_text
-from gridpoints.policy import CompiledLimit, CompiledRule, EventType, PointsInputError, Policy
+from gridpoints.policy import SETTLEMENT_TYPES, CompiledLimit, CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
 from gridpoints.storage import MemoryStore, NoticeTransaction, Store, StoreCapabilities, capabilities_of
@@ -147,6 +163,9 @@ class Mechanism:
     #: (does the mechanism follow plans under this policy?, the hook adding awards to every plan the kernel
     #: makes — of submitted events and of engine-made ones).
     follows: tuple[tuple[Callable[[Policy], bool], FollowHook], ...] = ()
+    #: (does the mechanism own this event type?, the attribute naming the earlier event it settles): such an
+    #: event is planned by the ruleset version that governs the event it names (see :class:`Versions`).
+    targets: tuple[tuple[Callable[[EventType], bool], str], ...] = ()
 
 
 class Context:
@@ -186,6 +205,17 @@ class Context:
         """The trace of a recorded event's decision, if the event is recorded."""
         record = self.record(event_id)
         return record.original().trace if record is not None else None
+
+    def governing(self, event_id: str, original: Trace) -> Context:
+        """The context of the ruleset version that settles the open item ``event_id`` (whose recorded trace is
+        ``original``): the version that opened it, or the newer one an upgrade carried it into. Raises
+        :class:`~gridpoints.errors.VersionMissing` when the engine does not hold that version."""
+        return self._kernel.version_table.governing(event_id, original).context
+
+    @property
+    def versions(self) -> tuple[Context, ...]:
+        """The contexts of every ruleset version the engine holds, newest (the engine's own) first."""
+        return tuple(kernel.context for kernel in self._kernel.version_table.kernels())
 
     def counters(self, keys: Iterable[CounterKey]) -> dict[CounterKey, int]:
         return self._kernel.store.counters(self._kernel.tenant, keys)
@@ -232,6 +262,109 @@ class Context:
         return self._kernel.commit(plans)
 
 
+class Versions:
+    """The ruleset versions an engine holds: its own and older ones that still govern open items.
+
+    An open item (an award pending verification, a deduction that may be appealed or is being repaired, a
+    held redemption) is governed by the version that opened it — the ``ruleset@version`` on its record —
+    unless an upgrade carried it into a newer one (a ``carried`` marker counter). That version's kernel
+    plans whatever settles it, and its entries and decision are stamped with that version. Shared by the
+    engine's kernel and the older versions' kernels.
+    """
+
+    __slots__ = ("_by_ref", "_main", "targets")
+
+    def __init__(self, main: Kernel) -> None:
+        self._main = main
+        self._by_ref: dict[str, Kernel] = {main.policy.ref: main}
+        #: Event type → the attribute naming the event it settles, over every version held.
+        self.targets: dict[str, str] = dict(main._targets)
+
+    def hold(self, kernel: Kernel) -> None:
+        ref, main = kernel.policy.ref, self._main.policy
+        if ref in self._by_ref:
+            raise ValueError(f"the engine already holds {ref}: give each ruleset version once")
+        if kernel.policy.id != main.id or kernel.policy.version >= main.version:
+            raise ValueError(f"previous versions are older versions of {main.id} (below version {main.version}), "
+                             f"got {ref}")
+        self._by_ref[ref] = kernel
+        for name, attribute in kernel._targets.items():
+            self.targets.setdefault(name, attribute)
+
+    def drop(self, ref: str) -> None:
+        """Stop holding an older version (the engine does once it has no open item left)."""
+        if ref == self._main.policy.ref:
+            raise ValueError(f"{ref} is the engine's own version")
+        del self._by_ref[ref]
+        self.targets = dict(self._main._targets)
+        for kernel in self._by_ref.values():
+            for name, attribute in kernel._targets.items():
+                self.targets.setdefault(name, attribute)
+
+    def refs(self) -> tuple[str, ...]:
+        """The versions held: the engine's own first, then older ones as given."""
+        return tuple(self._by_ref)
+
+    def kernels(self) -> tuple[Kernel, ...]:
+        return tuple(self._by_ref.values())
+
+    def kernel(self, ref: str | None) -> Kernel:
+        return self._main if ref is None else self._by_ref[ref]
+
+    def governing(self, event_id: str, original: Trace) -> Kernel:
+        """The kernel of the version that settles ``event_id`` (see the class docstring)."""
+        opened = original.ruleset
+        main = self._main
+        if opened == main._ref:
+            # The engine's own version is the newest: nothing it opened was carried anywhere.
+            return main
+        newer = [ref for ref in self._by_ref if ref != opened]
+        if newer:
+            carried = main._store.counters(main.tenant, [carried_marker(event_id, ref) for ref in newer])
+            for ref in newer:
+                if carried[carried_marker(event_id, ref)]:
+                    return self._by_ref[ref]
+        found = self._by_ref.get(opened)
+        if found is None:
+            raise VersionMissing(opened, event_id, self.refs())
+        return found
+
+    def router(self, raw: EventInput) -> Kernel | None:
+        """For a submitted event that settles an earlier one, the kernel that governs the event it names; None
+        when it names none (or no recorded one): the engine's own kernel plans it and says what is wrong."""
+        kind: object
+        attributes: object
+        if isinstance(raw, Event):
+            kind, attributes = raw.type, raw.attributes
+        elif isinstance(raw, Mapping):
+            kind, attributes = raw.get("type"), raw.get("attributes")
+        else:
+            return None
+        attribute = self.targets.get(kind) if isinstance(kind, str) else None
+        if attribute is None and kind in SETTLEMENT_TYPES:
+            # A settlement no version held takes: an item of a version not held is named as such.
+            attribute = "event"
+        if attribute is None or not isinstance(attributes, Mapping):
+            return None
+        target = attributes.get(attribute)
+        main = self._main
+        if not isinstance(target, str):
+            return None
+        record = main._store.find_event(main.tenant, target)
+        if record is None:
+            if kind in main._targets or kind not in self.targets:
+                return None
+            # A type only an older version knows: that version says there is no such event.
+            return next((k for k in self._by_ref.values() if kind in k._targets), None)
+        original = record.original().trace
+        if original.ruleset != main._ref and original.ruleset not in self._by_ref:
+            closed = main._store.counters(main.tenant, [settled_marker(target), appealed_marker(target)])
+            if all(closed.values()):
+                # Nothing of it is open: the engine's own planner says it was already settled.
+                return None
+        return self.governing(target, original)
+
+
 # -- the kernel ----------------------------------------------------------------------------------------------
 
 
@@ -248,7 +381,7 @@ class Kernel:
                  seal_key: bytes | None = None, clock: Callable[[], datetime] | None = None,
                  anchor_sink: Callable[[LedgerAnchor], None] | None = None, anchor_every: int = 1000,
                  scopes: Scopes = "refuse", event_limits: EventLimits = DEFAULT_EVENT_LIMITS,
-                 notify: bool = False) -> None:
+                 notify: bool = False, previous: Sequence[Policy] = ()) -> None:
         if type(tenant) is not str or not tenant:
             raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
         if scopes not in ("refuse", "registry"):
@@ -325,6 +458,22 @@ class Kernel:
         #: challenges or allocates by.
         self._closing_kinds = tuple(sorted({"month", *policy.scheduled, *(c.window for c in policy.spec.challenges),
                                             *(i.allocate.window for i in policy.spec.catalog if i.allocate)}))
+        #: Event type → the attribute naming the event it settles, for the types a mechanism targets.
+        self._targets: dict[str, str] = {name: attribute for mechanism in mechanisms
+                                         for owns, attribute in mechanism.targets
+                                         for name, etype in policy.event_types.items() if owns(etype)}
+        #: The version plans of this kernel are stamped with when another kernel commits them (None: its own).
+        self._tag: str | None = None
+        #: The kernel whose transactions commit this one's plans (None: itself).
+        self._main: Kernel | None = None
+        self.version_table = Versions(self)
+        for older in previous:
+            sibling = Kernel(older, self._store, tenant=tenant, registry=self.registry, pseudonymiser=pseudonymiser,
+                             max_retries=max_retries, mechanisms=mechanisms, seal_key=seal_key, clock=self.clock,
+                             scopes=scopes, event_limits=event_limits, notify=notify)
+            sibling.index, sibling._tag, sibling._main = self.index, older.ref, self
+            sibling.version_table = self.version_table
+            self.version_table.hold(sibling)
 
     @property
     def store(self) -> Store:
@@ -338,6 +487,8 @@ class Kernel:
         self._store = store
         self._capabilities = capabilities_of(store)
         self.index = LedgerIndex(store, self.tenant)
+        for sibling in self.version_table.kernels()[1:]:
+            sibling._store, sibling._capabilities, sibling.index = store, self._capabilities, self.index
 
     @property
     def retries(self) -> int:
@@ -390,7 +541,18 @@ class Kernel:
 
     def plan_input(self, raw: EventInput, index: int | None) -> Plan:
         """Check one submitted event and plan it (``index``: its position in a batch, None for a single
-        submit); the plan is marked :attr:`~Plan.submitted`, so its commit applies the closed-period rule."""
+        submit); the plan is marked :attr:`~Plan.submitted`, so its commit applies the closed-period rule. An
+        event that settles an earlier one (a verification, an appeal, a repair task) is planned by the ruleset
+        version that governs the event it names, else by this kernel's."""
+        versions = self.version_table
+        if versions.targets:
+            governing = versions.router(raw)
+            if governing is not None and governing is not self:
+                return governing.plan_input_here(raw, index)
+        return self.plan_input_here(raw, index)
+
+    def plan_input_here(self, raw: EventInput, index: int | None) -> Plan:
+        """Check one submitted event and plan it by this kernel's own version."""
         event, note = self.registered(self.coerce(raw, index), index)
         text = raw.get("occurred_at") if type(raw) is dict else None
         local, utc, day = self._times.of(event.occurred_at, text)
@@ -399,13 +561,15 @@ class Kernel:
             # A resubmitted settlement or repair task is answered from its record at commit (the original
             # decision, or a conflict), not planned again against the state it has itself changed since.
             if self.context.record(event.id) is not None:
-                return Plan(event, None, local, utc, (), True, index)
+                return Plan(event, None, local, utc, (), True, index, ruleset=self._tag)
             planned = planner(self.context, event, index)
             return self._followed(Plan(event, None, local, utc,
-                                       (note, *planned) if note is not None else tuple(planned), True, index))
+                                       (note, *planned) if note is not None else tuple(planned), True, index,
+                                       ruleset=self._tag))
         etype = self.policy.event_types[event.type]
         if etype.ignore or not etype.rules:
-            return self._followed(Plan(event, None, local, utc, (note,) if note is not None else (), True, index))
+            return self._followed(Plan(event, None, local, utc, (note,) if note is not None else (), True, index,
+                                       ruleset=self._tag))
         awards: list[Award] = [note] if note is not None else []
         context: dict[str, Any] | None = None
         windows: dict[str, str] = {}
@@ -435,7 +599,7 @@ class Kernel:
                 raise EventError(f"rule {rule.id!r} computes {base} points, outside the signed 64-bit range "
                                  "every store holds", field="points", event_id=event.id, index=index)
             awards.append(self.rule_award(rule, event, base, code, args, day, windows))
-        return self._followed(Plan(event, None, local, utc, tuple(awards), True, index))
+        return self._followed(Plan(event, None, local, utc, tuple(awards), True, index, ruleset=self._tag))
 
     @staticmethod
     def _fields(event: Event, local: str, day: date) -> dict[str, Any]:
@@ -458,7 +622,7 @@ class Kernel:
     def plan(self, event: Event, awards: Sequence[Award], fingerprint: str | None = None) -> Plan:
         """A plan for an engine-made event (period close, expiry, redemption …)."""
         local, utc, _ = self._times.of(event.occurred_at)
-        return self._followed(Plan(event, fingerprint, local, utc, tuple(awards)))
+        return self._followed(Plan(event, fingerprint, local, utc, tuple(awards), ruleset=self._tag))
 
     def rule_award(self, rule: CompiledRule, event: Event, base: int, code: str, args: Mapping[str, Any],
                    day: date, windows: dict[str, str]) -> Award:
@@ -538,7 +702,10 @@ class Kernel:
         with the limits' counters, so a close committed before it is seen — is flagged late (an extra trace
         line, nothing posted), or refused with an :class:`~gridpoints.errors.EventError` on ``occurred_at``
         (nothing written) when the ruleset says ``closed_periods: reject``. Both come after the idempotency
-        lookup: a resubmission of a recorded event is answered from its record."""
+        lookup: a resubmission of a recorded event is answered from its record. An older version's kernel
+        commits through the engine's own (one transaction, its plans stamped with its version)."""
+        if self._main is not None:
+            return self._main.commit(plans)
         if not plans:
             return []
         keys: set[CounterKey] = set()
@@ -732,8 +899,9 @@ class Decider:
     :attr:`context` gives them the policy and the rest of the seam.
     """
 
-    __slots__ = ("_categories", "_floor", "_granted", "_handlers", "_key", "_ref", "_tenant", "_told", "balances",
-                 "context", "counters", "deltas", "entries", "hash", "notices", "seq", "watch", "watched")
+    __slots__ = ("_categories", "_floor", "_granted", "_handlers", "_key", "_on", "_ref", "_tenant", "_told",
+                 "_versions", "balances", "context", "counters", "deltas", "entries", "hash", "notices", "seq", "watch",
+                 "watched")
 
     def __init__(self, kernel: Kernel, counters: dict[CounterKey, int], balances: dict[str, int], head: Any) -> None:
         self.context = kernel.context
@@ -742,6 +910,9 @@ class Decider:
         self._ref = kernel.policy.ref
         self._floor = kernel.policy.spec.floor
         self._categories = kernel.policy.spec.category_names()
+        #: The version deciding the current plan (None: the kernel's own) and the versions held.
+        self._on: str | None = None
+        self._versions = kernel.version_table
         self.counters = counters
         self.balances = balances
         self.seq, self.hash = head.seq, head.hash
@@ -825,7 +996,18 @@ class Decider:
         """What an earlier award of the plan being decided, by rule id, moved on its subject's balance."""
         return self._granted.get(rule_id, 0)
 
+    def _version(self, ruleset: str | None) -> None:
+        """Decide the next plans by ``ruleset`` (None: the kernel's own): stamp, floor, categories, context."""
+        kernel = self._versions.kernel(ruleset)
+        self._on = ruleset
+        self._ref = kernel.policy.ref
+        self._floor = kernel.policy.spec.floor
+        self._categories = kernel.policy.spec.category_names()
+        self.context = kernel.context
+
     def decide(self, plan: Plan) -> Decision:
+        if plan.ruleset != self._on:
+            self._version(plan.ruleset)
         event = plan.event
         first = len(self.entries)
         told = len(self.notices) if self.notices is not None else 0
@@ -912,4 +1094,4 @@ def _scope_note(decider: Decider, plan: Plan, award: Award, amount: int, steps: 
 _entry: Callable[[tuple[Any, ...]], Entry] = functools.partial(tuple.__new__, Entry)
 
 __all__ = ["SCOPE_NOTE", "Action", "ActionFunction", "BaseHook", "Context", "Decider", "EventInput", "EventPlanner",
-           "FollowHook", "Handler", "Kernel", "Mechanism", "RuleHook", "Scopes"]
+           "FollowHook", "Handler", "Kernel", "Mechanism", "RuleHook", "Scopes", "Versions"]

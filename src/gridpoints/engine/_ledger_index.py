@@ -2,10 +2,10 @@
 entries written since the last look (``Store.entries(after_seq=…)``), so a close costs what was written
 since the previous one rather than the whole ledger.
 
-Kept: the event ids of pending awards, deductions and holds that may still be open (the expiry steps drop
-those they find settled: a settled marker is never unset), the entries that corrections reversed, and,
-per block of :data:`BLOCK` entries, the latest time any entry up to its end occurred, so a window's entries
-are read from the first block that can hold one. Entries are immutable and sequence numbers contiguous,
+Kept: the event ids of pending awards, deductions, holds and applications that may still be open (the
+expiry steps drop those they find settled: a settled marker is never unset), the entries that corrections
+reversed, and, per block of :data:`BLOCK` entries, the latest time any entry up to its end occurred, so a
+window's entries are read from the first block that can hold one. Entries are immutable and sequence numbers contiguous,
 which is what makes both exact. The index belongs to an engine (its ``index`` attribute) and that engine's
 store and tenant; a new store starts a new index.
 """
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_PENDING, _DEDUCTION, _HELD = Reason.PENDING.value, Reason.DEDUCTION.value, Reason.HELD.value
+_PENDING, _DEDUCTION, _HELD, _APPLIED = (Reason.PENDING.value, Reason.DEDUCTION.value, Reason.HELD.value,
+                                          Reason.APPLIED.value)
 _CORRECTED = Reason.CORRECTED.value
 
 #: Entries per block of the time index.
@@ -52,6 +53,8 @@ class LedgerIndex:
         self.holds: dict[str, list[Entry]] = {}
         #: Seq of an entry a correction (冲正) reversed → the correction's event id (corrections are rare).
         self.corrections: dict[int, str] = {}
+        #: Event id of an application for an allocated item → its "applied" entry.
+        self.applications: dict[str, Entry] = {}
 
     def refresh(self) -> None:
         """Read the entries written since the last refresh."""
@@ -69,6 +72,8 @@ class LedgerIndex:
                 self.deductions.setdefault(entry.event_id, entry.subject)
             elif reason == _HELD:
                 self.holds.setdefault(entry.event_id, []).append(entry)
+            elif reason == _APPLIED:
+                self.applications.setdefault(entry.event_id, entry)
             elif reason == _CORRECTED and entry.reverses is not None:
                 self.corrections[entry.reverses] = entry.event_id
             self.seq = entry.seq

@@ -50,6 +50,11 @@ def appealed_marker(event_id: str) -> CounterKey:
     return CounterKey("event", event_id, "appealed", "-")
 
 
+def carried_marker(event_id: str, ruleset: str) -> CounterKey:
+    """Set once an upgrade carried an open item into version ``ruleset`` (which then settles it)."""
+    return CounterKey("event", event_id, "carried", ruleset)
+
+
 def lodged_marker(event_id: str) -> CounterKey:
     """Set once the resident lodged an appeal against an event (its window is then measured at lodging)."""
     return CounterKey("event", event_id, "appeal-lodged", "-")
@@ -98,6 +103,9 @@ class Plan(NamedTuple):
     #: A submitted event's position in its ``submit_many`` batch, for the errors that name it; None for a
     #: single submit and for engine-made events.
     batch_index: int | None = None
+    #: The ``ruleset@version`` that decides the plan when it is not the committing engine's own (an open item
+    #: settled by the older version that governs it); its entries and decision are stamped with it.
+    ruleset: str | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -146,6 +146,26 @@ _TEXT: dict[str, dict[str, str]] = {
     "status.repaired": {"en": "  = repaired", "zh": "  = 已修复"},
     "status.redeemed": {"en": "  = redeemed", "zh": "  = 已兑换"},
     "status.allocated": {"en": "  = allocated", "zh": "  = 已分配"},
+    "status.version_kept": {"en": "  = kept by its version", "zh": "  = 由原版本结清"},
+    "status.carried": {"en": "  = carried into the new version", "zh": "  = 转入新版本"},
+    "status.appeal_closed": {"en": "  = appeal window closed", "zh": "  = 申诉期已结束"},
+    "upgrade.kept": {"en": "upgrade to {new}: {kind_en} of event {event} ({needs}) cannot be settled by {new}; "
+                           "{old} settles it by its own rules (open until {until})",
+                     "zh": "升级到 {new}：事件 {event} 的{kind_zh}（{needs}）新版本无法结清，"
+                           "仍按 {old} 的规则结清（截止 {until}）"},
+    "upgrade.carried": {"en": "upgrade to {new}: {kind_en} of event {event} ({needs}) carried from {old}; {new} "
+                              "settles it by its own rules",
+                        "zh": "升级到 {new}：事件 {event} 的{kind_zh}（{needs}）由 {old} 转入新版本，"
+                              "按 {new} 的规则结清"},
+    "upgrade.pending_expired": {"en": "upgrade to {new}: the award of event {event} pending verification under {old} "
+                                      "is ended: {base} held points returned",
+                                "zh": "升级到 {new}：事件 {event} 在 {old} 下待核实的奖励终止，退回待核实的 {base} 分"},
+    "upgrade.appeal_closed": {"en": "upgrade to {new}: the appeal window of event {event} under {old} (until {until}) "
+                                    "is closed now; the deduction stands",
+                              "zh": "升级到 {new}：事件 {event} 在 {old} 下的申诉期（至 {until}）提前结束，扣分维持"},
+    "upgrade.repair_expired": {"en": "upgrade to {new}: the repair {repair} of event {event} under {old} is ended; "
+                                     "the deduction stands",
+                               "zh": "升级到 {new}：事件 {event} 在 {old} 下的积分修复 {repair} 终止，扣分维持"},
     "net": {"en": "Net change: {points:+d} points", "zh": "净变化：{points:+d} 分"},
     "base.fixed": {"en": "fixed {points:+d}", "zh": "固定 {points:+d} 分"},
     "base.per": {"en": "{counted:g} {field} × {each} = {base:+d}", "zh": "{counted:g} {field} × {each} = {base:+d} 分"},
@@ -223,6 +243,8 @@ def _base(rule: RuleTrace, lang: str, labels: Mapping[str, str]) -> str:
         args["split_zh"] = {"each": "每人全额", "equal": "平均", "proportional": "按贡献"}.get(args["split"], "")
     if "unit" in args:
         args["unit_zh"] = _UNITS_ZH.get(args["unit"], args["unit"])
+    if rule.base_code.startswith("upgrade.") and "kind" in args:
+        args["kind_en"], args["kind_zh"] = _OPEN_ITEMS.get(args["kind"], (args["kind"], args["kind"]))
     text = _t(rule.base_code, lang, **{**args, "base": args["plain"] if campaign is not None else rule.base})
     if args.get("capped"):
         text += _t("base.per.capped", lang, **args)
@@ -236,6 +258,11 @@ def _base(rule: RuleTrace, lang: str, labels: Mapping[str, str]) -> str:
 
 
 _UNITS_ZH = {"day": "天", "week": "周"}
+#: An open item's kind, in English and Chinese.
+_OPEN_ITEMS = {"pending": ("the award pending verification", "待核实奖励"),
+               "appeal": ("the right of appeal", "申诉权"),
+               "repair": ("the repair under way", "进行中的积分修复"),
+               "hold": ("the held redemption", "冻结中的兑换")}
 _METRICS_ZH = {"events": "次数", "points": "积分", "units": "数量"}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridpoints.policy._compile import (
+    SETTLEMENT_TYPES,
     AttributeCheck,
     CompiledCampaign,
     CompiledLimit,
@@ -21,6 +22,7 @@ from gridpoints.policy._diff import CounterChange, ItemChange, PolicyDiff, diff
 from gridpoints.ruleset import LoadLimits, load_validated
 
 __all__ = [
+    "SETTLEMENT_TYPES",
     "AttributeCheck",
     "CompiledCampaign",
     "CompiledLimit",

@@ -33,6 +33,7 @@ from gridpoints.errors import (
     StoreUnavailable,
     UnknownEventType,
     UpgradeRefused,
+    VersionMissing,
 )
 
 Lang = Literal["zh", "en"]
@@ -69,6 +70,8 @@ PROBLEMS: dict[str, ProblemKind] = {k.code: k for k in (
     _kind("correction-refused", 409, "冲正或人工调整被拒绝", "Correction or adjustment refused"),
     _kind("invalid-ruleset", 422, "规则集无效", "Invalid ruleset"),
     _kind("upgrade-refused", 409, "升级会遗留未结事项", "The upgrade would strand open items"),
+    _kind("version-missing", 500, "服务缺少未结事项所属的规则集版本",
+          "The service lacks an open item's ruleset version"),
     _kind("store-unavailable", 503, "存储暂不可用", "Store unavailable"),
     _kind("retry-later", 503, "并发冲突，请原样重试", "Concurrent conflict: retry the same request"),
     _kind("ledger-integrity", 500, "账本不一致", "Ledger integrity failure"),
@@ -92,6 +95,7 @@ _BY_ERROR: tuple[tuple[type[GridpointsError], str], ...] = (
     (CorrectionRefused, "correction-refused"),
     (RulesetError, "invalid-ruleset"),
     (UpgradeRefused, "upgrade-refused"),
+    (VersionMissing, "version-missing"),
     (StoreUnavailable, "store-unavailable"),
     (SerializationFailure, "retry-later"),
     (IntegrityError, "ledger-integrity"),
@@ -205,9 +209,14 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
                        error.issues[0].where() if error.issues else None, {"issues": issues})
     if isinstance(error, UpgradeRefused):
         items = [str(item) for item in error.items]
-        return Problem(kind, f"从 {error.old} 升级到 {error.new} 会遗留 {len(items)} 个未结事项（待核实、可申诉或"
-                             f"修复中的事件），请先结清或在新版本中保留相应规则", text, None,
-                       {"old": error.old, "new": error.new, "items": items})
+        return Problem(kind, f"从 {error.old} 升级到 {error.new} 会遗留 {len(items)} 个未结事项（待核实、可申诉、"
+                             "修复中的事件或冻结的兑换）：升级时用 stranded='keep' 由原版本结清，或 stranded='expire' "
+                             "立即结清（可按类别分别指定）", text, None,
+                       {"old": error.old, "new": error.new, "items": items, "how": error.how})
+    if isinstance(error, VersionMissing):
+        return Problem(kind, f"事件 {error.event_id!r} 是规则集 {error.ruleset} 的未结事项，服务未载入该版本；"
+                             f"请以 previous=[该版本] 启动（现有 {', '.join(error.held)}）；未写入任何内容", text, None,
+                       {"ruleset": error.ruleset, "event_id": error.event_id, "held": list(error.held)})
     if isinstance(error, SerializationFailure):
         return Problem(kind, "并发事务冲突在重试后仍未解决；未写入任何内容，可原样重发", text, None, {},
                        {"Retry-After": "1"})

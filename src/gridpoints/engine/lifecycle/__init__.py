@@ -16,8 +16,9 @@ from gridpoints.engine.lifecycle import (
     _settle,
     _streak,
     _team,
+    _upgrade,
 )
-from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_period
+from gridpoints.engine.lifecycle._close import CloseAction, CloseReport, close_older, close_period
 from gridpoints.engine.lifecycle._correct import (
     Correction,
     CorrectionAction,
@@ -42,7 +43,20 @@ from gridpoints.engine.lifecycle._repair import RepairAction, RepairStatus, expi
 from gridpoints.engine.lifecycle._settle import SettleAction, expire_pending
 from gridpoints.engine.lifecycle._streak import StreakAction
 from gridpoints.engine.lifecycle._team import TeamAction, TeamStanding, team_leaderboard
-from gridpoints.engine.lifecycle._upgrade import StrandedItem, stranded
+from gridpoints.engine.lifecycle._upgrade import (
+    CHOICES,
+    KINDS,
+    Choice,
+    Choices,
+    Kind,
+    OpenItem,
+    StrandedItem,
+    UpgradeAction,
+    choices,
+    open_items,
+    stranded,
+    upgrade_plans,
+)
 from gridpoints.engine.lifecycle._views import (
     OpenVerification,
     RepairDue,
@@ -58,19 +72,25 @@ from gridpoints.engine.lifecycle._views import (
 #: Follow hooks run in this order: the streak's before the honours' (a badge reads the streak's run).
 MECHANISMS: tuple[Mechanism, ...] = (_campaign.MECHANISM, _settle.MECHANISM, _repair.MECHANISM, _mall.MECHANISM,
                                      _close.MECHANISM, _correct.MECHANISM, _team.MECHANISM, _streak.MECHANISM,
-                                     _honour.MECHANISM, _notify.MECHANISM)
+                                     _honour.MECHANISM, _notify.MECHANISM, _upgrade.MECHANISM)
 
 __all__ = [
+    "CHOICES",
     "HONOURED",
+    "KINDS",
     "MECHANISMS",
+    "Choice",
+    "Choices",
     "CloseAction",
     "CloseReport",
     "Correction",
     "CorrectionAction",
     "Honour",
     "HonourAction",
+    "Kind",
     "MallAction",
     "NotifyAction",
+    "OpenItem",
     "OpenVerification",
     "RepairAction",
     "RepairDue",
@@ -83,9 +103,12 @@ __all__ = [
     "StreakAction",
     "TeamAction",
     "TeamStanding",
+    "UpgradeAction",
     "WorkerView",
     "adjust",
     "adjustment_event_id",
+    "choices",
+    "close_older",
     "close_period",
     "correct",
     "correction_event_id",
@@ -97,6 +120,7 @@ __all__ = [
     "expire_repairs",
     "honours",
     "leaderboard",
+    "open_items",
     "redeem",
     "redemption_event_id",
     "remind",
@@ -108,5 +132,6 @@ __all__ = [
     "stranded",
     "team_leaderboard",
     "tier",
+    "upgrade_plans",
     "worker_view",
 ]

@@ -134,6 +134,25 @@ def close_period(context: Context, window: str, now: datetime) -> CloseReport:
     )
 
 
+def close_older(context: Context, window: str, now: datetime, listed: frozenset[str]) -> CloseReport:
+    """A period close's part for an older version the engine still holds: its own open items' deadlines
+    (repairs, holds, pending verifications) by its rules, and the allocation of its items that no newer
+    version held lists (``listed``: the newest version listing an item allocates it, among every
+    application of the window). Base points, challenges and point expiry are the engine's own version's."""
+    kind, start, end = bounds(context, window)
+    entries = window_entries(context, start, end) if any(
+        i.allocate is not None and i.allocate.window == kind and i.id not in listed
+        for i in context.policy.spec.catalog) else []
+    earned = earnings(context, entries) if entries else {}
+    allocations = {i.id: _allocate(context, i.id, kind, window, earned, entries, end)
+                   for i in context.policy.spec.catalog
+                   if i.allocate is not None and i.allocate.window == kind and i.id not in listed}
+    return CloseReport(window=window, base=(), challenges={}, allocations=allocations, expired_points=(),
+                       repairs_expired=tuple(expire_repairs(context, now)),
+                       holds_expired=tuple(expire_holds(context, now)),
+                       pending_expired=tuple(expire_pending(context, now)))
+
+
 def _base_plans(context: Context, kind: str, window: str, start: datetime, end: datetime) -> Iterable[Plan]:
     rules = context.policy.scheduled.get(kind, ())
     if not rules:

@@ -133,10 +133,10 @@ def redeem(context: Context, subject: str, item_id: str, request_id: str, at: da
 def _check_required_repairs(context: Context, item: ItemSpec, subject: str) -> None:
     """需完成: a violator with a required repair still open spends nothing until it is done (an entitlement
     is no spending, and stays open to them)."""
-    if not any(r.required for r in context.policy.spec.repairs):
+    if not any(r.required for version in context.versions for r in version.policy.spec.repairs):
         return
     for status in repairs(context, subject):
-        if status.status in ("open", "in_progress") and context.policy.repair(status.repair).required:
+        if status.status in ("open", "in_progress") and status.required:
             raise RedemptionRefused("repair_required", f"the repair {status.repair!r} of event {status.event_id!r} "
                                                        f"must be completed first (by {status.deadline})",
                                     item=item.id, subject=subject)
@@ -184,6 +184,8 @@ def settle_hold(context: Context, request_id: str, at: datetime, op: str) -> Dec
         raise RedemptionRefused("unknown_request", f"no redemption with request id {request_id!r}")
     if not original.rules or original.rules[0].status != "held":
         raise RedemptionRefused("already_settled", f"redemption {request_id!r} is not a hold awaiting {op}")
+    # The version that governs the hold settles it: its item, hold window and stock.
+    context = context.governing(target, original)
     item = context.policy.item(str(original.rules[0].base_args["item"]))
     assert item is not None and item.hold is not None
     existing = context.record(f"gp:{op}:{request_id}")
@@ -300,7 +302,8 @@ def _take_stock(decider: Decider, move: ItemMove, subject: str, steps: list[Limi
 
 
 def expire_holds(context: Context, now: datetime) -> list[Decision]:
-    """Return every hold whose window passed before ``now`` (points and stock come back)."""
+    """Return every hold governed by the context's version whose window passed before ``now`` (points and
+    stock come back); the engine runs this for each version it holds."""
     index = context.index
     holds = index.read(lambda index: [e for entries in index.holds.values() for e in entries])
     markers = {e.event_id: settled_marker(e.event_id) for e in holds}
@@ -312,6 +315,8 @@ def expire_holds(context: Context, now: datetime) -> list[Decision]:
             continue
         original = context.original(entry.event_id)
         assert original is not None
+        if context.governing(entry.event_id, original) is not context:
+            continue
         item = context.policy.item(str(original.rules[0].base_args["item"]))
         if item is None or item.hold is None:
             continue

@@ -68,8 +68,9 @@ def remind(context: Context, now: datetime, within: timedelta) -> list[Decision]
         if settled[settled_marker(target)] or original is None:
             continue
         occurred = datetime.fromisoformat(original.occurred_local)
+        governing = context.governing(target, original).policy
         specs = [rule.spec.verify for trace in original.rules if trace.status == "pending"
-                 for rule in [context.policy.rules_by_id.get(trace.rule_id)] if rule is not None and rule.spec.verify]
+                 for rule in [governing.rules_by_id.get(trace.rule_id)] if rule is not None and rule.spec.verify]
         if not specs:
             continue
         deadline = occurred + max(spec.within for spec in specs)
@@ -97,7 +98,7 @@ def remind(context: Context, now: datetime, within: timedelta) -> list[Decision]
         original = context.original(target)
         if settled[settled_marker(target)] or original is None or not original.rules:
             continue
-        item = context.policy.item(str(original.rules[0].base_args.get("item")))
+        item = context.governing(target, original).policy.item(str(original.rules[0].base_args.get("item")))
         if item is None or item.hold is None:
             continue
         deadline = datetime.fromisoformat(original.occurred_local) + item.hold

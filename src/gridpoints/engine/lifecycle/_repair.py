@@ -247,6 +247,10 @@ class RepairStatus:
     quantity: Decimal
     status: str  # open | in_progress | completed | expired | cancelled
     restored: int
+    #: Whether the repair must be completed before the subject spends points (需完成).
+    required: bool = False
+    #: The ruleset version whose repair it is (``ruleset@version``).
+    ruleset: str = ""
 
     @property
     def remaining(self) -> Decimal:
@@ -265,8 +269,9 @@ def repairs(context: Context, subject: str) -> list[RepairStatus]:
         opened = _opened_step(context, event_id)
         if opened is None:
             continue
-        _, rule_trace, step = opened
-        spec = context.policy.repair(step.limit_id)
+        trace, rule_trace, step = opened
+        governing = context.governing(event_id, trace)
+        spec = governing.policy.repair(step.limit_id)
         counters = context.counters([_progress_key(event_id), settled_marker(event_id)])
         done = counters[_progress_key(event_id)]
         restored = sum(e.amount for e in history if e.reason == Reason.REPAIR_RESTORED and e.reverses in seqs)
@@ -280,12 +285,14 @@ def repairs(context: Context, subject: str) -> list[RepairStatus]:
         else:
             status = "in_progress" if done else "open"
         found.append(RepairStatus(event_id, spec.id, -rule_trace.granted, str(step.param), Decimal(done) / MILLI,
-                                  Decimal(str(spec.quantity)), status, restored))
+                                  Decimal(str(spec.quantity)), status, restored, spec.required,
+                                  governing.policy.ref))
     return found
 
 
 def expire_repairs(context: Context, now: datetime) -> list[Decision]:
-    """Close every open repair whose deadline passed before ``now``; returns the decisions written."""
+    """Close every open repair governed by the context's version whose deadline passed before ``now`` (the
+    engine runs this for each version it holds); returns the decisions written."""
     index = context.index
     targets = index.read(lambda index: dict(index.deductions))
     plans = []
@@ -302,6 +309,8 @@ def expire_repairs(context: Context, now: datetime) -> list[Decision]:
             closed.append(target)
             continue
         trace, rule_trace, step = opened
+        if context.governing(target, trace) is not context:
+            continue
         spec = context.policy.repair(step.limit_id)
         deadline = _deadline(trace, spec)
         if now < deadline:
@@ -323,5 +332,6 @@ MECHANISM = Mechanism(
         Handler(RepairAction.EXPIRE, _expire),
     ),
     events=((lambda etype: bool(etype.repairs), task_awards),),
+    targets=((lambda etype: bool(etype.repairs), "repair"),),
     rules=((lambda rule: rule.spec.repair is not None, _repairable),),
 )

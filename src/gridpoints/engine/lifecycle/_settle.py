@@ -212,7 +212,8 @@ def settlement_awards(context: Context, event: Event, index: int | None) -> list
 
 
 def expire_pending(context: Context, now: datetime) -> list[Decision]:
-    """Release every pending award whose verification window closed before ``now``.
+    """Release every pending award governed by the context's version whose verification window closed
+    before ``now`` (the engine runs this for each version it holds).
 
     Each expiry is recorded as an event ``expire:<event id>`` dated at the deadline, so running this
     again (or from two processes) changes nothing. Reads the entries written since its last run (see
@@ -232,6 +233,8 @@ def expire_pending(context: Context, now: datetime) -> list[Decision]:
             continue
         original = context.original(target)
         assert original is not None, "a pending entry always has its event record"
+        if context.governing(target, original) is not context:
+            continue
         occurred = datetime.fromisoformat(original.occurred_local)
         awards: list[Award] = []
         deadline = occurred
@@ -264,5 +267,6 @@ MECHANISM = Mechanism(
         Handler(SettleAction.LODGE, _lodge),
     ),
     events=((lambda etype: etype.settles, settlement_awards),),
+    targets=((lambda etype: etype.settles, "event"),),
     rules=((lambda rule: rule.spec.verify is not None, _pending_award),),
 )

@@ -200,8 +200,10 @@ def worker_view(context: Context, grid: str, now: datetime, *, window: str, visi
             continue
         occurred = datetime.fromisoformat(original.occurred_local)
         deadline = occurred
+        # The verification window is the one of the version that governs the award.
+        policy = context.governing(target, original).policy
         for trace in original.rules:
-            rule = context.policy.rules_by_id.get(trace.rule_id)
+            rule = policy.rules_by_id.get(trace.rule_id)
             if trace.status == "pending" and rule is not None and rule.spec.verify is not None:
                 deadline = max(deadline, occurred + rule.spec.verify.within)
         verifications.append(OpenVerification(target, original.subject, sum(a for _, a, _ in moved),
