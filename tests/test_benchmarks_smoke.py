@@ -80,3 +80,9 @@ def test_notices_benchmark_runs_and_counts_the_notices() -> None:
     assert "notify=True / notify=False, CPU:" in out, out
     told = int(out.splitlines()[-2].split()[-1])
     assert 900 < told <= 1000, out
+
+
+def test_versions_benchmark_runs_both_engines() -> None:
+    """`versions.py` on 50 verifications, one round: exits 0, both engines settle by v1, the ratio is printed."""
+    out = _run("versions.py", "--residents", "50", "--repeat", "1").stdout
+    assert "v2 holding v1 / v1 alone" in out and "load average" in out, out

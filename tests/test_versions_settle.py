@@ -5,6 +5,7 @@ refuse), on memory, SQLite and PostgreSQL, and the ledger still audits."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import uuid
@@ -304,3 +305,26 @@ def test_worker_view_shows_old_versions_verifications_with_their_window() -> Non
     assert {(v.event_id, v.deadline[:19]) for v in view.verifications} == {
         ("report-1", "2026-04-21T10:00:00"), ("report-2", "2026-04-21T11:00:00")}
     assert {r.event_id for r in view.repairs_due} == {"throw-1", "throw-2"}
+
+
+def test_the_service_is_given_older_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gridpoints serve --previous OLD: each tenant's engine holds OLD and settles its open items by it."""
+    pytest.importorskip("fastapi", reason="the service needs the server extra")
+    from gridpoints.server import app_from_environment
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    store = SQLStore(url)
+    _mid_month(store)
+    store.close()
+    old, new = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
+    old.write_text(V1_TEXT, encoding="utf-8")
+    new.write_text(_v2_text(), encoding="utf-8")
+    monkeypatch.setenv("GRIDPOINTS_SERVE", json.dumps({"ruleset": str(new), "store": url, "tenants": ["default"],
+                                                       "previous": [str(old)]}))
+    app = app_from_environment()
+    engine = app.state.gridpoints.engines["default"]
+    assert engine.versions == (V2, V1)
+    assert {i.ruleset for i in engine.open_items(now=NOW)} == {V1}
+    engine.store.close()
+    refused = CliRunner().invoke(command(), ["serve", str(new), "--store", url, "--previous", str(new)])
+    assert refused.exit_code == 2 and "not an older version" in refused.output

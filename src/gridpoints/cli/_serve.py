@@ -25,6 +25,9 @@ DEFAULT_GRACE = 30
               help="JSON file of API keys (digests); default: the GRIDPOINTS_API_KEYS variable.")
 @click.option("--registry", "registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON file of memberships (subject, grid, household, roles) for the engines' registries.")
+@click.option("--previous", "previous", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An older version of RULESET that may still govern open items (repeat for several): the "
+                   "service settles each by it (see docs/versions.md).")
 @click.option("--table-prefix", default=None, help="Table name prefix of a SQL store (default gridpoints_).")
 @click.option("--notify", is_flag=True, help="Write notices to the store's outbox (the notices endpoints).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -35,8 +38,8 @@ DEFAULT_GRACE = 30
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Path | None,
-          registry_file: Path | None, table_prefix: str | None, notify: bool, host: str, port: int, workers: int,
-          grace: int, log_level: str) -> None:
+          registry_file: Path | None, previous: tuple[Path, ...], table_prefix: str | None, notify: bool, host: str,
+          port: int, workers: int, grace: int, log_level: str) -> None:
     """Serve RULESET over HTTP on the store at --store (see docs/service.md).
 
     Logs are JSON lines on stderr. Keys are never given on the command line: only their SHA-256 digests,
@@ -48,7 +51,12 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
         from gridpoints.server import KeyRing, open_store, read_registry
     except (ModuleNotFoundError, MissingExtra) as exc:
         raise click.ClickException("gridpoints serve needs the server extra: pip install 'gridpoints[server]'") from exc
-    load_policy(ruleset)
+    current = load_policy(ruleset)
+    for older in previous:
+        policy = load_policy(older)
+        if policy.id != current.id or policy.version >= current.version:
+            raise click.BadParameter(f"{older}: {policy.ref} is not an older version of {current.ref}",
+                                     param_hint="--previous")
     try:
         keys = KeyRing.from_file(keys_file) if keys_file is not None else KeyRing.from_environment()
     except (OSError, ValueError) as exc:
@@ -70,7 +78,8 @@ def serve(ruleset: Path, store_url: str, tenants: tuple[str, ...], keys_file: Pa
         "ruleset": str(ruleset.resolve()), "store": store_url, "table_prefix": table_prefix,
         "tenants": list(dict.fromkeys(tenants)),
         "keys_file": str(keys_file.resolve()) if keys_file is not None else None,
-        "registry_file": str(registry_file.resolve()) if registry_file is not None else None, "notify": notify})
+        "registry_file": str(registry_file.resolve()) if registry_file is not None else None, "notify": notify,
+        "previous": [str(path.resolve()) for path in previous]})
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gridpoints-metrics-")
     log_config = {

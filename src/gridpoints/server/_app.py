@@ -800,10 +800,11 @@ def open_store(url: str, table_prefix: str | None = None) -> gridpoints.Store:
 
 def app_from_environment() -> FastAPI:
     """The app ``gridpoints serve`` runs in each uvicorn worker, configured by ``GRIDPOINTS_SERVE`` (JSON:
-    ruleset, store, table_prefix, tenants, keys_file, registry_file, notify) and the keys, pseudonym and seal key
-    variables (see docs/service.md)."""
+    ruleset, store, table_prefix, tenants, keys_file, registry_file, notify, previous) and the keys, pseudonym and
+    seal key variables (see docs/service.md)."""
     config = json.loads(os.environ["GRIDPOINTS_SERVE"])
     policy = gridpoints.load_ruleset(config["ruleset"])
+    previous = [gridpoints.load_ruleset(path) for path in config.get("previous", ())]
     store = open_store(config["store"], config.get("table_prefix"))
     keys = KeyRing.from_file(config["keys_file"]) if config.get("keys_file") else KeyRing.from_environment()
     master = os.environ.get("GRIDPOINTS_PSEUDONYM_KEY")
@@ -816,7 +817,7 @@ def app_from_environment() -> FastAPI:
         if seal:
             seal_keys[tenant] = bytes.fromhex(seal)
         engine = Engine(policy, store=store, tenant=tenant, pseudonymiser=pseudonymiser,
-                        seal_key=seal_keys.get(tenant), notify=bool(config.get("notify")))
+                        seal_key=seal_keys.get(tenant), notify=bool(config.get("notify")), previous=previous)
         for member in members:
             if member.get("tenant", tenant) == tenant:
                 engine.register(member["subject"], grid=member["grid"], household=member.get("household"),
