@@ -452,8 +452,9 @@ def diff(old: Path, new: Path, as_json: bool, store_url: str | None, tenant: str
                                  "refused": [attrs.asdict(item) for item in refused_items]}
         lines.append(f"open items at {now.isoformat()} (tenant {tenant}): {len(items)} that {after.ref} cannot "
                      "settle")
-        lines += [f"  {item} ({'settled by ' + item.ruleset if item.choice == 'keep' else item.choice})"
-                  for item in items] or ["  none"]
+        then = {"keep": "settled by {old}", "expire": "settled now", "carry": "cannot be carried: refused",
+                "refuse": "the upgrade is refused"}
+        lines += [f"  {item} ({then[str(item.choice)].format(old=item.ruleset)})" for item in items] or ["  none"]
         if refused_items:
             lines.append(f"the upgrade would be refused: {len(refused_items)} item(s); upgrade with "
                          "--stranded keep (the version that opened each item settles it) or expire (settled now)")
