@@ -328,3 +328,21 @@ def test_the_service_is_given_older_versions(tmp_path: Path, monkeypatch: pytest
     engine.store.close()
     refused = CliRunner().invoke(command(), ["serve", str(new), "--store", url, "--previous", str(new)])
     assert refused.exit_code == 2 and "not an older version" in refused.output
+
+
+def test_three_versions_each_settle_their_own_items() -> None:
+    """v1 → v2 → v3: a report opened under each of v1 and v2 is verified by its own version after v3 (which drops
+    verify) is live, and a version is dropped as soon as its last item settles."""
+    v2 = gridpoints.load_ruleset(_edit(V1_TEXT, "version: 1", "version: 2"))
+    v3 = gridpoints.load_ruleset(_edit(_v2_text(), "version: 2", "version: 3"))
+    engine = gridpoints.Engine(OLD, gridpoints.MemoryStore())
+    _register(engine)
+    engine.submit(_event("report-1", "hazard_report", "r1", "14T10:00:00", hazard="fire_exit"))
+    engine = engine.upgrade(v2, now=NOW)
+    engine.submit(_event("report-2", "hazard_report", "r2", "15T13:00:00", hazard="other"))
+    engine = engine.upgrade(v3, now=datetime.fromisoformat("2026-04-15T14:00:00+08:00"))
+    assert engine.versions == ("tianhe-vitality@3", V2, V1)
+    first = engine.submit(_event("verify-1", "verify", "r1", "16T10:00:00", "w1", event="report-1"))
+    second = engine.submit(_event("verify-2", "verify", "r2", "16T11:00:00", "w1", event="report-2"))
+    assert (first.trace.ruleset, second.trace.ruleset) == (V1, V2)
+    assert engine.prune(NOW) == (V2, V1) and engine.versions == ("tianhe-vitality@3",)

@@ -88,6 +88,12 @@ class Engine(Kernel):
     as events enter, before anything is hashed or stored; readers (``balance``, ``history`` …) take raw
     ids and pseudonymise them the same way. No error message then shows a raw subject, actor or household.
 
+    Versions: ``previous`` gives the older versions of the ruleset that may still govern open items (awards
+    pending verification, deductions that may be appealed or are being repaired, held redemptions); each is
+    settled by the version that opened it, and the entries that settle it are stamped with that version (see
+    :meth:`upgrade`, :meth:`open_items` and docs/versions.md). An item of a version not given is refused
+    with :class:`~gridpoints.errors.VersionMissing`.
+
     Input bounds: ``event_limits`` (:class:`~gridpoints.engine.EventLimits`) bounds an event's ids, its
     attributes' number and text, and its whole size; the defaults are 128-character ids, 64 attributes,
     4,096-character attribute text and 64 Ki characters in all. Whatever the limits, text must encode as

@@ -295,11 +295,13 @@ class Versions:
         """Stop holding an older version (the engine does once it has no open item left)."""
         if ref == self._main.policy.ref:
             raise ValueError(f"{ref} is the engine's own version")
-        del self._by_ref[ref]
-        self.targets = dict(self._main._targets)
-        for kernel in self._by_ref.values():
+        # Copied, not changed in place: threads routing events meanwhile read the tables they started with.
+        kept = {r: kernel for r, kernel in self._by_ref.items() if r != ref}
+        targets = dict(self._main._targets)
+        for kernel in kept.values():
             for name, attribute in kernel._targets.items():
-                self.targets.setdefault(name, attribute)
+                targets.setdefault(name, attribute)
+        self._by_ref, self.targets = kept, targets
 
     def refs(self) -> tuple[str, ...]:
         """The versions held: the engine's own first, then older ones as given."""
