@@ -346,3 +346,22 @@ def test_three_versions_each_settle_their_own_items() -> None:
     second = engine.submit(_event("verify-2", "verify", "r2", "16T11:00:00", "w1", event="report-2"))
     assert (first.trace.ruleset, second.trace.ruleset) == (V1, V2)
     assert engine.prune(NOW) == (V2, V1) and engine.versions == ("tianhe-vitality@3",)
+
+
+def test_an_appeal_window_open_across_a_close_keeps_its_version() -> None:
+    """A v1 deduction that opened no repair (cooldown) may be appealed for 15 days: after the April close the
+    engine still holds v1, the appeal in May is decided by v1, and May's close drops v1."""
+    engine = gridpoints.Engine(OLD, gridpoints.MemoryStore())
+    _register(engine)
+    engine.submit(_event("throw-a", "high_altitude_throwing", "r1", "01T10:00:00", severity="minor"))
+    engine.submit(_event("service-a", "community_service", "r1", "02T10:00:00", "w1", repair="throw-a", hours=2))
+    second = engine.submit(_event("throw-b", "high_altitude_throwing", "r1", "28T10:00:00", severity="minor"))
+    assert second.trace.rules[0].steps[-1].code == "repair.cooldown"
+    engine = engine.upgrade(NEW, now=datetime.fromisoformat("2026-04-29T00:00:00+08:00"))
+    engine.close_period("2026-04", now=datetime.fromisoformat("2026-05-01T01:00:00+08:00"))
+    assert engine.versions == (V2, V1)
+    appeal = engine.submit({**_event("appeal-b", "appeal", "r1", "28T10:00:00", "w1", event="throw-b",
+                                     outcome="upheld"), "occurred_at": "2026-05-10T10:00:00+08:00"})
+    assert appeal.points == 30 and appeal.trace.ruleset == V1
+    engine.close_period("2026-05", now=datetime.fromisoformat("2026-06-01T01:00:00+08:00"))
+    assert engine.versions == (V2,)

@@ -26,7 +26,7 @@ import attrs
 
 from gridpoints.calendar import window_id
 from gridpoints.engine._kernel import Context, Decider, Handler, Mechanism
-from gridpoints.engine._plan import Award, Plan, settled_marker
+from gridpoints.engine._plan import Award, Plan, appealed_marker, lodged_marker, settled_marker
 from gridpoints.errors import EventError, SettlementError
 from gridpoints.model import (
     DEDUCTIONS,
@@ -290,6 +290,24 @@ def repairs(context: Context, subject: str) -> list[RepairStatus]:
     return found
 
 
+def _appealable(context: Context, target: str, now: datetime) -> bool:
+    """Whether a deduction that opened no repair may still be appealed (or its lodged appeal decided): it stays
+    in the ledger index's open deductions until then, so that its version is held while it is open."""
+    trace = context.original(target)
+    if trace is None or not trace.ruleset:
+        return False
+    policy = context.governing(target, trace).policy
+    occurred = datetime.fromisoformat(trace.occurred_local)
+    windows = [rule.spec.appeal.within for r in trace.rules if r.granted < 0
+               for rule in [policy.rules_by_id.get(r.rule_id)] if rule is not None and rule.spec.appeal is not None]
+    if not windows:
+        return False
+    found = context.counters([appealed_marker(target), lodged_marker(target)])
+    if found[appealed_marker(target)]:
+        return False
+    return bool(found[lodged_marker(target)]) or now <= occurred + max(windows)
+
+
 def expire_repairs(context: Context, now: datetime) -> list[Decision]:
     """Close every open repair governed by the context's version whose deadline passed before ``now`` (the
     engine runs this for each version it holds); returns the decisions written."""
@@ -306,7 +324,8 @@ def expire_repairs(context: Context, now: datetime) -> list[Decision]:
             continue
         opened = _opened_step(context, target)
         if opened is None:
-            closed.append(target)
+            if not _appealable(context, target, now):
+                closed.append(target)
             continue
         trace, rule_trace, step = opened
         if context.governing(target, trace) is not context:

@@ -115,6 +115,9 @@ def open_items(context: Context, now: datetime) -> list[OpenItem]:
     appeals = {t: appealed_marker(t) for t in deductions}
     lodged = {t: lodged_marker(t) for t in deductions}
     counters = context.counters([*markers.values(), *appeals.values(), *lodged.values()])
+    # Settled holds and applications never open again (a settled marker is never unset).
+    for table in (index.holds, index.applications):
+        index.forget(table, [t for t in table if t in markers and counters[markers[t]]])
     found: list[OpenItem] = []
     for target in sorted(targets):
         if counters[markers[target]]:
