@@ -26,6 +26,7 @@ from gridpoints.errors import (
     MissingExtra,
     RedemptionRefused,
     RulesetError,
+    SealKeyMismatch,
     SegregationError,
     SerializationFailure,
     SettlementError,
@@ -69,6 +70,7 @@ PROBLEMS: dict[str, ProblemKind] = {k.code: k for k in (
     _kind("correction-refused", 409, "冲正或人工调整被拒绝", "Correction or adjustment refused"),
     _kind("invalid-ruleset", 422, "规则集无效", "Invalid ruleset"),
     _kind("upgrade-refused", 409, "升级会遗留未结事项", "The upgrade would strand open items"),
+    _kind("seal-key-mismatch", 500, "封存密钥与账本不符", "Sealing key does not match the ledger"),
     _kind("store-unavailable", 503, "存储暂不可用", "Store unavailable"),
     _kind("retry-later", 503, "并发冲突，请原样重试", "Concurrent conflict: retry the same request"),
     _kind("ledger-integrity", 500, "账本不一致", "Ledger integrity failure"),
@@ -92,6 +94,7 @@ _BY_ERROR: tuple[tuple[type[GridpointsError], str], ...] = (
     (CorrectionRefused, "correction-refused"),
     (RulesetError, "invalid-ruleset"),
     (UpgradeRefused, "upgrade-refused"),
+    (SealKeyMismatch, "seal-key-mismatch"),
     (StoreUnavailable, "store-unavailable"),
     (SerializationFailure, "retry-later"),
     (IntegrityError, "ledger-integrity"),
@@ -208,6 +211,9 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
         return Problem(kind, f"从 {error.old} 升级到 {error.new} 会遗留 {len(items)} 个未结事项（待核实、可申诉或"
                              f"修复中的事件），请先结清或在新版本中保留相应规则", text, None,
                        {"old": error.old, "new": error.new, "items": items})
+    if isinstance(error, SealKeyMismatch):
+        return Problem(kind, error.message("zh"), error.message("en"), None,
+                       {"reason": error.reason, "tenant": error.tenant})
     if isinstance(error, SerializationFailure):
         return Problem(kind, "并发事务冲突在重试后仍未解决；未写入任何内容，可原样重发", text, None, {},
                        {"Retry-After": "1"})
