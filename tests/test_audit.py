@@ -23,8 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from gridpoints import Engine as PointsEngine
 from gridpoints import MemoryStore, Policy, Store
 from gridpoints.audit import AuditReport, read_anchors, run_verify, verify
-from gridpoints.errors import StoreError
-from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, spendable
+from gridpoints.errors import SealKeyMismatch, StoreError
+from gridpoints.model import ISSUANCE, Anchor, Entry, LedgerAnchor, RecordSeal, SealedHead, spendable
 from gridpoints.storage import JsonlAnchors, StoreCapabilities
 from gridpoints.storage.sql._migrations import CURRENT_VERSION
 from gridpoints.storage.sql._store import SQLStore, make_engine
@@ -460,7 +460,7 @@ def test_deleted_record_then_resubmitted_is_caught(ledger: Ledger, make_event: A
 
 def _forge_credit(ledger: Ledger, amount: int, *, key: bytes = b"") -> Entry:
     """Append an entry crediting r0 with its hash recomputed (with ``key``, as a writer holding it would),
-    moving the head and the balances to match."""
+    moving the head (its MAC recomputed with ``key`` too) and the balances to match."""
     tenant = ledger.engine.tenant
     head = ledger.store.head(tenant)
     forged = Entry(head.seq + 1, tenant, "forged", "r0", ISSUANCE, spendable("r0"), amount, "x", "x", "award",
@@ -470,10 +470,11 @@ def _forge_credit(ledger: Ledger, amount: int, *, key: bytes = b"") -> Entry:
     if _sql(ledger).family == "mysql":
         columns = columns.replace('"', "`")
     values = ", ".join(f":{c}" for c in Entry._fields)
+    mac = SealedHead.expected_mac(tenant, Anchor(forged.seq, forged.hash), ledger.store.record_head(tenant), key)
     _sql(ledger).run(
         (f"INSERT INTO {{p}}entries ({columns}) VALUES ({values})", forged._asdict()),
-        ("UPDATE {p}chain_heads SET seq = :seq, hash = :hash WHERE tenant = :tenant",
-         {"seq": forged.seq, "hash": forged.hash}),
+        ("UPDATE {p}chain_heads SET seq = :seq, hash = :hash, mac = :mac WHERE tenant = :tenant",
+         {"seq": forged.seq, "hash": forged.hash, "mac": mac}),
         ("UPDATE {p}balances SET balance = balance + :amount WHERE tenant = :tenant AND account = :account",
          {"amount": amount, "account": spendable("r0")}),
         ("UPDATE {p}balances SET balance = balance - :amount WHERE tenant = :tenant AND account = :account",
@@ -493,31 +494,31 @@ def test_forged_credit_with_its_hash_recomputed_is_caught(ledger: Ledger) -> Non
                                "appended outside the engine, or its record was deleted",)
 
 
-@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
-def test_tail_deleted_with_every_head_and_record_is_caught_by_the_anchors(ledger: Ledger) -> None:
-    """The last 5 entries deleted with their records, both heads, balances and counters made to match: the
-    ledger is consistent in itself, and only the anchors kept outside it show the cut, at the first entry
-    past the last anchor that still holds."""
+def _cut_tail(ledger: Ledger, keep: int, *, key: bytes = b"") -> None:
+    """Delete the entries and records after the first ``keep``, and make both heads (with the head row's MAC
+    recomputed under ``key``, as far as the writer knows it), balances and counters match what is left."""
     tenant = ledger.engine.tenant
     entries = list(ledger.store.entries(tenant))
     records = list(ledger.store.records(tenant))
-    anchors = [_anchor_at(tenant, entries, records, seq) for seq in (4, 8, 12)]
-    kept_entries, gone = entries[:7], entries[7:]
-    kept_records = records[:7]
+    kept_entries, gone = entries[:keep], entries[keep:]
+    kept_records = [r for r in records if r.seal is not None and r.seal.entry_from <= keep]
     last_seal = kept_records[-1].seal
     assert last_seal is not None
     sums = _recomputed(kept_entries)
     counters: dict[tuple[str, ...], int] = {}
     for record in kept_records:
         assert record.seal is not None
-        for *key, delta in json.loads(record.seal.deltas):
-            counters[tuple(key)] = counters.get(tuple(key), 0) + delta
+        for *counter, delta in json.loads(record.seal.deltas):
+            counters[tuple(counter)] = counters.get(tuple(counter), 0) + delta
+    head, record_head = Anchor(keep, kept_entries[-1].hash), Anchor(last_seal.seq, last_seal.hash)
     window = '`window`' if _sql(ledger).family == "mysql" else '"window"'
     _sql(ledger).run(
-        ("DELETE FROM {p}entries WHERE tenant = :tenant AND seq > 7", {}),
-        ("DELETE FROM {p}events WHERE tenant = :tenant AND seq > 7", {}),
-        ("UPDATE {p}chain_heads SET seq = 7, hash = :hash, records = 7, record_hash = :rhash WHERE tenant = :tenant",
-         {"hash": kept_entries[-1].hash, "rhash": last_seal.hash}),
+        ("DELETE FROM {p}entries WHERE tenant = :tenant AND seq > :keep", {"keep": keep}),
+        ("DELETE FROM {p}events WHERE tenant = :tenant AND seq > :records", {"records": last_seal.seq}),
+        ("UPDATE {p}chain_heads SET seq = :seq, hash = :hash, records = :records, record_hash = :rhash, "
+         "mac = :mac WHERE tenant = :tenant",
+         {"seq": keep, "hash": head.hash, "records": last_seal.seq, "rhash": last_seal.hash,
+          "mac": SealedHead.expected_mac(tenant, head, record_head, key)}),
         *[("UPDATE {p}balances SET balance = :balance WHERE tenant = :tenant AND account = :account",
            {"balance": sums.get(account, 0), "account": account}) for account in _recomputed(gone)],
         ("UPDATE {p}counters SET value = 0 WHERE tenant = :tenant", {}),
@@ -526,6 +527,18 @@ def test_tail_deleted_with_every_head_and_record_is_caught_by_the_anchors(ledger
            {"value": value, "scope": k[0], "scope_id": k[1], "metric": k[2], "window": k[3]})
           for k, value in counters.items()],
     )
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_tail_deleted_with_every_head_and_record_is_caught_by_the_anchors(ledger: Ledger) -> None:
+    """The last 5 entries deleted with their records, both heads (and the unkeyed head MAC, which anyone can
+    recompute), balances and counters made to match: the ledger is consistent in itself, and only the
+    anchors kept outside it show the cut, at the first entry past the last anchor that still holds."""
+    tenant = ledger.engine.tenant
+    entries = list(ledger.store.entries(tenant))
+    records = list(ledger.store.records(tenant))
+    anchors = [_anchor_at(tenant, entries, records, seq) for seq in (4, 8, 12)]
+    _cut_tail(ledger, 7)
     assert _report(ledger).ok
     report = verify(ledger.store, tenant, anchors=anchors)
     assert (report.ok, report.first_bad_seq) == (False, 8)
@@ -817,3 +830,151 @@ class _Unsealed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+
+# -- the head row's MAC and the engine's key check -------------------------------------------------------------
+
+
+def test_keyed_ledger_catches_a_cut_tail_whose_head_was_moved_without_the_key(keyed: Ledger) -> None:
+    """The last 2 entries cut with their records, both heads, balances and counters made to match and the
+    head's MAC recomputed as far as a writer without the key can (unkeyed): with the key, verify names the
+    head, and nothing else is wrong. A writer holding the key could move it unseen (only anchors show that)."""
+    _cut_tail(keyed, 4)
+    report = verify(keyed.store, "t", key=KEY)
+    assert (report.ok, report.bad_head, report.first_bad_seq, report.entries_checked) == (False, True, None, 4)
+    assert report.problems == ("chain head: the row's MAC does not match the heads it holds (4 entries, 4 records): "
+                               "the row was edited or moved without the key",)
+    _cut_tail(keyed, 3, key=KEY)
+    assert verify(keyed.store, "t", key=KEY).ok
+
+
+@pytest.mark.parametrize("ledger", SQL_BACKENDS, indirect=True)
+def test_head_row_edited_alone_is_named_as_the_head(ledger: Ledger) -> None:
+    """The head row's MAC overwritten (the heads themselves left): verify reports the head, not an entry."""
+    _sql(ledger).run(("UPDATE {p}chain_heads SET mac = :mac WHERE tenant = :tenant", {"mac": "0" * 64}))
+    report = _report(ledger)
+    assert (report.ok, report.bad_head, report.first_bad_seq) == (False, True, None)
+    assert report.problems[0].startswith("chain head: the row's MAC does not match the heads it holds (12 entries")
+    assert "pass its sealing key" in report.problems[0]
+
+
+def _key_engine(policy: Policy, store: SQLStore, key: bytes | None) -> PointsEngine:
+    return PointsEngine(policy, store, tenant="t", seal_key=key)
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_an_engine_refuses_a_ledger_sealed_under_another_key(
+    backend: str, policy: Policy, make_event: Any, stem: str, sql_engines: dict[str, Engine],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Another key, no key on a keyed ledger, or a key on an unkeyed ledger with entries: the engine refuses at
+    start with a SealKeyMismatch naming the mismatch (en and zh), and nothing is written; the right key, an
+    empty tenant and another tenant start."""
+    engine = _sql_engine(sql_engines, backend, tmp_path_factory.getbasetemp())
+    store = SQLStore(engine, table_prefix=f"{stem}{backend[:2]}k_")
+    _key_engine(policy, store, KEY).submit(make_event("mediation", subject="r1"))
+    head = store.sealed_head("t")
+    for key, reason in ((b"w" * 32, "other_key"), (None, "keyed_ledger")):
+        with pytest.raises(SealKeyMismatch) as caught:
+            _key_engine(policy, store, key)
+        assert (caught.value.reason, caught.value.tenant, caught.value.seq) == (reason, "t", 1)
+    assert "是用密钥封存的，本引擎却没有 seal_key" in caught.value.message("zh")
+    assert "is sealed with a key, and this engine has no seal_key" in str(caught.value)
+    assert store.sealed_head("t") == head
+    assert _key_engine(policy, store, KEY).balance("r1") == 10
+    PointsEngine(policy, store, tenant="other", seal_key=b"w" * 32).submit(make_event("mediation", subject="r2"))
+    with pytest.raises(SealKeyMismatch) as caught:
+        PointsEngine(policy, store, tenant="other", seal_key=KEY)
+    assert caught.value.reason == "other_key" and "另一把密钥" in caught.value.message("zh")
+    PointsEngine(policy, store, tenant="plain").submit(make_event("mediation", subject="r3"))
+    with pytest.raises(SealKeyMismatch) as caught:
+        PointsEngine(policy, store, tenant="plain", seal_key=KEY)
+    assert caught.value.reason == "unkeyed_ledger" and "was sealed without a key" in caught.value.message("en")
+    store.close()
+
+
+def test_swapping_in_a_store_sealed_under_another_key_is_refused(policy: Policy, make_event: Any,
+                                                                 tmp_path: Path) -> None:
+    """``engine.store = other`` checks the key too, and a refused store leaves the engine on its old one."""
+    keyed_store = SQLStore(f"sqlite:///{tmp_path / 'k.db'}")
+    PointsEngine(policy, keyed_store, tenant="t", seal_key=KEY).submit(make_event("mediation", subject="r1"))
+    plain_store = SQLStore(f"sqlite:///{tmp_path / 'p.db'}")
+    engine = PointsEngine(policy, plain_store, tenant="t")
+    with pytest.raises(SealKeyMismatch, match="sealed with a key"):
+        engine.store = keyed_store
+    assert engine.store is plain_store
+    engine.submit(make_event("mediation", subject="r1"))
+    assert verify(plain_store, "t").ok and plain_store.head("t").seq == 1
+    keyed_store.close()
+    plain_store.close()
+
+
+def test_run_with_the_wrong_key_file_refuses_in_both_languages(tmp_path: Path) -> None:
+    """`gridpoints run --key-file` on a ledger sealed with another key exits non-zero with the mismatch in
+    English and Chinese, and the ledger is unchanged."""
+    from click.testing import CliRunner
+
+    from gridpoints.cli import command
+
+    root = Path(__file__).resolve().parents[1]
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    right, wrong = tmp_path / "right.key", tmp_path / "wrong.key"
+    right.write_bytes(b"r" * 32)
+    wrong.write_bytes(b"w" * 32)
+    args = ["run", str(root / "rulesets" / "pudong-sunshine.yaml"), str(root / "examples" / "pudong-events.jsonl"),
+            "--store", url]
+    first = CliRunner().invoke(command(), [*args, "--key-file", str(right)])
+    assert first.exit_code == 0, first.output
+    store = SQLStore(url)
+    head = store.sealed_head("default")
+    result = CliRunner().invoke(command(), [*args, "--key-file", str(wrong)])
+    assert result.exit_code == 1, result.output
+    assert "sealed with another key" in result.output and "另一把密钥" in result.output, result.output
+    assert store.sealed_head("default") == head
+    store.close()
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_a_v4_ledger_upgrades_to_sealed_heads(
+    backend: str, policy: Policy, make_event: Any, stem: str, sql_engines: dict[str, Engine],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A schema v4 ledger (no head MAC) is refused by auto_upgrade=False, upgrades to v5 with `gridpoints db
+    upgrade`; until its next write the head has no MAC (a keyed verify names the head, an unkeyed one notes
+    it), an engine with another key is still refused (by the last entry's hash), and the right key's next
+    write seals the head."""
+    from click.testing import CliRunner
+
+    from gridpoints.cli import command
+
+    engine = _sql_engine(sql_engines, backend, tmp_path_factory.getbasetemp())
+    prefix = f"{stem}{backend[:2]}h_"
+    store = SQLStore(engine, table_prefix=prefix)
+    points = PointsEngine(policy, store, tenant="t", seal_key=KEY)
+    for n in range(3):
+        points.submit(make_event("mediation", subject=f"r{n}"))
+    store.close()
+    with engine.begin() as conn:  # back to what v4 left: drop what v5 added
+        conn.exec_driver_sql(f"ALTER TABLE {prefix}chain_heads DROP COLUMN mac")
+        conn.exec_driver_sql(f"UPDATE {prefix}schema_version SET version = 4")
+    with pytest.raises(StoreError, match="version 4"):
+        SQLStore(engine, table_prefix=prefix, auto_upgrade=False)
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(command(), ["db", "upgrade", url, "--prefix", prefix])
+    assert result.exit_code == 0 and f"schema version {CURRENT_VERSION}" in result.output, result.output
+    assert CURRENT_VERSION == 5
+    upgraded = SQLStore(engine, table_prefix=prefix, auto_upgrade=False)
+    assert upgraded.sealed_head("t").mac is None
+    keyed_report = verify(upgraded, "t", key=KEY)
+    assert (keyed_report.ok, keyed_report.bad_head) == (False, True)
+    assert "carries no MAC" in keyed_report.problems[0]
+    assert any("carries no MAC" in note for note in verify(upgraded, "t").notes)
+    with pytest.raises(SealKeyMismatch) as caught:
+        PointsEngine(policy, upgraded, tenant="t", seal_key=b"w" * 32)
+    assert caught.value.reason == "other_key"
+    with pytest.raises(SealKeyMismatch, match="sealed with a key"):
+        PointsEngine(policy, upgraded, tenant="t")
+    PointsEngine(policy, upgraded, tenant="t", seal_key=KEY).submit(make_event("mediation", subject="r9"))
+    assert upgraded.sealed_head("t").holds("t", KEY)
+    assert verify(upgraded, "t", key=KEY).ok
+    upgraded.close()

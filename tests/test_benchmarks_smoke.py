@@ -86,3 +86,15 @@ def test_versions_benchmark_runs_both_engines() -> None:
     """`versions.py` on 50 verifications, one round: exits 0, both engines settle by v1, the ratio is printed."""
     out = _run("versions.py", "--residents", "50", "--repeat", "1").stdout
     assert "v2 holding v1 / v1 alone" in out and "load average" in out, out
+
+
+def test_sealed_benchmark_runs_every_variant_on_sqlite_and_postgresql() -> None:
+    """`sealed.py` on 200 events, one round: exits 0 and prints the three variants and their ratios for
+    SQLite and for PostgreSQL (or says PostgreSQL was unreachable), with the load average."""
+    out = _run("sealed.py", "--events", "200", "--single", "10", "--repeat", "1").stdout
+    assert "\nsqlite: 200 events" in out, out
+    assert "\npostgresql: 200 events" in out or "postgresql: skipped" in out, out
+    tables = out.count("\nsqlite:") + out.count("\npostgresql:")
+    assert sum(line.split()[0] in ("unsealed", "sealed", "keyed") for line in out.splitlines() if line) == 3 * tables
+    assert out.count("keyed ÷ sealed") == 2 * tables, out
+    assert out.count("load average at the") == 2, out

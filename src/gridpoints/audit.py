@@ -26,6 +26,12 @@ walks the records' chain beside the entries and checks that
 * every counter equals the sum of the increments the records sealed (a counter reset to 0 fails here, named
   by the counter and the first event that moved it).
 
+On a store that seals its head (:attr:`~gridpoints.storage.StoreCapabilities.seals_head`: the SQL store,
+schema v5) the head row's MAC must match the heads it holds (:class:`~gridpoints.model.SealedHead`); with a
+key, a head moved by a writer without it — to where a cut ledger ends, say — fails here, reported as the
+chain head (:attr:`AuditReport.bad_head`). A head restored from an earlier copy of the row still holds: only
+an anchor shows that.
+
 With anchors (heads recorded outside the database, see :class:`~gridpoints.model.LedgerAnchor`) the chain must
 still pass through every one: this catches a tail truncated together with its head row, and a chain
 re-sealed end to end. The report names the *first* bad sequence number: the earliest entry from which the
@@ -50,13 +56,13 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import attrs
 
 from gridpoints.errors import GridpointsError
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, LedgerAnchor, spendable
-from gridpoints.storage import Store, capabilities_of, open_store
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, LedgerAnchor, SealedHead, spendable
+from gridpoints.storage import SealedHeadStore, Store, capabilities_of, open_store
 
 __all__ = ["AuditReport", "read_anchors", "read_key", "run_verify", "verify"]
 
@@ -89,6 +95,9 @@ class AuditReport:
     record_head: Anchor = attrs.field(factory=lambda: _GENESIS)
     keyed: bool = False
     notes: tuple[str, ...] = ()
+    #: The chain-head row is wrong in itself: its MAC does not match the heads it holds, or (with a key) it
+    #: has none.
+    bad_head: bool = False
 
     def summary(self) -> str:
         """One line: the verdict, how much was checked, and where the chain first broke."""
@@ -108,6 +117,7 @@ class _Findings:
         self.first_bad: int | None = None
         self.first_event: str | None = None
         self._first_record: int | None = None
+        self.bad_head = False
 
     def chain(self, seq: int, message: str, *, event: tuple[str, int] | None = None) -> None:
         """An entry problem at ``seq`` (and the record implicated, by event id and record number)."""
@@ -133,6 +143,11 @@ class _Findings:
 
     def other(self, message: str) -> None:
         self.problems.append(message)
+
+    def head(self, message: str) -> None:
+        """A problem of the chain-head row itself."""
+        self.bad_head = True
+        self.problems.append(f"chain head: {message}")
 
 
 @attrs.define(slots=True)
@@ -384,6 +399,8 @@ def verify(store: Store, tenant: str = "default", *, anchor: Anchor | None = Non
                                "(schema v3): their decisions are not protected by the chain")
     else:
         found.notes.append("this store does not seal event records: only the entries were checked")
+    if capabilities_of(store).seals_head:
+        _check_head_seal(found, cast(SealedHeadStore, store).sealed_head(tenant), tenant, key)
     _check_anchors(found, kept, at_seq, last, records.last if records is not None else None)
     if not key:
         found.notes.append("the chain is unkeyed: whoever can write to the database could re-seal it end to end; "
@@ -403,7 +420,27 @@ def verify(store: Store, tenant: str = "default", *, anchor: Anchor | None = Non
     return AuditReport(not found.problems, count, found.first_bad, tuple(problems), last,
                        records.count if records is not None else 0, found.first_event,
                        records.last if records is not None else Anchor(0, GENESIS_HASH), bool(key),
-                       tuple(found.notes))
+                       tuple(found.notes), found.bad_head)
+
+
+def _check_head_seal(found: _Findings, row: SealedHead, tenant: str, key: bytes | None) -> None:
+    """The head row's MAC against the heads it holds. With a key, a head moved by someone without it (to
+    where a cut ledger ends, say) fails here; a head restored from an earlier copy of the row holds, and
+    only an anchor shows it."""
+    where = f"{row.head.seq} entries, {row.records.seq} records"
+    if row.mac is None:
+        if row.head.seq == 0 and row.records.seq == 0:
+            return
+        if key:
+            found.head(f"the row ({where}) carries no MAC: it was moved by a writer without the key, or its MAC "
+                       "was removed (a ledger upgraded to schema v5 gets its MAC at its next write)")
+        else:
+            found.notes.append(f"the chain head ({where}) carries no MAC: it was not written since heads were "
+                               "sealed (schema v5)")
+        return
+    if not row.holds(tenant, key or b""):
+        found.head(f"the row's MAC does not match the heads it holds ({where}): the row was edited or moved "
+                   f"without the key{_KEY_HINT if not key else ''}")
 
 
 def _check_anchor(found: _Findings, anchor: Anchor, at_seq: dict[int, str], last: Anchor) -> None:

@@ -11,6 +11,7 @@
     ├── IdempotencyConflict (ValueError)   an event id was reused with different content
     ├── RedemptionRefused (ValueError)     the points mall refused a redemption; .reason says why
     ├── StoreUrlError (ValueError)         a store URL names no registered store or one that cannot use it
+    ├── SealKeyMismatch (ValueError)       an engine's sealing key is not the one its ledger was sealed with
     ├── StoreError                         the storage backend failed; never a business rejection
     │   ├── StoreUnavailable (ConnectionError)
     │   ├── SerializationFailure           a conflict that survived the adapter's bounded retries
@@ -24,7 +25,7 @@ handling keeps working. Each keeps its facts as attributes, not only in the mess
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -227,6 +228,46 @@ class StoreUrlError(GridpointsError, ValueError):
         listed = f" (accepted schemes: {', '.join(self.schemes)})" if self.schemes else ""
         self.detail = message
         super().__init__(f"{message}{listed}")
+
+
+class SealKeyMismatch(GridpointsError, ValueError):
+    """An engine was opened with a sealing key its tenant's ledger was not sealed with, and refused to start
+    (nothing was written: extending a chain under another key would break it for every later audit).
+
+    ``reason``: ``other_key`` (the ledger is keyed with another key), ``keyed_ledger`` (the ledger is keyed,
+    the engine has no key) or ``unkeyed_ledger`` (the engine has a key, the ledger was sealed without one).
+    Each can also mean the head row was altered: ``gridpoints verify`` tells which. ``tenant`` and ``seq``
+    (the ledger's length) say where; :meth:`message` says it in ``en`` or ``zh``; ``str()`` gives both."""
+
+    _TEXT: ClassVar[dict[str, tuple[str, str]]] = {
+        "other_key": ("the ledger of tenant {tenant!r} ({seq} entries) was sealed with another key than this "
+                      "engine's seal_key (or its head row was altered)",
+                      "租户 {tenant!r} 的账本（{seq} 条记录）是用另一把密钥封存的，"
+                      "与本引擎的 seal_key 不符（或其链头行被改动）"),
+        "keyed_ledger": ("the ledger of tenant {tenant!r} ({seq} entries) is sealed with a key, and this engine "
+                         "has no seal_key (or its head row was altered)",
+                         "租户 {tenant!r} 的账本（{seq} 条记录）是用密钥封存的，"
+                         "本引擎却没有 seal_key（或其链头行被改动）"),
+        "unkeyed_ledger": ("the ledger of tenant {tenant!r} ({seq} entries) was sealed without a key, and this "
+                           "engine has a seal_key (or its head row was altered)",
+                           "租户 {tenant!r} 的账本（{seq} 条记录）封存时没有密钥，"
+                           "本引擎却带有 seal_key（或其链头行被改动）"),
+    }
+    _ADVICE = ("; open it with the key it was sealed with, and run 'gridpoints verify' to check it",
+               "；请用封存时的密钥打开，并运行 'gridpoints verify' 核查")
+
+    def __init__(self, reason: str, *, tenant: str, seq: int) -> None:
+        if reason not in self._TEXT:
+            raise ValueError(f"unknown seal key mismatch reason {reason!r}")
+        self.reason = reason
+        self.tenant = tenant
+        self.seq = seq
+        super().__init__(f"{self.message('en')} / {self.message('zh')}")
+
+    def message(self, lang: str = "en") -> str:
+        """The refusal in English (``en``) or Chinese (``zh``)."""
+        index = 1 if lang == "zh" else 0
+        return self._TEXT[self.reason][index].format(tenant=self.tenant, seq=self.seq) + self._ADVICE[index]
 
 
 class StoreError(GridpointsError):

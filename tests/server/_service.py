@@ -72,8 +72,11 @@ class Service:
         return self.http.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
     def log_lines(self) -> list[dict[str, object]]:
+        """The service log's complete JSON lines: a last line the server is still writing (no newline yet) is
+        left for the next read."""
+        text = self.log.read_text(encoding="utf-8")
         lines = []
-        for raw in self.log.read_text(encoding="utf-8").splitlines():
+        for raw in text[:text.rfind("\n") + 1].splitlines():
             raw = raw.strip()
             if raw.startswith("{"):
                 lines.append(json.loads(raw))

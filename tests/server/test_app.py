@@ -78,6 +78,8 @@ def _instance(cls: type[errors.GridpointsError]) -> errors.GridpointsError:
         return cls("r@1", "r@2", ["pending e1: an award waits for verification"])
     if issubclass(cls, errors.VersionMissing):
         return cls("r@1", "e1", ["r@2"])
+    if issubclass(cls, errors.SealKeyMismatch):
+        return cls("other_key", tenant="t", seq=3)
     return cls("it broke")
 
 

@@ -228,7 +228,7 @@ def test_a_v2_ledger_upgrades_to_the_notices_outbox(sql_engine: Engine, prefix: 
     with pytest.raises(StoreError, match="version 2"):
         SQLStore(sql_engine, table_prefix=prefix, auto_upgrade=False)
     store = SQLStore(sql_engine, table_prefix=prefix)
-    assert store.schema_version() == CURRENT_VERSION == 4
+    assert store.schema_version() == CURRENT_VERSION == 5
     engine = gridpoints.Engine(policy, store, notify=True)
     engine.submit({**event, "id": "e1"})
     (notice,) = engine.notices()

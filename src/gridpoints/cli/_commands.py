@@ -21,7 +21,7 @@ from rich.text import Text
 import gridpoints
 from gridpoints.audit import read_key
 from gridpoints.engine.lifecycle import choices, upgrade_plans
-from gridpoints.errors import RulesetError, StoreError, VersionMissing
+from gridpoints.errors import RulesetError, SealKeyMismatch, StoreError, VersionMissing
 from gridpoints.model import Decision
 from gridpoints.model._registry import MemoryRegistry
 from gridpoints.policy import diff as policy_diff
@@ -136,8 +136,12 @@ def _open_engine(policy: gridpoints.Policy, store_url: str, tenant: str, *, regi
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from None
     sink = JsonlAnchors(anchors) if anchors is not None else None
-    return gridpoints.Engine(policy, store=store, tenant=tenant, registry=registry, seal_key=key, anchor_sink=sink,
-                             anchor_every=anchor_every)
+    try:
+        return gridpoints.Engine(policy, store=store, tenant=tenant, registry=registry, seal_key=key,
+                                 anchor_sink=sink, anchor_every=anchor_every)
+    except SealKeyMismatch as exc:
+        store.close()
+        raise click.ClickException(f"--key-file: {exc.message('en')}\n{exc.message('zh')}") from None
 
 
 @attrs.define

@@ -47,6 +47,7 @@ from gridpoints.engine._plan import (
 from gridpoints.errors import (
     EventError,
     IdempotencyConflict,
+    SealKeyMismatch,
     SegregationError,
     SerializationFailure,
     SettlementError,
@@ -73,6 +74,7 @@ from gridpoints.model import (
     RecordSeal,
     Registry,
     RuleData,
+    SealedHead,
     Trace,
     spendable,
 )
@@ -80,7 +82,15 @@ from gridpoints.model._codec import attributes_json, deltas_json, entry_canonica
 from gridpoints.policy import SETTLEMENT_TYPES, CompiledLimit, CompiledRule, EventType, PointsInputError, Policy
 from gridpoints.policy import _limits as limits
 from gridpoints.privacy import Pseudonymiser
-from gridpoints.storage import MemoryStore, NoticeTransaction, Store, StoreCapabilities, capabilities_of
+from gridpoints.storage import (
+    HeadSealTransaction,
+    MemoryStore,
+    NoticeTransaction,
+    SealedHeadStore,
+    Store,
+    StoreCapabilities,
+    capabilities_of,
+)
 
 T = TypeVar("T")
 
@@ -462,6 +472,7 @@ class Kernel:
         #: challenges or allocates by.
         self._closing_kinds = tuple(sorted({"month", *policy.scheduled, *(c.window for c in policy.spec.challenges),
                                             *(i.allocate.window for i in policy.spec.catalog if i.allocate)}))
+        self._check_key()
         #: Event type → the attribute naming the event it settles, for the types a mechanism targets.
         self._targets: dict[str, str] = {name: attribute for mechanism in mechanisms
                                          for owns, attribute in mechanism.targets
@@ -488,11 +499,40 @@ class Kernel:
         # The index belongs to a store and tenant: a new store starts a new one.
         if self.notify and not capabilities_of(store).keeps_notices:
             raise ValueError("this engine writes notices; the new store has no notices outbox")
-        self._store = store
-        self._capabilities = capabilities_of(store)
+        old, capabilities = self._store, self._capabilities
+        self._store, self._capabilities = store, capabilities_of(store)
+        try:
+            self._check_key()
+        except SealKeyMismatch:
+            self._store, self._capabilities = old, capabilities
+            raise
         self.index = LedgerIndex(store, self.tenant)
         for sibling in self.version_table.kernels()[1:]:
             sibling._store, sibling._capabilities, sibling.index = store, self._capabilities, self.index
+
+    def _check_key(self) -> None:
+        """Refuse (:class:`~gridpoints.errors.SealKeyMismatch`) a store whose ledger for this tenant was sealed
+        with another key than the engine's, or keyed where the engine is not, or the other way round: one
+        read of the head row, judged by its MAC (or, for a head not written since heads were sealed, by the
+        last entry's hash). A store that does not seal its head, or a tenant with nothing sealed, passes."""
+        if not self._capabilities.seals_head:
+            return
+        row = cast(SealedHeadStore, self._store).sealed_head(self.tenant)
+        key = self._seal_key
+        if row.mac is not None:
+            if row.holds(self.tenant, key):
+                return
+            unkeyed = row.holds(self.tenant)
+        else:
+            if row.head.seq == 0:
+                return
+            last = next(iter(self._store.entries(self.tenant, after_seq=row.head.seq - 1)), None)
+            if last is None or last.hash == last.expected_hash(key):
+                # A head with no entry under it is a broken ledger, for verify to name, not a key question.
+                return
+            unkeyed = last.hash == last.expected_hash()
+        reason = "keyed_ledger" if not key else "unkeyed_ledger" if unkeyed else "other_key"
+        raise SealKeyMismatch(reason, tenant=self.tenant, seq=row.head.seq)
 
     @property
     def retries(self) -> int:
@@ -824,6 +864,10 @@ class Kernel:
                 decisions.append(decision)
             if sealer is not None:
                 sealer.finish()
+            if self._capabilities.seals_head:
+                moved = sealer.head() if sealer is not None else txn.record_head()
+                cast(HeadSealTransaction, txn).seal_head(SealedHead.expected_mac(
+                    self.tenant, Anchor(decider.seq, decider.hash), moved, self._seal_key))
             txn.append(decider.entries, decider.deltas, records)
             if decider.notices:
                 # The store declared keeps_notices (checked when the engine was made).
@@ -894,6 +938,10 @@ class _Sealer:
 
     def finish(self) -> None:
         self._decider.deltas = self._batch
+
+    def head(self) -> Anchor:
+        """The records' head after the records sealed so far."""
+        return Anchor(self._seq, self._hash)
 
 
 class Decider:

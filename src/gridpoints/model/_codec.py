@@ -88,6 +88,13 @@ def seal(canonical: bytes, key: bytes = b"") -> str:
     return hashlib.blake2b(canonical, digest_size=32, key=key).hexdigest()
 
 
+def head_canonical_bytes(tenant: str, seq: int, digest: str, records: int, record_hash: str) -> bytes:
+    """The bytes a chain-head row's MAC covers: a compact JSON array tagged ``"head"`` (so no entry or record
+    canonical form can collide with it) of the tenant, the entries' length and last hash and the records'
+    length and last hash."""
+    return CANONICAL.encode(("head", tenant, seq, digest, records, record_hash)).encode()
+
+
 def record_canonical_bytes(
     seq: int, tenant: str, event_id: str, fingerprint: str, decision: str, actor: str | None, attributes: str,
     recorded_at: str, deltas: str, entry_from: int, entry_hashes: str, prev_hash: str,

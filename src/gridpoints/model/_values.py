@@ -18,6 +18,7 @@ import attrs
 from gridpoints.model._codec import (
     entry_canonical_bytes,
     fingerprint_text,
+    head_canonical_bytes,
     record_canonical_bytes,
     record_json,
     seal,
@@ -203,6 +204,27 @@ class LedgerAnchor:
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc}") from exc
         return cls(**data)
+
+
+@attrs.frozen(slots=True)
+class SealedHead:
+    """A tenant's chain-head row as a store that seals it keeps it: the entries' head, the records' head and
+    the row's MAC over both (BLAKE2b keyed with the tenant's sealing key, if it has one; ``None`` for a row
+    not written since heads were sealed, schema v5). With a key, only its holder can write a head that
+    :meth:`holds`: a head moved back to a cut ledger's end by someone without the key shows."""
+
+    head: Anchor
+    records: Anchor
+    mac: str | None
+
+    @staticmethod
+    def expected_mac(tenant: str, head: Anchor, records: Anchor, key: bytes = b"") -> str:
+        """The MAC a head row with these heads calls for, keyed with ``key`` (unkeyed when empty)."""
+        return seal(head_canonical_bytes(tenant, head.seq, head.hash, records.seq, records.hash), key)
+
+    def holds(self, tenant: str, key: bytes = b"") -> bool:
+        """Whether the row's MAC is the one its heads call for under ``key`` (False without a MAC)."""
+        return self.mac is not None and self.mac == self.expected_mac(tenant, self.head, self.records, key)
 
 
 #: Field order of the canonical form that an entry's hash covers.

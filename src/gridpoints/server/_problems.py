@@ -26,6 +26,7 @@ from gridpoints.errors import (
     MissingExtra,
     RedemptionRefused,
     RulesetError,
+    SealKeyMismatch,
     SegregationError,
     SerializationFailure,
     SettlementError,
@@ -72,6 +73,7 @@ PROBLEMS: dict[str, ProblemKind] = {k.code: k for k in (
     _kind("upgrade-refused", 409, "升级会遗留未结事项", "The upgrade would strand open items"),
     _kind("version-missing", 500, "服务缺少未结事项所属的规则集版本",
           "The service lacks an open item's ruleset version"),
+    _kind("seal-key-mismatch", 500, "封存密钥与账本不符", "Sealing key does not match the ledger"),
     _kind("store-unavailable", 503, "存储暂不可用", "Store unavailable"),
     _kind("retry-later", 503, "并发冲突，请原样重试", "Concurrent conflict: retry the same request"),
     _kind("ledger-integrity", 500, "账本不一致", "Ledger integrity failure"),
@@ -96,6 +98,7 @@ _BY_ERROR: tuple[tuple[type[GridpointsError], str], ...] = (
     (RulesetError, "invalid-ruleset"),
     (UpgradeRefused, "upgrade-refused"),
     (VersionMissing, "version-missing"),
+    (SealKeyMismatch, "seal-key-mismatch"),
     (StoreUnavailable, "store-unavailable"),
     (SerializationFailure, "retry-later"),
     (IntegrityError, "ledger-integrity"),
@@ -217,6 +220,9 @@ def problem_of(error: GridpointsError, *, batch: bool = False, batch_ids: list[s
         return Problem(kind, f"事件 {error.event_id!r} 是规则集 {error.ruleset} 的未结事项，服务未载入该版本；"
                              f"请以 previous=[该版本] 启动（现有 {', '.join(error.held)}）；未写入任何内容", text, None,
                        {"ruleset": error.ruleset, "event_id": error.event_id, "held": list(error.held)})
+    if isinstance(error, SealKeyMismatch):
+        return Problem(kind, error.message("zh"), error.message("en"), None,
+                       {"reason": error.reason, "tenant": error.tenant})
     if isinstance(error, SerializationFailure):
         return Problem(kind, "并发事务冲突在重试后仍未解决；未写入任何内容，可原样重发", text, None, {},
                        {"Retry-After": "1"})

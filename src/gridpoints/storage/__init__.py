@@ -14,16 +14,19 @@ from gridpoints.errors import GridpointsError, StoreUrlError
 from gridpoints.storage._live import JsonlAnchors, JsonlSink, LiveStore, Retained, Sink
 from gridpoints.storage._memory import MemoryStore
 from gridpoints.storage._protocol import (
+    HeadSealTransaction,
     NoticeOutbox,
     NoticeTransaction,
+    SealedHeadStore,
     Store,
     StoreCapabilities,
     Transaction,
     capabilities_of,
 )
 
-__all__ = ["JsonlAnchors", "JsonlSink", "LiveStore", "MemoryStore", "NoticeOutbox", "NoticeTransaction", "Retained",
-           "Sink", "Store", "StoreCapabilities", "Transaction", "capabilities_of", "open_store"]
+__all__ = ["HeadSealTransaction", "JsonlAnchors", "JsonlSink", "LiveStore", "MemoryStore", "NoticeOutbox",
+           "NoticeTransaction", "Retained", "SealedHeadStore", "Sink", "Store", "StoreCapabilities", "Transaction",
+           "capabilities_of", "open_store"]
 
 
 def open_store(url: str) -> Store:

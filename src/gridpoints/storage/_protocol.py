@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from gridpoints.model import Anchor, CounterKey, Entry, EventRecord, Notice
+from gridpoints.model import Anchor, CounterKey, Entry, EventRecord, Notice, SealedHead
 
 
 @attrs.frozen(slots=True)
@@ -41,6 +41,9 @@ class StoreCapabilities:
     written before seals existed keeps working).
     ``keeps_notices``: the store has a transactional outbox of notices (see :class:`NoticeOutbox`); an
     engine with ``notify=True`` needs one.
+    ``seals_head``: the store keeps a MAC in each tenant's chain-head row (see :class:`HeadSealTransaction`
+    and :class:`SealedHeadStore`): the engine seals the head with every write, an audit checks it, and an
+    engine checks at start that its sealing key is the one the ledger was sealed with.
     """
 
     needs_fingerprints: bool = True
@@ -50,6 +53,8 @@ class StoreCapabilities:
     #: The store keeps a notices outbox (:class:`NoticeOutbox`): ``append_notices`` on its transactions,
     #: ``notices`` / ``acknowledge`` / ``acknowledged`` on the store.
     keeps_notices: bool = False
+    #: The store keeps the chain-head row's MAC (:class:`HeadSealTransaction`, :class:`SealedHeadStore`).
+    seals_head: bool = False
 
 
 def capabilities_of(store: object) -> StoreCapabilities:
@@ -105,6 +110,26 @@ class NoticeTransaction(Protocol):
     def append_notices(self, notices: Sequence[Notice]) -> None:
         """Stage notices; the store numbers them (each tenant's cursors run 1, 2, 3 … in commit order) when
         the transaction commits, and drops them if it rolls back."""
+        ...
+
+
+@runtime_checkable
+class HeadSealTransaction(Protocol):
+    """The head-sealing half of a transaction of a store that ``seals_head``."""
+
+    def seal_head(self, mac: str) -> None:
+        """Stage the MAC of the heads this transaction's :meth:`~Transaction.append` moves the chain to
+        (:meth:`gridpoints.model.SealedHead.expected_mac`); written with the head row when it moves, in the
+        same statement."""
+        ...
+
+
+@runtime_checkable
+class SealedHeadStore(Protocol):
+    """The committed chain-head row of a store that ``seals_head``."""
+
+    def sealed_head(self, tenant: str) -> SealedHead:
+        """Both committed heads and the row's MAC (genesis heads and no MAC for a tenant never written)."""
         ...
 
 

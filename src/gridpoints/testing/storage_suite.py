@@ -62,11 +62,20 @@ from gridpoints.model import (
     NoticeKind,
     Reason,
     RecordSeal,
+    SealedHead,
     make_entry,
     spendable,
 )
 from gridpoints.policy import load_ruleset
-from gridpoints.storage import NoticeOutbox, NoticeTransaction, Store, Transaction, capabilities_of
+from gridpoints.storage import (
+    HeadSealTransaction,
+    NoticeOutbox,
+    NoticeTransaction,
+    SealedHeadStore,
+    Store,
+    Transaction,
+    capabilities_of,
+)
 
 __all__ = ["StoreConformance", "chain"]
 
@@ -345,6 +354,45 @@ class StoreConformance:
         decision = '{"trace":"' + "积分" * 50_000 + '"}'
         self._commit(store, tenant, events=[EventRecord("ev-big", "b" * 64, decision)])
         assert store.find_event(tenant, "ev-big") == EventRecord("ev-big", "b" * 64, decision)
+
+    # -- the head row's MAC (stores that declare capabilities.seals_head) ----------------------------
+
+    @staticmethod
+    def _sealing(store: Store) -> SealedHeadStore:
+        if not capabilities_of(store).seals_head:
+            pytest.skip("the store does not seal its head row (capabilities.seals_head is false)")
+        assert isinstance(store, SealedHeadStore)
+        return store
+
+    def test_the_head_mac_is_kept_with_the_head_it_seals(self, store: Store, tenant: str) -> None:
+        """The MAC staged with ``seal_head`` is committed with the head it moved to; a new tenant has none;
+        a transaction that moves nothing keeps the last one."""
+        sealing = self._sealing(store)
+        assert sealing.sealed_head(tenant) == SealedHead(Anchor(0, GENESIS_HASH), Anchor(0, GENESIS_HASH), None)
+        for mac in ("1" * 64, "2" * 64):
+            with store.transaction(tenant, accounts=[spendable("alice"), ISSUANCE]) as txn:
+                entries = chain(txn.head(), tenant, 2, event_id=f"ev-{mac[0]}")
+                cast(HeadSealTransaction, txn).seal_head(mac)
+                txn.append(entries, {}, [])
+        assert sealing.sealed_head(tenant) == SealedHead(Anchor(4, entries[-1].hash), Anchor(0, GENESIS_HASH),
+                                                          "2" * 64)
+        with store.transaction(tenant) as txn:
+            cast(HeadSealTransaction, txn).seal_head("3" * 64)
+            txn.append([], {}, [])
+        assert sealing.sealed_head(tenant).mac == "2" * 64
+
+    def test_the_head_mac_rolls_back_with_the_transaction(self, store: Store, tenant: str) -> None:
+        """A transaction that raises after staging a MAC and appending leaves the head row as it was."""
+        sealing = self._sealing(store)
+        with store.transaction(tenant, accounts=[spendable("alice"), ISSUANCE]) as txn:
+            cast(HeadSealTransaction, txn).seal_head("1" * 64)
+            txn.append(chain(txn.head(), tenant, 1), {}, [])
+        before = sealing.sealed_head(tenant)
+        with pytest.raises(_Boom), store.transaction(tenant, accounts=[spendable("alice"), ISSUANCE]) as txn:
+            cast(HeadSealTransaction, txn).seal_head("2" * 64)
+            txn.append(chain(txn.head(), tenant, 1, event_id="ev-2"), {}, [])
+            raise _Boom
+        assert sealing.sealed_head(tenant) == before
 
     # -- the notices outbox (stores that declare capabilities.keeps_notices) -------------------------
 

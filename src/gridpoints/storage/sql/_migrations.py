@@ -71,17 +71,8 @@ def _seal_records(conn: Connection, tables: Tables) -> None:
     forbids TRUNCATE of every one of them. MySQL and MariaDB have no TRUNCATE trigger: there an audit
     catches a truncated table by the chain heads' lengths (see :mod:`gridpoints.audit`).
     """
-    inspector = inspect(conn)
-    for table, names in ((tables.events, _SEALED_EVENT_COLUMNS), (tables.heads, _HEAD_COLUMNS)):
-        have = {column["name"] for column in inspector.get_columns(table.name)}
-        for name in names:
-            if name in have:
-                continue
-            column = table.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            default = "" if column.server_default is None else f" DEFAULT '{column.server_default.arg}'"  # type: ignore[attr-defined]
-            null = " NULL" if column.nullable else " NOT NULL"
-            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {_quote(conn, name)} {kind}{default}{null}")
+    _add_columns(conn, tables.events, _SEALED_EVENT_COLUMNS)
+    _add_columns(conn, tables.heads, _HEAD_COLUMNS)
     indexes = {index["name"] for index in inspect(conn).get_indexes(tables.events.name)}
     for index in tables.events.indexes:
         if index.name not in indexes:
@@ -89,6 +80,19 @@ def _seal_records(conn: Connection, tables: Tables) -> None:
     _protect(conn, tables, tables.events, ("UPDATE", "DELETE"))
     for table in (tables.balances, tables.counters, tables.heads):
         _protect(conn, tables, table, ("DELETE",))
+
+
+def _add_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:
+    """Add the table's columns ``names`` that the database does not have yet (safe to re-run)."""
+    have = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name in have:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        default = "" if column.server_default is None else f" DEFAULT '{column.server_default.arg}'"  # type: ignore[attr-defined]
+        null = " NULL" if column.nullable else " NOT NULL"
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {_quote(conn, name)} {kind}{default}{null}")
 
 
 def _quote(conn: Connection, name: str) -> str:
@@ -127,11 +131,18 @@ def _notices_outbox(conn: Connection, tables: Tables) -> None:
     tables.metadata.create_all(conn, tables=[tables.notices, tables.notice_acks], checkfirst=True)
 
 
+def _seal_heads(conn: Connection, tables: Tables) -> None:
+    """v5: the chain-head row's MAC over both heads. Existing rows get theirs at their tenant's next write
+    (the key is the host's, never the database's); until then an audit says the head is unsealed."""
+    _add_columns(conn, tables.heads, ("mac",))
+
+
 MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (1, _create_tables),
     (2, _append_only_triggers),
     (3, _seal_records),
     (4, _notices_outbox),
+    (5, _seal_heads),
 )
 
 #: The schema version this code reads and writes.

@@ -144,6 +144,8 @@ def build_tables(prefix: str, *, collation: str = "utf8mb4_bin") -> Tables:
         # The records' chain head (schema v3).
         Column("records", BigInteger, nullable=False, server_default="0"),
         Column("record_hash", String(HASH_LEN), nullable=False, server_default=GENESIS_HASH),
+        # The MAC over both heads (schema v5); NULL for a row not written since.
+        Column("mac", String(HASH_LEN), nullable=True),
         **options,
     )
     schema_version = Table(

@@ -77,7 +77,7 @@ from sqlalchemy import Connection, Dialect, Engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, Notice, RecordSeal
+from gridpoints.model import GENESIS_HASH, Anchor, CounterKey, Entry, EventRecord, Notice, RecordSeal, SealedHead
 from gridpoints.storage._protocol import StoreCapabilities
 from gridpoints.storage.sql import _migrations as _sql_migrations
 from gridpoints.storage.sql._errors import map_error
@@ -254,7 +254,7 @@ def _entry(row: Any) -> Entry:
 class _SQLTransaction:
     """A write transaction on one tenant; every method runs on the transaction's connection."""
 
-    __slots__ = ("_conn", "_family", "_head", "_records", "_sql", "_tables", "_tenant")
+    __slots__ = ("_conn", "_family", "_head", "_mac", "_records", "_sql", "_tables", "_tenant")
 
     def __init__(self, conn: Connection, sql: Mapping[str, str], family: Family, tenant: str,
                  tables: Tables) -> None:
@@ -265,6 +265,7 @@ class _SQLTransaction:
         self._tenant = tenant
         self._head = Anchor(0, GENESIS_HASH)
         self._records = Anchor(0, GENESIS_HASH)
+        self._mac: str | None = None
 
     def _lock(self) -> None:
         """Lock the tenant's chain-head row (creating it first for a new tenant) and read the head."""
@@ -299,6 +300,11 @@ class _SQLTransaction:
     def record_head(self) -> Anchor:
         return self._records
 
+    def seal_head(self, mac: str) -> None:
+        """Stage the MAC written with the head row when :meth:`append` moves it (a head moved without one is
+        written with none, and an audit says so)."""
+        self._mac = mac
+
     def append_notices(self, notices: Sequence[Notice]) -> None:
         """Number the notices after the tenant's last; safe because this transaction holds the head lock."""
         if not notices:
@@ -319,7 +325,8 @@ class _SQLTransaction:
                 # The head moves first, guarded by the seq this transaction read, so a writer that slipped
                 # in (possible only on a host's SQLite engine in the driver's legacy mode) means a re-run.
                 moved = conn.exec_driver_sql(sql["move_head"], (head.seq, head.hash, records.seq, records.hash,
-                                                                tenant, self._head.seq, self._records.seq))
+                                                                self._mac, tenant, self._head.seq,
+                                                                self._records.seq))
                 if moved.rowcount != 1:
                     raise SerializationFailure(f"tenant {tenant!r}: the chain head moved during the transaction")
         if entries:
@@ -442,7 +449,7 @@ def _statements(prefix: str, flavour: _Flavour) -> dict[str, str]:
         "lock_head": f"SELECT {names('seq', 'hash', 'records', 'record_hash')} FROM {p}chain_heads "
                      f"WHERE {q}tenant{q} = {mark}" + ("" if flavour == "sqlite" else " FOR UPDATE"),
         "move_head": f"UPDATE {p}chain_heads SET {q}seq{q} = {mark}, {q}hash{q} = {mark}, "
-                     f"{q}records{q} = {mark}, {q}record_hash{q} = {mark} "
+                     f"{q}records{q} = {mark}, {q}record_hash{q} = {mark}, {q}mac{q} = {mark} "
                      f"WHERE {q}tenant{q} = {mark} AND {q}seq{q} = {mark} AND {q}records{q} = {mark}",
     }
     insert_head = insert("chain_heads", "tenant", "seq", "hash")
@@ -656,9 +663,10 @@ class SQLStore:
     ``mode=ro`` (see :func:`make_engine`) and :meth:`transaction` and :meth:`upgrade` refuse.
     """
 
-    #: Records, seals and fingerprints are persisted; the whole history is kept; notices have an outbox table.
+    #: Records, seals and fingerprints are persisted; the whole history is kept; notices have an outbox table;
+    #: the head row carries a MAC.
     capabilities = StoreCapabilities(needs_fingerprints=True, persists_records=True, keeps_history=True,
-                                     seals_records=True, keeps_notices=True)
+                                     seals_records=True, keeps_notices=True, seals_head=True)
 
     def __init__(
         self,
@@ -798,6 +806,16 @@ class SQLStore:
         with _guard("reading the records' chain head"), self._begin(write=False) as conn:
             row = conn.execute(select(h.c.records, h.c.record_hash).where(h.c.tenant == tenant)).one_or_none()
         return Anchor(0, GENESIS_HASH) if row is None else Anchor(int(row.records), row.record_hash)
+
+    def sealed_head(self, tenant: str) -> SealedHead:
+        """Both committed heads and the head row's MAC, in one read."""
+        h = self._tables.heads
+        with _guard("reading the chain head"), self._begin(write=False) as conn:
+            row = conn.execute(select(h.c.seq, h.c.hash, h.c.records, h.c.record_hash, h.c.mac)
+                               .where(h.c.tenant == tenant)).one_or_none()
+        if row is None:
+            return SealedHead(Anchor(0, GENESIS_HASH), Anchor(0, GENESIS_HASH), None)
+        return SealedHead(Anchor(int(row.seq), row.hash), Anchor(int(row.records), row.record_hash), row.mac)
 
     def records(self, tenant: str) -> Iterator[EventRecord]:
         """Every record with its seal: unsealed ones (by event id) first, then sealed ones in seal order,
