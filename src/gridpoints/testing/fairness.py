@@ -21,6 +21,8 @@ from gridpoints.errors import RulesetError
 from gridpoints.policy import load_ruleset
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore
+from gridpoints.testing._messages import Lang, render
+from gridpoints.testing._messages import meaning as property_meaning
 from gridpoints.testing.properties import (
     PROPERTIES,
     Bound,
@@ -41,6 +43,7 @@ __all__ = [
     "counterexample",
     "fairness_checks",
     "minimise",
+    "result_line",
     "run_check",
     "run_property",
 ]
@@ -87,14 +90,6 @@ def fairness_checks(
     return checks
 
 
-def _with_counterexample(violation: FairnessViolation, policy: Policy) -> FairnessViolation:
-    lines = events_jsonl(violation.events)
-    detail = (f"{violation.detail}\n"
-              f"counter-example for {policy.ref} ({len(violation.events)} event(s), shrunk; save as events.jsonl "
-              f"and replay with `gridpoints run RULESET events.jsonl`):\n{lines}")
-    return FairnessViolation(violation.property, detail, violation.events)
-
-
 def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_examples: int = 100,
                  seed: int | None = None, streams: Mapping[str, Any] | None = None) -> PropertyResult:
     """Run one check over ``max_examples`` generated streams (``streams`` are :func:`event_streams`
@@ -107,7 +102,8 @@ def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_example
         except FairnessViolation:
             raise
         except Exception as exc:  # any engine failure on a valid stream is a finding, not a crash of the kit
-            raise FairnessViolation(name, f"the engine raised {type(exc).__name__}: {exc}", events) from exc
+            raise FairnessViolation.of(name, "engine.raised", events, kind=type(exc).__name__,
+                                       error=str(exc)) from exc
 
     test = settings(
         max_examples=max_examples, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
@@ -120,7 +116,7 @@ def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_example
     try:
         test()
     except FairnessViolation as violation:
-        return PropertyResult(name, max_examples, _with_counterexample(minimise(policy, check, violation), policy))
+        return PropertyResult(name, max_examples, minimise(policy, check, violation).evolve(ref=policy.ref))
     return PropertyResult(name, max_examples)
 
 
@@ -169,7 +165,7 @@ def minimise(policy: Policy, check: PropertyCheck, violation: FairnessViolation)
             found = _still_fails(policy, check, name, candidate)
             if found is not None:
                 events, best = candidate, found
-    return FairnessViolation(best.property, best.detail, events)
+    return best.evolve(events=events)
 
 
 def _zero_effect(policy: Policy, events: list[dict[str, Any]]) -> set[str]:
@@ -216,7 +212,7 @@ def assert_fair(
         others = [v.property for v in failed[1:]]
         if not others:
             raise first
-        raise FairnessViolation(first.property, f"{first.detail}(also failing: {', '.join(others)})", first.events)
+        raise first.evolve(also=others)
 
 
 def check_ruleset(path: str | Path | Policy, examples: int = 100, *, seed: int | None = None) -> list[PropertyResult]:
@@ -226,27 +222,34 @@ def check_ruleset(path: str | Path | Policy, examples: int = 100, *, seed: int |
     return _run_all(policy, fairness_checks(), examples, seed, None)
 
 
-def run_check(path: str, examples: int, out: TextIO, *, seed: int | None = None) -> int:
-    """``gridpoints check``: one ``PASS name`` / ``FAIL name: why`` line per property, each failure followed
-    by its counter-example; returns the exit code (0 all pass, 1 a failure or a ruleset that does not load)."""
+def result_line(result: PropertyResult, lang: Lang = "en") -> str:
+    """One property's report in ``lang``: ``PASS name (meaning)`` or ``FAIL name (meaning): why``, the
+    failure followed by its counter-example; always ends with a newline."""
+    meaning = property_meaning(result.name, lang)
+    if result.violation is None:
+        return render("check.pass", lang, {"name": result.name, "meaning": meaning}) + "\n"
+    line = render("check.fail", lang, {"name": result.name, "meaning": meaning,
+                                       "detail": result.violation.text(lang)})
+    return line if line.endswith("\n") else line + "\n"
+
+
+def run_check(path: str, examples: int, out: TextIO, *, seed: int | None = None, lang: Lang = "en") -> int:
+    """``gridpoints check``: a :func:`result_line` per property in ``lang``, then how many passed; returns
+    the exit code (0 all pass, 1 a failure or a ruleset that does not load)."""
     try:
         policy = load_ruleset(path)
     except RulesetError as exc:
         for issue in exc.issues:
-            out.write(f"{issue}\n")
-        out.write(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))\n")
+            out.write(f"{issue.describe(lang)}\n")
+        out.write(render("check.invalid", lang, {"path": path, "count": len(exc.issues)}) + "\n")
         return 1
-    out.write(f"{policy.ref}: {len(PROPERTIES)} properties, {examples} example(s) each\n")
+    out.write(render("check.header", lang, {"ref": policy.ref, "count": len(PROPERTIES), "examples": examples})
+              + "\n")
     results = check_ruleset(policy, examples, seed=seed)
     for result in results:
-        if result.violation is None:
-            out.write(f"PASS {result.name}\n")
-        else:
-            out.write(f"FAIL {result.name}: {result.violation.detail}")
-            if not result.violation.detail.endswith("\n"):
-                out.write("\n")
+        out.write(result_line(result, lang))
     failures = sum(not r.passed for r in results)
-    out.write(f"{len(results) - failures} passed, {failures} failed\n")
+    out.write(render("check.summary", lang, {"passed": len(results) - failures, "failed": failures}) + "\n")
     return 1 if failures else 0
 
 
