@@ -7,6 +7,8 @@ counter-example as JSON Lines, which ``gridpoints run RULESET events.jsonl`` rep
 
 from __future__ import annotations
 
+import copy
+import random
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -90,31 +92,40 @@ def fairness_checks(
     return checks
 
 
-def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_examples: int = 100,
-                 seed: int | None = None, streams: Mapping[str, Any] | None = None) -> PropertyResult:
-    """Run one check over ``max_examples`` generated streams (``streams`` are :func:`event_streams`
-    options). An exception other than a violation — the engine refusing a generated event, say — is
-    reported as a violation of the property, with the stream that caused it."""
-
-    def attempt(events: list[dict[str, Any]]) -> None:
-        try:
-            check(policy, events)
-        except FairnessViolation:
-            raise
-        except Exception as exc:  # any engine failure on a valid stream is a finding, not a crash of the kit
-            raise FairnessViolation.of(name, "engine.raised", events, kind=type(exc).__name__,
-                                       error=str(exc)) from exc
-
+def _hypothesis_test(policy: Policy, body: Any, max_examples: int, seed: int | None,
+                     streams: Mapping[str, Any] | None) -> Any:
+    """``body`` as a hypothesis test over ``max_examples`` generated streams (seeded when ``seed`` is given)."""
     test = settings(
         max_examples=max_examples, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
         verbosity=Verbosity.quiet, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         # No explain phase: the counter-example is replayed as JSON Lines, not annotated source lines.
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    )(given(event_streams(policy, **dict(streams or {})))(attempt))
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
+    )(given(event_streams(policy, **dict(streams or {})))(body))
+    return hypothesis_seed(seed)(test) if seed is not None else test
+
+
+def _attempt(policy: Policy, name: str, check: PropertyCheck, events: list[dict[str, Any]]) -> None:
+    """Run one check; an exception other than a violation — the engine refusing a generated event, say —
+    is reported as a violation of the property, with the stream that caused it."""
     try:
-        test()
+        check(policy, events)
+    except FairnessViolation:
+        raise
+    except Exception as exc:  # any engine failure on a valid stream is a finding, not a crash of the kit
+        raise FairnessViolation.of(name, "engine.raised", events, kind=type(exc).__name__,
+                                   error=str(exc)) from exc
+
+
+def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_examples: int = 100,
+                 seed: int | None = None, streams: Mapping[str, Any] | None = None) -> PropertyResult:
+    """Run one check over ``max_examples`` generated streams (``streams`` are :func:`event_streams`
+    options). An exception other than a violation — the engine refusing a generated event, say — is
+    reported as a violation of the property, with the stream that caused it."""
+    def attempt(events: list[dict[str, Any]]) -> None:
+        _attempt(policy, name, check, events)
+
+    try:
+        _hypothesis_test(policy, attempt, max_examples, seed, streams)()
     except FairnessViolation as violation:
         return PropertyResult(name, max_examples, minimise(policy, check, violation).evolve(ref=policy.ref))
     return PropertyResult(name, max_examples)
@@ -179,8 +190,40 @@ def _zero_effect(policy: Policy, events: list[dict[str, Any]]) -> set[str]:
 
 def _run_all(policy: Policy, checks: Mapping[str, PropertyCheck], max_examples: int, seed: int | None,
              streams: Mapping[str, Any] | None) -> list[PropertyResult]:
-    return [run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
-            for name, check in checks.items()]
+    """Every check over the same ``max_examples`` streams, each stream drawn once: drawing dominates the
+    cost of a check. A check that fails is then run on its own with the same seed, which draws the same
+    streams up to the failing one and lets hypothesis shrink it; should that run not meet the failure
+    again, the failing stream itself is minimised."""
+    if len(checks) == 1:
+        return [run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
+                for name, check in checks.items()]
+    if seed is None:
+        # A seed of our own, so that the run of a failing check on its own draws the same streams.
+        seed = random.SystemRandom().getrandbits(64)
+    first: dict[str, FairnessViolation] = {}
+
+    def every_check(events: list[dict[str, Any]]) -> None:
+        for name, check in checks.items():
+            if name in first:
+                continue
+            try:
+                # Each check gets its own copy: none may see what another did to the events.
+                _attempt(policy, name, check, copy.deepcopy(events))
+            except FairnessViolation as violation:
+                first[name] = violation
+
+    _hypothesis_test(policy, every_check, max_examples, seed, streams)()
+    results = []
+    for name, check in checks.items():
+        if name not in first:
+            results.append(PropertyResult(name, max_examples))
+            continue
+        result = run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
+        if result.violation is None:
+            result = PropertyResult(name, max_examples,
+                                    minimise(policy, check, first[name]).evolve(ref=policy.ref))
+        results.append(result)
+    return results
 
 
 def assert_fair(
