@@ -340,10 +340,10 @@ def test_main_without_the_cli_extra(monkeypatch: pytest.MonkeyPatch, capsys: pyt
 
 
 def test_check_passes_a_fair_ruleset() -> None:
-    """gridpoints check prints PASS per property and exits 0 for a shipped ruleset."""
+    """gridpoints check prints 通过 (in Chinese by default) per property and exits 0 for a shipped ruleset."""
     result = invoke("check", str(RULESETS / "fair-play.yaml"), "--examples", "10", "--seed", "1")
     assert result.exit_code == 0, result.output
-    assert "PASS caps" in result.output and "PASS equal_treatment" in result.output
+    assert "通过 caps（" in result.output and "通过 equal_treatment（" in result.output
 
 
 def test_check_fails_an_unfair_ruleset_with_a_counter_example(tmp_path: Path) -> None:
@@ -352,7 +352,7 @@ def test_check_fails_an_unfair_ruleset_with_a_counter_example(tmp_path: Path) ->
     unfair.write_text("ruleset: unfair\nversion: 1\nname: unfair\nrules:\n"
                       "  - {id: a, on: patrol, points: 10}\n"
                       "  - {id: favour, on: patrol, when: {event.subject: s1}, points: 5}\n", encoding="utf-8")
-    result = invoke("check", str(unfair), "--examples", "15", "--seed", "1")
+    result = invoke("check", str(unfair), "--examples", "15", "--seed", "1", "--lang", "en")
     assert result.exit_code == 1, result.output
     assert "FAIL equal_treatment" in result.output
     example = [line for line in result.output.splitlines() if line.startswith('{"id"')]

@@ -209,6 +209,57 @@ def test_unknown_property_names_are_refused() -> None:
         assert_fair(SHARE_BINDS, max_examples=1, properties=["fairness"])
 
 
+def test_properties_share_each_drawn_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every property sees the same ``max_examples`` streams, and none sees what another property did to
+    its events."""
+    seen: dict[str, list[str]] = {"first": [], "second": []}
+
+    def recorder(name: str) -> Any:
+        def check(policy: gridpoints.Policy, events: list[dict[str, Any]]) -> None:
+            seen[name].append(json.dumps(events, default=str, sort_keys=True))
+            events.clear()
+        return check
+
+    monkeypatch.setitem(PROPERTIES, "first", recorder("first"))
+    monkeypatch.setitem(PROPERTIES, "second", recorder("second"))
+    assert_fair(TIGHT, max_examples=20, seed=5, properties=["first", "second"])
+    assert len(seen["first"]) == 20 and seen["first"] == seen["second"]
+    assert any(stream != "[]" for stream in seen["second"])
+
+
+def test_a_failing_property_among_others_is_shrunk_as_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unseeded, a property that fails among passing ones still gets hypothesis' shrunk counter-example:
+    three events for "no stream of three or more", and the passing property is not blamed."""
+
+    def short_streams(policy: gridpoints.Policy, events: list[dict[str, Any]]) -> None:
+        if len(events) >= 3:
+            raise FairnessViolation("short_streams", "three or more events", events)
+
+    monkeypatch.setitem(PROPERTIES, "short_streams", short_streams)
+    with pytest.raises(FairnessViolation) as caught:
+        assert_fair(TIGHT, max_examples=50, properties=["conservation", "short_streams"])
+    assert caught.value.property == "short_streams" and len(caught.value.events) == 3
+    assert "also failing" not in str(caught.value)
+
+
+def test_a_failure_the_shared_run_found_is_reported_even_if_it_does_not_recur(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A property that failed once while sharing streams but passes when run again on its own (a flaky
+    check) is still reported, with the stream it failed on."""
+    failed: list[list[dict[str, Any]]] = []
+
+    def fails_once(policy: gridpoints.Policy, events: list[dict[str, Any]]) -> None:
+        if len(events) >= 2 and not failed:
+            failed.append([dict(event) for event in events])
+            raise FairnessViolation("fails_once", "the first stream of two or more events", events)
+
+    monkeypatch.setitem(PROPERTIES, "fails_once", fails_once)
+    with pytest.raises(FairnessViolation) as caught:
+        assert_fair(TIGHT, max_examples=20, seed=2, properties=["conservation", "fails_once"])
+    assert caught.value.property == "fails_once"
+    assert [e["id"] for e in caught.value.events] == [e["id"] for e in failed[0]]
+
+
 # -- the kit finds unfair rulesets --------------------------------------------------------------------
 
 

@@ -64,23 +64,31 @@ KINDS = st.one_of(
 )
 
 
+# Built once: a strategy made inside the drawing loop is looked up again for every event drawn.
+SUBJECTS = st.sampled_from(sorted(RESIDENTS))
+DAYS = st.one_of(st.integers(0, 9), st.integers(0, 40))
+MINUTES = st.one_of(st.integers(0, 24 * 60 - 1), st.sampled_from([0, 1, 16 * 60 - 1, 24 * 60 - 1]))
+ZONES = st.sampled_from(OFFSETS)
+TENTHS = st.integers(0, 9)
+
+
 @st.composite
 def streams(draw: st.DrawFn, max_size: int = 60) -> list[dict[str, Any]]:
     """Events for the residents over ~40 days (mostly the first ten, often near midnight), in any order."""
     count = draw(st.integers(1, max_size))
     events = []
     for index in range(count):
-        subject = draw(st.sampled_from(sorted(RESIDENTS)))
+        subject = draw(SUBJECTS)
         household, grid = RESIDENTS[subject]
         kind, attributes = draw(KINDS)
-        day = draw(st.one_of(st.integers(0, 9), st.integers(0, 40)))
-        minute = draw(st.one_of(st.integers(0, 24 * 60 - 1), st.sampled_from([0, 1, 16 * 60 - 1, 24 * 60 - 1])))
-        moment = (START + timedelta(days=day, minutes=minute - 8 * 60)).astimezone(draw(st.sampled_from(OFFSETS)))
+        day = draw(DAYS)
+        minute = draw(MINUTES)
+        moment = (START + timedelta(days=day, minutes=minute - 8 * 60)).astimezone(draw(ZONES))
         event: dict[str, Any] = {"id": f"ev{index}", "type": kind, "subject": subject, "grid": grid,
                                  "occurred_at": moment.isoformat(), "attributes": attributes}
         if household is not None:
             event["household"] = household
-        if draw(st.integers(0, 9)) == 0:
+        if draw(TENTHS) == 0:
             event["community"] = "c2"
         events.append(event)
     return events

@@ -343,6 +343,10 @@ def test_leaderboard_close_lint_check_verify(service: Service, fixtures: dict[st
         assert english["lang"] == "en" and english_points["message"].startswith("expected an integer or a mapping")
     check = ok(service.call("POST", f"{BASE}/ruleset/check", "staff", json={"examples": 2, "seed": 3}))
     assert check["ruleset"] == "service-test@1" and check["passed"] and check["properties"]
+    assert check["lang"] == "zh" and check["properties"][0]["text"].startswith("通过 caps（每个上限")
+    for asked in ({"params": {"lang": "en"}}, {"headers": {"Accept-Language": "en-GB,en;q=0.8"}}):
+        english = ok(service.call("POST", f"{BASE}/ruleset/check", "staff", **asked, json={"examples": 1, "seed": 3}))
+        assert english["lang"] == "en" and english["properties"][0]["text"].startswith("PASS caps (every cap")
     problem(service.call("POST", f"{BASE}/ruleset/check", "staff", json={"examples": 10_000}), 422,
             "invalid-request")
     report = ok(service.call("GET", f"{BASE}/verify", "auditor"))

@@ -396,7 +396,9 @@ def explain(ruleset: Path, events_file: Path, event_id: str, lang: str) -> None:
 @click.option("--examples", default=100, show_default=True, type=click.IntRange(min=1),
               help="Generated event streams per property.")
 @click.option("--seed", type=int, default=None, help="Seed the generator for a reproducible run.")
-def check(ruleset: Path, examples: int, seed: int | None) -> None:
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the report.")
+def check(ruleset: Path, examples: int, seed: int | None, lang: str) -> None:
     """Prove RULESET fair with generated event streams: caps, shares, equal treatment, determinism,
     idempotency, conservation, the floor; print a replayable counter-example for any failure."""
     try:
@@ -406,7 +408,7 @@ def check(ruleset: Path, examples: int, seed: int | None) -> None:
             raise
         raise click.ClickException("gridpoints check needs hypothesis: pip install 'gridpoints[test]'") from exc
     out = io.StringIO()
-    status = run_check(str(ruleset), examples, out, seed=seed)
+    status = run_check(str(ruleset), examples, out, seed=seed, lang="en" if lang == "en" else "zh")
     click.echo(out.getvalue(), nl=False)
     sys.exit(status)
 

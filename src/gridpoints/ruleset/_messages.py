@@ -405,7 +405,7 @@ def pydantic_zh(kind: str, ctx: Mapping[str, Any]) -> str:
     args = dict(ctx)
     if "pattern" in args:
         args["pattern_zh"] = PATTERNS_ZH.get(str(args["pattern"]), f"应符合 {args['pattern']}")
-    return _FORMAT.vformat(entry["zh"], (), _Args(args, "zh"))
+    return _FORMAT.text(entry["zh"], "zh", args)
 
 
 def pydantic_en(kind: str) -> str | None:
@@ -413,8 +413,8 @@ def pydantic_en(kind: str) -> str | None:
     return PYDANTIC.get(kind, {}).get("en")
 
 
-class _Args(dict[str, Any]):
-    """Template arguments; a parameter a template names but the problem lacks shows as '?'."""
+class LangArgs(dict[str, Any]):
+    """Template arguments in a language; a parameter a template names but the problem lacks shows as '?'."""
 
     def __init__(self, params: Mapping[str, Any], lang: Lang) -> None:
         super().__init__(params)
@@ -424,18 +424,27 @@ class _Args(dict[str, Any]):
         return "?"
 
 
-class _Formatter(string.Formatter):
-    """:meth:`str.format` with ``!t`` (a DSL term in the text's language), ``!&`` (a list joined with "and")
-    and lists joined with commas."""
+class LangFormatter(string.Formatter):
+    """:meth:`str.format` that knows the language of the text it formats (``self.lang``, from the
+    :class:`LangArgs`), for subclasses whose conversions word values per language."""
 
     lang: Lang = "en"
 
     def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
-        self.lang = kwargs.lang if isinstance(kwargs, _Args) else "en"
+        self.lang = kwargs.lang if isinstance(kwargs, LangArgs) else "en"
         return super().vformat(format_string, args, kwargs)
 
     def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
         return kwargs[key] if isinstance(key, str) else args[key]
+
+    def text(self, template: str, lang: Lang, params: Mapping[str, Any]) -> str:
+        """``template`` in ``lang`` with ``params``."""
+        return self.vformat(template, (), LangArgs(params, lang))
+
+
+class _Formatter(LangFormatter):
+    """:meth:`str.format` with ``!t`` (a DSL term in the text's language), ``!&`` (a list joined with "and")
+    and lists joined with commas."""
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
         if conversion == "t":
@@ -463,7 +472,7 @@ def render(code: str, lang: Lang, params: Mapping[str, Any]) -> str:
     if entry is None:
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
         return f"{code}({shown})"
-    return _FORMAT.vformat(entry[lang], (), _Args(params, lang))
+    return _FORMAT.text(entry[lang], lang, params)
 
 
 def placeholders(template: str) -> set[str]:

@@ -684,11 +684,14 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
                              "lang": text_lang})
 
     @app.post("/v1/{tenant}/ruleset/check", **_doc("Prove the served ruleset fair", "check_ruleset",
-              f"The fairness kit's properties over generated event streams (at most {MAX_CHECK_EXAMPLES} each); "
-              "one check runs at a time."))
-    def check_ruleset(body: CheckBody, who: Annotated[Principal, guard("check_ruleset")]) -> Response:
+              f"The fairness kit's properties over generated event streams (at most {MAX_CHECK_EXAMPLES} each), "
+              "each failure in the request's language with its message code; one check runs at a time."))
+    def check_ruleset(request: Request, body: CheckBody, who: Annotated[Principal, guard("check_ruleset")],
+                      lang: Lng = None) -> Response:
+        text_lang: Lang = lang or _lang(request)
         try:
             from gridpoints.testing.fairness import check_ruleset as run_properties
+            from gridpoints.testing.fairness import result_line
             from gridpoints.testing.properties import events_jsonl
         except ModuleNotFoundError as exc:
             raise gridpoints.MissingExtra("test", "checking a ruleset (hypothesis)") from exc
@@ -697,9 +700,11 @@ def _install_routes(app: FastAPI, service: _Service) -> None:
         return JSONResponse({
             "ruleset": who.engine.policy.ref, "passed": all(r.passed for r in results),
             "properties": [{"name": r.name, "examples": r.examples, "passed": r.passed,
-                            "detail": r.violation.detail if r.violation else None,
+                            "detail": r.violation.text(text_lang) if r.violation else None,
+                            "message_code": r.violation.code if r.violation else None,
+                            "text": result_line(r, text_lang).rstrip("\n"),
                             "counterexample": events_jsonl(r.violation.events) if r.violation else None}
-                           for r in results]})
+                           for r in results], "lang": text_lang})
 
     @app.get("/v1/{tenant}/verify", **_doc("Audit the tenant's ledger", "verify_ledger",
              "Walks the hash chain and recomputes balances; with anchor=HASH@SEQ also detects truncation."))

@@ -7,6 +7,8 @@ counter-example as JSON Lines, which ``gridpoints run RULESET events.jsonl`` rep
 
 from __future__ import annotations
 
+import copy
+import random
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -21,6 +23,8 @@ from gridpoints.errors import RulesetError
 from gridpoints.policy import load_ruleset
 from gridpoints.policy._compile import Policy
 from gridpoints.storage import MemoryStore
+from gridpoints.testing._messages import Lang, render
+from gridpoints.testing._messages import meaning as property_meaning
 from gridpoints.testing.properties import (
     PROPERTIES,
     Bound,
@@ -41,6 +45,7 @@ __all__ = [
     "counterexample",
     "fairness_checks",
     "minimise",
+    "result_line",
     "run_check",
     "run_property",
 ]
@@ -87,12 +92,28 @@ def fairness_checks(
     return checks
 
 
-def _with_counterexample(violation: FairnessViolation, policy: Policy) -> FairnessViolation:
-    lines = events_jsonl(violation.events)
-    detail = (f"{violation.detail}\n"
-              f"counter-example for {policy.ref} ({len(violation.events)} event(s), shrunk; save as events.jsonl "
-              f"and replay with `gridpoints run RULESET events.jsonl`):\n{lines}")
-    return FairnessViolation(violation.property, detail, violation.events)
+def _hypothesis_test(policy: Policy, body: Any, max_examples: int, seed: int | None,
+                     streams: Mapping[str, Any] | None) -> Any:
+    """``body`` as a hypothesis test over ``max_examples`` generated streams (seeded when ``seed`` is given)."""
+    test = settings(
+        max_examples=max_examples, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
+        verbosity=Verbosity.quiet, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        # No explain phase: the counter-example is replayed as JSON Lines, not annotated source lines.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )(given(event_streams(policy, **dict(streams or {})))(body))
+    return hypothesis_seed(seed)(test) if seed is not None else test
+
+
+def _attempt(policy: Policy, name: str, check: PropertyCheck, events: list[dict[str, Any]]) -> None:
+    """Run one check; an exception other than a violation — the engine refusing a generated event, say —
+    is reported as a violation of the property, with the stream that caused it."""
+    try:
+        check(policy, events)
+    except FairnessViolation:
+        raise
+    except Exception as exc:  # any engine failure on a valid stream is a finding, not a crash of the kit
+        raise FairnessViolation.of(name, "engine.raised", events, kind=type(exc).__name__,
+                                   error=str(exc)) from exc
 
 
 def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_examples: int = 100,
@@ -100,27 +121,13 @@ def run_property(policy: Policy, name: str, check: PropertyCheck, *, max_example
     """Run one check over ``max_examples`` generated streams (``streams`` are :func:`event_streams`
     options). An exception other than a violation — the engine refusing a generated event, say — is
     reported as a violation of the property, with the stream that caused it."""
-
     def attempt(events: list[dict[str, Any]]) -> None:
-        try:
-            check(policy, events)
-        except FairnessViolation:
-            raise
-        except Exception as exc:  # any engine failure on a valid stream is a finding, not a crash of the kit
-            raise FairnessViolation(name, f"the engine raised {type(exc).__name__}: {exc}", events) from exc
+        _attempt(policy, name, check, events)
 
-    test = settings(
-        max_examples=max_examples, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
-        verbosity=Verbosity.quiet, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        # No explain phase: the counter-example is replayed as JSON Lines, not annotated source lines.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    )(given(event_streams(policy, **dict(streams or {})))(attempt))
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
     try:
-        test()
+        _hypothesis_test(policy, attempt, max_examples, seed, streams)()
     except FairnessViolation as violation:
-        return PropertyResult(name, max_examples, _with_counterexample(minimise(policy, check, violation), policy))
+        return PropertyResult(name, max_examples, minimise(policy, check, violation).evolve(ref=policy.ref))
     return PropertyResult(name, max_examples)
 
 
@@ -169,7 +176,7 @@ def minimise(policy: Policy, check: PropertyCheck, violation: FairnessViolation)
             found = _still_fails(policy, check, name, candidate)
             if found is not None:
                 events, best = candidate, found
-    return FairnessViolation(best.property, best.detail, events)
+    return best.evolve(events=events)
 
 
 def _zero_effect(policy: Policy, events: list[dict[str, Any]]) -> set[str]:
@@ -183,8 +190,40 @@ def _zero_effect(policy: Policy, events: list[dict[str, Any]]) -> set[str]:
 
 def _run_all(policy: Policy, checks: Mapping[str, PropertyCheck], max_examples: int, seed: int | None,
              streams: Mapping[str, Any] | None) -> list[PropertyResult]:
-    return [run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
-            for name, check in checks.items()]
+    """Every check over the same ``max_examples`` streams, each stream drawn once: drawing dominates the
+    cost of a check. A check that fails is then run on its own with the same seed, which draws the same
+    streams up to the failing one and lets hypothesis shrink it; should that run not meet the failure
+    again, the failing stream itself is minimised."""
+    if len(checks) == 1:
+        return [run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
+                for name, check in checks.items()]
+    if seed is None:
+        # A seed of our own, so that the run of a failing check on its own draws the same streams.
+        seed = random.SystemRandom().getrandbits(64)
+    first: dict[str, FairnessViolation] = {}
+
+    def every_check(events: list[dict[str, Any]]) -> None:
+        for name, check in checks.items():
+            if name in first:
+                continue
+            try:
+                # Each check gets its own copy: none may see what another did to the events.
+                _attempt(policy, name, check, copy.deepcopy(events))
+            except FairnessViolation as violation:
+                first[name] = violation
+
+    _hypothesis_test(policy, every_check, max_examples, seed, streams)()
+    results = []
+    for name, check in checks.items():
+        if name not in first:
+            results.append(PropertyResult(name, max_examples))
+            continue
+        result = run_property(policy, name, check, max_examples=max_examples, seed=seed, streams=streams)
+        if result.violation is None:
+            result = PropertyResult(name, max_examples,
+                                    minimise(policy, check, first[name]).evolve(ref=policy.ref))
+        results.append(result)
+    return results
 
 
 def assert_fair(
@@ -216,7 +255,7 @@ def assert_fair(
         others = [v.property for v in failed[1:]]
         if not others:
             raise first
-        raise FairnessViolation(first.property, f"{first.detail}(also failing: {', '.join(others)})", first.events)
+        raise first.evolve(also=others)
 
 
 def check_ruleset(path: str | Path | Policy, examples: int = 100, *, seed: int | None = None) -> list[PropertyResult]:
@@ -226,27 +265,34 @@ def check_ruleset(path: str | Path | Policy, examples: int = 100, *, seed: int |
     return _run_all(policy, fairness_checks(), examples, seed, None)
 
 
-def run_check(path: str, examples: int, out: TextIO, *, seed: int | None = None) -> int:
-    """``gridpoints check``: one ``PASS name`` / ``FAIL name: why`` line per property, each failure followed
-    by its counter-example; returns the exit code (0 all pass, 1 a failure or a ruleset that does not load)."""
+def result_line(result: PropertyResult, lang: Lang = "en") -> str:
+    """One property's report in ``lang``: ``PASS name (meaning)`` or ``FAIL name (meaning): why``, the
+    failure followed by its counter-example; always ends with a newline."""
+    meaning = property_meaning(result.name, lang)
+    if result.violation is None:
+        return render("check.pass", lang, {"name": result.name, "meaning": meaning}) + "\n"
+    line = render("check.fail", lang, {"name": result.name, "meaning": meaning,
+                                       "detail": result.violation.text(lang)})
+    return line if line.endswith("\n") else line + "\n"
+
+
+def run_check(path: str, examples: int, out: TextIO, *, seed: int | None = None, lang: Lang = "en") -> int:
+    """``gridpoints check``: a :func:`result_line` per property in ``lang``, then how many passed; returns
+    the exit code (0 all pass, 1 a failure or a ruleset that does not load)."""
     try:
         policy = load_ruleset(path)
     except RulesetError as exc:
         for issue in exc.issues:
-            out.write(f"{issue}\n")
-        out.write(f"{path}: invalid ruleset ({len(exc.issues)} problem(s))\n")
+            out.write(f"{issue.describe(lang)}\n")
+        out.write(render("check.invalid", lang, {"path": path, "count": len(exc.issues)}) + "\n")
         return 1
-    out.write(f"{policy.ref}: {len(PROPERTIES)} properties, {examples} example(s) each\n")
+    out.write(render("check.header", lang, {"ref": policy.ref, "count": len(PROPERTIES), "examples": examples})
+              + "\n")
     results = check_ruleset(policy, examples, seed=seed)
     for result in results:
-        if result.violation is None:
-            out.write(f"PASS {result.name}\n")
-        else:
-            out.write(f"FAIL {result.name}: {result.violation.detail}")
-            if not result.violation.detail.endswith("\n"):
-                out.write("\n")
+        out.write(result_line(result, lang))
     failures = sum(not r.passed for r in results)
-    out.write(f"{len(results) - failures} passed, {failures} failed\n")
+    out.write(render("check.summary", lang, {"passed": len(results) - failures, "failed": failures}) + "\n")
     return 1 if failures else 0
 
 

@@ -36,6 +36,7 @@ from gridpoints.policy._compile import CompiledRule, PointsInputError, Policy
 from gridpoints.ruleset import ItemSpec
 from gridpoints.ruleset._conditions import referenced_fields
 from gridpoints.storage import MemoryStore
+from gridpoints.testing._messages import Lang, render
 from gridpoints.testing.strategies import attribute_literals
 
 __all__ = [
@@ -76,14 +77,48 @@ class FairnessViolation(GridpointsError, AssertionError):
     """A fairness property does not hold for an event stream.
 
     ``property`` names it, ``events`` is the counter-example (the stream, as given), ``detail`` says
-    what was wrong. An ``AssertionError``, so test runners report it as a failed assertion.
+    what was wrong in English (with the counter-example once the kit attached it), :meth:`text` says it in
+    Chinese or English. ``code`` and ``params`` are the message's catalogue code and values (None and empty
+    for a host's own check, whose ``detail`` is shown as given). An ``AssertionError``, so test runners
+    report it as a failed assertion.
     """
 
-    def __init__(self, property: str, detail: str, events: Sequence[EventLike]) -> None:
+    def __init__(self, property: str, detail: str, events: Sequence[EventLike], *, code: str | None = None,
+                 params: Mapping[str, Any] | None = None, ref: str | None = None,
+                 also: Sequence[str] = ()) -> None:
         self.property = property
-        self.detail = detail
         self.events = list(events)
-        super().__init__(f"{property}: {detail}")
+        self.code = code
+        self.params = dict(params or {})
+        #: The ruleset the counter-example is for, once attached (the text then ends with it as JSON Lines).
+        self.ref = ref
+        #: Other properties that failed too (named at the end of the text).
+        self.also = tuple(also)
+        self._core = detail
+        self.detail = self.text("en")
+        super().__init__(f"{property}: {self.detail}")
+
+    @classmethod
+    def of(cls, property: str, code: str, events: Sequence[EventLike], **params: Any) -> FairnessViolation:
+        """The violation of ``property`` worded by catalogue ``code`` with ``params``."""
+        return cls(property, render(code, "en", params), events, code=code, params=params)
+
+    def text(self, lang: Lang = "en") -> str:
+        """What was wrong in ``lang``, then (when attached) the counter-example and the other failures."""
+        said = render(self.code, lang, self.params) if self.code is not None else self._core
+        if self.ref is not None:
+            said += (f"\n{render('counterexample', lang, {'ref': self.ref, 'count': len(self.events)})}\n"
+                     f"{events_jsonl(self.events)}")
+        if self.also:
+            said += render("also_failing", lang, {"names": self.also})
+        return said
+
+    def evolve(self, *, events: Sequence[EventLike] | None = None, ref: str | None = None,
+               also: Sequence[str] | None = None) -> FairnessViolation:
+        """The same finding with other events, the counter-example attached for ``ref``, or more failures."""
+        return FairnessViolation(self.property, self._core, self.events if events is None else events,
+                                 code=self.code, params=self.params, ref=self.ref if ref is None else ref,
+                                 also=self.also if also is None else also)
 
 
 # -- JSON Lines ---------------------------------------------------------------------------------------
@@ -176,9 +211,10 @@ def check_caps(policy: Policy, events: Sequence[EventLike]) -> None:
             key = (limit.id, _scope_id(policy, limit.scope, origin), _window(policy, limit.window, origin))
             totals[key] = totals.get(key, 0) + entry.amount
             if totals[key] > limit.limit:
-                raise FairnessViolation(
-                    "caps", f"{limit.kind} {limit.id!r} ({limit.scope} {key[1]!r}, {limit.window} {key[2]}) "
-                            f"reached {totals[key]} > limit {limit.limit} with event {entry.event_id!r}", events)
+                raise FairnessViolation.of(
+                    "caps", "caps.exceeded", events, kind=limit.kind, id=limit.id, scope=limit.scope,
+                    scope_id=key[1], window=limit.window, period=key[2], total=totals[key], limit=limit.limit,
+                    event=entry.event_id)
 
 
 def _above_share(member: int, pool: int, max_share: Fraction, min_total: int) -> bool:
@@ -209,21 +245,21 @@ def check_shares(policy: Policy, events: Sequence[EventLike]) -> None:
                 member = (_scope_id(policy, limit.scope, origin), step.window)
                 pool = (_scope_id(policy, limit.pool, origin), step.window)
                 held, total = members.get(member, 0), pools.get(pool, 0)
-                where = (f"share {limit.id!r}: {limit.scope} {member[0]!r} in {limit.pool} {pool[0]!r} "
-                         f"({limit.window} {step.window}), event {decision.event_id!r}")
+                where = {"id": limit.id, "scope": limit.scope, "member": member[0], "pool": limit.pool,
+                         "pool_id": pool[0], "window": limit.window, "period": step.window,
+                         "event": decision.event_id, "held": held, "total": total,
+                         "share": float(limit.max_share)}
                 if (step.before, step.pool) != (held, total):
-                    raise FairnessViolation("shares", f"{where}: read {step.before} of {step.pool}, but the "
-                                                      f"awards before it total {held} of {total}", events)
+                    raise FairnessViolation.of("shares", "shares.misread", events, before=step.before,
+                                               pool_before=step.pool, **where)
                 below = total < limit.min_total or held <= limit.max_share * total
                 if below and step.granted != step.requested:
-                    raise FairnessViolation("shares", f"{where}: holds {held} of {total} (at most "
-                                                      f"{float(limit.max_share):.0%}) yet was cut from "
-                                                      f"{step.requested} to {step.granted}", events)
+                    raise FairnessViolation.of("shares", "shares.cut_below", events, requested=step.requested,
+                                               granted=step.granted, **where)
                 # What the ledger received, not what the steps say: a limit that does not limit shows here.
                 received = max(rule.granted, 0)
                 if not below and received != 0:
-                    raise FairnessViolation("shares", f"{where}: holds {held} of {total}, above "
-                                                      f"{float(limit.max_share):.0%}, yet got {received}", events)
+                    raise FairnessViolation.of("shares", "shares.paid_above", events, received=received, **where)
                 members[member] = held + received
                 pools[pool] = total + received
 
@@ -241,10 +277,10 @@ def _check_share(policy: Policy, engine: Engine, checked: Mapping[str, Event], e
         pool = (_scope_id(policy, pool_scope, origin), period)
         held, total = members.get(member, 0), pools.get(pool, 0)
         if _above_share(held, total, max_share, min_total):
-            raise FairnessViolation(
-                name, f"{label}: {member_scope} {member[0]!r} held {held} of {pool_scope} {pool[0]!r}'s {total} in "
-                      f"{window} {period} (more than {float(max_share):.0%}, pool total >= {min_total}) and still "
-                      f"got {entry.amount} from event {entry.event_id!r}", events)
+            raise FairnessViolation.of(
+                name, "concentration.exceeded", events, label=label, member_scope=member_scope, member=member[0],
+                held=held, pool_scope=pool_scope, pool=pool[0], total=total, window=window, period=period,
+                share=float(max_share), min_total=min_total, amount=entry.amount, event=entry.event_id)
         members[member] = held + entry.amount
         pools[pool] = total + entry.amount
 
@@ -283,17 +319,18 @@ def check_equal_treatment(policy: Policy, events: Sequence[EventLike]) -> None:
     renamed, renamed_decisions = _submit_all(policy, [_renamed(e, mapping) for e in checked])
     for before, after in zip(decisions, renamed_decisions, strict=True):
         if before.points != after.points:
-            raise FairnessViolation(
-                "equal_treatment", f"event {before.event_id!r} gave {before.subject!r} {before.points} points, "
-                                   f"but {after.points} once renamed to {after.subject!r}", events)
+            raise FairnessViolation.of(
+                "equal_treatment", "equal_treatment.points", events, event=before.event_id, subject=before.subject,
+                points=before.points, renamed_points=after.points, renamed=after.subject)
     subjects = sorted(mapping["subject"])
     balances = original.balances(subjects)
     renamed_balances = renamed.balances([mapping["subject"][s] for s in subjects])
     for subject in subjects:
         alias = mapping["subject"][subject]
         if balances[subject] != renamed_balances[alias]:
-            raise FairnessViolation("equal_treatment", f"{subject!r} ends with {balances[subject]}, renamed "
-                                                       f"{alias!r} with {renamed_balances[alias]}", events)
+            raise FairnessViolation.of("equal_treatment", "equal_treatment.balance", events, subject=subject,
+                                       balance=balances[subject], renamed=alias,
+                                       renamed_balance=renamed_balances[alias])
 
 
 def check_determinism(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -310,12 +347,12 @@ def check_determinism(policy: Policy, events: Sequence[EventLike]) -> None:
         if entries != reference:
             at = next((i for i, (a, b) in enumerate(zip(reference, entries, strict=False)) if a != b),
                       min(len(reference), len(entries)))
-            raise FairnessViolation("determinism", f"{label} wrote a different ledger from entry {at + 1} on "
-                                                   f"({len(entries)} entries against {len(reference)})", events)
+            raise FairnessViolation.of("determinism", "determinism.ledger", events, label=label, at=at + 1,
+                                       count=len(entries), reference=len(reference))
         for mine, theirs in zip(first_decisions, decisions, strict=True):
             if (mine.points, mine.trace) != (theirs.points, theirs.trace):
-                raise FairnessViolation("determinism", f"{label} decided event {mine.event_id!r} differently: "
-                                                       f"{theirs.points} against {mine.points} points", events)
+                raise FairnessViolation.of("determinism", "determinism.decision", events, label=label,
+                                           event=mine.event_id, theirs=theirs.points, mine=mine.points)
 
 
 def _resubmit(engine: Engine, events: Sequence[EventLike], originals: Sequence[Decision], batch: bool,
@@ -324,12 +361,11 @@ def _resubmit(engine: Engine, events: Sequence[EventLike], originals: Sequence[D
     again = engine.submit_many(events) if batch else [engine.submit(e) for e in events]
     for first, repeat in zip(originals, again, strict=True):
         if not repeat.duplicate or repeat.entries or repeat.points != first.points:
-            raise FairnessViolation(
-                "idempotency", f"resubmitting event {first.event_id!r} gave {repeat.points} points "
-                               f"(first {first.points}), duplicate={repeat.duplicate}, {len(repeat.entries)} "
-                               "new entries", all_events)
+            raise FairnessViolation.of(
+                "idempotency", "idempotency.resubmit", all_events, event=first.event_id, points=repeat.points,
+                first=first.points, duplicate=repeat.duplicate, entries=len(repeat.entries))
     if engine.head() != head:
-        raise FairnessViolation("idempotency", "resubmitting events moved the ledger's head", all_events)
+        raise FairnessViolation.of("idempotency", "idempotency.head", all_events)
 
 
 def check_idempotency(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -344,7 +380,7 @@ def check_idempotency(policy: Policy, events: Sequence[EventLike]) -> None:
     if events:
         _resubmit(engine, events, decisions, True, events)
     if _entries(engine) != _entries(reference):
-        raise FairnessViolation("idempotency", "a ledger with resubmissions differs from one without", events)
+        raise FairnessViolation.of("idempotency", "idempotency.ledger", events)
 
 
 def check_conservation(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -358,18 +394,18 @@ def check_conservation(policy: Policy, events: Sequence[EventLike]) -> None:
         expected[entry.credit] = expected.get(entry.credit, 0) + entry.amount
     stored = engine.store.balances(engine.tenant, sorted(expected))
     if sum(stored.values()) != 0:
-        raise FairnessViolation("conservation", f"accounts sum to {sum(stored.values())}, not 0", events)
+        raise FairnessViolation.of("conservation", "conservation.sum", events, total=sum(stored.values()))
     for account, amount in sorted(expected.items()):
         if stored[account] != amount:
-            raise FairnessViolation("conservation", f"account {account!r} holds {stored[account]}, its entries "
-                                                    f"say {amount}", events)
+            raise FairnessViolation.of("conservation", "conservation.account", events, account=account,
+                                       stored=stored[account], expected=amount)
     subjects = sorted({e.subject for e in entries})
     for subject, balance in engine.balances(subjects).items():
         own = sum(e.amount if e.credit == spendable(subject) else -e.amount
                   for e in engine.history(subject) if spendable(subject) in (e.credit, e.debit))
         if balance != own:
-            raise FairnessViolation("conservation", f"{subject!r} has balance {balance}, its entries sum to {own}",
-                                    events)
+            raise FairnessViolation.of("conservation", "conservation.subject", events, subject=subject,
+                                       balance=balance, own=own)
 
 
 def check_floor(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -387,9 +423,9 @@ def check_floor(policy: Policy, events: Sequence[EventLike]) -> None:
             running[entry.debit] = before - entry.amount
             running[entry.credit] = running.get(entry.credit, 0) + entry.amount
             if entry.reason == "deduction" and running[entry.debit] < min(floor, before):
-                raise FairnessViolation(
-                    "floor", f"event {entry.event_id!r} took {entry.subject!r} from {before} to "
-                             f"{running[entry.debit]}, below the floor {floor}", events)
+                raise FairnessViolation.of("floor", "floor.below", events, event=entry.event_id,
+                                           subject=entry.subject, before=before, after=running[entry.debit],
+                                           floor=floor)
 
 
 def check_positive_events(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -406,10 +442,9 @@ def check_positive_events(policy: Policy, events: Sequence[EventLike]) -> None:
         after = engine.balance(event.subject)
         lowered = [rule.rule_id for rule in rules if rule.granted < 0]
         if after < before or decision.points < 0 or lowered:
-            why = f"; rules {lowered} granted less than 0" if lowered else ""
-            raise FairnessViolation(
-                "positive_events", f"event {event.id!r} (all base points positive) took {event.subject!r} from "
-                                   f"{before} to {after}{why}", events)
+            raise FairnessViolation.of(
+                "positive_events", "positive_events.lowered_rules" if lowered else "positive_events.lowered", events,
+                event=event.id, subject=event.subject, before=before, after=after, rules=lowered)
 
 
 def _campaign_expected(policy: Policy, rule_id: str, category: str, plain: int, event: Event
@@ -452,16 +487,16 @@ def check_campaigns(policy: Policy, events: Sequence[EventLike]) -> None:
             spec = rule.spec
             if (spec.valid_from is not None and event.occurred_at < spec.valid_from) or (
                     spec.valid_until is not None and event.occurred_at >= spec.valid_until):
-                raise FairnessViolation("campaigns", f"rule {rule.id!r} matched event {event.id!r} at "
-                                                     f"{event.occurred_at.isoformat()}, outside its validity", events)
+                raise FairnessViolation.of("campaigns", "campaigns.validity", events, rule=rule.id, event=event.id,
+                                           at=event.occurred_at.isoformat())
             args = dict(row.base_args)
             plain = args.get("plain", row.base)
             wanted, points = _campaign_expected(policy, rule.id, rule.category, plain, event) if plain > 0 \
                 else (None, plain)
             if args.get("campaign") != wanted or row.base != points:
-                raise FairnessViolation(
-                    "campaigns", f"event {event.id!r}, rule {rule.id!r}: campaign {args.get('campaign')!r} gave "
-                                 f"{row.base}; the ruleset says {wanted!r} with {points}", events)
+                raise FairnessViolation.of(
+                    "campaigns", "campaigns.wrong", events, event=event.id, rule=rule.id,
+                    campaign=args.get("campaign"), points=row.base, wanted=wanted, expected=points)
 def _roster(policy: Policy, events: Mapping[str, Event]) -> list[Membership]:
     """Every subject of the stream, registered in its last event's grid; every other subject (by the order
     they appear) holds all the tags and the first age band the catalog's eligibility names, so targeted items
@@ -508,17 +543,17 @@ def check_targeting(policy: Policy, events: Sequence[EventLike]) -> None:
                 taken += 1
                 why = _ineligible(item, member, balance, window_earned)
                 if why is not None:
-                    raise FairnessViolation("targeting", f"{subject!r} was granted {item.id!r} although {why}",
-                                            events)
+                    raise FairnessViolation.of("targeting", why[0], events, subject=subject, item=item.id,
+                                               **why[1])
                 if item.cost == 0 and decision.entries:
-                    raise FairnessViolation("targeting", f"entitlement {item.id!r} moved points for {subject!r}",
-                                            events)
+                    raise FairnessViolation.of("targeting", "targeting.entitlement", events, item=item.id,
+                                               subject=subject)
             if item.limit is not None and won > item.limit.per_subject:
-                raise FairnessViolation("targeting", f"{subject!r} claimed {item.id!r} {won} times, over its limit "
-                                                     f"{item.limit.per_subject}", events)
+                raise FairnessViolation.of("targeting", "targeting.over_limit", events, subject=subject,
+                                           item=item.id, won=won, limit=item.limit.per_subject)
         if item.stock is not None and taken > item.stock:
-            raise FairnessViolation("targeting", f"{taken} units of {item.id!r} went out of a stock of {item.stock}",
-                                    events)
+            raise FairnessViolation.of("targeting", "targeting.stock", events, taken=taken, item=item.id,
+                                       stock=item.stock)
 
 
 def _earned_in_window(policy: Policy, engine: Engine, subject: str, item: ItemSpec, at: datetime) -> int:
@@ -536,26 +571,28 @@ def _earned_in_window(policy: Policy, engine: Engine, subject: str, item: ItemSp
     return total
 
 
-def _ineligible(item: ItemSpec, member: Membership, balance: int, earned: int) -> str | None:
+def _ineligible(item: ItemSpec, member: Membership, balance: int, earned: int
+                ) -> tuple[str, dict[str, Any]] | None:
+    """Why ``member`` may not have ``item``: a ``targeting.*`` message code and its parameters, or None."""
     rules = item.eligibility
     if rules is None:
         return None
     if rules.grids is not None and member.grid not in rules.grids:
-        return f"its grid {member.grid!r} is not in {rules.grids}"
+        return "targeting.grid", {"grid": member.grid, "allowed": rules.grids}
     if rules.tags is not None and not member.tags & set(rules.tags):
-        return f"it holds none of the tags {rules.tags}"
+        return "targeting.tags", {"allowed": rules.tags}
     if rules.age_bands is not None and member.age_band not in rules.age_bands:
-        return f"its age band {member.age_band!r} is not in {rules.age_bands}"
+        return "targeting.age_band", {"band": member.age_band, "allowed": rules.age_bands}
     if rules.roles is not None and not member.roles & set(rules.roles):
-        return f"it holds none of the roles {rules.roles}"
+        return "targeting.roles", {"allowed": rules.roles}
     if rules.min_balance is not None and balance < rules.min_balance:
-        return f"its balance {balance} is below {rules.min_balance}"
+        return "targeting.min_balance", {"balance": balance, "bound": rules.min_balance}
     if rules.max_balance is not None and balance > rules.max_balance:
-        return f"its balance {balance} is above {rules.max_balance}"
+        return "targeting.max_balance", {"balance": balance, "bound": rules.max_balance}
     bound = rules.earned
     if bound is not None and ((bound.min is not None and earned < bound.min)
                               or (bound.max is not None and earned > bound.max)):
-        return f"it earned {earned} this {bound.window}, outside [{bound.min}, {bound.max}]"
+        return "targeting.earned", {"earned": earned, "window": bound.window, "min": bound.min, "max": bound.max}
     return None
 
 
@@ -585,10 +622,10 @@ def check_appeals_and_repairs(policy: Policy, events: Sequence[EventLike]) -> No
             except GridpointsError:
                 pass
             else:
-                raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} decided after its "
-                                                               "window closed, never lodged, was accepted", events)
+                raise FairnessViolation.of("appeals_and_repairs", "appeals.late_accepted", events,
+                                           event=entry.event_id)
             if len(_entries(engine)) != before:
-                raise FairnessViolation("appeals_and_repairs", "a refused appeal wrote entries", events)
+                raise FairnessViolation.of("appeals_and_repairs", "appeals.refused_wrote", events)
             continue
         try:
             engine.submit({**base, "id": f"fair-lodge:{entry.event_id}", "occurred_at": closes.isoformat(),
@@ -597,12 +634,11 @@ def check_appeals_and_repairs(policy: Policy, events: Sequence[EventLike]) -> No
                                      "occurred_at": (closes + timedelta(days=2)).isoformat(),
                                      "attributes": {"event": entry.event_id, "outcome": "upheld"}})
         except GridpointsError as exc:
-            raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} lodged at the last "
-                                                           f"second of its window was refused: {exc}", events) from None
+            raise FairnessViolation.of("appeals_and_repairs", "appeals.lodged_refused", events,
+                                       event=entry.event_id, error=str(exc)) from None
         if decided.points != entry.amount:
-            raise FairnessViolation("appeals_and_repairs", f"an appeal of {entry.event_id!r} lodged in time and "
-                                                           f"upheld later gave back {decided.points}, not "
-                                                           f"{entry.amount}", events)
+            raise FairnessViolation.of("appeals_and_repairs", "appeals.gave_back", events, event=entry.event_id,
+                                       points=decided.points, amount=entry.amount)
     for member in roster:
         for status in engine.repairs(member.subject):
             spec = policy.repair(status.repair)
@@ -619,11 +655,10 @@ def check_appeals_and_repairs(policy: Policy, events: Sequence[EventLike]) -> No
                     engine.submit({**task, "id": f"fair-self-{tag}:{status.event_id}", "actor": actor})
                 except GridpointsError:
                     continue
-                raise FairnessViolation("appeals_and_repairs", f"a self-reported task ({tag}) counted toward the "
-                                                               f"repair of {status.event_id!r}, which needs a "
-                                                               "verifier", events)
+                raise FairnessViolation.of("appeals_and_repairs", "repairs.self_reported", events, tag=tag,
+                                           event=status.event_id)
             if engine.balance(member.subject) != before_balance or len(_entries(engine)) != before:
-                raise FairnessViolation("appeals_and_repairs", "a refused repair task wrote entries", events)
+                raise FairnessViolation.of("appeals_and_repairs", "repairs.refused_wrote", events)
 
 
 def _appeal_roles(policy: Policy) -> tuple[str, ...]:
@@ -649,7 +684,7 @@ def check_notices(policy: Policy, events: Sequence[EventLike]) -> None:
         engine.submit(event)
     told = engine.notices(after=0, limit=None)
     if [n.cursor for n in told] != list(range(1, len(told) + 1)):
-        raise FairnessViolation("notices", f"cursors {[n.cursor for n in told]} do not run 1, 2, 3 …", events)
+        raise FairnessViolation.of("notices", "notices.cursors", events, cursors=[n.cursor for n in told])
     kinds = policy.spec.notices.kinds
     if kinds is not None and not {"points_awarded", "points_deducted"} <= set(kinds):
         return
@@ -667,12 +702,12 @@ def check_notices(policy: Policy, events: Sequence[EventLike]) -> None:
             moved[entry.subject] = moved.get(entry.subject, 0) + change
     for subject in sorted(set(said) | set(moved)):
         if said.get(subject, 0) != moved.get(subject, 0):
-            raise FairnessViolation("notices", f"{subject!r} was told of {said.get(subject, 0)} points, its entries "
-                                               f"moved {moved.get(subject, 0)}", events)
+            raise FairnessViolation.of("notices", "notices.sum", events, subject=subject,
+                                       told=said.get(subject, 0), moved=moved.get(subject, 0))
     for event in events:
         engine.submit(event)
     if len(engine.notices(after=0, limit=None)) != len(told):
-        raise FairnessViolation("notices", "resubmitted events told something again", events)
+        raise FairnessViolation.of("notices", "notices.again", events)
 
 
 def check_streaks(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -705,9 +740,8 @@ def check_streaks(policy: Policy, events: Sequence[EventLike]) -> None:
                         expected = streak.bonus
             got = paid.get(f"streak:{streak.id}")
             if (got is None) == counted or (got or 0) != expected:
-                raise FairnessViolation(
-                    "streaks", f"event {event.id!r}, streak {streak.id!r}: paid {got!r}, the ruleset says "
-                               f"{expected if counted else 'no row'}", events)
+                raise FairnessViolation.of("streaks", "streaks.paid" if counted else "streaks.paid_no_row", events,
+                                           event=event.id, streak=streak.id, got=got, expected=expected)
 
 
 def check_honours(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -734,20 +768,20 @@ def check_honours(policy: Policy, events: Sequence[EventLike]) -> None:
         for honour in policy.spec.honours:
             times = earned_rows.get((subject, honour.id), 0)
             if (honour.id in held) != bool(times) or (honour.id in held and held[honour.id].times != times):
-                raise FairnessViolation("honours", f"{subject!r} holds {honour.id!r} "
-                                                   f"{held[honour.id].times if honour.id in held else 0} times, "
-                                                   f"earned {times} in the decisions", events)
+                raise FairnessViolation.of("honours", "honours.times", events, subject=subject, honour=honour.id,
+                                           held=held[honour.id].times if honour.id in held else 0, times=times)
             if honour.challenge is None and times > 1:
-                raise FairnessViolation("honours", f"{subject!r} earned {honour.id!r} {times} times", events)
+                raise FairnessViolation.of("honours", "honours.repeated", events, subject=subject,
+                                           honour=honour.id, times=times)
             milestone = honour.milestone
             if milestone is None or milestone.metric == "units":
                 continue
             total = (sum(points.get((subject, r), 0) for r in milestone.rules) if milestone.metric == "points"
                      else len(set().union(*(counted.get((subject, r), set()) for r in milestone.rules))))
             if (total >= milestone.at) != (honour.id in held):
-                raise FairnessViolation("honours", f"{subject!r}: {milestone.metric} of {milestone.rules} total "
-                                                   f"{total} against {milestone.at}, honour held: "
-                                                   f"{honour.id in held}", events)
+                raise FairnessViolation.of("honours", "honours.milestone", events, subject=subject,
+                                           metric=milestone.metric, rules=milestone.rules, total=total,
+                                           at=milestone.at, held=honour.id in held)
 
 
 def check_team_challenges(policy: Policy, events: Sequence[EventLike]) -> None:
@@ -812,13 +846,13 @@ def _check_team_payments(spec: Any, window: str, registry: MemoryRegistry, earne
     for place in sorted({r[3] for r in rows}) if spec.scope == "grid" else [None]:
         wanted += [r[2] for r in rows if place is None or r[3] == place][:spec.top]
     if spec.rotation is None and sorted(wanted) != sorted(t.team for t in got):
-        raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: winners {[t.team for t in got]}, "
-                                                   f"the ranking says {wanted}", events)
+        raise FairnessViolation.of("team_challenges", "team_challenges.winners", events, id=spec.id,
+                                   window=window, winners=[t.team for t in got], wanted=wanted)
     for standing in got:
         paid = dict(standing.paid)
         if sorted(paid) != sorted(members.get(standing.team, [])):
-            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: paid {sorted(paid)} of team "
-                                                       f"{standing.team!r}", events)
+            raise FairnessViolation.of("team_challenges", "team_challenges.members", events, id=spec.id,
+                                       window=window, paid=sorted(paid), team=standing.team)
         amounts = list(paid.values())
         own = {s: earned.get(s, (0, ""))[0] for s in paid}
         fair = {"each": all(a == spec.bonus for a in amounts),
@@ -828,8 +862,9 @@ def _check_team_payments(spec: Any, window: str, registry: MemoryRegistry, earne
         ledger = {s: sum(e.amount for e in entries if e.event_id == f"gp:challenge:{spec.id}:{window}:{s}"
                          and e.credit == spendable(s)) for s in paid}
         if not fair or ledger != paid:
-            raise FairnessViolation("team_challenges", f"{spec.id!r} {window}: team {standing.team!r} paid "
-                                                       f"{paid} by {spec.split} (bonus {spec.bonus})", events)
+            raise FairnessViolation.of("team_challenges", "team_challenges.split", events, id=spec.id,
+                                       window=window, team=standing.team, paid=paid, split=spec.split,
+                                       bonus=spec.bonus)
 
 
 def _alternatives(policy: Policy, event_type: str, name: str, value: Any) -> list[Any]:
@@ -893,14 +928,12 @@ def check_attribute_blind(policy: Policy, events: Sequence[EventLike]) -> None:
                         changed[name] = other
                     moved = _outcome(rule, changed, context)
                     if moved != base:
-                        shown = "absent" if other is _ABSENT else f"{name} = {other!r}"
                         given = event.attributes.get(name, _ABSENT)
-                        was = "absent" if given is _ABSENT else f"{name} = {given!r}"
-                        raise FairnessViolation(
-                            "attribute_blind",
-                            f"rule {rule.id!r} gives event {event.id!r} {_points_text(base)} with {was} but "
-                            f"{_points_text(moved)} with {shown}: {name!r} is not a legitimate ground for it "
-                            f"(declare it in the rule's or event type's 'legitimate' list if it is one)", events)
+                        raise FairnessViolation.of(
+                            "attribute_blind", "attribute_blind.ground", events, rule=rule.id, event=event.id,
+                            base=base, moved=moved, name=name,
+                            was=None if given is _ABSENT else f"{name} = {given!r}",
+                            shown=None if other is _ABSENT else f"{name} = {other!r}")
 
 
 _ORACLES: dict[int, tuple[Policy, Any]] = {}
@@ -930,13 +963,8 @@ def check_durable_base_points(policy: Policy, events: Sequence[EventLike]) -> No
         mine = {rule.rule_id: rule.base for rule in decision.trace.rules if rule.rule_id in policy.rules_by_id}
         theirs = oracle.base_points(event)
         if mine != theirs:
-            raise FairnessViolation(
-                "durable_base_points", f"event {event.id!r}: the engine's base points {mine} differ from "
-                                       f"durable_rules' {theirs}", events)
-
-
-def _points_text(points: int | None) -> str:
-    return "no points (no match)" if points is None else f"{points} points"
+            raise FairnessViolation.of("durable_base_points", "durable_base_points.differ", events,
+                                       event=event.id, mine=mine, theirs=theirs)
 
 
 #: The standard properties by name, in the order they are run and reported.
@@ -1005,10 +1033,10 @@ def check_event_type_bounds(policy: Policy, events: Sequence[EventLike],
         key = (origin.type, _scope_id(policy, bound.scope, origin), _window(policy, bound.window, origin))
         totals[key] = totals.get(key, 0) + entry.amount
         if totals[key] > bound.limit:
-            raise FairnessViolation(
-                "event_type_bounds", f"{origin.type!r} events earned {bound.scope} {key[1]!r} {totals[key]} points "
-                                     f"in {bound.window} {key[2]} (intended at most {bound.limit}; "
-                                     f"event {entry.event_id!r}, rule {entry.rule!r})", events)
+            raise FairnessViolation.of(
+                "event_type_bounds", "event_type_bounds.exceeded", events, type=origin.type, scope=bound.scope,
+                scope_id=key[1], total=totals[key], window=bound.window, period=key[2], limit=bound.limit,
+                event=entry.event_id, rule=entry.rule)
 
 
 def _optional_set(values: Iterable[str] | None) -> frozenset[str] | None:

@@ -3,7 +3,8 @@
 ``pytest --gridpoints-ruleset rulesets/pudong-sunshine.yaml [--gridpoints-examples N]`` adds one item
 per standard fairness property per ruleset (``rulesets/pudong-sunshine.yaml::caps`` …) to whatever else
 is collected; ``-k`` selects among them as usual. A failing item shows the property's message with the
-shrunk counter-example as JSON Lines. Without ``--gridpoints-ruleset`` the plugin adds nothing.
+shrunk counter-example as JSON Lines, in English or (``--gridpoints-lang zh``) Chinese. Without
+``--gridpoints-ruleset`` the plugin adds nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Generated event streams per property (default 100).")
     group.addoption("--gridpoints-seed", type=int, default=None, metavar="SEED",
                     help="Seed for repeatable runs (default: random).")
+    group.addoption("--gridpoints-lang", choices=("en", "zh"), default="en",
+                    help="Language of the failure reports (default en).")
 
 
 class RulesetFile(pytest.File):
@@ -48,8 +51,9 @@ class RulesetFile(pytest.File):
         try:
             policy = load_ruleset(self.path)
         except RulesetError as exc:
+            lang = self.config.getoption("gridpoints_lang")
             raise pytest.UsageError(f"--gridpoints-ruleset {self.path}: invalid ruleset:\n"
-                                    + "\n".join(str(issue) for issue in exc.issues)) from None
+                                    + "\n".join(issue.describe(lang) for issue in exc.issues)) from None
         for name, check in fairness_checks().items():
             yield FairnessItem.from_parent(self, name=name, policy=policy, check=check)
 
@@ -73,10 +77,13 @@ class FairnessItem(pytest.Item):
             raise result.violation
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from gridpoints.testing._messages import render
         from gridpoints.testing.properties import FairnessViolation
 
         if isinstance(excinfo.value, FairnessViolation):
-            return f"{self.policy.ref} fails {excinfo.value}"
+            lang = self.config.getoption("gridpoints_lang")
+            return render("plugin.fails", lang, {"ref": self.policy.ref, "name": excinfo.value.property,
+                                                 "detail": excinfo.value.text(lang)})
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -370,26 +370,34 @@ def event_streams(
     times = _times(policy, start or DEFAULT_START, days)
     named = identity_literals(policy)
 
-    def event(population: Population) -> st.SearchStrategy[dict[str, Any]]:
-        @st.composite
-        def build(draw: st.DrawFn) -> dict[str, Any]:
-            # One in ten events is of an ignored type, when the ruleset has any.
-            pool = ignored_types if ignored_types and draw(st.integers(0, 9)) == 0 else handled
-            etype = pool[draw(st.integers(0, len(pool) - 1))]
-            subject, household, grid = population.members[draw(st.integers(0, len(population.members) - 1))]
-            raw: dict[str, Any] = {"id": "e0", "type": etype.name, "subject": subject, "grid": grid}
-            if household is not None:
-                raw["household"] = household
-            raw["occurred_at"] = _moment_form(policy, draw(times), draw(st.integers(0, 2)))
-            raw["attributes"] = draw(attributes[etype.name])
-            return raw
+    # The strategies are built once per call, not per drawn stream: decorating a composite inspects its
+    # source, which would otherwise dominate the cost of drawing a stream.
+    people = populations(subjects=subjects, households=households, grids=grids, literals=named)
+    tenths, forms = st.integers(0, 9), st.integers(0, 2)
+    pick_handled, pick_ignored = st.integers(0, len(handled) - 1), st.integers(0, max(len(ignored_types) - 1, 0))
 
-        return build().filter(lambda raw: _accepted(policy, raw))
+    @st.composite
+    def build(draw: st.DrawFn, population: Population) -> dict[str, Any]:
+        # One in ten events is of an ignored type, when the ruleset has any.
+        if ignored_types and draw(tenths) == 0:
+            etype = ignored_types[draw(pick_ignored)]
+        else:
+            etype = handled[draw(pick_handled)]
+        subject, household, grid = population.members[draw(st.integers(0, len(population.members) - 1))]
+        raw: dict[str, Any] = {"id": "e0", "type": etype.name, "subject": subject, "grid": grid}
+        if household is not None:
+            raw["household"] = household
+        raw["occurred_at"] = _moment_form(policy, draw(times), draw(forms))
+        raw["attributes"] = draw(attributes[etype.name])
+        return raw
+
+    def accepted(raw: dict[str, Any]) -> bool:
+        return _accepted(policy, raw)
 
     @st.composite
     def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
-        population = draw(populations(subjects=subjects, households=households, grids=grids, literals=named))
-        one = event(population)
+        population = draw(people)
+        one = build(population).filter(accepted)
         # Short streams shrink well, but limits bind only under load: half the streams are long.
         drawn = draw(st.one_of(st.lists(one, min_size=min_size, max_size=max_size),
                                st.lists(one, min_size=max(min_size, max_size // 2), max_size=max_size)))
