@@ -21,7 +21,7 @@ ordering operators are false for values that are not numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -256,25 +256,30 @@ def _any(parts: tuple[Predicate, ...]) -> Predicate:
     return lambda a, e: any(p(a, e) for p in parts)
 
 
+def comparisons(spec: Any) -> Iterator[tuple[str, Any]]:
+    """Every comparison of a condition tree as ``(field, test)``, through ``all``/``any`` lists and ``not``:
+    ``test`` is the field's operator table or its bare value (an implied ``eq``). The one walk of the
+    ``when:`` shape that typing, lint and the fairness kit's literal finders share."""
+    if not isinstance(spec, Mapping):
+        return
+    for key, value in spec.items():
+        if key in ("all", "any") and isinstance(value, list):
+            for item in value:
+                yield from comparisons(item)
+        elif key == "not":
+            yield from comparisons(value)
+        else:
+            yield key, value
+
+
 def referenced_fields(spec: Any) -> dict[str, set[str]]:
     """Attribute names a condition reads, with the operators applied to each (for typing and lint)."""
     found: dict[str, set[str]] = {}
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, Mapping):
-            return
-        for key, value in node.items():
-            if key in ("all", "any") and isinstance(value, list):
-                for item in value:
-                    walk(item)
-            elif key == "not":
-                walk(value)
-            elif isinstance(value, Mapping):
-                found.setdefault(key, set()).update(str(op) for op in value)
-            else:
-                found.setdefault(key, set()).add("eq")
-
-    walk(spec)
+    for key, value in comparisons(spec):
+        if isinstance(value, Mapping):
+            found.setdefault(key, set()).update(str(op) for op in value)
+        else:
+            found.setdefault(key, set()).add("eq")
     return found
 
 

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from gridpoints.engine._coerce import coerce_event
 from gridpoints.errors import EventError
 from gridpoints.policy._compile import AttributeCheck, EventType, PointsInputError, Policy
+from gridpoints.ruleset._conditions import comparisons
 from gridpoints.ruleset._models import PerUnitPoints, RangePoints, TablePoints
 
 __all__ = ["DEFAULT_START", "Population", "attribute_literals", "event_streams", "identity_literals", "populations"]
@@ -101,17 +102,10 @@ def populations(*, subjects: int = 6, households: int = 3, grids: int = 2,
 
 def _mentioned(node: Any, found: dict[str, list[Any]]) -> None:
     """Collect, per attribute, the literal values a ``when`` condition compares it with."""
-    if not isinstance(node, Mapping):
-        return
-    for key, value in node.items():
-        if key in ("all", "any") and isinstance(value, list):
-            for item in value:
-                _mentioned(item, found)
-        elif key == "not":
-            _mentioned(value, found)
-        elif str(key).startswith("event."):
+    for key, value in comparisons(node):
+        if str(key).startswith("event."):
             continue
-        elif isinstance(value, Mapping):
+        if isinstance(value, Mapping):
             for op, arg in value.items():
                 if op in ("in", "not_in") and isinstance(arg, list):
                     found.setdefault(key, []).extend(arg)
@@ -134,25 +128,15 @@ def identity_literals(policy: Policy) -> dict[str, tuple[str, ...]]:
     """Subject, household and grid ids that some rule's ``when`` names (``event.subject: {in: [...]}`` …):
     streams draw them beside fresh ids, so a bonus for one named person or grid is exercised."""
     found: dict[str, list[str]] = {kind: [] for kind in _IDENTITY_FIELDS.values()}
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, Mapping):
-            return
-        for key, value in node.items():
-            if key in ("all", "any") and isinstance(value, list):
-                for item in value:
-                    walk(item)
-            elif key == "not":
-                walk(value)
-            elif key in _IDENTITY_FIELDS:
-                values = value.values() if isinstance(value, Mapping) else [value]
-                for arg in values:
-                    for literal in arg if isinstance(arg, list) else [arg]:
-                        if isinstance(literal, str) and literal not in found[_IDENTITY_FIELDS[key]]:
-                            found[_IDENTITY_FIELDS[key]].append(literal)
-
     for rule in policy.rules:
-        walk(rule.spec.when or {})
+        for key, value in comparisons(rule.spec.when or {}):
+            if key not in _IDENTITY_FIELDS:
+                continue
+            kind = found[_IDENTITY_FIELDS[key]]
+            for arg in value.values() if isinstance(value, Mapping) else [value]:
+                for literal in arg if isinstance(arg, list) else [arg]:
+                    if isinstance(literal, str) and literal not in kind:
+                        kind.append(literal)
     return {kind: tuple(values) for kind, values in found.items()}
 
 
